@@ -1,0 +1,17 @@
+"""SQLAlchemy models, one entity per module; importing this package registers them all."""
+
+from models.availability_exception import AvailabilityException
+from models.base import Base
+from models.doctor import Doctor
+from models.doctor_availability import DoctorAvailability
+from models.user import User
+from models.user_role import UserRole
+
+__all__ = [
+    "AvailabilityException",
+    "Base",
+    "Doctor",
+    "DoctorAvailability",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,249 @@
+"""Doctors: the directory (filtered, ordered, keyset-paginated), profiles, verification."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, or_
+
+from models import Doctor
+from resolvers.context import Context
+from resolvers.errors import FieldErrors, NotFound
+from resolvers.loaders import PolicyLoader
+from resolvers.pagination import Page, SortKey, page_size, paginate
+from resolvers.policies import require, visible
+from resolvers.policies.doctors import doctor_policy
+from resolvers.validation import TIMEZONES
+
+CURRENCY_CODES_LENGTH = 3
+MAX_NAME_LENGTH = 200
+MAX_BIO_LENGTH = 5000
+MAX_LIST_ITEMS = 20
+
+
+class DoctorOrderField(Enum):
+    NAME = "name"
+    RATING = "rating"
+    FEE = "fee"
+    CREATED_AT = "created_at"
+
+
+_SORT_COLUMNS: dict[DoctorOrderField, ColumnElement[Any]] = {
+    DoctorOrderField.NAME: Doctor.full_name,  # type: ignore[dict-item]
+    DoctorOrderField.RATING: Doctor.rating_avg,  # type: ignore[dict-item]
+    DoctorOrderField.FEE: Doctor.fee_standard,  # type: ignore[dict-item]
+    DoctorOrderField.CREATED_AT: Doctor.created_at,  # type: ignore[dict-item]
+}
+_SORT_ATTRIBUTES = {
+    DoctorOrderField.NAME: "full_name",
+    DoctorOrderField.RATING: "rating_avg",
+    DoctorOrderField.FEE: "fee_standard",
+    DoctorOrderField.CREATED_AT: "created_at",
+}
+
+
+@dataclass(frozen=True)
+class DoctorFilter:
+    specialty: str | None = None
+    language: str | None = None
+    accepting_patients: bool | None = None
+    verified: bool | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class DoctorOrder:
+    field: DoctorOrderField = DoctorOrderField.NAME
+    descending: bool = False
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(ctx: Context, doctor_filter: DoctorFilter) -> Select[tuple[Doctor]]:
+    statement = visible(Doctor, ctx.viewer)
+    if doctor_filter.specialty:
+        statement = statement.where(Doctor.specialties.contains([doctor_filter.specialty]))
+    if doctor_filter.language:
+        statement = statement.where(Doctor.languages.contains([doctor_filter.language]))
+    if doctor_filter.accepting_patients is not None:
+        statement = statement.where(
+            Doctor.accepting_patients.is_(doctor_filter.accepting_patients)
+        )
+    if doctor_filter.verified is not None:
+        statement = statement.where(Doctor.verified.is_(doctor_filter.verified))
+    if doctor_filter.search and doctor_filter.search.strip():
+        pattern = f"%{_escape_like(doctor_filter.search.strip())}%"
+        statement = statement.where(
+            or_(Doctor.full_name.ilike(pattern), Doctor.bio.ilike(pattern))
+        )
+    return statement
+
+
+async def list_doctors(
+    ctx: Context,
+    doctor_filter: DoctorFilter,
+    order: DoctorOrder,
+    *,
+    first: int | None,
+    after: str | None,
+) -> Page[Doctor]:
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    sort = SortKey((_SORT_COLUMNS[order.field], Doctor.id), descending=order.descending)  # type: ignore[arg-type]
+    attribute = _SORT_ATTRIBUTES[order.field]
+    page = await paginate(
+        ctx.db,
+        _filtered(ctx, doctor_filter),
+        sort,
+        lambda doctor: (getattr(doctor, attribute), doctor.id),
+        first=limit,
+        after=after,
+    )
+    loader = ctx.loaders.get(DoctorByIdLoader)
+    for doctor in page.rows:
+        loader.replace(doctor.id, doctor)
+    return page
+
+
+class DoctorByIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Doctor | None]:
+        statement = visible(Doctor, self.viewer).where(Doctor.id.in_(keys))
+        async with self.db.read() as session:
+            found = {doctor.id: doctor for doctor in (await session.scalars(statement)).all()}
+        return [found.get(key) for key in keys]
+
+
+class DoctorByUserIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Doctor | None]:
+        statement = visible(Doctor, self.viewer).where(Doctor.user_id.in_(keys))
+        async with self.db.read() as session:
+            found = {doctor.user_id: doctor for doctor in (await session.scalars(statement)).all()}
+        return [found.get(key) for key in keys]
+
+
+async def get_doctor(ctx: Context, doctor_id: uuid.UUID) -> Doctor | None:
+    return await ctx.loaders.get(DoctorByIdLoader).load(doctor_id)
+
+
+@dataclass(frozen=True)
+class DoctorProfileChanges:
+    """Fields left as None are not changed."""
+
+    full_name: str | None = None
+    specialties: list[str] | None = None
+    languages: list[str] | None = None
+    bio: str | None = None
+    qualifications: list[Any] | None = None
+    fee_standard: Decimal | None = None
+    fee_followup: Decimal | None = None
+    currency: str | None = None
+    photo_url: str | None = None
+    accepting_patients: bool | None = None
+    timezone: str | None = None
+    cancellation_policy_hours: int | None = None
+
+
+def _validate_profile(changes: DoctorProfileChanges) -> None:
+    errors = FieldErrors()
+    if changes.full_name is not None:
+        name = changes.full_name.strip()
+        errors.check(bool(name), "fullName", "must not be empty")
+        errors.check(
+            len(name) <= MAX_NAME_LENGTH, "fullName", f"at most {MAX_NAME_LENGTH} characters"
+        )
+    for field_name, values in (("specialties", changes.specialties), ("languages", changes.languages)):
+        if values is not None:
+            errors.check(len(values) <= MAX_LIST_ITEMS, field_name, f"at most {MAX_LIST_ITEMS} items")
+            errors.check(all(v.strip() for v in values), field_name, "items must not be empty")
+    if changes.bio is not None:
+        errors.check(len(changes.bio) <= MAX_BIO_LENGTH, "bio", f"at most {MAX_BIO_LENGTH} characters")
+    for field_name, fee in (("feeStandard", changes.fee_standard), ("feeFollowup", changes.fee_followup)):
+        if fee is not None:
+            errors.check(fee.is_finite() and fee >= 0, field_name, "must be zero or more")
+            errors.check(
+                fee.is_finite() and fee < Decimal("100000000"), field_name, "is too large"
+            )
+            if fee.is_finite():
+                errors.check(
+                    fee == fee.quantize(Decimal("0.01")), field_name, "at most 2 decimal places"
+                )
+    if changes.currency is not None:
+        errors.check(
+            len(changes.currency) == CURRENCY_CODES_LENGTH
+            and changes.currency.isascii()
+            and changes.currency.isalpha()
+            and changes.currency.isupper(),
+            "currency",
+            "must be an ISO 4217 code such as USD",
+        )
+    if changes.timezone is not None:
+        errors.check(changes.timezone in TIMEZONES, "timezone", "must be an IANA time zone name")
+    if changes.cancellation_policy_hours is not None:
+        errors.check(
+            0 <= changes.cancellation_policy_hours <= 720,
+            "cancellationPolicyHours",
+            "must be between 0 and 720",
+        )
+    if changes.photo_url is not None and changes.photo_url:
+        errors.check(
+            changes.photo_url.startswith(("https://", "http://")),
+            "photoUrl",
+            "must be an http(s) URL",
+        )
+    errors.raise_if_any()
+
+
+async def _locked_doctor(ctx: Context, session: Any, doctor_id: uuid.UUID) -> Doctor:
+    statement = visible(Doctor, ctx.viewer).where(Doctor.id == doctor_id).with_for_update()
+    doctor = (await session.scalars(statement)).one_or_none()
+    if doctor is None:
+        raise NotFound("Doctor not found.")
+    return doctor  # type: ignore[no-any-return]
+
+
+async def update_doctor_profile(
+    ctx: Context, doctor_id: uuid.UUID | None, changes: DoctorProfileChanges
+) -> Doctor:
+    """Updates a profile: the doctor's own (default) or, for admins, any."""
+    target = doctor_id or ctx.viewer.doctor_id
+    if target is None:
+        raise NotFound("You have no doctor profile; pass `doctorId`.")
+    _validate_profile(changes)
+    async with ctx.db.transaction() as session:
+        doctor = await _locked_doctor(ctx, session, target)
+        require(
+            doctor_policy.can_update(ctx.viewer, doctor),
+            "Only the doctor or an admin may update this profile.",
+        )
+        for name, value in vars(changes).items():
+            if value is None:
+                continue
+            if isinstance(value, str) and name != "bio":
+                value = value.strip()
+            if name in ("specialties", "languages"):
+                value = sorted({item.strip() for item in value})
+            setattr(doctor, name, value)
+        await session.flush()
+    ctx.loaders.get(DoctorByIdLoader).replace(doctor.id, doctor)
+    return doctor
+
+
+async def verify_doctor(ctx: Context, doctor_id: uuid.UUID, verified: bool) -> Doctor:
+    require(
+        doctor_policy.can_verify(ctx.viewer),
+        "Only admins may verify doctors.",
+    )
+    async with ctx.db.transaction() as session:
+        doctor = await _locked_doctor(ctx, session, doctor_id)
+        doctor.verified = verified
+        await session.flush()
+    ctx.loaders.get(DoctorByIdLoader).replace(doctor.id, doctor)
+    return doctor

@@ -1,0 +1,45 @@
+"""Per-request dataloaders. Each batch reads on its own session (its own pooled
+connection), so loaders resolving side by side never share an `AsyncSession`."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from aiodataloader import DataLoader
+
+from resolvers.database import Database
+from resolvers.identity import Viewer
+
+KeyT = TypeVar("KeyT")
+ValueT = TypeVar("ValueT")
+LoaderT = TypeVar("LoaderT", bound="PolicyLoader[Any, Any]")
+
+
+class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
+    """A dataloader bound to one request's viewer; subclasses apply the table's policy."""
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__()
+        self.db = db
+        self.viewer = viewer
+
+    def replace(self, key: KeyT, value: ValueT) -> None:
+        """Put a freshly written row in the cache (after a mutation's commit)."""
+        self.clear(key)
+        self.prime(key, value)
+
+
+class Loaders:
+    """Creates each loader class once per request, on first use."""
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        self._db = db
+        self._viewer = viewer
+        self._loaders: dict[type[Any], Any] = {}
+
+    def get(self, loader_class: type[LoaderT]) -> LoaderT:
+        loader = self._loaders.get(loader_class)
+        if loader is None:
+            loader = loader_class(self._db, self._viewer)
+            self._loaders[loader_class] = loader
+        return loader  # type: ignore[no-any-return]

@@ -1,0 +1,134 @@
+"""Keyset pagination with opaque cursors, and lazily counted totals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
+
+from resolvers.database import Database
+from resolvers.errors import BadUserInput
+
+RowT = TypeVar("RowT")
+
+# Checked in order with isinstance: bool before int, datetime before date; asyncpg's
+# UUID subclasses uuid.UUID.
+_ENCODERS: list[tuple[type[Any], str]] = [
+    (bool, "b"),
+    (str, "s"),
+    (int, "i"),
+    (Decimal, "d"),
+    (uuid.UUID, "u"),
+    (datetime, "t"),
+    (date, "D"),
+]
+_DECODERS: dict[str, Callable[[str], Any]] = {
+    "s": str,
+    "i": int,
+    "d": Decimal,
+    "u": uuid.UUID,
+    "t": datetime.fromisoformat,
+    "D": date.fromisoformat,
+    "b": lambda value: value == "1",
+}
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    parts = []
+    for value in values:
+        tag = next((tag for kind, tag in _ENCODERS if isinstance(value, kind)), None)
+        if tag is None:
+            raise TypeError(f"Cannot put {type(value).__name__} in a cursor")
+        text = ("1" if value else "0") if tag == "b" else (
+            value.isoformat() if isinstance(value, date) else str(value)
+        )
+        parts.append([tag, text])
+    raw = json.dumps(parts, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, expected_length: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parts = json.loads(raw)
+        if not isinstance(parts, list) or len(parts) != expected_length:
+            raise ValueError("wrong shape")
+        return [_DECODERS[tag](text) for tag, text in parts]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadUserInput("Invalid cursor: pass an `endCursor` or `cursor` from this list.") from exc
+
+
+def page_size(first: int | None, *, default: int, maximum: int) -> int:
+    if first is None:
+        return default
+    if first < 0:
+        raise BadUserInput("`first` must not be negative.")
+    if first > maximum:
+        raise BadUserInput(f"`first` must be at most {maximum}; got {first}.")
+    return first
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """The ordered columns of a list (the last one unique, e.g. the id) and one direction."""
+
+    columns: tuple[ColumnElement[Any], ...]
+    descending: bool = False
+
+    def order_by(self) -> list[ColumnElement[Any]]:
+        return [column.desc() if self.descending else column.asc() for column in self.columns]
+
+    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        left = tuple_(*self.columns)
+        right = tuple_(*values)
+        return left < right if self.descending else left > right
+
+
+@dataclass
+class Page(Generic[RowT]):
+    rows: list[RowT]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], Awaitable[int]]
+
+
+async def paginate(
+    db: Database,
+    statement: Select[tuple[RowT]],
+    sort: SortKey,
+    key_of: Callable[[RowT], Sequence[Any]],
+    *,
+    first: int,
+    after: str | None,
+) -> Page[RowT]:
+    """Runs one keyset-paginated query; `count` runs a COUNT only when awaited."""
+    filtered = statement
+    paged = statement
+    if after is not None:
+        paged = paged.where(sort.after(decode_cursor(after, len(sort.columns))))
+    paged = paged.order_by(*sort.order_by()).limit(first + 1)
+    async with db.read() as session:
+        rows = list((await session.execute(paged)).scalars().all())
+    has_next = len(rows) > first
+    rows = rows[:first]
+
+    async def count() -> int:
+        count_statement = select(func.count()).select_from(filtered.order_by(None).subquery())
+        async with db.read() as session:
+            return int((await session.execute(count_statement)).scalar_one())
+
+    return Page(
+        rows=rows,
+        cursors=[encode_cursor(key_of(row)) for row in rows],
+        has_next_page=has_next,
+        has_previous_page=after is not None,
+        count=count,
+    )

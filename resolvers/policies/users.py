@@ -1,0 +1,51 @@
+"""users: a user reads and updates their own row; coaches read names; a doctor reads the
+name and contact of their own patients; admins everything.
+
+Column-level: `contact` says who sees email and phone; others get `null`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, false, or_, true
+
+from models import User
+from resolvers.identity import Viewer
+from resolvers.policies import TablePolicy
+
+
+def _patients_of(doctor_id: uuid.UUID) -> ColumnElement[bool]:
+    """Users with an appointment with this doctor (added by the booking domain)."""
+    return false()
+
+
+class UserPolicy(TablePolicy[User]):
+    model = User
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        own = User.id == viewer.user_id
+        if viewer.doctor_id is not None:
+            return or_(own, _patients_of(viewer.doctor_id))
+        return own
+
+    def contact(self, viewer: Viewer) -> ColumnElement[bool]:
+        """Who sees `email` and `phone` of a row they may read."""
+        if viewer.is_service or viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        own = User.id == viewer.user_id
+        if viewer.doctor_id is not None:
+            return or_(own, _patients_of(viewer.doctor_id))
+        return own
+
+    def can_update(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
+        return viewer.is_service or viewer.is_admin or viewer.user_id == user_id
+
+
+user_policy = UserPolicy()

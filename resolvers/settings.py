@@ -1,0 +1,66 @@
+"""Settings from the environment (and an optional `.env`), see `.env.example`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "caregraph-dev-secret-not-for-production-use-0123456789"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CAREGRAPH_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CAREGRAPH_DATABASE_URL")
+    )
+    # Behind PgBouncer / Supavisor transaction pooling (Supabase port 6543): no named
+    # prepared statements (statement cache 0, unique statement names).
+    db_pgbouncer: bool = False
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    data_dir: Path = Path(".data")
+
+    jwt_secret: str | None = None
+    jwt_audience: str | None = "authenticated"
+    jwt_issuer: str | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_cache_seconds: int = 300
+
+    max_query_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    default_page_size: int = 20
+    max_page_size: int = 100
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        if self.jwt_secret is None and self.env == "development":
+            self.jwt_secret = DEV_JWT_SECRET
+        if self.env == "production":
+            if self.jwt_secret == DEV_JWT_SECRET:
+                raise ValueError("CAREGRAPH_JWT_SECRET must not be the development secret.")
+            if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+                raise ValueError("CAREGRAPH_JWT_SECRET must be at least 32 characters.")
+            if self.jwt_secret is None and self.jwks_file is None and self.jwks_url is None:
+                raise ValueError(
+                    "Production needs CAREGRAPH_JWT_SECRET or CAREGRAPH_JWKS_FILE/URL."
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

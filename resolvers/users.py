@@ -1,0 +1,95 @@
+"""Users: the viewer's own account, and other users as far as the users policy allows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from models import User
+from resolvers.context import Context
+from resolvers.errors import FieldErrors, Forbidden, NotFound
+from resolvers.loaders import PolicyLoader
+from resolvers.policies import readable, require
+from resolvers.policies.users import user_policy
+from resolvers.validation import TIMEZONES
+
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class VisibleUser:
+    """A user row as one viewer may see it: contact fields only when `contact_visible`."""
+
+    user: User
+    contact_visible: bool
+
+
+class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[VisibleUser | None]:
+        contact = (
+            user_policy.contact(self.viewer) if not self.viewer.is_service else None
+        )
+        columns = [User] + ([contact.label("contact_visible")] if contact is not None else [])
+        statement = select(*columns).where(readable(User, self.viewer), User.id.in_(keys))
+        found: dict[uuid.UUID, VisibleUser] = {}
+        async with self.db.read() as session:
+            for row in (await session.execute(statement)).all():
+                visible_contact = bool(row[1]) if contact is not None else True
+                found[row[0].id] = VisibleUser(row[0], visible_contact)
+        return [found.get(key) for key in keys]
+
+
+async def get_user(ctx: Context, user_id: uuid.UUID) -> VisibleUser | None:
+    return await ctx.loaders.get(UserByIdLoader).load(user_id)
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    full_name: str | None = None
+    phone: str | None = None
+    timezone: str | None = None
+    avatar_url: str | None = None
+
+
+async def update_viewer_profile(ctx: Context, changes: ProfileChanges) -> VisibleUser:
+    user_id = ctx.viewer.user_id
+    if user_id is None:
+        raise Forbidden("Sign in to update your profile.")
+    require(user_policy.can_update(ctx.viewer, user_id))
+    errors = FieldErrors()
+    if changes.full_name is not None:
+        errors.check(bool(changes.full_name.strip()), "fullName", "must not be empty")
+        errors.check(
+            len(changes.full_name) <= MAX_NAME_LENGTH,
+            "fullName",
+            f"at most {MAX_NAME_LENGTH} characters",
+        )
+    if changes.phone is not None and changes.phone:
+        digits = changes.phone.replace(" ", "").replace("-", "")
+        errors.check(
+            digits.startswith("+") and digits[1:].isdigit() and 8 <= len(digits) <= 16,
+            "phone",
+            "must be in international format, e.g. +971501234567",
+        )
+    if changes.timezone is not None:
+        errors.check(changes.timezone in TIMEZONES, "timezone", "must be an IANA time zone name")
+    errors.raise_if_any()
+    async with ctx.db.transaction() as session:
+        user = await session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise NotFound("User not found.")
+        if changes.full_name is not None:
+            user.full_name = changes.full_name.strip()
+        if changes.phone is not None:
+            user.phone = changes.phone.strip() or None
+        if changes.timezone is not None:
+            user.timezone = changes.timezone
+        if changes.avatar_url is not None:
+            user.avatar_url = changes.avatar_url.strip() or None
+        await session.flush()
+    visible_user = VisibleUser(user, contact_visible=True)
+    ctx.loaders.get(UserByIdLoader).replace(user_id, visible_user)
+    return visible_user

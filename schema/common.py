@@ -1,0 +1,187 @@
+"""Shared GraphQL building blocks: connections, typed errors, error-code mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types import Info
+
+from resolvers import errors
+from resolvers.context import Context
+from resolvers.pagination import Page
+
+logger = logging.getLogger("caregraph.errors")
+
+NodeT = TypeVar("NodeT")
+RowT = TypeVar("RowT")
+
+GraphQLInfo = Info[Context, None]
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.type(description="Where a page sits in its list (Relay).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(
+        description="This page was requested with `after`, so items precede it."
+    )
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item.")
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last item; pass it as `after` for the next page."
+    )
+
+
+@strawberry.type(description="One item of a list and its cursor.")
+class Edge(Generic[NodeT]):
+    node: NodeT = strawberry.field(description="The item.")
+    cursor: str = strawberry.field(description="Opaque cursor of this item, for `after`.")
+
+
+@strawberry.type(description="A page of a list, keyset-paginated with `first` and `after`.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Pagination state.")
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(
+        description="Number of items in the whole list, for this viewer (computed when asked)."
+    )
+    async def total_count(self) -> int:
+        return await self._count()
+
+    @property
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]
+
+
+def connection_from_page(page: Page[RowT], to_node: Callable[[RowT], NodeT]) -> Connection[NodeT]:
+    edges = [
+        Edge(node=to_node(row), cursor=cursor)
+        for row, cursor in zip(page.rows, page.cursors, strict=True)
+    ]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        _count=page.count,
+    )
+
+
+@strawberry.interface(description="An expected problem with a mutation; nothing was written.")
+class UserError:
+    message: str = strawberry.field(description="What went wrong, for people.")
+    code: str = strawberry.field(
+        description="Machine-readable code: BAD_USER_INPUT, FORBIDDEN, NOT_FOUND, ..."
+    )
+
+
+@strawberry.type(description="Messages about one input field.")
+class FieldError:
+    field: str = strawberry.field(
+        description="Input field path in camelCase, e.g. `rules[1].endTime`."
+    )
+    messages: list[str] = strawberry.field(description="What is wrong with it.")
+
+
+@strawberry.type(description="The input is invalid; `fields` says where. Nothing was written.")
+class ValidationError(UserError):
+    fields: list[FieldError] = strawberry.field(description="Problems per input field.")
+
+    @classmethod
+    def from_error(cls, error: errors.ValidationFailed) -> ValidationError:
+        return cls(
+            message=error.message,
+            code="BAD_USER_INPUT",
+            fields=[FieldError(field=name, messages=msgs) for name, msgs in error.fields.items()],
+        )
+
+
+@strawberry.type(description="The viewer may not make this change. Nothing was written.")
+class NotAllowed(UserError):
+    @classmethod
+    def from_error(cls, error: errors.CaregraphError) -> NotAllowed:
+        return cls(message=error.message, code="FORBIDDEN")
+
+
+@strawberry.type(
+    name="NotFound",
+    description="The target does not exist or is not visible to the viewer. Nothing was written.",
+)
+class NotFoundError(UserError):
+    @classmethod
+    def from_error(cls, error: errors.CaregraphError) -> NotFoundError:
+        return cls(message=error.message, code="NOT_FOUND")
+
+
+def user_error(error: errors.CaregraphError) -> ValidationError | NotAllowed | NotFoundError:
+    """The typed result for an expected mutation error."""
+    if isinstance(error, errors.ValidationFailed):
+        return ValidationError.from_error(error)
+    if isinstance(error, errors.Forbidden | errors.Unauthenticated):
+        return NotAllowed.from_error(error)
+    if isinstance(error, errors.NotFound):
+        return NotFoundError.from_error(error)
+    return ValidationError(message=error.message, code=error.code, fields=[])
+
+
+def require_signed_in(info: GraphQLInfo) -> None:
+    viewer = info.context.viewer
+    if not (viewer.is_signed_in or viewer.is_service):
+        raise errors.Forbidden("Sign in first.")
+
+
+class ErrorCodes(SchemaExtension):
+    """Gives every error an `extensions.code`. Expected errors keep their message;
+    anything else is logged with its traceback and masked with the request id."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        result.errors = [self._process(error, request_id) for error in result.errors]
+
+    def _process(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, errors.CaregraphError):
+            return _with_code(error, original.code)
+        if original is None or isinstance(original, GraphQLError):
+            code = (error.extensions or {}).get("code", "BAD_USER_INPUT")
+            return _with_code(error, str(code))
+        logger.error(
+            "unexpected error in request %s at %s",
+            request_id,
+            error.path,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        return GraphQLError(
+            message=f"Internal server error (request id {request_id}).",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )
+
+
+def _with_code(error: GraphQLError, code: str) -> GraphQLError:
+    extensions: dict[str, Any] = dict(error.extensions or {})
+    extensions["code"] = code
+    error.extensions = extensions
+    return error

@@ -1,0 +1,303 @@
+"""Doctors: the directory, profiles, and their schedules."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from models import Doctor as DoctorModel
+from resolvers import doctors as doctor_resolvers
+from resolvers.availability import (
+    ExceptionKey,
+    ExceptionsByDoctorIdLoader,
+    RulesByDoctorIdLoader,
+    exception_range,
+)
+from resolvers.errors import CaregraphError, ValidationFailed
+from resolvers.users import UserByIdLoader
+from resolvers.validation import parse_id
+from schema.availability import AvailabilityException, AvailabilityRule
+from schema.common import (
+    Connection,
+    GraphQLInfo,
+    NotAllowed,
+    NotFoundError,
+    OrderDirection,
+    ValidationError,
+    connection_from_page,
+    user_error,
+)
+from schema.users import User
+
+
+@strawberry.type(description="A doctor's public profile.")
+class Doctor:
+    id: strawberry.ID = strawberry.field(description="Doctor id.")
+    full_name: str = strawberry.field(description="Name as shown to patients.")
+    specialties: list[str] = strawberry.field(description="Specialties, e.g. Cardiology.")
+    languages: list[str] = strawberry.field(description="Languages spoken.")
+    bio: str = strawberry.field(description="Biography.")
+    qualifications: JSON = strawberry.field(
+        description="Degrees and certifications (list of objects)."
+    )
+    fee_standard: Decimal = strawberry.field(description="Fee for a standard consultation.")
+    fee_followup: Decimal = strawberry.field(description="Fee for a follow-up consultation.")
+    currency: str = strawberry.field(description="ISO 4217 currency of the fees.")
+    rating_avg: Decimal = strawberry.field(description="Average review rating, 0 to 5.")
+    rating_count: int = strawberry.field(description="Number of reviews.")
+    photo_url: str | None = strawberry.field(description="Profile photo URL.")
+    verified: bool = strawberry.field(
+        description="Verified by an admin; only verified doctors are public."
+    )
+    accepting_patients: bool = strawberry.field(description="Open for new bookings.")
+    timezone: str = strawberry.field(description="IANA time zone of the schedule.")
+    cancellation_policy_hours: int = strawberry.field(
+        description="Patients may cancel up to this many hours before the start."
+    )
+    created_at: datetime = strawberry.field(description="When the profile was created.")
+    updated_at: datetime = strawberry.field(description="When the profile last changed.")
+    user_id: strawberry.Private[str | None]
+
+    @classmethod
+    def from_model(cls, row: DoctorModel) -> Doctor:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            full_name=row.full_name,
+            specialties=list(row.specialties),
+            languages=list(row.languages),
+            bio=row.bio,
+            qualifications=row.qualifications,
+            fee_standard=row.fee_standard,
+            fee_followup=row.fee_followup,
+            currency=row.currency,
+            rating_avg=row.rating_avg,
+            rating_count=row.rating_count,
+            photo_url=row.photo_url,
+            verified=row.verified,
+            accepting_patients=row.accepting_patients,
+            timezone=row.timezone,
+            cancellation_policy_hours=row.cancellation_policy_hours,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            user_id=str(row.user_id) if row.user_id else None,
+        )
+
+    @strawberry.field(
+        description="Weekly rules, by weekday and start. Others see active rules only."
+    )
+    async def availability_rules(self, info: GraphQLInfo) -> list[AvailabilityRule]:
+        rules = await info.context.loaders.get(RulesByDoctorIdLoader).load(parse_id(self.id))
+        return [AvailabilityRule.from_model(rule) for rule in rules]
+
+    @strawberry.field(
+        description="Exceptions between `from` and `to` (inclusive; default today + 90 days, "
+        "at most 366 days)."
+    )
+    async def exceptions(
+        self,
+        info: GraphQLInfo,
+        from_: Annotated[
+            date | None, strawberry.argument(name="from", description="First date.")
+        ] = None,
+        to: Annotated[date | None, strawberry.argument(description="Last date.")] = None,
+    ) -> list[AvailabilityException]:
+        start, end = exception_range(from_, to, date.today())
+        rows = await info.context.loaders.get(ExceptionsByDoctorIdLoader).load(
+            ExceptionKey(parse_id(self.id), start, end)
+        )
+        return [AvailabilityException.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="The doctor's user account, where the users policy lets the viewer see it."
+    )
+    async def user(self, info: GraphQLInfo) -> User | None:
+        if self.user_id is None:
+            return None
+        visible = await info.context.loaders.get(UserByIdLoader).load(parse_id(self.user_id))
+        return User.from_visible(visible) if visible is not None else None
+
+
+@strawberry.enum(description="What to sort doctors by.")
+class DoctorOrderField(Enum):
+    NAME = "name"
+    RATING = "rating"
+    FEE = "fee"
+    CREATED_AT = "created_at"
+
+
+@strawberry.input(description="Sort order for doctors; ties are broken by id.")
+class DoctorOrder:
+    field: DoctorOrderField = strawberry.field(
+        default=DoctorOrderField.NAME, description="Sort key."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.ASC, description="Direction."
+    )
+
+
+@strawberry.input(description="Narrow the doctor directory; all given conditions must hold.")
+class DoctorFilter:
+    specialty: str | None = strawberry.field(default=None, description="Has this specialty.")
+    language: str | None = strawberry.field(default=None, description="Speaks this language.")
+    accepting_patients: bool | None = strawberry.field(
+        default=None, description="Accepting new patients or not."
+    )
+    verified: bool | None = strawberry.field(
+        default=None, description="Verified or not (only admins see unverified doctors)."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Case-insensitive text in the name or bio."
+    )
+
+
+@strawberry.type
+class DoctorsQuery:
+    @strawberry.field(
+        description="The doctor directory: verified doctors (plus your own profile; admins "
+        "see all), filtered and ordered, keyset-paginated. `first` defaults to 20, max 100."
+    )
+    async def doctors(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+        filter: Annotated[
+            DoctorFilter | None, strawberry.argument(description="Conditions.")
+        ] = None,
+        order_by: Annotated[
+            DoctorOrder | None, strawberry.argument(description="Sort order (default by name).")
+        ] = None,
+    ) -> Connection[Doctor]:
+        conditions = filter or DoctorFilter()
+        order = order_by or DoctorOrder()
+        page = await doctor_resolvers.list_doctors(
+            info.context,
+            doctor_resolvers.DoctorFilter(
+                specialty=conditions.specialty,
+                language=conditions.language,
+                accepting_patients=conditions.accepting_patients,
+                verified=conditions.verified,
+                search=conditions.search,
+            ),
+            doctor_resolvers.DoctorOrder(
+                field=doctor_resolvers.DoctorOrderField(order.field.value),
+                descending=order.direction is OrderDirection.DESC,
+            ),
+            first=first,
+            after=after,
+        )
+        return connection_from_page(page, Doctor.from_model)
+
+    @strawberry.field(description="A doctor by id; null when absent or not visible.")
+    async def doctor(self, info: GraphQLInfo, id: strawberry.ID) -> Doctor | None:
+        row = await doctor_resolvers.get_doctor(info.context, parse_id(id))
+        return Doctor.from_model(row) if row is not None else None
+
+
+@strawberry.input(description="Profile changes; omitted (null) fields are left as they are.")
+class UpdateDoctorProfileInput:
+    doctor_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Admins: the doctor. Doctors: omit for their own profile."
+    )
+    full_name: str | None = strawberry.field(default=None, description="Name, 1-200 chars.")
+    specialties: list[str] | None = strawberry.field(default=None, description="Specialties.")
+    languages: list[str] | None = strawberry.field(default=None, description="Languages.")
+    bio: str | None = strawberry.field(default=None, description="Biography, up to 5000 chars.")
+    qualifications: JSON | None = strawberry.field(
+        default=None, description="List of qualification objects."
+    )
+    fee_standard: Decimal | None = strawberry.field(default=None, description="Standard fee.")
+    fee_followup: Decimal | None = strawberry.field(default=None, description="Follow-up fee.")
+    currency: str | None = strawberry.field(default=None, description="ISO 4217 code.")
+    photo_url: str | None = strawberry.field(
+        default=None, description="Photo URL; empty string clears it."
+    )
+    accepting_patients: bool | None = strawberry.field(
+        default=None, description="Open for bookings."
+    )
+    timezone: str | None = strawberry.field(default=None, description="IANA time zone.")
+    cancellation_policy_hours: int | None = strawberry.field(
+        default=None, description="Cancellation window in hours, 0-720."
+    )
+
+
+@strawberry.type(description="The doctor profile was saved.")
+class DoctorProfileUpdated:
+    doctor: Doctor = strawberry.field(description="The updated profile.")
+
+
+UpdateDoctorProfileResult = Annotated[
+    DoctorProfileUpdated | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("UpdateDoctorProfileResult", description="Result of updateDoctorProfile."),
+]
+
+
+@strawberry.input(description="Verify (or un-verify) a doctor.")
+class VerifyDoctorInput:
+    doctor_id: strawberry.ID = strawberry.field(description="The doctor.")
+    verified: bool = strawberry.field(default=True, description="New verification state.")
+
+
+@strawberry.type(description="The doctor's verification state was changed.")
+class DoctorVerified:
+    doctor: Doctor = strawberry.field(description="The doctor.")
+
+
+VerifyDoctorResult = Annotated[
+    DoctorVerified | NotAllowed | NotFoundError,
+    strawberry.union("VerifyDoctorResult", description="Result of verifyDoctor."),
+]
+
+
+@strawberry.type
+class DoctorsMutation:
+    @strawberry.mutation(description="Update a doctor profile: your own, or any as an admin.")
+    async def update_doctor_profile(
+        self, info: GraphQLInfo, input: UpdateDoctorProfileInput
+    ) -> UpdateDoctorProfileResult:
+        try:
+            doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
+            qualifications = input.qualifications
+            if qualifications is not None and not isinstance(qualifications, list):
+                raise ValidationFailed.single(
+                    "qualifications", "must be a list of objects"
+                )
+            row = await doctor_resolvers.update_doctor_profile(
+                info.context,
+                doctor_id,
+                doctor_resolvers.DoctorProfileChanges(
+                    full_name=input.full_name,
+                    specialties=input.specialties,
+                    languages=input.languages,
+                    bio=input.bio,
+                    qualifications=qualifications,
+                    fee_standard=input.fee_standard,
+                    fee_followup=input.fee_followup,
+                    currency=input.currency,
+                    photo_url=input.photo_url,
+                    accepting_patients=input.accepting_patients,
+                    timezone=input.timezone,
+                    cancellation_policy_hours=input.cancellation_policy_hours,
+                ),
+            )
+        except CaregraphError as error:
+            return user_error(error)
+        return DoctorProfileUpdated(doctor=Doctor.from_model(row))
+
+    @strawberry.mutation(description="Admins: mark a doctor verified (public) or not.")
+    async def verify_doctor(self, info: GraphQLInfo, input: VerifyDoctorInput) -> VerifyDoctorResult:
+        doctor_id = parse_id(input.doctor_id, "doctorId")
+        try:
+            row = await doctor_resolvers.verify_doctor(info.context, doctor_id, input.verified)
+        except CaregraphError as error:
+            result = user_error(error)
+            assert not isinstance(result, ValidationError)
+            return result
+        return DoctorVerified(doctor=Doctor.from_model(row))

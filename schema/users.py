@@ -1,0 +1,147 @@
+"""Users and the viewer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from resolvers import users as user_resolvers
+from resolvers.doctors import DoctorByUserIdLoader
+from resolvers.errors import CaregraphError
+from resolvers.validation import parse_id
+from schema.common import GraphQLInfo, NotAllowed, NotFoundError, ValidationError, user_error
+
+if TYPE_CHECKING:
+    from schema.doctors import Doctor
+
+
+@strawberry.enum(description="An app role. Every signed-in user is a PATIENT.")
+class AppRole(Enum):
+    PATIENT = "patient"
+    DOCTOR = "doctor"
+    COACH = "coach"
+    ADMIN = "admin"
+
+
+@strawberry.type(
+    description="A person with an account. Contact fields are null for viewers who may "
+    "not see them (a coach sees names only; a doctor sees their own patients' contact)."
+)
+class User:
+    id: strawberry.ID = strawberry.field(description="User id (the auth `sub`).")
+    full_name: str = strawberry.field(description="Display name.")
+    email: str | None = strawberry.field(description="Email, for those allowed to see it.")
+    phone: str | None = strawberry.field(description="Phone, for those allowed to see it.")
+    timezone: str = strawberry.field(description="IANA time zone, e.g. Europe/Berlin.")
+    avatar_url: str | None = strawberry.field(description="Avatar image URL.")
+    created_at: datetime = strawberry.field(description="When the account was created.")
+
+    @classmethod
+    def from_visible(cls, visible: user_resolvers.VisibleUser) -> User:
+        user = visible.user
+        contact = visible.contact_visible
+        return cls(
+            id=strawberry.ID(str(user.id)),
+            full_name=user.full_name,
+            email=user.email if contact else None,
+            phone=user.phone if contact else None,
+            timezone=user.timezone,
+            avatar_url=user.avatar_url,
+            created_at=user.created_at,
+        )
+
+    @strawberry.field(description="The doctor profile this user owns, if visible.")
+    async def doctor(
+        self, info: GraphQLInfo
+    ) -> Annotated[Doctor, strawberry.lazy("schema.doctors")] | None:
+        from schema.doctors import Doctor
+
+        row = await info.context.loaders.get(DoctorByUserIdLoader).load(parse_id(self.id))
+        return Doctor.from_model(row) if row is not None else None
+
+
+@strawberry.type(description="The signed-in caller of this request.")
+class Viewer:
+    id: strawberry.ID = strawberry.field(description="The viewer's user id.")
+    email: str | None = strawberry.field(description="Email from the account.")
+    roles: list[AppRole] = strawberry.field(description="App roles, from `user_roles`.")
+
+    @strawberry.field(description="The viewer's own user record.")
+    async def user(self, info: GraphQLInfo) -> User | None:
+        visible = await user_resolvers.get_user(info.context, parse_id(self.id))
+        return User.from_visible(visible) if visible is not None else None
+
+    @strawberry.field(description="The viewer's doctor profile, when they are a doctor.")
+    async def doctor(
+        self, info: GraphQLInfo
+    ) -> Annotated[Doctor, strawberry.lazy("schema.doctors")] | None:
+        from schema.doctors import Doctor
+
+        row = await info.context.loaders.get(DoctorByUserIdLoader).load(parse_id(self.id))
+        return Doctor.from_model(row) if row is not None else None
+
+
+@strawberry.type
+class UsersQuery:
+    @strawberry.field(description="The signed-in caller; null for anonymous requests.")
+    def viewer(self, info: GraphQLInfo) -> Viewer | None:
+        viewer = info.context.viewer
+        if viewer.user_id is None:
+            return None
+        return Viewer(
+            id=strawberry.ID(str(viewer.user_id)),
+            email=viewer.email,
+            roles=sorted((AppRole(role) for role in viewer.app_roles), key=lambda r: r.name),
+        )
+
+    @strawberry.field(description="A user by id; null when absent or not visible to the viewer.")
+    async def user(self, info: GraphQLInfo, id: strawberry.ID) -> User | None:
+        visible = await user_resolvers.get_user(info.context, parse_id(id))
+        return User.from_visible(visible) if visible is not None else None
+
+
+@strawberry.input(description="Changes to the viewer's own profile; omitted fields stay.")
+class UpdateViewerProfileInput:
+    full_name: str | None = strawberry.field(default=None, description="Display name.")
+    phone: str | None = strawberry.field(
+        default=None, description="Phone in international format; empty string clears it."
+    )
+    timezone: str | None = strawberry.field(default=None, description="IANA time zone.")
+    avatar_url: str | None = strawberry.field(
+        default=None, description="Avatar URL; empty string clears it."
+    )
+
+
+@strawberry.type(description="The viewer's profile was saved.")
+class ViewerProfileUpdated:
+    user: User = strawberry.field(description="The updated user.")
+
+
+UpdateViewerProfileResult = Annotated[
+    ViewerProfileUpdated | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("UpdateViewerProfileResult", description="Result of updateViewerProfile."),
+]
+
+
+@strawberry.type
+class UsersMutation:
+    @strawberry.mutation(description="Update the signed-in user's own profile.")
+    async def update_viewer_profile(
+        self, info: GraphQLInfo, input: UpdateViewerProfileInput
+    ) -> UpdateViewerProfileResult:
+        try:
+            visible = await user_resolvers.update_viewer_profile(
+                info.context,
+                user_resolvers.ProfileChanges(
+                    full_name=input.full_name,
+                    phone=input.phone,
+                    timezone=input.timezone,
+                    avatar_url=input.avatar_url,
+                ),
+            )
+        except CaregraphError as error:
+            return user_error(error)
+        return ViewerProfileUpdated(user=User.from_visible(visible))

@@ -1,0 +1,334 @@
+"""caregraph: app factory and command line (serve, migrate, seed, token, export-schema)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from resolvers.context import Context
+from resolvers.database import Database
+from resolvers.errors import Unauthenticated
+from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
+from resolvers.settings import Settings, get_settings
+from schema import build_schema
+
+ROOT = Path(__file__).resolve().parent
+DEMO_ROLES = {
+    "patient": "patient@caregraph.dev",
+    "doctor": "doctor@caregraph.dev",
+    "coach": "coach@caregraph.dev",
+    "admin": "admin@caregraph.dev",
+}
+logger = logging.getLogger("caregraph")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+# --- database -------------------------------------------------------------------------
+
+
+def embedded_postgres_uri(data_dir: Path, database: str = "caregraph") -> str:
+    """Starts (or reuses) the embedded Postgres in `data_dir/postgres` and makes sure
+    `database` exists. The server stops when the last process using it exits."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    _EMBEDDED_SERVERS.append(server)
+    return str(server.get_uri(database))
+
+
+_EMBEDDED_SERVERS: list[Any] = []
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    return embedded_postgres_uri(settings.data_dir)
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> None:
+    """`alembic upgrade head` (synchronous; call it outside a running event loop)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
+
+
+def make_database(settings: Settings, url: str) -> Database:
+    return Database(
+        url,
+        pgbouncer=settings.db_pgbouncer,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+
+
+# --- HTTP -----------------------------------------------------------------------------
+
+
+class RequestIdMiddleware:
+    """Honours a sane incoming `X-Request-ID`, else makes one; returns it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def unauthenticated_response(message: str) -> Response:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI app with the viewer resolved once, before execution: a bad
+    token is HTTP 401 with code UNAUTHENTICATED, never a silent downgrade to anon."""
+
+    def __init__(self, settings: Settings, app_state: dict[str, Any]) -> None:
+        super().__init__(build_schema(settings), graphql_ide="graphiql")
+        self.settings = settings
+        self.app_state = app_state
+        self.verifier = TokenVerifier(settings)
+
+    @property
+    def db(self) -> Database:
+        database: Database = self.app_state["db"]
+        return database
+
+    async def authenticate(self, request: Request) -> Viewer:
+        header = request.headers.get("authorization")
+        if header is None:
+            return ANON
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Authorization header must be `Bearer <token>`.")
+        claims = await self.verifier.verify(token.strip())
+        return await load_viewer(self.db, claims)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            try:
+                viewer = await self.authenticate(request)
+            except Unauthenticated as error:
+                await unauthenticated_response(error.message)(scope, receive, send)
+                return
+            scope.setdefault("state", {})["viewer"] = viewer
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        state = request.scope.get("state", {})
+        return Context(
+            viewer=state.get("viewer", ANON),
+            db=self.db,
+            settings=self.settings,
+            request_id=state.get("request_id") or uuid.uuid4().hex,
+        )
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
+    """The ASGI app. Pass `db` to share an engine (tests); otherwise the lifespan opens
+    one from the settings (embedded Postgres when DATABASE_URL is unset)."""
+    settings = settings or get_settings()
+    state: dict[str, Any] = {"db": db}
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        owned = state["db"] is None
+        if owned:
+            url = await asyncio.to_thread(database_url, settings)
+            state["db"] = make_database(settings, url)
+        try:
+            yield
+        finally:
+            if owned:
+                await state["db"].dispose()
+
+    graphql_app = GraphQLApp(settings, state)
+
+    async def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+# --- command line ---------------------------------------------------------------------
+
+
+async def _database_is_empty(db: Database) -> bool:
+    async with db.engine.connect() as conn:
+        return (await conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM users)"))).scalar_one()
+
+
+async def _seed(settings: Settings, url: str, *, only_if_empty: bool) -> bool:
+    from resolvers.demo import load_demo_data
+
+    db = make_database(settings, url)
+    try:
+        if only_if_empty and not await _database_is_empty(db):
+            return False
+        await load_demo_data(db)
+        return True
+    finally:
+        await db.dispose()
+
+
+async def _token(settings: Settings, url: str, email: str, role: str | None) -> str:
+    from resolvers.demo import ensure_user
+
+    db = make_database(settings, url)
+    try:
+        user_id = await ensure_user(db, email, role)
+    finally:
+        await db.dispose()
+    assert settings.jwt_secret, "CAREGRAPH_JWT_SECRET is not set"
+    from resolvers.identity import mint_token
+
+    return mint_token(
+        settings.jwt_secret,
+        user_id=user_id,
+        email=email,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+
+def export_schema_sdl() -> str:
+    from schema import schema
+
+    return schema.as_str() + "\n"
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    url = database_url(settings)
+    migrate(url)
+    if asyncio.run(_seed(settings, url, only_if_empty=True)):
+        print("Loaded demo data.")
+    tokens = {
+        role: asyncio.run(_token(settings, url, email, None)) for role, email in DEMO_ROLES.items()
+    }
+    where = "embedded Postgres in " + str(settings.data_dir / "postgres")
+    if settings.database_url:
+        where = "DATABASE_URL"
+    print(f"\ncaregraph on {where}")
+    print(f"GraphiQL: http://{host}:{port}/graphql\n")
+    print("Demo tokens (send as `Authorization: Bearer <token>`; in GraphiQL, Headers tab):")
+    for role, token in tokens.items():
+        print(f"  {role:8} {DEMO_ROLES[role]}\n           {token}")
+    print()
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="caregraph GraphQL server. Without DATABASE_URL it runs an embedded "
+        "Postgres in $CAREGRAPH_DATA_DIR/postgres (default ./.data/postgres).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    serve = commands.add_parser("serve", help="migrate, load demo data if empty, serve (default)")
+    for target in (parser, serve):
+        target.add_argument("--host", default="127.0.0.1", help="bind address")
+        target.add_argument("--port", type=int, default=8000, help="port")
+    commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    seed = commands.add_parser("seed", help="load the demo data")
+    seed.add_argument("--if-empty", action="store_true", help="only when there are no users")
+    token = commands.add_parser("token", help="print a signed token for a user (created if new)")
+    token.add_argument("--email", required=True, help="the user's email")
+    token.add_argument(
+        "--role", choices=["patient", "doctor", "coach", "admin"], help="grant this app role"
+    )
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL (or write it)")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("pgserver", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = get_settings()
+    command = args.command or "serve"
+    if command == "export-schema":
+        sdl = export_schema_sdl()
+        if args.output:
+            args.output.write_text(sdl)
+        else:
+            sys.stdout.write(sdl)
+        return 0
+    if command == "serve":
+        _serve(settings, args.host, args.port)
+        return 0
+    url = database_url(settings)
+    migrate(url)
+    if command == "migrate":
+        print("Database is at the latest migration.")
+    elif command == "seed":
+        loaded = asyncio.run(_seed(settings, url, only_if_empty=args.if_empty))
+        print("Loaded demo data." if loaded else "Database not empty; nothing loaded.")
+    elif command == "token":
+        print(f"Token for {args.email}:")
+        print(asyncio.run(_token(settings, url, args.email, args.role)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

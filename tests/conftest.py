@@ -1,0 +1,95 @@
+"""Real Postgres for every test: the embedded server (or TEST_DATABASE_URL), a fresh
+database per session with migrations applied, and all tables emptied after each test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from models import Base
+from resolvers.database import Database
+from resolvers.settings import Settings
+from server import create_app, embedded_postgres_uri, migrate
+from tests.client import GraphQLClient
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_JWT_SECRET = "test-secret-for-caregraph-tests-0123456789abcdef"
+
+
+def _admin_run(admin_url: str, statement: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        url = make_url(admin_url)
+        conn = await asyncpg.connect(
+            user=url.username,
+            password=url.password,
+            host=url.query.get("host") or url.host,
+            port=url.port,
+            database=url.database,
+        )
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    base_url = os.environ.get("TEST_DATABASE_URL") or embedded_postgres_uri(
+        Path(os.environ.get("CAREGRAPH_DATA_DIR", ROOT / ".data")), "postgres"
+    )
+    name = f"caregraph_test_{uuid.uuid4().hex[:12]}"
+    _admin_run(base_url, f'CREATE DATABASE "{name}"')
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    yield url
+    _admin_run(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret=TEST_JWT_SECRET,
+        jwt_audience="authenticated",
+        env="development",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    assert settings.database_url
+    database = Database(settings.database_url, pool_size=20, max_overflow=40)
+    yield database
+    await database.dispose()
+
+
+_TABLES = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+
+
+@pytest.fixture(autouse=True)
+async def _empty_tables(db: Database) -> AsyncIterator[None]:
+    yield
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {_TABLES} CASCADE"))
+
+
+@pytest.fixture
+async def client(settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    app = create_app(settings, db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield GraphQLClient(http, settings)
