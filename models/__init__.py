@@ -1,5 +1,6 @@
 """SQLAlchemy models, one entity per module; importing this package registers them all."""
 
+from models.appointment import Appointment
 from models.availability_exception import AvailabilityException
 from models.base import Base
 from models.doctor import Doctor
@@ -8,6 +9,7 @@ from models.user import User
 from models.user_role import UserRole
 
 __all__ = [
+    "Appointment",
     "AvailabilityException",
     "Base",
     "Doctor",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,9 +25,7 @@ MAX_REASON_LENGTH = 500
 
 
 class RulesByDoctorIdLoader(PolicyLoader[uuid.UUID, list[DoctorAvailability]]):
-    async def batch_load_fn(
-        self, keys: Sequence[uuid.UUID]
-    ) -> list[list[DoctorAvailability]]:
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[list[DoctorAvailability]]:
         statement = (
             visible(DoctorAvailability, self.viewer)
             .where(DoctorAvailability.doctor_id.in_(keys))
@@ -116,9 +115,7 @@ def _validate_rules(rules: Sequence[RuleSpec]) -> None:
         elif rule.slot_minutes > _minutes(rule.end_time) - _minutes(rule.start_time):
             errors.add(f"{prefix}.slotMinutes", "is longer than the time range")
         errors.check(5 <= rule.slot_minutes <= 480, f"{prefix}.slotMinutes", "must be 5 to 480")
-        errors.check(
-            0 <= rule.buffer_minutes <= 240, f"{prefix}.bufferMinutes", "must be 0 to 240"
-        )
+        errors.check(0 <= rule.buffer_minutes <= 240, f"{prefix}.bufferMinutes", "must be 0 to 240")
         if rule.max_patients_per_day is not None:
             errors.check(
                 1 <= rule.max_patients_per_day <= 200,
@@ -132,7 +129,7 @@ def _validate_rules(rules: Sequence[RuleSpec]) -> None:
             if rule.active and rule.start_time < rule.end_time
         ),
     )
-    for previous, current in zip(active, active[1:], strict=False):
+    for previous, current in itertools.pairwise(active):
         if previous[0] == current[0] and current[1] < previous[2]:
             errors.add(
                 f"rules[{current[3]}].startTime",

@@ -45,50 +45,169 @@ EXTRA_PATIENTS = [
 
 # name, specialties, languages, timezone, standard fee, follow-up fee, currency, verified
 DOCTORS: list[tuple[str, list[str], list[str], str, int, int, str, bool]] = [
-    ("Sarah Ahmed", ["Cardiology", "Internal Medicine"], ["English", "Arabic", "Urdu"],
-     "Asia/Dubai", 200, 150, "USD", True),
+    (
+        "Sarah Ahmed",
+        ["Cardiology", "Internal Medicine"],
+        ["English", "Arabic", "Urdu"],
+        "Asia/Dubai",
+        200,
+        150,
+        "USD",
+        True,
+    ),
     ("James Carter", ["Dermatology"], ["English"], "America/New_York", 180, 120, "USD", True),
     ("Elena Rossi", ["Pediatrics"], ["English", "Italian"], "Europe/London", 140, 90, "GBP", True),
     ("Rahul Mehta", ["Cardiology"], ["English", "Hindi"], "Asia/Kolkata", 60, 40, "USD", True),
-    ("Aisha Al-Mansouri", ["Dermatology", "Aesthetics"], ["Arabic", "English"], "Asia/Dubai",
-     250, 180, "AED", True),
-    ("Michael Chen", ["Psychiatry"], ["English", "Mandarin"], "America/Los_Angeles", 220, 160,
-     "USD", True),
-    ("Sofia Garcia", ["Nutrition", "Endocrinology"], ["Spanish", "English"], "America/New_York",
-     120, 80, "USD", True),
+    (
+        "Aisha Al-Mansouri",
+        ["Dermatology", "Aesthetics"],
+        ["Arabic", "English"],
+        "Asia/Dubai",
+        250,
+        180,
+        "AED",
+        True,
+    ),
+    (
+        "Michael Chen",
+        ["Psychiatry"],
+        ["English", "Mandarin"],
+        "America/Los_Angeles",
+        220,
+        160,
+        "USD",
+        True,
+    ),
+    (
+        "Sofia Garcia",
+        ["Nutrition", "Endocrinology"],
+        ["Spanish", "English"],
+        "America/New_York",
+        120,
+        80,
+        "USD",
+        True,
+    ),
     ("Hans Weber", ["Orthopedics"], ["German", "English"], "Europe/Berlin", 160, 110, "EUR", True),
     ("Grace Okafor", ["General Practice"], ["English"], "Europe/London", 0, 0, "GBP", True),
-    ("Kenji Sato", ["Neurology"], ["Japanese", "English"], "Australia/Sydney", 210, 150, "AUD",
-     True),
-    ("Leila Haddad", ["Psychology"], ["Arabic", "French", "English"], "Asia/Dubai", 150, 100,
-     "USD", True),
-    ("David Miller", ["Sports Medicine", "Orthopedics"], ["English"], "America/New_York", 175,
-     125, "USD", True),
-    ("Ananya Iyer", ["Gynecology"], ["English", "Tamil", "Hindi"], "Asia/Kolkata", 70, 50, "USD",
-     True),
-    ("Lucas Martin", ["Dermatology"], ["French", "English"], "Europe/London", 130, 90, "EUR",
-     True),
-    ("Emily Johnson", ["Pediatrics", "General Practice"], ["English", "Spanish"],
-     "America/Los_Angeles", 150, 100, "USD", True),
+    (
+        "Kenji Sato",
+        ["Neurology"],
+        ["Japanese", "English"],
+        "Australia/Sydney",
+        210,
+        150,
+        "AUD",
+        True,
+    ),
+    (
+        "Leila Haddad",
+        ["Psychology"],
+        ["Arabic", "French", "English"],
+        "Asia/Dubai",
+        150,
+        100,
+        "USD",
+        True,
+    ),
+    (
+        "David Miller",
+        ["Sports Medicine", "Orthopedics"],
+        ["English"],
+        "America/New_York",
+        175,
+        125,
+        "USD",
+        True,
+    ),
+    (
+        "Ananya Iyer",
+        ["Gynecology"],
+        ["English", "Tamil", "Hindi"],
+        "Asia/Kolkata",
+        70,
+        50,
+        "USD",
+        True,
+    ),
+    ("Lucas Martin", ["Dermatology"], ["French", "English"], "Europe/London", 130, 90, "EUR", True),
+    (
+        "Emily Johnson",
+        ["Pediatrics", "General Practice"],
+        ["English", "Spanish"],
+        "America/Los_Angeles",
+        150,
+        100,
+        "USD",
+        True,
+    ),
     ("Omar Farouk", ["Cardiology"], ["Arabic", "English"], "Asia/Dubai", 230, 170, "AED", True),
     ("Mia Novak", ["Nutrition"], ["English", "German"], "Europe/Berlin", 90, 60, "EUR", True),
-    ("Daniel Kim", ["Psychiatry", "Psychology"], ["English", "Korean"], "America/New_York", 240,
-     180, "USD", True),
+    (
+        "Daniel Kim",
+        ["Psychiatry", "Psychology"],
+        ["English", "Korean"],
+        "America/New_York",
+        240,
+        180,
+        "USD",
+        True,
+    ),
     ("Zara Khan", ["Endocrinology"], ["English", "Urdu"], "Europe/London", 170, 120, "GBP", True),
     ("Thomas Muller", ["General Practice"], ["German"], "Europe/Berlin", 80, 50, "EUR", True),
-    ("Isabella Costa", ["Aesthetics"], ["Portuguese", "English"], "America/New_York", 300, 200,
-     "USD", True),
+    (
+        "Isabella Costa",
+        ["Aesthetics"],
+        ["Portuguese", "English"],
+        "America/New_York",
+        300,
+        200,
+        "USD",
+        True,
+    ),
     ("Arjun Reddy", ["Orthopedics"], ["English", "Telugu"], "Asia/Kolkata", 65, 45, "USD", True),
     ("Chloe Wilson", ["Dermatology"], ["English"], "Australia/Sydney", 190, 140, "AUD", True),
     ("Hassan Ali", ["Neurology"], ["Arabic", "English"], "Asia/Dubai", 260, 190, "AED", True),
-    ("Nora Lindqvist", ["Psychology"], ["Swedish", "English"], "Europe/Berlin", 140, 100, "EUR",
-     True),
-    ("Samuel Adeyemi", ["Sports Medicine"], ["English", "Yoruba"], "Europe/London", 120, 80,
-     "GBP", True),
-    ("Olivia Park", ["Pediatrics"], ["English", "Korean"], "America/Los_Angeles", 160, 110, "USD",
-     True),
-    ("Victor Petrov", ["Cardiology"], ["Russian", "English"], "Europe/Berlin", 180, 130, "EUR",
-     False),
+    (
+        "Nora Lindqvist",
+        ["Psychology"],
+        ["Swedish", "English"],
+        "Europe/Berlin",
+        140,
+        100,
+        "EUR",
+        True,
+    ),
+    (
+        "Samuel Adeyemi",
+        ["Sports Medicine"],
+        ["English", "Yoruba"],
+        "Europe/London",
+        120,
+        80,
+        "GBP",
+        True,
+    ),
+    (
+        "Olivia Park",
+        ["Pediatrics"],
+        ["English", "Korean"],
+        "America/Los_Angeles",
+        160,
+        110,
+        "USD",
+        True,
+    ),
+    (
+        "Victor Petrov",
+        ["Cardiology"],
+        ["Russian", "English"],
+        "Europe/Berlin",
+        180,
+        130,
+        "EUR",
+        False,
+    ),
     ("Hannah Lee", ["Nutrition"], ["English"], "America/New_York", 100, 70, "USD", False),
     ("Ravi Kapoor", ["Dermatology"], ["Hindi", "English"], "Asia/Kolkata", 55, 35, "USD", False),
 ]
@@ -186,15 +305,25 @@ async def load_demo_data(db: Database) -> None:
     roles: list[dict[str, Any]] = []
     for email, name, phone, tz, extra_roles in DEMO_USERS:
         users.append(
-            {"id": user_id_for(email), "email": email, "full_name": name, "phone": phone,
-             "timezone": tz}
+            {
+                "id": user_id_for(email),
+                "email": email,
+                "full_name": name,
+                "phone": phone,
+                "timezone": tz,
+            }
         )
         roles.extend({"user_id": user_id_for(email), "role": role} for role in extra_roles)
     for number, (name, tz) in enumerate(EXTRA_PATIENTS, start=3):
         email = f"patient{number}@caregraph.dev"
         users.append(
-            {"id": user_id_for(email), "email": email, "full_name": name,
-             "phone": f"+1555000{number:04d}", "timezone": tz}
+            {
+                "id": user_id_for(email),
+                "email": email,
+                "full_name": name,
+                "phone": f"+1555000{number:04d}",
+                "timezone": tz,
+            }
         )
     doctors: list[dict[str, Any]] = []
     rules: list[dict[str, Any]] = []
@@ -206,8 +335,13 @@ async def load_demo_data(db: Database) -> None:
         user_id = user_id_for(email)
         if index != 0:
             users.append(
-                {"id": user_id, "email": email, "full_name": f"Dr. {name}", "phone": None,
-                 "timezone": tz}
+                {
+                    "id": user_id,
+                    "email": email,
+                    "full_name": f"Dr. {name}",
+                    "phone": None,
+                    "timezone": tz,
+                }
             )
             roles.append({"user_id": user_id, "role": "doctor"})
         doctor_id = demo_id("doctor", email)
@@ -221,8 +355,11 @@ async def load_demo_data(db: Database) -> None:
                 "bio": f"Dr. {name} practises {', '.join(specialties).lower()} "
                 f"and consults in {', '.join(languages)}.",
                 "qualifications": [
-                    {"degree": "MD", "institution": "University Medical School",
-                     "year": 2000 + index % 15},
+                    {
+                        "degree": "MD",
+                        "institution": "University Medical School",
+                        "year": 2000 + index % 15,
+                    },
                     {"certification": f"Board certified in {specialties[0]}"},
                 ],
                 "fee_standard": Decimal(fee),

@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Doctor
 from resolvers.context import Context
@@ -66,23 +67,19 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(ctx: Context, doctor_filter: DoctorFilter) -> Select[tuple[Doctor]]:
+def _filtered(ctx: Context, doctor_filter: DoctorFilter) -> Select[Doctor]:
     statement = visible(Doctor, ctx.viewer)
     if doctor_filter.specialty:
         statement = statement.where(Doctor.specialties.contains([doctor_filter.specialty]))
     if doctor_filter.language:
         statement = statement.where(Doctor.languages.contains([doctor_filter.language]))
     if doctor_filter.accepting_patients is not None:
-        statement = statement.where(
-            Doctor.accepting_patients.is_(doctor_filter.accepting_patients)
-        )
+        statement = statement.where(Doctor.accepting_patients.is_(doctor_filter.accepting_patients))
     if doctor_filter.verified is not None:
         statement = statement.where(Doctor.verified.is_(doctor_filter.verified))
     if doctor_filter.search and doctor_filter.search.strip():
         pattern = f"%{_escape_like(doctor_filter.search.strip())}%"
-        statement = statement.where(
-            or_(Doctor.full_name.ilike(pattern), Doctor.bio.ilike(pattern))
-        )
+        statement = statement.where(or_(Doctor.full_name.ilike(pattern), Doctor.bio.ilike(pattern)))
     return statement
 
 
@@ -159,18 +156,26 @@ def _validate_profile(changes: DoctorProfileChanges) -> None:
         errors.check(
             len(name) <= MAX_NAME_LENGTH, "fullName", f"at most {MAX_NAME_LENGTH} characters"
         )
-    for field_name, values in (("specialties", changes.specialties), ("languages", changes.languages)):
+    for field_name, values in (
+        ("specialties", changes.specialties),
+        ("languages", changes.languages),
+    ):
         if values is not None:
-            errors.check(len(values) <= MAX_LIST_ITEMS, field_name, f"at most {MAX_LIST_ITEMS} items")
+            errors.check(
+                len(values) <= MAX_LIST_ITEMS, field_name, f"at most {MAX_LIST_ITEMS} items"
+            )
             errors.check(all(v.strip() for v in values), field_name, "items must not be empty")
     if changes.bio is not None:
-        errors.check(len(changes.bio) <= MAX_BIO_LENGTH, "bio", f"at most {MAX_BIO_LENGTH} characters")
-    for field_name, fee in (("feeStandard", changes.fee_standard), ("feeFollowup", changes.fee_followup)):
+        errors.check(
+            len(changes.bio) <= MAX_BIO_LENGTH, "bio", f"at most {MAX_BIO_LENGTH} characters"
+        )
+    for field_name, fee in (
+        ("feeStandard", changes.fee_standard),
+        ("feeFollowup", changes.fee_followup),
+    ):
         if fee is not None:
             errors.check(fee.is_finite() and fee >= 0, field_name, "must be zero or more")
-            errors.check(
-                fee.is_finite() and fee < Decimal("100000000"), field_name, "is too large"
-            )
+            errors.check(fee.is_finite() and fee < Decimal("100000000"), field_name, "is too large")
             if fee.is_finite():
                 errors.check(
                     fee == fee.quantize(Decimal("0.01")), field_name, "at most 2 decimal places"
@@ -201,12 +206,12 @@ def _validate_profile(changes: DoctorProfileChanges) -> None:
     errors.raise_if_any()
 
 
-async def _locked_doctor(ctx: Context, session: Any, doctor_id: uuid.UUID) -> Doctor:
+async def _locked_doctor(ctx: Context, session: AsyncSession, doctor_id: uuid.UUID) -> Doctor:
     statement = visible(Doctor, ctx.viewer).where(Doctor.id == doctor_id).with_for_update()
     doctor = (await session.scalars(statement)).one_or_none()
     if doctor is None:
         raise NotFound("Doctor not found.")
-    return doctor  # type: ignore[no-any-return]
+    return doctor
 
 
 async def update_doctor_profile(

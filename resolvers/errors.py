@@ -37,9 +37,11 @@ class ValidationFailed(CaregraphError):
     """Input failed validation; `fields` maps an input field to its messages."""
 
     def __init__(self, fields: dict[str, list[str]], message: str | None = None) -> None:
-        super().__init__(message or "Invalid input: " + "; ".join(
-            f"{name}: {', '.join(msgs)}" for name, msgs in fields.items()
-        ))
+        super().__init__(
+            message
+            or "Invalid input: "
+            + "; ".join(f"{name}: {', '.join(msgs)}" for name, msgs in fields.items())
+        )
         self.fields = fields
 
     @classmethod

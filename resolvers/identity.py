@@ -87,7 +87,7 @@ class TokenVerifier:
         def fetch() -> str:
             import urllib.request
 
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return str(response.read().decode())
 
         document = await asyncio.to_thread(fetch)

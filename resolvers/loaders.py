@@ -42,4 +42,4 @@ class Loaders:
         if loader is None:
             loader = loader_class(self._db, self._viewer)
             self._loaders[loader_class] = loader
-        return loader  # type: ignore[no-any-return]
+        return loader  # type: ignore[no-any-return,unused-ignore]

@@ -46,8 +46,10 @@ def encode_cursor(values: Sequence[Any]) -> str:
         tag = next((tag for kind, tag in _ENCODERS if isinstance(value, kind)), None)
         if tag is None:
             raise TypeError(f"Cannot put {type(value).__name__} in a cursor")
-        text = ("1" if value else "0") if tag == "b" else (
-            value.isoformat() if isinstance(value, date) else str(value)
+        text = (
+            ("1" if value else "0")
+            if tag == "b"
+            else (value.isoformat() if isinstance(value, date) else str(value))
         )
         parts.append([tag, text])
     raw = json.dumps(parts, separators=(",", ":")).encode()
@@ -62,7 +64,9 @@ def decode_cursor(cursor: str, expected_length: int) -> list[Any]:
             raise ValueError("wrong shape")
         return [_DECODERS[tag](text) for tag, text in parts]
     except (ValueError, KeyError, TypeError) as exc:
-        raise BadUserInput("Invalid cursor: pass an `endCursor` or `cursor` from this list.") from exc
+        raise BadUserInput(
+            "Invalid cursor: pass an `endCursor` or `cursor` from this list."
+        ) from exc
 
 
 def page_size(first: int | None, *, default: int, maximum: int) -> int:
@@ -102,7 +106,7 @@ class Page(Generic[RowT]):
 
 async def paginate(
     db: Database,
-    statement: Select[tuple[RowT]],
+    statement: Select[RowT],
     sort: SortKey,
     key_of: Callable[[RowT], Sequence[Any]],
     *,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from models import User
 from resolvers.context import Context
@@ -29,16 +29,14 @@ class VisibleUser:
 
 class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[VisibleUser | None]:
-        contact = (
-            user_policy.contact(self.viewer) if not self.viewer.is_service else None
+        contact = true() if self.viewer.is_service else user_policy.contact(self.viewer)
+        statement = select(User, contact.label("contact_visible")).where(
+            readable(User, self.viewer), User.id.in_(keys)
         )
-        columns = [User] + ([contact.label("contact_visible")] if contact is not None else [])
-        statement = select(*columns).where(readable(User, self.viewer), User.id.in_(keys))
         found: dict[uuid.UUID, VisibleUser] = {}
         async with self.db.read() as session:
-            for row in (await session.execute(statement)).all():
-                visible_contact = bool(row[1]) if contact is not None else True
-                found[row[0].id] = VisibleUser(row[0], visible_contact)
+            for user, contact_visible in (await session.execute(statement)).tuples():
+                found[user.id] = VisibleUser(user, bool(contact_visible))
         return [found.get(key) for key in keys]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -71,7 +71,7 @@ class Doctor:
             specialties=list(row.specialties),
             languages=list(row.languages),
             bio=row.bio,
-            qualifications=row.qualifications,
+            qualifications=cast(JSON, row.qualifications),
             fee_standard=row.fee_standard,
             fee_followup=row.fee_followup,
             currency=row.currency,
@@ -266,9 +266,7 @@ class DoctorsMutation:
             doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
             qualifications = input.qualifications
             if qualifications is not None and not isinstance(qualifications, list):
-                raise ValidationFailed.single(
-                    "qualifications", "must be a list of objects"
-                )
+                raise ValidationFailed.single("qualifications", "must be a list of objects")
             row = await doctor_resolvers.update_doctor_profile(
                 info.context,
                 doctor_id,
@@ -292,7 +290,9 @@ class DoctorsMutation:
         return DoctorProfileUpdated(doctor=Doctor.from_model(row))
 
     @strawberry.mutation(description="Admins: mark a doctor verified (public) or not.")
-    async def verify_doctor(self, info: GraphQLInfo, input: VerifyDoctorInput) -> VerifyDoctorResult:
+    async def verify_doctor(
+        self, info: GraphQLInfo, input: VerifyDoctorInput
+    ) -> VerifyDoctorResult:
         doctor_id = parse_id(input.doctor_id, "doctorId")
         try:
             row = await doctor_resolvers.verify_doctor(info.context, doctor_id, input.verified)

@@ -73,7 +73,8 @@ class GraphQLClient:
         reset = statement_counter.set(counter)
         try:
             response = await self.http.post(
-                "/graphql", json={"query": query, "variables": variables or {}},
+                "/graphql",
+                json={"query": query, "variables": variables or {}},
                 headers=all_headers,
             )
         finally:

@@ -46,7 +46,7 @@ def readable(model: type[Any], viewer: Viewer) -> ColumnElement[bool]:
     return policy_for(model).read(viewer)
 
 
-def visible(model: type[ModelT], viewer: Viewer) -> Select[tuple[ModelT]]:
+def visible(model: type[ModelT], viewer: Viewer) -> Select[ModelT]:
     """`SELECT model WHERE <read policy>`: the start of every read of that table."""
     return select(model).where(readable(model, viewer))
 

@@ -4,6 +4,7 @@ exceptions of verified doctors; a doctor reads and manages their own; admins eve
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, true
 
@@ -12,10 +13,8 @@ from resolvers.identity import Viewer
 from resolvers.policies import TablePolicy
 
 
-def _doctor_is_verified(doctor_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
-    return (
-        select(Doctor.id).where(Doctor.id == doctor_id, Doctor.verified.is_(True)).exists()
-    )
+def _doctor_is_verified(doctor_id: Any) -> ColumnElement[bool]:
+    return select(Doctor.id).where(Doctor.id == doctor_id, Doctor.verified.is_(True)).exists()
 
 
 def can_manage_schedule(viewer: Viewer, doctor_id: uuid.UUID) -> bool:

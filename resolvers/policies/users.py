@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 
-from models import User
+from models import Appointment, User
 from resolvers.identity import Viewer
 from resolvers.policies import TablePolicy
 
 
 def _patients_of(doctor_id: uuid.UUID) -> ColumnElement[bool]:
-    """Users with an appointment with this doctor (added by the booking domain)."""
-    return false()
+    """Users who have booked this doctor (any appointment, any status)."""
+    return (
+        select(Appointment.id)
+        .where(Appointment.patient_id == User.id, Appointment.doctor_id == doctor_id)
+        .exists()
+    )
 
 
 class UserPolicy(TablePolicy[User]):

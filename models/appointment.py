@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, IdMixin, TimestampMixin
+
+APPOINTMENT_TYPES = ("standard", "followup")
+APPOINTMENT_STATUSES = (
+    "pending_payment",
+    "confirmed",
+    "cancelled",
+    "completed",
+    "no_show",
+    "refunded",
+)
+# Statuses that hold the doctor's time: two of these never overlap for one doctor.
+LIVE_STATUSES = ("pending_payment", "confirmed")
+
+
+class Appointment(IdMixin, TimestampMixin, Base):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="time_range_valid"),
+        CheckConstraint("type IN ('standard', 'followup')", name="type_valid"),
+        CheckConstraint(
+            "status IN ('pending_payment', 'confirmed', 'cancelled', 'completed', 'no_show', "
+            "'refunded')",
+            name="status_valid",
+        ),
+        CheckConstraint("price >= 0", name="price_non_negative"),
+        CheckConstraint("discount >= 0 AND discount <= price", name="discount_range"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        # Backs up the per-doctor booking lock: one live appointment per doctor and start.
+        Index(
+            "uq_appointments_doctor_id_starts_at_live",
+            "doctor_id",
+            "starts_at",
+            unique=True,
+            postgresql_where=text("status IN ('pending_payment', 'confirmed')"),
+        ),
+        Index("ix_appointments_doctor_id_starts_at", "doctor_id", "starts_at"),
+        Index("ix_appointments_patient_id_starts_at", "patient_id", "starts_at"),
+        Index("ix_appointments_status_starts_at", "status", "starts_at"),
+        Index("ix_appointments_cancelled_by", "cancelled_by"),
+    )
+
+    doctor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("doctors.id", ondelete="RESTRICT"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(20), server_default="standard")
+    status: Mapped[str] = mapped_column(String(20), server_default="pending_payment")
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2), server_default="0")
+    discount: Mapped[Decimal] = mapped_column(Numeric(10, 2), server_default="0")
+    currency: Mapped[str] = mapped_column(String(3), server_default="USD")
+    notes: Mapped[str] = mapped_column(Text, server_default="")
+    meeting_link: Mapped[str | None] = mapped_column(Text)
+    cancellation_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    cancelled_at: Mapped[datetime | None]
