@@ -233,6 +233,7 @@ async def _seed(settings: Settings, url: str, *, only_if_empty: bool) -> bool:
 async def _token(settings: Settings, url: str, email: str, role: str | None) -> str:
     from resolvers.demo import ensure_user
 
+    email = email.strip().lower()
     db = make_database(settings, url)
     try:
         user_id = await ensure_user(db, email, role)

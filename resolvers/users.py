@@ -35,7 +35,7 @@ class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
         )
         found: dict[uuid.UUID, VisibleUser] = {}
         async with self.db.read() as session:
-            for user, contact_visible in (await session.execute(statement)).tuples():
+            for user, contact_visible in (await session.execute(statement)).all():
                 found[user.id] = VisibleUser(user, bool(contact_visible))
         return [found.get(key) for key in keys]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -35,8 +36,12 @@ class Mutation(DoctorsMutation, AvailabilityMutation, UsersMutation):
 
 
 class CaregraphSchema(strawberry.Schema):
-    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
-        """Errors are logged (unexpected ones with tracebacks) by `ErrorCodes`."""
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Unexpected errors are logged (with tracebacks) and masked by `ErrorCodes`; here,
+        parse and validation errors, which may skip extensions, get their code."""
+        for error in errors:
+            if error.original_error is None and "code" not in (error.extensions or {}):
+                error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

@@ -1,0 +1,174 @@
+"""The README's commands and the command line, run as a newcomer would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+from sqlalchemy import select
+
+from models import UserRole
+from resolvers.database import Database
+from resolvers.settings import DEV_JWT_SECRET
+from server import ROOT
+
+README = Path(ROOT) / "README.md"
+CI = Path(ROOT) / ".ci" / "run"
+
+
+def _readme_commands() -> list[str]:
+    first_screen = "\n".join(README.read_text().splitlines()[:40])
+    return re.findall(r"```bash\n(.+?)\n```", first_screen)
+
+
+def test_readme_first_screen_has_the_two_commands_and_ci_runs_the_test_one() -> None:
+    serve, test = _readme_commands()
+    assert serve == "pip install -e . && python server.py"
+    assert test == 'pip install -e ".[test]" && python -m pytest'
+    ci_lines = [line.strip() for line in CI.read_text().splitlines()]
+    assert test in ci_lines
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREGRAPH_", "DATABASE_"))}
+    env.update(extra)
+    return env
+
+
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "server.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_the_subcommands() -> None:
+    result = _run("--help", env=_env())
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "seed", "token", "export-schema"):
+        assert command in result.stdout
+
+
+async def test_token_prints_a_valid_token_on_its_last_line(database_url: str, db: Database) -> None:
+    result = _run(
+        "token",
+        "--email",
+        "New.Coach@Example.test",
+        "--role",
+        "coach",
+        env=_env(DATABASE_URL=database_url),
+    )
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    claims = jwt.decode(token, DEV_JWT_SECRET, algorithms=["HS256"], audience="authenticated")
+    assert claims["email"] == "new.coach@example.test"
+    assert claims["role"] == "authenticated"
+    async with db.read() as session:
+        roles = (
+            await session.scalars(select(UserRole.role).where(UserRole.user_id == claims["sub"]))
+        ).all()
+    assert list(roles) == ["coach"]
+    again = _run("token", "--email", "new.coach@example.test", env=_env(DATABASE_URL=database_url))
+    assert (
+        jwt.decode(
+            again.stdout.strip().splitlines()[-1],
+            DEV_JWT_SECRET,
+            algorithms=["HS256"],
+            audience="authenticated",
+        )["sub"]
+        == claims["sub"]
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"server exited: {process.stdout.read() if process.stdout else ''}"
+            )
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("server did not start")
+
+
+def _start(port: int, data_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "server.py", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(CAREGRAPH_DATA_DIR=str(data_dir)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """`python server.py` with no DATABASE_URL: embedded Postgres, migrations, demo data,
+    printed tokens that work; Ctrl-C stops Postgres; a second start reuses the data."""
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    process = _start(port, data_dir)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Loaded demo data." in output
+    assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in output
+    assert process.returncode == 0
+    assert not (data_dir / "postgres" / "postmaster.pid").exists(), "Postgres still running"
+
+    tokens = dict(re.findall(r"^\s+(patient|doctor|coach|admin)\s+\S+\n\s+(\S+)$", output, re.M))
+    assert set(tokens) == {"patient", "doctor", "coach", "admin"}
+
+    process = _start(port, data_dir)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": "{ viewer { email roles doctor { fullName } } doctors { totalCount } }"},
+            headers={"Authorization": f"Bearer {tokens['doctor']}"},
+            timeout=10,
+        )
+        body = response.json()
+        assert body["data"]["viewer"]["email"] == "doctor@caregraph.dev"
+        assert "DOCTOR" in body["data"]["viewer"]["roles"]
+        assert body["data"]["viewer"]["doctor"]["fullName"] == "Dr. Sarah Ahmed"
+        assert body["data"]["doctors"]["totalCount"] == 27
+        graphiql = httpx.get(
+            f"http://127.0.0.1:{port}/graphql", headers={"Accept": "text/html"}, timeout=10
+        )
+        assert "graphiql" in graphiql.text.lower()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Loaded demo data." not in output, "second start must reuse the data"
