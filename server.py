@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import re
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,18 +18,17 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 
-from resolvers.context import Context
-from resolvers.database import Database
-from resolvers.errors import Unauthenticated
-from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
+from resolvers.database import Database, StatementCounter, statement_counter
 from resolvers.settings import Settings, get_settings
 from schema import build_schema
+from schema.http import GraphQLEndpoint
+from schema.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent
 DEMO_ROLES = {
@@ -36,6 +38,7 @@ DEMO_ROLES = {
     "admin": "admin@caregraph.dev",
 }
 logger = logging.getLogger("caregraph")
+access_log = logging.getLogger("caregraph.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -94,7 +97,7 @@ def make_database(settings: Settings, url: str) -> Database:
     )
 
 
-# --- HTTP -----------------------------------------------------------------------------
+# --- HTTP ---------------------------------------------------------------------------
 
 
 class RequestIdMiddleware:
@@ -121,58 +124,73 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def unauthenticated_response(message: str) -> Response:
-    return JSONResponse(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
+class AccessLogMiddleware:
+    """One JSON log line and the Prometheus metrics for every request, with the SQL
+    statement count of the request."""
 
-
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app with the viewer resolved once, before execution: a bad
-    token is HTTP 401 with code UNAUTHENTICATED, never a silent downgrade to anon."""
-
-    def __init__(self, settings: Settings, app_state: dict[str, Any]) -> None:
-        super().__init__(build_schema(settings), graphql_ide="graphiql")
-        self.settings = settings
-        self.app_state = app_state
-        self.verifier = TokenVerifier(settings)
-
-    @property
-    def db(self) -> Database:
-        database: Database = self.app_state["db"]
-        return database
-
-    async def authenticate(self, request: Request) -> Viewer:
-        header = request.headers.get("authorization")
-        if header is None:
-            return ANON
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("Authorization header must be `Bearer <token>`.")
-        claims = await self.verifier.verify(token.strip())
-        return await load_viewer(self.db, claims)
+    def __init__(self, app: ASGIApp, metrics: Metrics, enabled: bool = True) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.enabled = enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            try:
-                viewer = await self.authenticate(request)
-            except Unauthenticated as error:
-                await unauthenticated_response(error.message)(scope, receive, send)
-                return
-            scope.setdefault("state", {})["viewer"] = viewer
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        counter = statement_counter.get() or StatementCounter()
+        reset = statement_counter.set(counter)
+        status = 500
 
-    async def get_context(self, request: Any, response: Any) -> Context:
-        state = request.scope.get("state", {})
-        return Context(
-            viewer=state.get("viewer", ANON),
-            db=self.db,
-            settings=self.settings,
-            request_id=state.get("request_id") or uuid.uuid4().hex,
-        )
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            statement_counter.reset(reset)
+            duration = time.perf_counter() - started
+            state = scope.get("state", {})
+            path = scope.get("path", "")
+            if path == "/graphql" and scope.get("method") in ("GET", "POST"):
+                self.metrics.observe(
+                    state.get("operation"), status, duration, state.get("error_codes") or []
+                )
+            if self.enabled and path not in ("/healthz", "/metrics"):
+                access_log.info(
+                    json.dumps(
+                        {
+                            "request_id": state.get("request_id"),
+                            "method": scope.get("method"),
+                            "path": path,
+                            "operation": state.get("operation"),
+                            "viewer": state.get("viewer_id"),
+                            "status": status,
+                            "duration_ms": round(duration * 1000, 2),
+                            "sql_statements": counter.count,
+                            "error_codes": state.get("error_codes") or [],
+                            "pid": os.getpid(),
+                        }
+                    )
+                )
+
+
+async def readiness(db: Database) -> tuple[bool, str]:
+    """Database reachable and migrated to the latest revision."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(str(db.url))).get_current_head()
+    try:
+        async with db.engine.connect() as conn:
+            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except Exception as exc:  # any failure to reach or read the database means not ready
+        return False, f"database unavailable: {type(exc).__name__}"
+    if current != head:
+        return False, f"migrations behind: database at {current}, code at {head}"
+    return True, "ready"
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
@@ -180,6 +198,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     one from the settings (embedded Postgres when DATABASE_URL is unset)."""
     settings = settings or get_settings()
     state: dict[str, Any] = {"db": db}
+    metrics = Metrics(lambda: state.get("db"))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -193,20 +212,67 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             if owned:
                 await state["db"].dispose()
 
-    graphql_app = GraphQLApp(settings, state)
+    endpoint = GraphQLEndpoint(build_schema(settings), settings, state)
 
     async def healthz(_request: Request) -> Response:
-        return PlainTextResponse("ok")
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+    async def readyz(_request: Request) -> Response:
+        ready, reason = await readiness(state["db"])
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "reason": reason},
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=[
+            "authorization",
+            "content-type",
+            "x-request-id",
+            "apollographql-client-name",
+            "apollographql-client-version",
+        ],
+        expose_headers=["x-request-id"],
+        max_age=600,
+    )
+    app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.log_requests)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def configure_logging() -> None:
+    """Plain lines for humans; the access log is one JSON object per line on stdout."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("pgserver", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not access_log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+def app_factory() -> Starlette:
+    """For `uvicorn --factory server:app_factory` and `--workers`."""
+    configure_logging()
+    return create_app(get_settings())
 
 
 # --- command line ---------------------------------------------------------------------
@@ -257,7 +323,27 @@ def export_schema_sdl() -> str:
     return schema.as_str() + "\n"
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+async def _register_documents(
+    settings: Settings, url: str, documents: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    from resolvers.persisted_queries import PersistedQueryStore
+
+    db = make_database(settings, url)
+    try:
+        store = PersistedQueryStore(db)
+        return [(name, await store.save(text_, trusted=True)) for name, text_ in documents]
+    finally:
+        await db.dispose()
+
+
+def read_documents(folder: Path) -> list[tuple[str, str]]:
+    files = sorted(folder.rglob("*.graphql"))
+    if not files:
+        raise SystemExit(f"No .graphql files in {folder}")
+    return [(str(path.relative_to(folder)), path.read_text()) for path in files]
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     url = database_url(settings)
@@ -275,9 +361,28 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     print("Demo tokens (send as `Authorization: Bearer <token>`; in GraphiQL, Headers tab):")
     for role, token in tokens.items():
         print(f"  {role:8} {DEMO_ROLES[role]}\n           {token}")
-    print()
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
+    print(flush=True)
+    if workers > 1:
+        # Workers are separate processes: they reach the database resolved here.
+        os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+        uvicorn.run(
+            "server:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+    else:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for target in (parser, serve):
         target.add_argument("--host", default="127.0.0.1", help="bind address")
         target.add_argument("--port", type=int, default=8000, help="port")
+        target.add_argument("--workers", type=int, default=1, help="worker processes")
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     seed = commands.add_parser("seed", help="load the demo data")
     seed.add_argument("--if-empty", action="store_true", help="only when there are no users")
@@ -299,13 +405,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument(
         "--role", choices=["patient", "doctor", "coach", "admin"], help="grant this app role"
     )
+    register = commands.add_parser(
+        "register-documents", help="register a folder of .graphql files as trusted documents"
+    )
+    register.add_argument("folder", type=Path, help="folder with .graphql files (recursive)")
     export = commands.add_parser("export-schema", help="print the GraphQL SDL (or write it)")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("pgserver", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     settings = get_settings()
     command = args.command or "serve"
     if command == "export-schema":
@@ -316,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(sdl)
         return 0
     if command == "serve":
-        _serve(settings, args.host, args.port)
+        _serve(settings, args.host, args.port, max(1, args.workers))
         return 0
     url = database_url(settings)
     migrate(url)
@@ -325,6 +433,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == "seed":
         loaded = asyncio.run(_seed(settings, url, only_if_empty=args.if_empty))
         print("Loaded demo data." if loaded else "Database not empty; nothing loaded.")
+    elif command == "register-documents":
+        registered = asyncio.run(_register_documents(settings, url, read_documents(args.folder)))
+        for name, sha256 in registered:
+            print(f"{sha256}  {name}")
     elif command == "token":
         print(f"Token for {args.email}:")
         print(asyncio.run(_token(settings, url, args.email, args.role)))

@@ -5,6 +5,7 @@ from models.availability_exception import AvailabilityException
 from models.base import Base
 from models.doctor import Doctor
 from models.doctor_availability import DoctorAvailability
+from models.persisted_query import PersistedQuery
 from models.user import User
 from models.user_role import UserRole
 
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "Doctor",
     "DoctorAvailability",
+    "PersistedQuery",
     "User",
     "UserRole",
 ]

@@ -35,11 +35,23 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     jwks_cache_seconds: int = 300
 
-    max_query_depth: int = 10
+    # Request limits (all on by default).
+    max_query_depth: int = 15
     max_aliases: int = 30
-    max_tokens: int = 2000
+    max_tokens: int = 5000
+    max_query_cost: int = 50_000
     default_page_size: int = 20
     max_page_size: int = 100
+    max_body_bytes: int = 1_048_576
+
+    # HTTP layer.
+    cors_origins: list[str] = Field(default_factory=list)
+    batching_enabled: bool = False
+    max_batch_size: int = 10
+    apq_enabled: bool = True
+    # Only registered documents run (admins and service_role excepted).
+    trusted_documents: bool = False
+    log_requests: bool = True
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -6,19 +6,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.settings import Settings
 from schema.availability import AvailabilityMutation
 from schema.common import ErrorCodes
 from schema.doctors import DoctorsMutation, DoctorsQuery
+from schema.limits import RequestLimits
 from schema.users import UsersMutation, UsersQuery
 
 
@@ -54,8 +49,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             ErrorCodes,
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            RequestLimits,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ],
     )

@@ -102,7 +102,7 @@ async def test_bad_tokens_get_401(
     assert response.status == 401
     assert response.codes == ["UNAUTHENTICATED"]
     assert message.lower() in response.errors[0]["message"].lower()
-    assert response.body["data"] is None
+    assert "data" not in response.body
 
 
 async def test_non_bearer_scheme_is_401(client: GraphQLClient) -> None:

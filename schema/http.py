@@ -1,0 +1,444 @@
+"""GraphQL over HTTP: the `/graphql` endpoint.
+
+Follows the GraphQL-over-HTTP spec: POST with JSON, GET for queries only (a mutation
+over GET is 405 with `Allow: POST`), `application/graphql-response+json` with the spec's
+status codes when the client accepts it and `application/json` otherwise, 400/413/415 for
+broken requests. Also: Apollo automatic persisted queries, trusted documents, optional
+batching, GraphiQL (admin-only in production) and the per-request viewer: a bad token is
+HTTP 401 with code UNAUTHENTICATED, never a silent downgrade to anon.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import strawberry
+from graphql import DocumentNode, GraphQLError, get_operation_ast, parse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.types.graphql import OperationType
+
+from resolvers.context import Context
+from resolvers.database import Database
+from resolvers.errors import Unauthenticated
+from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
+from resolvers.persisted_queries import PersistedQueryStore, document_hash
+from resolvers.settings import Settings
+from schema.limits import introspection_allowed
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+GRAPHIQL_COOKIE = "caregraph_token"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+class RequestError(Exception):
+    """A request that cannot be executed at all: answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = "BAD_USER_INPUT",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class GraphQLParams:
+    query: str | None
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+@dataclass
+class Outcome:
+    """One executed (or refused) operation: its response body and HTTP status."""
+
+    body: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] | None = None
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(query: str, max_tokens: int) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+def _operation(
+    query: str, operation_name: str | None, max_tokens: int
+) -> tuple[str | None, str | None]:
+    """(operation type, operation name) of the operation to run, if it can be told."""
+    try:
+        document = _parse_cached(query, max_tokens)
+    except GraphQLError:
+        return None, None  # the executor reports the syntax error
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return None, None
+    return operation.operation.value, operation.name.value if operation.name else None
+
+
+def _accepted_media_type(accept: str | None) -> str | None:
+    """Picks the response media type; None means nothing acceptable (406)."""
+    if not accept:
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept.split(",")):
+        pieces = [piece.strip() for piece in part.split(";")]
+        media = pieces[0].lower()
+        quality = 1.0
+        for parameter in pieces[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            chosen = GRAPHQL_RESPONSE
+        elif media in (JSON, "application/*", "*/*"):
+            chosen = JSON
+        else:
+            continue
+        candidate = (quality, -position, chosen)
+        if best is None or candidate > best:
+            best = candidate
+    return best[2] if best else None
+
+
+def _error(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    return {"message": message, "extensions": {"code": code, **extensions}}
+
+
+class GraphQLEndpoint:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        settings: Settings,
+        app_state: dict[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.app_state = app_state
+        self.verifier = TokenVerifier(settings)
+
+    @property
+    def db(self) -> Database:
+        database: Database = self.app_state["db"]
+        return database
+
+    @property
+    def store(self) -> PersistedQueryStore:
+        store = self.app_state.get("persisted_queries")
+        if store is None or store.db is not self.db:
+            store = PersistedQueryStore(self.db)
+            self.app_state["persisted_queries"] = store
+        return store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    # --- request handling ---------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        state = request.scope.setdefault("state", {})
+        if request.method not in ("GET", "POST"):
+            return self._plain_error(405, "Use GET or POST.", {"Allow": "GET, POST"})
+        media_type = _accepted_media_type(request.headers.get("accept"))
+        if self._wants_graphiql(request):
+            return await self._graphiql(request)
+        if media_type is None:
+            return self._plain_error(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.", media_type=JSON)
+        try:
+            viewer = await self._authenticate(request.headers.get("authorization"))
+        except Unauthenticated as error:
+            state["error_codes"] = ["UNAUTHENTICATED"]
+            return self._json(
+                {"errors": [_error(error.message, "UNAUTHENTICATED")]},
+                401,
+                media_type,
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        state["viewer_id"] = str(viewer.user_id) if viewer.user_id else viewer.role
+        try:
+            payload = await self._read_payload(request)
+            if isinstance(payload, list):
+                outcomes = await self._execute_batch(request, payload, viewer, media_type)
+                return self._json([o.body for o in outcomes], 200, media_type)
+            outcome = await self._execute(request, self._params(payload), viewer, media_type)
+        except RequestError as error:
+            state["error_codes"] = [error.code]
+            return self._json(
+                {"errors": [_error(error.message, error.code)]},
+                error.status,
+                media_type,
+                error.headers,
+            )
+        return self._json(outcome.body, outcome.status, media_type, outcome.headers)
+
+    async def _authenticate(self, header: str | None) -> Viewer:
+        if header is None:
+            return ANON
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Authorization header must be `Bearer <token>`.")
+        claims = await self.verifier.verify(token.strip())
+        return await load_viewer(self.db, claims)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                raise RequestError(400, "Invalid Content-Length header.") from None
+            if too_big:
+                raise RequestError(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise RequestError(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        return bytes(body)
+
+    async def _read_payload(self, request: Request) -> Any:
+        if request.method == "GET":
+            params = request.query_params
+            for key in ("variables", "extensions"):
+                if len(params.getlist(key)) > 1:
+                    raise RequestError(400, f"`{key}` given more than once.")
+            payload: dict[str, Any] = {
+                "query": params.get("query"),
+                "operationName": params.get("operationName"),
+            }
+            for key in ("variables", "extensions"):
+                raw = params.get(key)
+                if raw is not None and raw != "":
+                    try:
+                        payload[key] = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        raise RequestError(400, f"`{key}` is not valid JSON.") from None
+            return payload
+        content_type = request.headers.get("content-type", "")
+        media = content_type.split(";")[0].strip().lower()
+        if media != JSON:
+            raise RequestError(
+                415,
+                f"POST bodies must be {JSON}; got {media or 'no Content-Type'}.",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+        body = await self._read_body(request)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise RequestError(400, "The body is not valid JSON.") from None
+
+    def _params(self, payload: Any) -> GraphQLParams:
+        if not isinstance(payload, dict):
+            raise RequestError(400, "The request must be a JSON object.")
+        query = payload.get("query")
+        variables = payload.get("variables")
+        operation_name = payload.get("operationName")
+        extensions = payload.get("extensions")
+        if query is not None and not isinstance(query, str):
+            raise RequestError(400, "`query` must be a string.")
+        if variables is not None and not isinstance(variables, dict):
+            raise RequestError(400, "`variables` must be an object.")
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise RequestError(400, "`operationName` must be a string.")
+        if extensions is not None and not isinstance(extensions, dict):
+            raise RequestError(400, "`extensions` must be an object.")
+        if query is not None and "\x00" in query:
+            raise RequestError(400, "`query` must not contain NUL characters.")
+        return GraphQLParams(query, variables, operation_name or None, extensions)
+
+    async def _execute_batch(
+        self, request: Request, payload: list[Any], viewer: Viewer, media_type: str
+    ) -> list[Outcome]:
+        if not self.settings.batching_enabled:
+            raise RequestError(400, "Batched requests are not enabled on this server.")
+        if not payload:
+            raise RequestError(400, "The batch is empty.")
+        if len(payload) > self.settings.max_batch_size:
+            raise RequestError(
+                400,
+                f"The batch has {len(payload)} operations; at most "
+                f"{self.settings.max_batch_size} are allowed.",
+            )
+        params = [self._params(item) for item in payload]
+        return [await self._execute(request, item, viewer, media_type) for item in params]
+
+    async def _resolve_document(self, params: GraphQLParams, viewer: Viewer) -> str | Outcome:
+        """The document to run: the given query, or the stored one for a persisted-query
+        hash (registering hash + query pairs, Apollo APQ)."""
+        persisted = (params.extensions or {}).get("persistedQuery")
+        trusted_only = self.settings.trusted_documents and not (
+            viewer.is_admin or viewer.is_service
+        )
+        if persisted is None:
+            if params.query is None:
+                raise RequestError(400, "No GraphQL `query` in the request.")
+            if trusted_only:
+                stored = await self.store.get(document_hash(params.query))
+                if stored is None or not stored.trusted:
+                    raise RequestError(
+                        400,
+                        "Only registered documents may run on this server.",
+                        "PERSISTED_QUERY_NOT_ALLOWED",
+                    )
+            return params.query
+        if not isinstance(persisted, dict) or persisted.get("version") != 1:
+            raise RequestError(400, "Unsupported persistedQuery version; use 1.")
+        sha256 = persisted.get("sha256Hash")
+        if not isinstance(sha256, str) or not _SHA256.match(sha256):
+            raise RequestError(400, "`sha256Hash` must be 64 lowercase hex characters.")
+        if params.query is None:
+            stored = await self.store.get(sha256)
+            if stored is None or (trusted_only and not stored.trusted):
+                return Outcome(
+                    {"errors": [_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")]}
+                )
+            return stored.document
+        if document_hash(params.query) != sha256:
+            raise RequestError(400, "provided sha does not match query", "BAD_USER_INPUT")
+        if trusted_only:
+            stored = await self.store.get(sha256)
+            if stored is None or not stored.trusted:
+                raise RequestError(
+                    400,
+                    "Only registered documents may run on this server.",
+                    "PERSISTED_QUERY_NOT_ALLOWED",
+                )
+        elif self.settings.apq_enabled:
+            await self.store.save(params.query)
+        return params.query
+
+    async def _execute(
+        self, request: Request, params: GraphQLParams, viewer: Viewer, media_type: str
+    ) -> Outcome:
+        state = request.scope.setdefault("state", {})
+        document = await self._resolve_document(params, viewer)
+        if isinstance(document, Outcome):
+            state["error_codes"] = ["PERSISTED_QUERY_NOT_FOUND"]
+            return document
+        operation_type, operation_name = _operation(
+            document, params.operation_name, self.settings.max_tokens
+        )
+        state["operation"] = operation_name or (operation_type and f"anonymous {operation_type}")
+        if request.method == "GET" and operation_type not in (None, "query"):
+            raise RequestError(
+                405, f"Send {operation_type}s with POST.", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
+            )
+        if operation_type is None and params.operation_name is not None:
+            try:
+                _parse_cached(document, self.settings.max_tokens)
+            except GraphQLError:
+                pass
+            else:
+                raise RequestError(400, f"Unknown operation named {params.operation_name!r}.")
+        context = Context(
+            viewer=viewer,
+            db=self.db,
+            settings=self.settings,
+            request_id=state.get("request_id") or uuid.uuid4().hex,
+        )
+        allowed = (
+            {OperationType.QUERY}
+            if request.method == "GET"
+            else {OperationType.QUERY, OperationType.MUTATION}
+        )
+        result = await self.schema.execute(
+            document,
+            variable_values=params.variables,
+            context_value=context,
+            operation_name=params.operation_name,
+            allowed_operation_types=allowed,
+        )
+        body: dict[str, Any] = {}
+        status = 200
+        errors = [error.formatted for error in result.errors or []]
+        if not introspection_allowed(context):
+            for error in errors:
+                error["message"] = _SUGGESTION.sub("", error["message"])
+        request_error = (
+            result.data is None
+            and bool(result.errors)
+            and all(not error.path for error in result.errors or [])
+        )
+        if not request_error:
+            body["data"] = result.data
+        elif media_type == GRAPHQL_RESPONSE:
+            status = 400
+        if errors:
+            body["errors"] = errors
+            state["error_codes"] = [e.get("extensions", {}).get("code") for e in errors]
+        return Outcome(body, status)
+
+    # --- responses ----------------------------------------------------------------------
+
+    def _json(
+        self,
+        body: Any,
+        status: int,
+        media_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return Response(
+            orjson.dumps(body),
+            status_code=status,
+            media_type=f"{media_type}; charset=utf-8",
+            headers=headers,
+        )
+
+    def _plain_error(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        media_type: str = JSON,
+    ) -> Response:
+        return self._json(
+            {"errors": [_error(message, "BAD_USER_INPUT")]}, status, media_type, headers
+        )
+
+    # --- GraphiQL -----------------------------------------------------------------------
+
+    def _wants_graphiql(self, request: Request) -> bool:
+        if request.method != "GET" or "query" in request.query_params:
+            return False
+        accept = request.headers.get("accept", "")
+        return "text/html" in accept
+
+    async def _graphiql(self, request: Request) -> Response:
+        if self.settings.is_production:
+            header = request.headers.get("authorization")
+            cookie = request.cookies.get(GRAPHIQL_COOKIE)
+            if header is None and cookie:
+                header = f"Bearer {cookie}"
+            try:
+                viewer = await self._authenticate(header)
+            except Unauthenticated:
+                viewer = ANON
+            if not (viewer.is_admin or viewer.is_service):
+                return HTMLResponse("GraphiQL is available to admins only.", status_code=403)
+        return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))

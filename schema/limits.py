@@ -1,0 +1,174 @@
+"""Request limits that run after parsing and before execution: depth, aliases and a cost
+budget (list fields multiply their subtree by `first`), plus production-mode introspection
+for admins only. Each error names the limit, the allowed value and how far it was exceeded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+from resolvers.context import Context
+
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+
+@dataclass
+class Measurement:
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+    introspection: bool = False
+    seen_fragments: set[str] = field(default_factory=set)
+
+
+class _Measurer:
+    def __init__(
+        self,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        default_page_size: int,
+    ) -> None:
+        self.fragments = fragments
+        self.variables = variables
+        self.default_page_size = default_page_size
+        self.result = Measurement()
+
+    def _first(self, node: FieldNode) -> int | None:
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                return int(given) if isinstance(given, int) else self.default_page_size
+            return self.default_page_size
+        return None
+
+    def fields(
+        self, selection_set: SelectionSetNode | None, stack: tuple[str, ...]
+    ) -> Iterator[FieldNode]:
+        if selection_set is None:
+            return
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                yield from self.fields(selection.selection_set, stack)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in stack:  # unknown or cyclic: validation reports
+                    continue
+                yield from self.fields(fragment.selection_set, (*stack, name))
+
+    def measure(self, selection_set: SelectionSetNode | None, depth: int) -> int:
+        """Returns the cost of the selection set; records depth, aliases, introspection."""
+        cost = 0
+        for node in self.fields(selection_set, ()):
+            name = node.name.value
+            if name in INTROSPECTION_FIELDS:
+                self.result.introspection = True
+                continue
+            if name == "__typename":
+                continue
+            if node.alias is not None:
+                self.result.aliases += 1
+            self.result.depth = max(self.result.depth, depth)
+            child_cost = self.measure(node.selection_set, depth + 1)
+            first = self._first(node)
+            multiplier = max(first, 1) if first is not None else 1
+            cost += 1 + child_cost * multiplier
+        return cost
+
+
+def measure(
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    default_page_size: int,
+) -> Measurement:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    measurer = _Measurer(fragments, variables or {}, default_page_size)
+    for operation in operations[:1]:
+        measurer.result.cost = measurer.measure(operation.selection_set, 1)
+    return measurer.result
+
+
+def _limit_error(limit: str, maximum: int, actual: int, what: str) -> GraphQLError:
+    return GraphQLError(
+        f"Query {what} {actual} exceeds the limit of {maximum} by {actual - maximum}.",
+        extensions={
+            "code": "BAD_USER_INPUT",
+            "limit": limit,
+            "maximum": maximum,
+            "actual": actual,
+        },
+    )
+
+
+class RequestLimits(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        request_context = context.context
+        if document is not None and isinstance(request_context, Context):
+            errors = self._check(document, request_context)
+            if errors:
+                context.result = ExecutionResult(data=None, errors=errors)
+        yield
+
+    def _check(self, document: DocumentNode, request: Context) -> list[GraphQLError]:
+        settings = request.settings
+        measured = measure(
+            document,
+            self.execution_context.operation_name,
+            self.execution_context.variables,
+            settings.default_page_size,
+        )
+        errors = []
+        if measured.introspection and not introspection_allowed(request):
+            errors.append(
+                GraphQLError(
+                    "Introspection is disabled for this viewer.",
+                    extensions={"code": "FORBIDDEN"},
+                )
+            )
+        if measured.depth > settings.max_query_depth:
+            errors.append(_limit_error("depth", settings.max_query_depth, measured.depth, "depth"))
+        if measured.aliases > settings.max_aliases:
+            errors.append(
+                _limit_error("aliases", settings.max_aliases, measured.aliases, "alias count")
+            )
+        if measured.cost > settings.max_query_cost:
+            errors.append(_limit_error("cost", settings.max_query_cost, measured.cost, "cost"))
+        return errors
+
+
+def introspection_allowed(request: Context) -> bool:
+    if not request.settings.is_production:
+        return True
+    viewer = request.viewer
+    return viewer.is_admin or viewer.is_service

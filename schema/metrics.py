@@ -1,0 +1,98 @@
+"""Prometheus metrics: requests and latency by operation and outcome, errors by code,
+database pool connections in use. With PROMETHEUS_MULTIPROC_DIR set (several workers),
+`/metrics` aggregates every worker."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]{0,63}$")
+MAX_OPERATION_LABELS = 200
+
+
+class Metrics:
+    def __init__(self, database: Callable[[], Any]) -> None:
+        self._database = database
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.requests = Counter(
+            "caregraph_requests_total",
+            "GraphQL HTTP requests by operation name and outcome.",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "caregraph_request_duration_seconds",
+            "GraphQL HTTP request latency by operation name and outcome.",
+            ["operation", "outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "caregraph_errors_total",
+            "GraphQL errors returned, by extensions.code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.pool_in_use = Gauge(
+            "caregraph_db_pool_connections_in_use",
+            "Database connections checked out of this process's pool.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_in_use.set_function(self._pool_in_use)
+        self._operations: set[str] = set()
+
+    def _pool_in_use(self) -> float:
+        db = self._database()
+        if db is None:
+            return 0.0
+        checked_out = getattr(db.engine.pool, "checkedout", None)
+        return float(checked_out()) if callable(checked_out) else 0.0
+
+    def _operation_label(self, operation: str | None) -> str:
+        if not operation or not _OPERATION_NAME.match(operation):
+            return "unnamed"
+        if operation in self._operations:
+            return operation
+        if len(self._operations) >= MAX_OPERATION_LABELS:
+            return "other"
+        self._operations.add(operation)
+        return operation
+
+    def observe(
+        self, operation: str | None, status: int, duration: float, error_codes: list[str]
+    ) -> None:
+        label = self._operation_label(operation)
+        if status >= 500:
+            outcome = "server_error"
+        elif status >= 400:
+            outcome = "client_error"
+        elif error_codes:
+            outcome = "partial"
+        else:
+            outcome = "success"
+        self.requests.labels(label, outcome).inc()
+        self.latency.labels(label, outcome).observe(duration)
+        for code in error_codes:
+            self.errors.labels(code or "UNKNOWN").inc()
+
+    def render(self) -> tuple[bytes, str]:
+        if self._multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

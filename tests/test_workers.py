@@ -1,0 +1,86 @@
+"""Several processes on one port and one database: trusted documents registered from the
+command line, and persisted queries shared whichever worker answers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from models import PersistedQuery
+from resolvers.database import Database
+from server import ROOT
+from tests.test_cli import _env, _free_port, _run, _wait_for
+
+QUERY = "query WorkerDirectory { doctors(first: 3) { totalCount } }"
+
+
+async def test_register_documents_prints_ids_and_stores_trusted_documents(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    (tmp_path / "mobile").mkdir()
+    documents = {
+        "home.graphql": "query Home { viewer { id } }",
+        "mobile/directory.graphql": "query Directory { doctors { totalCount } }",
+    }
+    for name, text in documents.items():
+        (tmp_path / name).write_text(text)
+    result = _run("register-documents", str(tmp_path), env=_env(DATABASE_URL=database_url))
+    assert result.returncode == 0, result.stderr
+    printed = dict(
+        reversed(line.split("  ", 1)) for line in result.stdout.strip().splitlines()[-2:]
+    )
+    assert printed == {
+        name: hashlib.sha256(text.encode()).hexdigest() for name, text in documents.items()
+    }
+    async with db.read() as session:
+        rows = (await session.scalars(select(PersistedQuery))).all()
+    assert {(row.sha256, row.trusted) for row in rows} == {(h, True) for h in printed.values()}
+
+
+async def test_two_workers_share_persisted_queries(database_url: str) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "server.py", "--workers", "2", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(DATABASE_URL=database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    sha = hashlib.sha256(QUERY.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
+    try:
+        await asyncio.to_thread(_wait_for, f"{base}/healthz", process)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            stored = await http.post("/graphql", json={"query": QUERY, "extensions": extensions})
+            assert "errors" not in stored.json()
+
+        async def hash_only() -> dict[str, object]:
+            # A fresh connection each time, so the kernel spreads them over the workers.
+            async with httpx.AsyncClient(base_url=base, timeout=10) as fresh:
+                response = await fresh.post(
+                    "/graphql", json={"extensions": extensions}, headers={"Connection": "close"}
+                )
+                return dict(response.json())
+
+        results = await asyncio.gather(*(hash_only() for _ in range(60)))
+        assert all("errors" not in result for result in results), results
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    served_by = set()
+    for line in output.splitlines():
+        if line.startswith("{") and '"WorkerDirectory"' in line:
+            served_by.add(json.loads(line)["pid"])
+    assert len(served_by) == 2, f"expected both workers to answer, got {served_by}"
