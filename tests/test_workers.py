@@ -34,9 +34,10 @@ async def test_register_documents_prints_ids_and_stores_trusted_documents(
         (tmp_path / name).write_text(text)
     result = _run("register-documents", str(tmp_path), env=_env(DATABASE_URL=database_url))
     assert result.returncode == 0, result.stderr
-    printed = dict(
-        reversed(line.split("  ", 1)) for line in result.stdout.strip().splitlines()[-2:]
-    )
+    printed: dict[str, str] = {}
+    for line in result.stdout.strip().splitlines()[-2:]:
+        sha256, name = line.split("  ", 1)
+        printed[name] = sha256
     assert printed == {
         name: hashlib.sha256(text.encode()).hexdigest() for name, text in documents.items()
     }
@@ -45,9 +46,8 @@ async def test_register_documents_prints_ids_and_stores_trusted_documents(
     assert {(row.sha256, row.trusted) for row in rows} == {(h, True) for h in printed.values()}
 
 
-async def test_two_workers_share_persisted_queries(database_url: str) -> None:
-    port = _free_port()
-    process = subprocess.Popen(
+def _start_workers(database_url: str, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "server.py", "--workers", "2", "--port", str(port)],
         cwd=ROOT,
         env=_env(DATABASE_URL=database_url),
@@ -55,6 +55,11 @@ async def test_two_workers_share_persisted_queries(database_url: str) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+async def test_two_workers_share_persisted_queries(database_url: str) -> None:
+    port = _free_port()
+    process = await asyncio.to_thread(_start_workers, database_url, port)
     base = f"http://127.0.0.1:{port}"
     sha = hashlib.sha256(QUERY.encode()).hexdigest()
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
