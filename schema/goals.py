@@ -424,7 +424,7 @@ class GoalDeleted:
 
 
 DeleteGoalResult = Annotated[
-    GoalDeleted | NotAllowed | NotFoundError,
+    GoalDeleted | ValidationError | NotAllowed | NotFoundError,
     strawberry.union("DeleteGoalResult", description="Result of deleteGoal."),
 ]
 
@@ -503,7 +503,7 @@ class MilestoneCompleted:
 
 
 CompleteMilestoneResult = Annotated[
-    MilestoneCompleted | NotAllowed | NotFoundError | GoalClosed,
+    MilestoneCompleted | ValidationError | NotAllowed | NotFoundError | GoalClosed,
     strawberry.union("CompleteMilestoneResult", description="Result of completeMilestone."),
 ]
 
@@ -540,7 +540,7 @@ class MilestoneDeleted:
 
 
 DeleteMilestoneResult = Annotated[
-    MilestoneDeleted | NotAllowed | NotFoundError | GoalClosed,
+    MilestoneDeleted | ValidationError | NotAllowed | NotFoundError | GoalClosed,
     strawberry.union("DeleteMilestoneResult", description="Result of deleteMilestone."),
 ]
 
@@ -649,9 +649,7 @@ class GoalsMutation:
         try:
             deleted = await goal_resolvers.delete_goal(info.context, parse_id(input.id))
         except CaregraphError as error:
-            result = user_error(error)
-            assert not isinstance(result, ValidationError)
-            return result
+            return user_error(error)
         return GoalDeleted(id=strawberry.ID(str(deleted)))
 
     @strawberry.mutation(description="Add a milestone to a goal (at most 50 per goal).")
@@ -717,7 +715,7 @@ class GoalsMutation:
             )
         except CaregraphError as error:
             result = _goal_error(error)
-            assert not isinstance(result, ValidationError | InvalidStatusTransition)
+            assert not isinstance(result, InvalidStatusTransition)
             return result
         return MilestoneCompleted(
             milestone=GoalMilestone.from_model(milestone), goal=Goal.from_model(goal)
@@ -749,7 +747,7 @@ class GoalsMutation:
             deleted, goal = await goal_resolvers.delete_milestone(info.context, parse_id(input.id))
         except CaregraphError as error:
             result = _goal_error(error)
-            assert not isinstance(result, ValidationError | InvalidStatusTransition)
+            assert not isinstance(result, InvalidStatusTransition)
             return result
         return MilestoneDeleted(id=strawberry.ID(str(deleted)), goal=Goal.from_model(goal))
 
