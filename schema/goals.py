@@ -279,7 +279,11 @@ class GoalsQuery:
         return connection_from_page(page, Goal.from_model)
 
     @strawberry.field(description="A goal by id; null when absent or not visible.")
-    async def goal(self, info: GraphQLInfo, id: strawberry.ID) -> Goal | None:
+    async def goal(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The goal's id.")],
+    ) -> Goal | None:
         row = await goal_resolvers.get_goal(info.context, parse_id(id))
         return Goal.from_model(row) if row is not None else None
 
@@ -586,7 +590,11 @@ CheckInResult = Annotated[
 @strawberry.type
 class GoalsMutation:
     @strawberry.mutation(description="Create a goal: your own, or anyone's as an admin.")
-    async def create_goal(self, info: GraphQLInfo, input: CreateGoalInput) -> CreateGoalResult:
+    async def create_goal(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CreateGoalInput, strawberry.argument(description="The change.")],
+    ) -> CreateGoalResult:
         try:
             owner_id = parse_id(input.owner_id, "ownerId") if input.owner_id else None
             row = await goal_resolvers.create_goal(
@@ -615,7 +623,11 @@ class GoalsMutation:
         description="Change a goal (owner or admin), including status moves; a doctor or "
         "coach who can read it gets NotAllowed."
     )
-    async def update_goal(self, info: GraphQLInfo, input: UpdateGoalInput) -> UpdateGoalResult:
+    async def update_goal(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateGoalInput, strawberry.argument(description="The change.")],
+    ) -> UpdateGoalResult:
         try:
             row = await goal_resolvers.update_goal(
                 info.context,
@@ -645,7 +657,11 @@ class GoalsMutation:
         return GoalUpdated(goal=Goal.from_model(row))
 
     @strawberry.mutation(description="Delete a goal with its milestones and check-ins.")
-    async def delete_goal(self, info: GraphQLInfo, input: DeleteGoalInput) -> DeleteGoalResult:
+    async def delete_goal(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[DeleteGoalInput, strawberry.argument(description="The change.")],
+    ) -> DeleteGoalResult:
         try:
             deleted = await goal_resolvers.delete_goal(info.context, parse_id(input.id))
         except CaregraphError as error:
@@ -654,7 +670,9 @@ class GoalsMutation:
 
     @strawberry.mutation(description="Add a milestone to a goal (at most 50 per goal).")
     async def add_milestone(
-        self, info: GraphQLInfo, input: AddMilestoneInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[AddMilestoneInput, strawberry.argument(description="The change.")],
     ) -> AddMilestoneResult:
         try:
             milestone, goal = await goal_resolvers.add_milestone(
@@ -679,7 +697,9 @@ class GoalsMutation:
 
     @strawberry.mutation(description="Change a milestone's title, details, targets or reward.")
     async def update_milestone(
-        self, info: GraphQLInfo, input: UpdateMilestoneInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateMilestoneInput, strawberry.argument(description="The change.")],
     ) -> UpdateMilestoneResult:
         try:
             milestone, goal = await goal_resolvers.update_milestone(
@@ -707,7 +727,9 @@ class GoalsMutation:
 
     @strawberry.mutation(description="Mark a milestone reached, or reopen it.")
     async def complete_milestone(
-        self, info: GraphQLInfo, input: CompleteMilestoneInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CompleteMilestoneInput, strawberry.argument(description="The change.")],
     ) -> CompleteMilestoneResult:
         try:
             milestone, goal = await goal_resolvers.complete_milestone(
@@ -723,7 +745,9 @@ class GoalsMutation:
 
     @strawberry.mutation(description="Put a goal's milestones in a new order.")
     async def reorder_milestones(
-        self, info: GraphQLInfo, input: ReorderMilestonesInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[ReorderMilestonesInput, strawberry.argument(description="The change.")],
     ) -> ReorderMilestonesResult:
         try:
             ids = [parse_id(mid, "milestoneIds") for mid in input.milestone_ids]
@@ -741,7 +765,9 @@ class GoalsMutation:
 
     @strawberry.mutation(description="Delete a milestone; later milestones move up.")
     async def delete_milestone(
-        self, info: GraphQLInfo, input: DeleteMilestoneInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[DeleteMilestoneInput, strawberry.argument(description="The change.")],
     ) -> DeleteMilestoneResult:
         try:
             deleted, goal = await goal_resolvers.delete_milestone(info.context, parse_id(input.id))
@@ -755,7 +781,11 @@ class GoalsMutation:
         description="Record a check-in; the goal's current value follows its newest-dated "
         "check-in, in the same transaction."
     )
-    async def check_in(self, info: GraphQLInfo, input: CheckInInput) -> CheckInResult:
+    async def check_in(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CheckInInput, strawberry.argument(description="The change.")],
+    ) -> CheckInResult:
         try:
             result = await goal_resolvers.check_in(
                 info.context,
