@@ -781,3 +781,18 @@ async def test_concurrent_check_ins_same_date(client: GraphQLClient, db: Databas
         stored = await session.get(Goal, goal.id)
     assert len(rows) == 1
     assert stored is not None and stored.current_value == rows[0].value
+
+
+async def test_milestone_limit(client: GraphQLClient, db: Database) -> None:
+    owner = await make_user(db)
+    goal = await make_goal(db, owner)
+    async with db.transaction() as session:
+        session.add_all(
+            GoalMilestone(goal_id=goal.id, title=f"M{p}", position=p, completed=False)
+            for p in range(50)
+        )
+    before = await goal_rows(db)
+    payload = await run(client, ADD_MILESTONE, {"goalId": str(goal.id), "title": "One more"}, owner)
+    assert payload["__typename"] == "ValidationError"
+    assert "goalId" in _fields(payload)
+    assert await goal_rows(db) == before

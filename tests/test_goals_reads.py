@@ -219,3 +219,21 @@ async def test_statement_count_is_fixed(
     # viewer + goals page + count + owners + milestones + check-in window + check-in counts
     expected = {"wide": 7, "owner_goals": 5}[name]
     assert statement_counts[(name, count)] == expected, statement_counts
+
+
+async def test_user_goals_status_filter(client: GraphQLClient, db: Database) -> None:
+    owner = await make_user(db)
+    active = await make_goal(db, owner)
+    await make_goal(db, owner, status="paused")
+    query = """
+    query ($id: ID!) {
+      user(id: $id) {
+        all: goals { totalCount }
+        active: goals(status: ACTIVE) { totalCount edges { node { id } } }
+      }
+    }
+    """
+    response = await client.execute(query, {"id": str(owner.id)}, as_user=owner)
+    user = response.data["user"]
+    assert user["all"]["totalCount"] == 2
+    assert user["active"] == {"totalCount": 1, "edges": [{"node": {"id": str(active.id)}}]}
