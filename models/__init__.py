@@ -5,6 +5,9 @@ from models.availability_exception import AvailabilityException
 from models.base import Base
 from models.doctor import Doctor
 from models.doctor_availability import DoctorAvailability
+from models.goal import Goal
+from models.goal_check_in import GoalCheckIn
+from models.goal_milestone import GoalMilestone
 from models.persisted_query import PersistedQuery
 from models.user import User
 from models.user_role import UserRole
@@ -15,6 +18,9 @@ __all__ = [
     "Base",
     "Doctor",
     "DoctorAvailability",
+    "Goal",
+    "GoalCheckIn",
+    "GoalMilestone",
     "PersistedQuery",
     "User",
     "UserRole",

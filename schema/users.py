@@ -12,10 +12,18 @@ from resolvers import users as user_resolvers
 from resolvers.doctors import DoctorByUserIdLoader
 from resolvers.errors import CaregraphError
 from resolvers.validation import parse_id
-from schema.common import GraphQLInfo, NotAllowed, NotFoundError, ValidationError, user_error
+from schema.common import (
+    Connection,
+    GraphQLInfo,
+    NotAllowed,
+    NotFoundError,
+    ValidationError,
+    user_error,
+)
 
 if TYPE_CHECKING:
     from schema.doctors import Doctor
+    from schema.goals import Goal, GoalStatus
 
 
 @strawberry.enum(description="An app role. Every signed-in user is a PATIENT.")
@@ -61,6 +69,26 @@ class User:
 
         row = await info.context.loaders.get(DoctorByUserIdLoader).load(parse_id(self.id))
         return Doctor.from_model(row) if row is not None else None
+
+    @strawberry.field(
+        description="This user's goals that the viewer may read (the goals policy), newest "
+        "first. `first` defaults to 20, max 100."
+    )
+    async def goals(
+        self,
+        info: GraphQLInfo,
+        status: Annotated[
+            Annotated[GoalStatus, strawberry.lazy("schema.goals")] | None,
+            strawberry.argument(description="Only goals in this status."),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+    ) -> Connection[Annotated[Goal, strawberry.lazy("schema.goals")]]:
+        from schema.goals import user_goals
+
+        return await user_goals(info, self.id, status, first, after)
 
 
 @strawberry.type(description="The signed-in caller of this request.")

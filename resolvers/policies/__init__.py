@@ -58,12 +58,13 @@ def require(allowed: bool, message: str = "You are not allowed to do this.") -> 
 
 
 # Import the per-domain policies so they register themselves.
-from resolvers.policies import availability, doctors, users  # noqa: E402
+from resolvers.policies import availability, doctors, goals, users  # noqa: E402
 
 __all__ = [
     "TablePolicy",
     "availability",
     "doctors",
+    "goals",
     "policy_for",
     "readable",
     "require",

@@ -1,0 +1,88 @@
+"""goals, goal_milestones, goal_check_ins: the owner reads and writes their own goals; a
+doctor reads the goals of patients who have a non-cancelled appointment with them; coaches
+read all; admins read and write all. Milestones and check-ins follow their goal: readable
+when the goal is, writable when the goal is.
+
+A doctor or coach who can read a goal cannot write it (FORBIDDEN); a viewer who cannot read
+a goal gets NOT_FOUND for writes to it (not-found before forbidden, as RLS behaves).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from models import Appointment, Goal, GoalCheckIn, GoalMilestone
+from resolvers.identity import Viewer
+from resolvers.policies import TablePolicy
+
+# Appointments in these statuses do not open a patient's goals to the doctor.
+EXCLUDED_APPOINTMENT_STATUSES = ("cancelled",)
+
+
+def _has_care_relationship(doctor_id: uuid.UUID, owner_id: Any) -> ColumnElement[bool]:
+    """The goal owner has a non-cancelled appointment with this doctor."""
+    return (
+        select(Appointment.id)
+        .where(
+            Appointment.patient_id == owner_id,
+            Appointment.doctor_id == doctor_id,
+            Appointment.status.not_in(EXCLUDED_APPOINTMENT_STATUSES),
+        )
+        .exists()
+    )
+
+
+class GoalPolicy(TablePolicy[Goal]):
+    model = Goal
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        own = Goal.owner_id == viewer.user_id
+        if viewer.doctor_id is not None:
+            return or_(own, _has_care_relationship(viewer.doctor_id, Goal.owner_id))
+        return own
+
+    def can_create_for(self, viewer: Viewer, owner_id: uuid.UUID) -> bool:
+        return viewer.is_service or viewer.is_admin or viewer.user_id == owner_id
+
+    def can_write(self, viewer: Viewer, goal: Goal) -> bool:
+        """Update, delete, and every write to the goal's milestones and check-ins."""
+        return viewer.is_service or viewer.is_admin or viewer.user_id == goal.owner_id
+
+
+def _goal_readable(viewer: Viewer, goal_id: Any) -> ColumnElement[bool]:
+    """EXISTS a goal with this id that the viewer may read."""
+    return select(Goal.id).where(Goal.id == goal_id, goal_policy.read(viewer)).exists()
+
+
+class GoalMilestonePolicy(TablePolicy[GoalMilestone]):
+    model = GoalMilestone
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return _goal_readable(viewer, GoalMilestone.goal_id)
+
+
+class GoalCheckInPolicy(TablePolicy[GoalCheckIn]):
+    model = GoalCheckIn
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return _goal_readable(viewer, GoalCheckIn.goal_id)
+
+
+goal_policy = GoalPolicy()
+milestone_policy = GoalMilestonePolicy()
+check_in_policy = GoalCheckInPolicy()
