@@ -37,6 +37,15 @@ def test_readme_first_screen_has_the_two_commands_and_ci_runs_the_test_one() -> 
     assert test in ci_lines
 
 
+def test_readme_documents_every_setting() -> None:
+    from resolvers.settings import Settings
+
+    readme = README.read_text()
+    for name in Settings.model_fields:
+        variable = "DATABASE_URL" if name == "database_url" else f"CAREGRAPH_{name.upper()}"
+        assert variable in readme, f"{variable} is not in the README's configuration table"
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREGRAPH_", "DATABASE_"))}
     env.update(extra)
