@@ -89,3 +89,52 @@ async def test_two_workers_share_persisted_queries(database_url: str) -> None:
         if line.startswith("{") and '"WorkerDirectory"' in line:
             served_by.add(json.loads(line)["pid"])
     assert len(served_by) == 2, f"expected both workers to answer, got {served_by}"
+
+
+def _start_server(database_url: str, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "server.py", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(DATABASE_URL=database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _slow_request_across_shutdown(port: int, process: subprocess.Popen[str]) -> bytes:
+    import socket
+    import time
+
+    body = json.dumps({"query": "{ doctors(first: 1) { totalCount } }"}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body[:10]
+        )
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)  # shutdown begins while the request is in flight
+        time.sleep(1.0)
+        conn.sendall(body[10:])
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_graceful_shutdown_lets_in_flight_requests_finish(database_url: str) -> None:
+    port = _free_port()
+    process = await asyncio.to_thread(_start_server, database_url, port)
+    try:
+        await asyncio.to_thread(_wait_for, f"http://127.0.0.1:{port}/healthz", process)
+        raw = await asyncio.to_thread(_slow_request_across_shutdown, port, process)
+        code = await asyncio.to_thread(process.wait, 30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), raw[:200]
+    assert json.loads(payload) == {"data": {"doctors": {"totalCount": 27}}}
+    # uvicorn re-raises the signal once shutdown is complete.
+    assert code in (0, -signal.SIGTERM)
