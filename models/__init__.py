@@ -3,8 +3,16 @@
 from models.appointment import Appointment
 from models.availability_exception import AvailabilityException
 from models.base import Base
+from models.comment import Comment
+from models.comment_like import CommentLike
 from models.doctor import Doctor
 from models.doctor_availability import DoctorAvailability
+from models.entitlement import Entitlement
+from models.lesson import Lesson
+from models.lesson_progress import LessonProgress
+from models.post import Post
+from models.post_like import PostLike
+from models.report import Report
 from models.user import User
 from models.user_role import UserRole
 
@@ -12,8 +20,16 @@ __all__ = [
     "Appointment",
     "AvailabilityException",
     "Base",
+    "Comment",
+    "CommentLike",
     "Doctor",
     "DoctorAvailability",
+    "Entitlement",
+    "Lesson",
+    "LessonProgress",
+    "Post",
+    "PostLike",
+    "Report",
     "User",
     "UserRole",
 ]
