@@ -58,12 +58,14 @@ def require(allowed: bool, message: str = "You are not allowed to do this.") -> 
 
 
 # Import the per-domain policies so they register themselves.
-from resolvers.policies import availability, doctors, users  # noqa: E402
+from resolvers.policies import availability, community, doctors, lessons, users  # noqa: E402
 
 __all__ = [
     "TablePolicy",
     "availability",
+    "community",
     "doctors",
+    "lessons",
     "policy_for",
     "readable",
     "require",
