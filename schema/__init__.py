@@ -17,13 +17,14 @@ from strawberry.schema.config import StrawberryConfig
 from resolvers.settings import Settings
 from schema.availability import AvailabilityMutation
 from schema.common import ErrorCodes
+from schema.community import CommunityMutation, CommunityQuery
 from schema.doctors import DoctorsMutation, DoctorsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.users import UsersMutation, UsersQuery
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
-class Query(DoctorsQuery, UsersQuery, LessonsQuery):
+class Query(DoctorsQuery, UsersQuery, LessonsQuery, CommunityQuery):
     pass
 
 
@@ -31,7 +32,9 @@ class Query(DoctorsQuery, UsersQuery, LessonsQuery):
     description="Change the care graph. Each mutation takes one `input` and returns a union "
     "of a success type and typed errors; on error nothing is written."
 )
-class Mutation(DoctorsMutation, AvailabilityMutation, UsersMutation, LessonsMutation):
+class Mutation(
+    DoctorsMutation, AvailabilityMutation, UsersMutation, LessonsMutation, CommunityMutation
+):
     pass
 
 
