@@ -329,6 +329,70 @@ class ViewerLikedCommentLoader(PolicyLoader[uuid.UUID, bool]):
         return [key in liked for key in keys]
 
 
+@dataclass(frozen=True)
+class LikersKey:
+    item_id: uuid.UUID
+    first: int
+
+
+class _LikersLoader(PolicyLoader[LikersKey, list[uuid.UUID]]):
+    """Who liked each item (newest first), as far as the likes policy shows: the viewer's
+    own like; admins all. One windowed query per distinct `first`."""
+
+    model: ClassVar[type[PostLike] | type[CommentLike]]
+    item_name: ClassVar[str]
+
+    async def batch_load_fn(self, keys: Sequence[LikersKey]) -> list[list[uuid.UUID]]:
+        item: InstrumentedAttribute[Any] = getattr(self.model, self.item_name)
+        by_first: dict[int, set[uuid.UUID]] = defaultdict(set)
+        for key in keys:
+            by_first[key.first].add(key.item_id)
+        found: dict[LikersKey, list[uuid.UUID]] = defaultdict(list)
+        async with self.db.read() as session:
+            for first, item_ids in by_first.items():
+                ranked = (
+                    select(
+                        item.label("item_id"),
+                        self.model.user_id.label("user_id"),
+                        func.row_number()
+                        .over(
+                            partition_by=item,
+                            order_by=(self.model.created_at.desc(), self.model.user_id),
+                        )
+                        .label("rank"),
+                    )
+                    .where(readable(self.model, self.viewer), item.in_(item_ids))
+                    .subquery()
+                )
+                statement = (
+                    select(ranked.c.item_id, ranked.c.user_id)
+                    .where(ranked.c.rank <= first)
+                    .order_by(ranked.c.item_id, ranked.c.rank)
+                )
+                for item_id, user_id in (await session.execute(statement)).all():
+                    found[LikersKey(item_id, first)].append(user_id)
+        return [found.get(key, []) for key in keys]
+
+
+class PostLikersLoader(_LikersLoader):
+    model = PostLike
+    item_name = "post_id"
+
+
+class CommentLikersLoader(_LikersLoader):
+    model = CommentLike
+    item_name = "comment_id"
+
+
+async def likers(
+    ctx: Context, loader_class: type[_LikersLoader], item_id: uuid.UUID, first: int | None
+) -> list[AuthorProfile]:
+    size = _nested_size(first, 10)
+    user_ids = await ctx.loaders.get(loader_class).load(LikersKey(item_id, size))
+    profiles = await ctx.loaders.get(AuthorByIdLoader).load_many(user_ids)
+    return [profile for profile in profiles if profile is not None]
+
+
 def _nested_size(first: int | None, default: int) -> int:
     return page_size(first, default=default, maximum=MAX_NESTED_PAGE)
 

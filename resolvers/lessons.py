@@ -255,6 +255,32 @@ class LessonsByModuleLoader(PolicyLoader[ModuleLessonsKey, list[Lesson]]):
 
 # --- progress ---------------------------------------------------------------------------
 
+PROGRESS_SORT = SortKey(
+    (LessonProgress.last_watched_at, LessonProgress.id),  # type: ignore[arg-type]
+    descending=True,
+)
+
+
+async def list_progress(
+    ctx: Context, user_id: uuid.UUID | None, *, first: int | None, after: str | None
+) -> Page[LessonProgress]:
+    """Progress rows the viewer may read (their own; admins anyone's), most recently
+    watched first, optionally of one user."""
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    statement = visible(LessonProgress, ctx.viewer)
+    if user_id is not None:
+        statement = statement.where(LessonProgress.user_id == user_id)
+    return await paginate(
+        ctx.db,
+        statement,
+        PROGRESS_SORT,
+        lambda row: (row.last_watched_at, row.id),
+        first=limit,
+        after=after,
+    )
+
 
 async def save_lesson_progress(
     ctx: Context, lesson_id: uuid.UUID, position_sec: int, completed: bool | None

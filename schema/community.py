@@ -109,6 +109,20 @@ class Post:
             self.row.id
         )
 
+    @strawberry.field(
+        description="Who liked this post, newest first, as the likes policy allows: your "
+        "own like; admins see everyone's (`first` default 10, max 100)."
+    )
+    async def liked_by(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="How many.")] = None,
+    ) -> list[Author]:
+        profiles = await community_resolvers.likers(
+            info.context, community_resolvers.PostLikersLoader, self.row.id, first
+        )
+        return [Author.from_profile(profile) for profile in profiles]
+
     @strawberry.field(description="Whether you like this post.")
     async def viewer_has_liked(self, info: GraphQLInfo) -> bool:
         return await info.context.loaders.get(community_resolvers.ViewerLikedPostLoader).load(
@@ -172,6 +186,20 @@ class Comment:
         return await info.context.loaders.get(community_resolvers.LikeCountByCommentIdLoader).load(
             self.row.id
         )
+
+    @strawberry.field(
+        description="Who liked this comment, newest first, as the likes policy allows: your "
+        "own like; admins see everyone's (`first` default 10, max 100)."
+    )
+    async def liked_by(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="How many.")] = None,
+    ) -> list[Author]:
+        profiles = await community_resolvers.likers(
+            info.context, community_resolvers.CommentLikersLoader, self.row.id, first
+        )
+        return [Author.from_profile(profile) for profile in profiles]
 
     @strawberry.field(description="Whether you like this comment.")
     async def viewer_has_liked(self, info: GraphQLInfo) -> bool:

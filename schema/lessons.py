@@ -271,6 +271,29 @@ class LessonsQuery:
         ]
 
     @strawberry.field(
+        description="Lesson progress, most recently watched first: your own; admins see "
+        "anyone's (filter with `userId`). Others' progress is never listed to non-admins."
+    )
+    async def lesson_progress(
+        self,
+        info: GraphQLInfo,
+        user_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this user's progress.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+    ) -> Connection[LessonProgress]:
+        page = await lesson_resolvers.list_progress(
+            info.context,
+            parse_id(user_id, "userId") if user_id is not None else None,
+            first=first,
+            after=after,
+        )
+        return connection_from_page(page, LessonProgress.from_model)
+
+    @strawberry.field(
         description="Entitlements of a user (default: you), newest first, revoked ones "
         "included. Users see their own; admins anyone's."
     )

@@ -288,3 +288,40 @@ async def test_comment_threads_paginate_oldest_first(client: GraphQLClient, db: 
     ).data["post"]["comments"]
     assert [e["node"]["body"] for e in rest["edges"]] == ["c3"]
     assert rest["pageInfo"]["hasNextPage"] is False
+
+
+LIKED_BY = """
+query ($id: ID!) { post(id: $id) { likeCount likedBy { id }
+  comments { edges { node { likeCount likedBy { id } } } } } }
+"""
+
+
+async def test_likes_policy_own_rows_admin_all(client: GraphQLClient, db: Database) -> None:
+    author = await make_user(db)
+    fan = await make_user(db)
+    bystander = await make_user(db)
+    coach = await make_user(db, roles=("coach",))
+    admin = await make_user(db, roles=("admin",))
+    post = await make_post(db, author)
+    comment = await make_comment(db, post, author)
+    await like_post(db, post, author, fan)
+    await like_comment(db, comment, fan)
+    variables = {"id": str(post.id)}
+
+    async def seen(viewer: Any) -> tuple[int, set[str], int, set[str]]:
+        data = (await client.execute(LIKED_BY, variables, as_user=viewer)).data["post"]
+        node = data["comments"]["edges"][0]["node"]
+        return (
+            data["likeCount"],
+            {row["id"] for row in data["likedBy"]},
+            node["likeCount"],
+            {row["id"] for row in node["likedBy"]},
+        )
+
+    assert await seen(fan) == (2, {str(fan.id)}, 1, {str(fan.id)})
+    assert await seen(author) == (2, {str(author.id)}, 1, set())
+    assert await seen(bystander) == (2, set(), 1, set())
+    assert await seen(coach) == (2, set(), 1, set())
+    assert await seen(admin) == (2, {str(author.id), str(fan.id)}, 1, {str(fan.id)})
+    assert await seen("service") == (2, {str(author.id), str(fan.id)}, 1, {str(fan.id)})
+    assert (await client.execute(LIKED_BY, variables)).data["post"] is None

@@ -267,3 +267,47 @@ async def test_lesson_statement_count_is_fixed(client: GraphQLClient, db: Databa
     many = await client.execute(query, as_user=user)
     assert len(many.data["lessons"]["edges"]) == 22
     assert few.statements == many.statements
+
+
+PROGRESS_LIST = """
+query ($userId: ID) {
+  lessonProgress(userId: $userId, first: 50) {
+    totalCount edges { node { userId positionSec lesson { slug } } }
+  }
+}
+"""
+
+
+async def test_lesson_progress_policy_rows(client: GraphQLClient, db: Database) -> None:
+    lesson = await make_lesson(db, slug="tracked")
+    draft = await make_lesson(db, slug="draft-tracked", published=False)
+    owner = await make_user(db)
+    other = await make_user(db)
+    coach = await make_user(db, roles=("coach",))
+    admin = await make_user(db, roles=("admin",))
+    doctor = await user_of(db, await make_doctor(db))
+    await make_progress(db, owner, lesson, position_sec=10)
+    await make_progress(db, owner, draft, position_sec=20)
+    await make_progress(db, other, lesson, position_sec=30)
+
+    async def listed(viewer: Any, user_id: Any = None) -> tuple[int, set[tuple[str, Any]]]:
+        variables = {"userId": str(user_id)} if user_id is not None else {}
+        data = (await client.execute(PROGRESS_LIST, variables, as_user=viewer)).data
+        connection = data["lessonProgress"]
+        rows = {
+            (edge["node"]["userId"], edge["node"]["lesson"] and edge["node"]["lesson"]["slug"])
+            for edge in connection["edges"]
+        }
+        return connection["totalCount"], rows
+
+    # Own rows only; the lesson behind a draft is null for a patient (lessons policy).
+    assert await listed(owner) == (2, {(str(owner.id), "tracked"), (str(owner.id), None)})
+    assert await listed(owner, other.id) == (0, set())
+    assert await listed(other) == (1, {(str(other.id), "tracked")})
+    for viewer in (None, coach, doctor):
+        assert await listed(viewer, owner.id) == (0, set())
+    assert (await listed(admin, owner.id))[0] == 2
+    assert (await listed(admin))[0] == 3
+    assert (await listed("service"))[0] == 3
+    admin_rows = await listed(admin, owner.id)
+    assert (str(owner.id), "draft-tracked") in admin_rows[1]
