@@ -150,13 +150,11 @@ class EntitledLoader(PolicyLoader[str, bool]):
 
 
 async def content_visible(ctx: Context, lesson: Lesson) -> bool:
-    """Whether the viewer sees `video_id` and `chapters` of a lesson they can read:
-    free lessons for everyone; paywalled ones for coaches, admins and entitled users."""
-    viewer = ctx.viewer
-    if not lesson.paywall or viewer.is_service or viewer.is_admin or viewer.is_coach:
-        return True
-    if viewer.user_id is None:
-        return False
+    """Whether the viewer sees `video_id` and `chapters` of a lesson they can read (the
+    lessons policy; the entitlement is looked up at most once per request)."""
+    decided = lesson_policy.content(ctx.viewer, lesson)
+    if decided is not None:
+        return decided
     return await ctx.loaders.get(EntitledLoader).load(LESSONS_PRODUCT)
 
 

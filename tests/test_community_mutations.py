@@ -32,15 +32,15 @@ mutation ($id: ID!) {{ deletePost(input: {{id: $id}}) {{
 """
 HIDE_POST = f"""
 mutation ($id: ID!) {{ hidePost(input: {{id: $id}}) {{
-  __typename ... on PostSaved {{ post {{ hidden }} }} {ERRORS} }} }}
+  __typename ... on PostSaved {{ post {{ hidden updatedAt }} }} {ERRORS} }} }}
 """
 UNHIDE_POST = f"""
 mutation ($id: ID!) {{ unhidePost(input: {{id: $id}}) {{
-  __typename ... on PostSaved {{ post {{ hidden }} }} {ERRORS} }} }}
+  __typename ... on PostSaved {{ post {{ hidden updatedAt }} }} {ERRORS} }} }}
 """
 PIN_POST = f"""
 mutation ($id: ID!, $pinned: Boolean!) {{ pinPost(input: {{id: $id, pinned: $pinned}}) {{
-  __typename ... on PostSaved {{ post {{ pinned }} }} {ERRORS} }} }}
+  __typename ... on PostSaved {{ post {{ pinned updatedAt createdAt }} }} {ERRORS} }} }}
 """
 CREATE_COMMENT = f"""
 mutation ($input: CreateCommentInput!) {{ createComment(input: $input) {{
@@ -49,7 +49,7 @@ mutation ($input: CreateCommentInput!) {{ createComment(input: $input) {{
 """
 UPDATE_COMMENT = f"""
 mutation ($id: ID!, $body: String!) {{ updateComment(input: {{id: $id, body: $body}}) {{
-  __typename ... on CommentSaved {{ comment {{ body }} }} {ERRORS} }} }}
+  __typename ... on CommentSaved {{ comment {{ body updatedAt }} }} {ERRORS} }} }}
 """
 DELETE_COMMENT = f"""
 mutation ($id: ID!) {{ deleteComment(input: {{id: $id}}) {{
@@ -57,7 +57,7 @@ mutation ($id: ID!) {{ deleteComment(input: {{id: $id}}) {{
 """
 HIDE_COMMENT = f"""
 mutation ($id: ID!, $hidden: Boolean!) {{ hideComment(input: {{id: $id, hidden: $hidden}}) {{
-  __typename ... on CommentSaved {{ comment {{ hidden }} }} {ERRORS} }} }}
+  __typename ... on CommentSaved {{ comment {{ hidden updatedAt }} }} {ERRORS} }} }}
 """
 LIKE_POST = f"""
 mutation ($id: ID!) {{ likePost(input: {{postId: $id}}) {{
@@ -229,15 +229,16 @@ async def test_moderation_hide_unhide_pin(client: GraphQLClient, db: Database) -
     assert await _snapshot(db) == before
 
     hidden = await client.execute(HIDE_POST, {"id": str(post.id)}, as_user=coach)
-    assert hidden.data["hidePost"]["post"] == {"hidden": True}
+    assert hidden.data["hidePost"]["post"]["hidden"] is True
     gone = await client.execute(
         UPDATE_POST, {"input": {"id": str(post.id), "title": "x"}}, as_user=author
     )
     assert gone.data["updatePost"]["code"] == "NOT_FOUND"
     shown = await client.execute(UNHIDE_POST, {"id": str(post.id)}, as_user=admin)
-    assert shown.data["unhidePost"]["post"] == {"hidden": False}
+    assert shown.data["unhidePost"]["post"]["hidden"] is False
     pinned = await client.execute(PIN_POST, {"id": str(post.id), "pinned": True}, as_user=coach)
-    assert pinned.data["pinPost"]["post"] == {"pinned": True}
+    assert pinned.data["pinPost"]["post"]["pinned"] is True
+    assert pinned.data["pinPost"]["post"]["updatedAt"] > pinned.data["pinPost"]["post"]["createdAt"]
     async with db.read() as session:
         row = await session.get(Post, post.id)
         assert row is not None and row.pinned and not row.hidden and row.hidden_at is None
@@ -276,7 +277,7 @@ async def test_comment_reply_update_delete(client: GraphQLClient, db: Database) 
     edited = await client.execute(
         UPDATE_COMMENT, {"id": reply_id, "body": "edited"}, as_user=author
     )
-    assert edited.data["updateComment"]["comment"] == {"body": "edited"}
+    assert edited.data["updateComment"]["comment"]["body"] == "edited"
     deleted = await client.execute(DELETE_COMMENT, {"id": comment["id"]}, as_user=author)
     assert deleted.data["deleteComment"]["deletedId"] == comment["id"]
     assert (await _snapshot(db))["comments"] == []
@@ -342,7 +343,7 @@ async def test_comment_errors_write_nothing(client: GraphQLClient, db: Database)
     hidden = await client.execute(
         HIDE_COMMENT, {"id": str(comment.id), "hidden": True}, as_user=coach
     )
-    assert hidden.data["hideComment"]["comment"] == {"hidden": True}
+    assert hidden.data["hideComment"]["comment"]["hidden"] is True
     moderated = await client.execute(DELETE_COMMENT, {"id": str(hidden_comment.id)}, as_user=coach)
     assert moderated.data["deleteComment"]["__typename"] == "CommentDeleted"
 

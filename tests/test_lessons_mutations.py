@@ -43,7 +43,7 @@ UPDATE = """
 mutation ($input: UpdateLessonInput!) {
   updateLesson(input: $input) {
     __typename
-    ... on LessonSaved { lesson { slug title durationSec videoId chapters { startSec } } }
+    ... on LessonSaved { lesson { slug title durationSec videoId chapters { startSec } updatedAt } }
     ... on SlugTaken { slug }
     ... on UserError { code }
     ... on ValidationError { fields { field messages } }

@@ -267,6 +267,7 @@ async def test_lesson_statement_count_is_fixed(client: GraphQLClient, db: Databa
     many = await client.execute(query, as_user=user)
     assert len(many.data["lessons"]["edges"]) == 22
     assert few.statements == many.statements
+    print(f"lessons + lessonModules statements: {many.statements}")
 
 
 PROGRESS_LIST = """

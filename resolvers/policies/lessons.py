@@ -41,13 +41,16 @@ class LessonPolicy(TablePolicy[Lesson]):
             return true()
         return Lesson.published.is_(True)
 
-    def content(self, viewer: Viewer) -> ColumnElement[bool]:
-        """Who sees `video_id` and `chapters` of a lesson they may read."""
-        if viewer.is_service or viewer.is_admin or viewer.is_coach:
-            return true()
+    def content(self, viewer: Viewer, lesson: Lesson) -> bool | None:
+        """Whether the viewer sees `video_id` and `chapters` of a lesson they may read:
+        free lessons for everyone; paywalled ones for service_role, coaches and admins,
+        never for anon. None: it depends on the user's active `lessons` entitlement
+        (`active_entitlement`), which the caller looks up once per request."""
+        if not lesson.paywall or viewer.is_service or viewer.is_admin or viewer.is_coach:
+            return True
         if viewer.user_id is None:
-            return Lesson.paywall.is_(False)
-        return or_(Lesson.paywall.is_(False), active_entitlement(viewer.user_id))
+            return False
+        return None
 
     def can_write(self, viewer: Viewer) -> bool:
         return viewer.is_service or viewer.is_admin or viewer.is_coach
