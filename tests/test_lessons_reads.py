@@ -154,6 +154,11 @@ async def test_lessons_order_filters_and_pagination(client: GraphQLClient, db: D
     assert await slugs({"tag": "breath"}) == ["a-1", "b-2"]
     assert await slugs({"search": "deep SLEEP"}) == ["a-2"]
     assert await slugs({"published": False}) == []
+    await make_lesson(db, slug="z-draft", module="A", position=9, published=False)
+    coach = await make_user(db, roles=("coach",))
+    drafts = await client.execute(LESSONS, {"filter": {"published": False}}, as_user=coach)
+    assert [e["node"]["slug"] for e in drafts.data["lessons"]["edges"]] == ["z-draft"]
+    assert await slugs({"published": False}) == []
 
     over = await client.execute(LESSONS, {"first": 101}, as_user=user)
     assert over.codes == ["BAD_USER_INPUT"]

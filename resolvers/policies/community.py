@@ -9,6 +9,8 @@
 - likes: a user reads and writes their own; admins read all. Like *counts* of an item
   the viewer may read are aggregates over all likes (`counted`), who liked is not shown.
 - reports: any signed-in user creates; coaches and admins read and resolve.
+- authors (column-level on users): the public name and avatar of the author of a row the
+  viewer may read are shown through `Author`; contact fields never are.
 """
 
 from __future__ import annotations
