@@ -3,12 +3,20 @@
 from models.appointment import Appointment
 from models.availability_exception import AvailabilityException
 from models.base import Base
+from models.comment import Comment
+from models.comment_like import CommentLike
 from models.doctor import Doctor
 from models.doctor_availability import DoctorAvailability
+from models.entitlement import Entitlement
 from models.goal import Goal
 from models.goal_check_in import GoalCheckIn
 from models.goal_milestone import GoalMilestone
+from models.lesson import Lesson
+from models.lesson_progress import LessonProgress
 from models.persisted_query import PersistedQuery
+from models.post import Post
+from models.post_like import PostLike
+from models.report import Report
 from models.user import User
 from models.user_role import UserRole
 
@@ -16,12 +24,20 @@ __all__ = [
     "Appointment",
     "AvailabilityException",
     "Base",
+    "Comment",
+    "CommentLike",
     "Doctor",
     "DoctorAvailability",
+    "Entitlement",
     "Goal",
     "GoalCheckIn",
     "GoalMilestone",
+    "Lesson",
+    "LessonProgress",
     "PersistedQuery",
+    "Post",
+    "PostLike",
+    "Report",
     "User",
     "UserRole",
 ]

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
 from resolvers.database import Database
+from resolvers.demo_community import load_community_demo
 from resolvers.demo_goals import load_goals_demo
 
 DEMO_NAMESPACE = uuid.UUID("6f1c1d2e-3b7a-4c55-9a8e-2f0b5d1c9e77")
@@ -387,6 +388,7 @@ async def load_demo_data(db: Database) -> None:
             pg_insert(AvailabilityException).values(exceptions).on_conflict_do_nothing()
         )
         await load_goals_demo(session)
+        await load_community_demo(session)
 
 
 async def ensure_user(db: Database, email: str, role: str | None = None) -> uuid.UUID:

@@ -12,14 +12,16 @@ from strawberry.schema.config import StrawberryConfig
 from resolvers.settings import Settings
 from schema.availability import AvailabilityMutation
 from schema.common import ErrorCodes
+from schema.community import CommunityMutation, CommunityQuery
 from schema.doctors import DoctorsMutation, DoctorsQuery
 from schema.goals import GoalsMutation, GoalsQuery
+from schema.lessons import LessonsMutation, LessonsQuery
 from schema.limits import RequestLimits
 from schema.users import UsersMutation, UsersQuery
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
-class Query(DoctorsQuery, UsersQuery, GoalsQuery):
+class Query(DoctorsQuery, UsersQuery, GoalsQuery, LessonsQuery, CommunityQuery):
     pass
 
 
@@ -27,7 +29,14 @@ class Query(DoctorsQuery, UsersQuery, GoalsQuery):
     description="Change the care graph. Each mutation takes one `input` and returns a union "
     "of a success type and typed errors; on error nothing is written."
 )
-class Mutation(DoctorsMutation, AvailabilityMutation, UsersMutation, GoalsMutation):
+class Mutation(
+    DoctorsMutation,
+    AvailabilityMutation,
+    UsersMutation,
+    GoalsMutation,
+    LessonsMutation,
+    CommunityMutation,
+):
     pass
 
 

@@ -58,13 +58,22 @@ def require(allowed: bool, message: str = "You are not allowed to do this.") -> 
 
 
 # Import the per-domain policies so they register themselves.
-from resolvers.policies import availability, doctors, goals, users  # noqa: E402
+from resolvers.policies import (  # noqa: E402
+    availability,
+    community,
+    doctors,
+    goals,
+    lessons,
+    users,
+)
 
 __all__ = [
     "TablePolicy",
     "availability",
+    "community",
     "doctors",
     "goals",
+    "lessons",
     "policy_for",
     "readable",
     "require",

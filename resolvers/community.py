@@ -1,0 +1,892 @@
+"""Community: the feed (pinned first, then newest), threaded comments, likes, reports and
+moderation. Counts are computed per batch through the same policies as the rows, so they
+are exact under concurrency and never include content the viewer may not see."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, ClassVar
+
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from models import Comment, CommentLike, Post, PostLike, Report, User
+from resolvers.context import Context
+from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.loaders import PolicyLoader
+from resolvers.pagination import Page, SortKey, decode_cursor, encode_cursor, page_size, paginate
+from resolvers.policies import readable, require, visible
+from resolvers.policies.community import (
+    comment_like_policy,
+    comment_policy,
+    post_like_policy,
+    post_policy,
+    report_policy,
+)
+
+MAX_TITLE_LENGTH = 200
+MAX_BODY_LENGTH = 10_000
+MAX_COMMENT_LENGTH = 5_000
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 40
+MAX_REPORT_DESCRIPTION = 2_000
+MAX_NESTED_PAGE = 100
+
+
+class TargetType(Enum):
+    POST = "post"
+    COMMENT = "comment"
+
+
+class ReportReason(Enum):
+    SPAM = "spam"
+    HARASSMENT = "harassment"
+    MISINFORMATION = "misinformation"
+    INAPPROPRIATE = "inappropriate"
+    OTHER = "other"
+
+
+class ReportStatus(Enum):
+    PENDING = "pending"
+    DISMISSED = "dismissed"
+    ACTIONED = "actioned"
+
+
+class ReportAction(Enum):
+    DISMISS = "dismiss"
+    HIDE_CONTENT = "hide_content"
+    DELETE_CONTENT = "delete_content"
+
+
+class AlreadyReported(CaregraphError):
+    """The viewer already has an open report on this item."""
+
+    code = "ALREADY_REPORTED"
+
+
+class ReportClosed(CaregraphError):
+    """The report was already resolved."""
+
+    code = "REPORT_CLOSED"
+
+
+# --- authors ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorProfile:
+    """The public face of a user: name and avatar, never contact fields."""
+
+    id: uuid.UUID
+    display_name: str
+    avatar_url: str | None
+
+
+class AuthorByIdLoader(PolicyLoader[uuid.UUID, AuthorProfile | None]):
+    """Public profiles of the authors of content the viewer has already read through its
+    policy (posts, comments, reports): only id, name and avatar are selected."""
+
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[AuthorProfile | None]:
+        statement = select(User.id, User.full_name, User.avatar_url).where(User.id.in_(keys))
+        async with self.db.read() as session:
+            found = {
+                row.id: AuthorProfile(row.id, row.full_name, row.avatar_url)
+                for row in (await session.execute(statement)).all()
+            }
+        return [found.get(key) for key in keys]
+
+
+# --- posts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    tag: str | None = None
+    author_id: uuid.UUID | None = None
+
+
+FEED_SORT = SortKey((Post.pinned, Post.created_at, Post.id), descending=True)  # type: ignore[arg-type]
+
+
+async def list_feed(
+    ctx: Context, feed_filter: FeedFilter, *, first: int | None, after: str | None
+) -> Page[Post]:
+    """Posts the viewer may read: pinned first, then newest (keyset on pinned, created_at,
+    id)."""
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    statement = visible(Post, ctx.viewer)
+    if feed_filter.tag and feed_filter.tag.strip():
+        statement = statement.where(Post.tags.contains([feed_filter.tag.strip().lower()]))
+    if feed_filter.author_id is not None:
+        statement = statement.where(Post.author_id == feed_filter.author_id)
+    page = await paginate(
+        ctx.db,
+        statement,
+        FEED_SORT,
+        lambda post: (post.pinned, post.created_at, post.id),
+        first=limit,
+        after=after,
+    )
+    loader = ctx.loaders.get(PostByIdLoader)
+    for post in page.rows:
+        loader.replace(post.id, post)
+    return page
+
+
+class PostByIdLoader(PolicyLoader[uuid.UUID, Post | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Post | None]:
+        statement = visible(Post, self.viewer).where(Post.id.in_(keys))
+        async with self.db.read() as session:
+            found = {post.id: post for post in (await session.scalars(statement)).all()}
+        return [found.get(key) for key in keys]
+
+
+class CommentByIdLoader(PolicyLoader[uuid.UUID, Comment | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Comment | None]:
+        statement = visible(Comment, self.viewer).where(Comment.id.in_(keys))
+        async with self.db.read() as session:
+            found = {row.id: row for row in (await session.scalars(statement)).all()}
+        return [found.get(key) for key in keys]
+
+
+async def get_post(ctx: Context, post_id: uuid.UUID) -> Post | None:
+    return await ctx.loaders.get(PostByIdLoader).load(post_id)
+
+
+async def get_comment(ctx: Context, comment_id: uuid.UUID) -> Comment | None:
+    return await ctx.loaders.get(CommentByIdLoader).load(comment_id)
+
+
+# --- comment threads --------------------------------------------------------------------
+
+COMMENT_SORT = SortKey((Comment.created_at, Comment.id))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ThreadKey:
+    """A page of a thread: top-level comments of a post, or replies to a comment."""
+
+    parent_id: uuid.UUID
+    first: int
+    after: tuple[datetime, uuid.UUID] | None
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    rows: list[Comment]
+    has_next_page: bool
+
+
+class _ThreadLoader(PolicyLoader[ThreadKey, ThreadPage]):
+    """Per-parent pages with one windowed query per distinct (`first`, `after`)."""
+
+    partition_name: ClassVar[str]
+
+    def scope(self) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[ThreadKey]) -> list[ThreadPage]:
+        partition: InstrumentedAttribute[Any] = getattr(Comment, self.partition_name)
+        groups: dict[tuple[int, Any], set[uuid.UUID]] = defaultdict(set)
+        for key in keys:
+            groups[(key.first, key.after)].add(key.parent_id)
+        found: dict[ThreadKey, list[Comment]] = defaultdict(list)
+        async with self.db.read() as session:
+            for (first, after), parent_ids in groups.items():
+                statement = select(
+                    Comment,
+                    func.row_number()
+                    .over(partition_by=partition, order_by=COMMENT_SORT.order_by())
+                    .label("rank"),
+                ).where(readable(Comment, self.viewer), self.scope(), partition.in_(parent_ids))
+                if after is not None:
+                    statement = statement.where(COMMENT_SORT.after(after))
+                ranked = statement.subquery()
+                comment = aliased(Comment, ranked)
+                paged = select(comment).where(ranked.c.rank <= first + 1).order_by(ranked.c.rank)
+                for row in (await session.scalars(paged)).all():
+                    parent = getattr(row, self.partition_name)
+                    found[ThreadKey(parent, first, after)].append(row)
+        pages = []
+        for key in keys:
+            rows = found.get(key, [])
+            pages.append(ThreadPage(rows[: key.first], len(rows) > key.first))
+        return pages
+
+
+class TopCommentsByPostIdLoader(_ThreadLoader):
+    partition_name = "post_id"
+
+    def scope(self) -> ColumnElement[bool]:
+        return Comment.parent_id.is_(None)
+
+
+class RepliesByCommentIdLoader(_ThreadLoader):
+    partition_name = "parent_id"
+
+    def scope(self) -> ColumnElement[bool]:
+        return Comment.parent_id.is_not(None)
+
+
+class _CountLoader(PolicyLoader[uuid.UUID, int]):
+    """Counts per parent id in one grouped query."""
+
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
+        async with self.db.read() as session:
+            counts = {key: int(n) for key, n in (await session.execute(self.statement(keys))).all()}
+        return [counts.get(key, 0) for key in keys]
+
+
+class TopCommentCountByPostIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return (
+            select(Comment.post_id, func.count())
+            .where(
+                readable(Comment, self.viewer),
+                Comment.parent_id.is_(None),
+                Comment.post_id.in_(keys),
+            )
+            .group_by(Comment.post_id)
+        )
+
+
+class CommentCountByPostIdLoader(_CountLoader):
+    """All comments (replies included) of a post that the viewer may read."""
+
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return (
+            select(Comment.post_id, func.count())
+            .where(readable(Comment, self.viewer), Comment.post_id.in_(keys))
+            .group_by(Comment.post_id)
+        )
+
+
+class ReplyCountByCommentIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return (
+            select(Comment.parent_id, func.count())
+            .where(readable(Comment, self.viewer), Comment.parent_id.in_(keys))
+            .group_by(Comment.parent_id)
+        )
+
+
+class LikeCountByPostIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return (
+            select(PostLike.post_id, func.count())
+            .where(post_like_policy.counted(self.viewer), PostLike.post_id.in_(keys))
+            .group_by(PostLike.post_id)
+        )
+
+
+class LikeCountByCommentIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return (
+            select(CommentLike.comment_id, func.count())
+            .where(comment_like_policy.counted(self.viewer), CommentLike.comment_id.in_(keys))
+            .group_by(CommentLike.comment_id)
+        )
+
+
+class ViewerLikedPostLoader(PolicyLoader[uuid.UUID, bool]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[bool]:
+        if self.viewer.user_id is None:
+            return [False for _ in keys]
+        statement = select(PostLike.post_id).where(
+            readable(PostLike, self.viewer),
+            PostLike.user_id == self.viewer.user_id,
+            PostLike.post_id.in_(keys),
+        )
+        async with self.db.read() as session:
+            liked = set((await session.scalars(statement)).all())
+        return [key in liked for key in keys]
+
+
+class ViewerLikedCommentLoader(PolicyLoader[uuid.UUID, bool]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[bool]:
+        if self.viewer.user_id is None:
+            return [False for _ in keys]
+        statement = select(CommentLike.comment_id).where(
+            readable(CommentLike, self.viewer),
+            CommentLike.user_id == self.viewer.user_id,
+            CommentLike.comment_id.in_(keys),
+        )
+        async with self.db.read() as session:
+            liked = set((await session.scalars(statement)).all())
+        return [key in liked for key in keys]
+
+
+@dataclass(frozen=True)
+class LikersKey:
+    item_id: uuid.UUID
+    first: int
+
+
+class _LikersLoader(PolicyLoader[LikersKey, list[uuid.UUID]]):
+    """Who liked each item (newest first), as far as the likes policy shows: the viewer's
+    own like; admins all. One windowed query per distinct `first`."""
+
+    model: ClassVar[type[PostLike] | type[CommentLike]]
+    item_name: ClassVar[str]
+
+    async def batch_load_fn(self, keys: Sequence[LikersKey]) -> list[list[uuid.UUID]]:
+        item: InstrumentedAttribute[Any] = getattr(self.model, self.item_name)
+        by_first: dict[int, set[uuid.UUID]] = defaultdict(set)
+        for key in keys:
+            by_first[key.first].add(key.item_id)
+        found: dict[LikersKey, list[uuid.UUID]] = defaultdict(list)
+        async with self.db.read() as session:
+            for first, item_ids in by_first.items():
+                ranked = (
+                    select(
+                        item.label("item_id"),
+                        self.model.user_id.label("user_id"),
+                        func.row_number()
+                        .over(
+                            partition_by=item,
+                            order_by=(self.model.created_at.desc(), self.model.user_id),
+                        )
+                        .label("rank"),
+                    )
+                    .where(readable(self.model, self.viewer), item.in_(item_ids))
+                    .subquery()
+                )
+                statement = (
+                    select(ranked.c.item_id, ranked.c.user_id)
+                    .where(ranked.c.rank <= first)
+                    .order_by(ranked.c.item_id, ranked.c.rank)
+                )
+                for item_id, user_id in (await session.execute(statement)).all():
+                    found[LikersKey(item_id, first)].append(user_id)
+        return [found.get(key, []) for key in keys]
+
+
+class PostLikersLoader(_LikersLoader):
+    model = PostLike
+    item_name = "post_id"
+
+
+class CommentLikersLoader(_LikersLoader):
+    model = CommentLike
+    item_name = "comment_id"
+
+
+async def likers(
+    ctx: Context, loader_class: type[_LikersLoader], item_id: uuid.UUID, first: int | None
+) -> list[AuthorProfile]:
+    size = _nested_size(first, 10)
+    user_ids = await ctx.loaders.get(loader_class).load(LikersKey(item_id, size))
+    profiles = await ctx.loaders.get(AuthorByIdLoader).load_many(user_ids)
+    return [profile for profile in profiles if profile is not None]
+
+
+def _nested_size(first: int | None, default: int) -> int:
+    return page_size(first, default=default, maximum=MAX_NESTED_PAGE)
+
+
+async def _thread_page(
+    ctx: Context,
+    loader_class: type[_ThreadLoader],
+    count_class: type[_CountLoader],
+    parent_id: uuid.UUID,
+    first: int,
+    after: str | None,
+) -> Page[Comment]:
+    position = decode_cursor(after, 2) if after is not None else None
+    key = ThreadKey(parent_id, first, (position[0], position[1]) if position else None)
+    page = await ctx.loaders.get(loader_class).load(key)
+    cache = ctx.loaders.get(CommentByIdLoader)
+    for row in page.rows:
+        cache.replace(row.id, row)
+
+    async def count() -> int:
+        return await ctx.loaders.get(count_class).load(parent_id)
+
+    return Page(
+        rows=page.rows,
+        cursors=[encode_cursor((row.created_at, row.id)) for row in page.rows],
+        has_next_page=page.has_next_page,
+        has_previous_page=after is not None,
+        count=count,
+    )
+
+
+async def post_comments(
+    ctx: Context, post_id: uuid.UUID, *, first: int | None, after: str | None
+) -> Page[Comment]:
+    """Top-level comments of a post, oldest first."""
+    return await _thread_page(
+        ctx,
+        TopCommentsByPostIdLoader,
+        TopCommentCountByPostIdLoader,
+        post_id,
+        _nested_size(first, 20),
+        after,
+    )
+
+
+async def comment_replies(
+    ctx: Context, comment_id: uuid.UUID, *, first: int | None, after: str | None
+) -> Page[Comment]:
+    """Replies to a top-level comment, oldest first."""
+    return await _thread_page(
+        ctx,
+        RepliesByCommentIdLoader,
+        ReplyCountByCommentIdLoader,
+        comment_id,
+        _nested_size(first, 10),
+        after,
+    )
+
+
+# --- post and comment writes ------------------------------------------------------------
+
+
+def _normal_tags(tags: list[str]) -> list[str]:
+    return sorted({tag.strip().lower() for tag in tags if tag.strip()})
+
+
+def _check_text(errors: FieldErrors, field: str, value: str | None, maximum: int) -> None:
+    if value is None:
+        return
+    text = value.strip()
+    errors.check(bool(text), field, "must not be empty")
+    errors.check(len(text) <= maximum, field, f"at most {maximum} characters")
+
+
+def _check_tags(errors: FieldErrors, tags: list[str] | None) -> None:
+    if tags is None:
+        return
+    errors.check(len(tags) <= MAX_TAGS, "tags", f"at most {MAX_TAGS} tags")
+    errors.check(
+        all(0 < len(tag.strip()) <= MAX_TAG_LENGTH for tag in tags),
+        "tags",
+        f"each tag must be 1 to {MAX_TAG_LENGTH} characters",
+    )
+
+
+def _signed_in(ctx: Context) -> uuid.UUID:
+    if ctx.viewer.user_id is None:
+        raise Forbidden("Sign in to take part in the community.")
+    return ctx.viewer.user_id
+
+
+async def create_post(
+    ctx: Context, title: str, body: str, tags: list[str] | None, published: bool
+) -> Post:
+    author_id = _signed_in(ctx)
+    require(post_policy.can_create(ctx.viewer))
+    errors = FieldErrors()
+    _check_text(errors, "title", title, MAX_TITLE_LENGTH)
+    _check_text(errors, "body", body, MAX_BODY_LENGTH)
+    _check_tags(errors, tags)
+    errors.raise_if_any()
+    post = Post(
+        author_id=author_id,
+        title=title.strip(),
+        body=body.strip(),
+        tags=_normal_tags(tags or []),
+        published=published,
+        pinned=False,
+        hidden=False,
+    )
+    async with ctx.db.transaction() as session:
+        session.add(post)
+        await session.flush()
+    ctx.loaders.get(PostByIdLoader).replace(post.id, post)
+    return post
+
+
+@dataclass(frozen=True)
+class PostChanges:
+    title: str | None = None
+    body: str | None = None
+    tags: list[str] | None = None
+    published: bool | None = None
+
+
+async def _locked_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID) -> Post:
+    statement = visible(Post, ctx.viewer).where(Post.id == post_id).with_for_update()
+    post = (await session.scalars(statement)).one_or_none()
+    if post is None:
+        raise NotFound("Post not found.")
+    return post
+
+
+async def update_post(ctx: Context, post_id: uuid.UUID, changes: PostChanges) -> Post:
+    errors = FieldErrors()
+    _check_text(errors, "title", changes.title, MAX_TITLE_LENGTH)
+    _check_text(errors, "body", changes.body, MAX_BODY_LENGTH)
+    _check_tags(errors, changes.tags)
+    errors.raise_if_any()
+    async with ctx.db.transaction() as session:
+        post = await _locked_post(ctx, session, post_id)
+        require(post_policy.can_update(ctx.viewer, post), "Only the author may edit this post.")
+        if changes.title is not None:
+            post.title = changes.title.strip()
+        if changes.body is not None:
+            post.body = changes.body.strip()
+        if changes.tags is not None:
+            post.tags = _normal_tags(changes.tags)
+        if changes.published is not None:
+            post.published = changes.published
+        await session.flush()
+    ctx.loaders.get(PostByIdLoader).replace(post.id, post)
+    return post
+
+
+async def delete_post(ctx: Context, post_id: uuid.UUID) -> uuid.UUID:
+    """Deletes a post with its comments and likes."""
+    async with ctx.db.transaction() as session:
+        post = await _locked_post(ctx, session, post_id)
+        require(
+            post_policy.can_delete(ctx.viewer, post),
+            "Only the author, a coach or an admin may delete this post.",
+        )
+        await session.delete(post)
+    ctx.loaders.get(PostByIdLoader).clear(post_id)
+    return post_id
+
+
+async def set_post_hidden(ctx: Context, post_id: uuid.UUID, hidden: bool) -> Post:
+    require(post_policy.can_moderate(ctx.viewer), "Only coaches and admins may hide posts.")
+    async with ctx.db.transaction() as session:
+        post = await _locked_post(ctx, session, post_id)
+        _set_hidden(ctx, post, hidden)
+        await session.flush()
+    ctx.loaders.get(PostByIdLoader).replace(post.id, post)
+    return post
+
+
+def _set_hidden(ctx: Context, row: Post | Comment, hidden: bool) -> None:
+    if row.hidden == hidden:
+        return
+    row.hidden = hidden
+    row.hidden_at = datetime.now(UTC) if hidden else None
+    row.hidden_by = ctx.viewer.user_id if hidden else None
+
+
+async def pin_post(ctx: Context, post_id: uuid.UUID, pinned: bool) -> Post:
+    require(post_policy.can_moderate(ctx.viewer), "Only coaches and admins may pin posts.")
+    async with ctx.db.transaction() as session:
+        post = await _locked_post(ctx, session, post_id)
+        post.pinned = pinned
+        await session.flush()
+    ctx.loaders.get(PostByIdLoader).replace(post.id, post)
+    return post
+
+
+async def _open_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID, field: str) -> Post:
+    """A post the viewer may read and interact with (published, not hidden), share-locked
+    so it cannot be hidden or deleted until this transaction ends."""
+    statement = visible(Post, ctx.viewer).where(Post.id == post_id).with_for_update(read=True)
+    post = (await session.scalars(statement)).one_or_none()
+    if post is None:
+        raise NotFound("Post not found.")
+    if not post.published or post.hidden:
+        raise ValidationFailed.single(field, "this post is not open for comments and likes")
+    return post
+
+
+async def _open_comment(
+    ctx: Context, session: AsyncSession, comment_id: uuid.UUID, field: str
+) -> Comment:
+    statement = (
+        visible(Comment, ctx.viewer).where(Comment.id == comment_id).with_for_update(read=True)
+    )
+    comment = (await session.scalars(statement)).one_or_none()
+    if comment is None:
+        raise NotFound("Comment not found.")
+    if comment.hidden:
+        raise ValidationFailed.single(field, "this comment is hidden")
+    await _open_post(ctx, session, comment.post_id, field)
+    return comment
+
+
+async def create_comment(
+    ctx: Context, post_id: uuid.UUID, parent_id: uuid.UUID | None, body: str
+) -> Comment:
+    """Comments on a post, or replies to a comment of the same post. A reply to a reply
+    joins the thread of its top-level comment (threads are one level deep)."""
+    author_id = _signed_in(ctx)
+    errors = FieldErrors()
+    _check_text(errors, "body", body, MAX_COMMENT_LENGTH)
+    errors.raise_if_any()
+    async with ctx.db.transaction() as session:
+        await _open_post(ctx, session, post_id, "postId")
+        thread_id: uuid.UUID | None = None
+        if parent_id is not None:
+            parent = await _open_comment(ctx, session, parent_id, "parentId")
+            if parent.post_id != post_id:
+                raise ValidationFailed.single("parentId", "belongs to another post")
+            thread_id = parent.parent_id or parent.id
+        comment = Comment(
+            post_id=post_id, parent_id=thread_id, author_id=author_id, body=body.strip()
+        )
+        comment.hidden = False
+        session.add(comment)
+        await session.flush()
+    ctx.loaders.get(CommentByIdLoader).replace(comment.id, comment)
+    return comment
+
+
+async def _locked_comment(ctx: Context, session: AsyncSession, comment_id: uuid.UUID) -> Comment:
+    statement = visible(Comment, ctx.viewer).where(Comment.id == comment_id).with_for_update()
+    comment = (await session.scalars(statement)).one_or_none()
+    if comment is None:
+        raise NotFound("Comment not found.")
+    return comment
+
+
+async def update_comment(ctx: Context, comment_id: uuid.UUID, body: str) -> Comment:
+    errors = FieldErrors()
+    _check_text(errors, "body", body, MAX_COMMENT_LENGTH)
+    errors.raise_if_any()
+    async with ctx.db.transaction() as session:
+        comment = await _locked_comment(ctx, session, comment_id)
+        require(
+            comment_policy.can_update(ctx.viewer, comment), "Only the author may edit this comment."
+        )
+        comment.body = body.strip()
+        await session.flush()
+    ctx.loaders.get(CommentByIdLoader).replace(comment.id, comment)
+    return comment
+
+
+async def delete_comment(ctx: Context, comment_id: uuid.UUID) -> uuid.UUID:
+    """Deletes a comment with its replies and likes."""
+    async with ctx.db.transaction() as session:
+        comment = await _locked_comment(ctx, session, comment_id)
+        require(
+            comment_policy.can_delete(ctx.viewer, comment),
+            "Only the author, a coach or an admin may delete this comment.",
+        )
+        await session.delete(comment)
+    ctx.loaders.get(CommentByIdLoader).clear(comment_id)
+    return comment_id
+
+
+async def set_comment_hidden(ctx: Context, comment_id: uuid.UUID, hidden: bool) -> Comment:
+    require(comment_policy.can_moderate(ctx.viewer), "Only coaches and admins may hide comments.")
+    async with ctx.db.transaction() as session:
+        comment = await _locked_comment(ctx, session, comment_id)
+        _set_hidden(ctx, comment, hidden)
+        await session.flush()
+    ctx.loaders.get(CommentByIdLoader).replace(comment.id, comment)
+    return comment
+
+
+# --- likes ------------------------------------------------------------------------------
+
+
+async def set_post_like(ctx: Context, post_id: uuid.UUID, liked: bool) -> Post:
+    """Likes or unlikes a post; idempotent (liking twice is one like)."""
+    user_id = _signed_in(ctx)
+    require(post_like_policy.can_write(ctx.viewer, user_id))
+    async with ctx.db.transaction() as session:
+        if liked:
+            post = await _open_post(ctx, session, post_id, "postId")
+            await session.execute(
+                pg_insert(PostLike)
+                .values(post_id=post_id, user_id=user_id)
+                .on_conflict_do_nothing(index_elements=[PostLike.post_id, PostLike.user_id])
+            )
+        else:
+            post = await _readable_post(ctx, session, post_id)
+            await session.execute(
+                delete(PostLike).where(PostLike.post_id == post_id, PostLike.user_id == user_id)
+            )
+    ctx.loaders.get(PostByIdLoader).replace(post.id, post)
+    return post
+
+
+async def _readable_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID) -> Post:
+    post = (
+        await session.scalars(visible(Post, ctx.viewer).where(Post.id == post_id))
+    ).one_or_none()
+    if post is None:
+        raise NotFound("Post not found.")
+    return post
+
+
+async def set_comment_like(ctx: Context, comment_id: uuid.UUID, liked: bool) -> Comment:
+    """Likes or unlikes a comment; idempotent (liking twice is one like)."""
+    user_id = _signed_in(ctx)
+    require(comment_like_policy.can_write(ctx.viewer, user_id))
+    async with ctx.db.transaction() as session:
+        if liked:
+            comment = await _open_comment(ctx, session, comment_id, "commentId")
+            await session.execute(
+                pg_insert(CommentLike)
+                .values(comment_id=comment_id, user_id=user_id)
+                .on_conflict_do_nothing(
+                    index_elements=[CommentLike.comment_id, CommentLike.user_id]
+                )
+            )
+        else:
+            found = (
+                await session.scalars(visible(Comment, ctx.viewer).where(Comment.id == comment_id))
+            ).one_or_none()
+            if found is None:
+                raise NotFound("Comment not found.")
+            comment = found
+            await session.execute(
+                delete(CommentLike).where(
+                    CommentLike.comment_id == comment_id, CommentLike.user_id == user_id
+                )
+            )
+    ctx.loaders.get(CommentByIdLoader).replace(comment.id, comment)
+    return comment
+
+
+# --- reports and moderation -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    status: ReportStatus | None = None
+    target_type: TargetType | None = None
+
+
+REPORT_SORT = SortKey((Report.created_at, Report.id))  # type: ignore[arg-type]
+
+
+async def list_reports(
+    ctx: Context, report_filter: ReportFilter, *, first: int | None, after: str | None
+) -> Page[Report]:
+    """The moderation queue, oldest first (coaches and admins; others see none)."""
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    statement = visible(Report, ctx.viewer)
+    if report_filter.status is not None:
+        statement = statement.where(Report.status == report_filter.status.value)
+    if report_filter.target_type is not None:
+        statement = statement.where(Report.target_type == report_filter.target_type.value)
+    return await paginate(
+        ctx.db,
+        statement,
+        REPORT_SORT,
+        lambda report: (report.created_at, report.id),
+        first=limit,
+        after=after,
+    )
+
+
+def _is_duplicate_report(error: IntegrityError) -> bool:
+    return "uq_reports_reporter_id_target_pending" in str(error.orig)
+
+
+async def report_content(
+    ctx: Context,
+    target_type: TargetType,
+    target_id: uuid.UUID,
+    reason: ReportReason,
+    description: str | None,
+) -> Report:
+    """Reports a post or comment the viewer can see; one open report per user and item."""
+    reporter_id = _signed_in(ctx)
+    require(report_policy.can_create(ctx.viewer))
+    errors = FieldErrors()
+    text = (description or "").strip()
+    errors.check(
+        len(text) <= MAX_REPORT_DESCRIPTION,
+        "description",
+        f"at most {MAX_REPORT_DESCRIPTION} characters",
+    )
+    errors.raise_if_any()
+    model: type[Post] | type[Comment] = Post if target_type is TargetType.POST else Comment
+    try:
+        async with ctx.db.transaction() as session:
+            target = await session.scalar(
+                select(model.id).where(readable(model, ctx.viewer), model.id == target_id)
+            )
+            if target is None:
+                raise NotFound(f"{target_type.value.title()} not found.")
+            open_report = await session.scalar(
+                select(Report.id).where(
+                    Report.reporter_id == reporter_id,
+                    Report.target_type == target_type.value,
+                    Report.target_id == target_id,
+                    Report.status == ReportStatus.PENDING.value,
+                )
+            )
+            if open_report is not None:
+                raise AlreadyReported("You already reported this; a moderator will review it.")
+            report = Report(
+                reporter_id=reporter_id,
+                target_type=target_type.value,
+                target_id=target_id,
+                reason=reason.value,
+                description=text,
+                status=ReportStatus.PENDING.value,
+            )
+            session.add(report)
+            await session.flush()
+    except IntegrityError as error:
+        if _is_duplicate_report(error):
+            raise AlreadyReported(
+                "You already reported this; a moderator will review it."
+            ) from None
+        raise
+    return report
+
+
+async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportAction) -> Report:
+    """Coaches and admins: dismiss a report, or hide or delete its content. Hiding or
+    deleting also closes the other open reports on the same item."""
+    require(report_policy.can_resolve(ctx.viewer), "Only coaches and admins may resolve reports.")
+    async with ctx.db.transaction() as session:
+        report = (
+            await session.scalars(
+                visible(Report, ctx.viewer).where(Report.id == report_id).with_for_update()
+            )
+        ).one_or_none()
+        if report is None:
+            raise NotFound("Report not found.")
+        if report.status != ReportStatus.PENDING.value:
+            raise ReportClosed(f"This report was already {report.status}.")
+        model: type[Post] | type[Comment] = Post if report.target_type == "post" else Comment
+        if action is ReportAction.HIDE_CONTENT:
+            target: Post | Comment | None = await session.get(
+                model, report.target_id, with_for_update=True
+            )
+            if target is not None:
+                _set_hidden(ctx, target, True)
+        elif action is ReportAction.DELETE_CONTENT:
+            await session.execute(delete(model).where(model.id == report.target_id))
+        status = ReportStatus.DISMISSED if action is ReportAction.DISMISS else ReportStatus.ACTIONED
+        same_item = (
+            Report.target_type == report.target_type,
+            Report.target_id == report.target_id,
+            Report.status == ReportStatus.PENDING.value,
+        )
+        scope = same_item if status is ReportStatus.ACTIONED else (Report.id == report.id,)
+        await session.execute(
+            update(Report)
+            .where(*scope)
+            .values(
+                status=status.value,
+                action=action.value,
+                reviewer_id=ctx.viewer.user_id,
+                reviewed_at=func.now(),
+                updated_at=func.now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await session.flush()
+        await session.refresh(report)
+    return report

@@ -1,0 +1,146 @@
+"""posts, comments, post_likes, comment_likes and reports.
+
+- posts: anon none. Signed-in users read published posts that are not hidden, and
+  their own unpublished drafts; coaches and admins read all (hidden included). Anyone
+  signed in creates; authors update their own (admins any); authors, coaches and admins
+  delete. Coaches and admins hide, unhide and pin.
+- comments: readable when their post is readable and neither the comment nor its
+  parent is hidden; coaches and admins read all. Writes as for posts.
+- likes: a user reads and writes their own; admins read all. Like *counts* of an item
+  the viewer may read are aggregates over all likes (`counted`), who liked is not shown.
+- reports: any signed-in user creates; coaches and admins read and resolve.
+- authors (column-level on users): the public name and avatar of the author of a row the
+  viewer may read are shown through `Author`; contact fields never are.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.orm import aliased
+
+from models import Comment, CommentLike, Post, PostLike, Report
+from resolvers.identity import Viewer
+from resolvers.policies import TablePolicy
+
+
+def is_moderator(viewer: Viewer) -> bool:
+    return viewer.is_service or viewer.is_admin or viewer.is_coach
+
+
+class PostPolicy(TablePolicy[Post]):
+    model = Post
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return and_(
+            Post.hidden.is_(False),
+            or_(Post.published.is_(True), Post.author_id == viewer.user_id),
+        )
+
+    def can_create(self, viewer: Viewer) -> bool:
+        return viewer.user_id is not None
+
+    def can_update(self, viewer: Viewer, post: Post) -> bool:
+        return viewer.is_service or viewer.is_admin or post.author_id == viewer.user_id
+
+    def can_delete(self, viewer: Viewer, post: Post) -> bool:
+        return is_moderator(viewer) or post.author_id == viewer.user_id
+
+    def can_moderate(self, viewer: Viewer) -> bool:
+        return is_moderator(viewer)
+
+
+class CommentPolicy(TablePolicy[Comment]):
+    model = Comment
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        post_readable = (
+            select(Post.id)
+            .where(Post.id == Comment.post_id, post_policy.read(viewer))
+            .correlate(Comment)
+            .exists()
+        )
+        parent = aliased(Comment)
+        parent_hidden = (
+            select(parent.id)
+            .where(parent.id == Comment.parent_id, parent.hidden.is_(True))
+            .correlate(Comment)
+            .exists()
+        )
+        return and_(Comment.hidden.is_(False), ~parent_hidden, post_readable)
+
+    def can_update(self, viewer: Viewer, comment: Comment) -> bool:
+        return viewer.is_service or viewer.is_admin or comment.author_id == viewer.user_id
+
+    def can_delete(self, viewer: Viewer, comment: Comment) -> bool:
+        return is_moderator(viewer) or comment.author_id == viewer.user_id
+
+    def can_moderate(self, viewer: Viewer) -> bool:
+        return is_moderator(viewer)
+
+
+class PostLikePolicy(TablePolicy[PostLike]):
+    model = PostLike
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return PostLike.user_id == viewer.user_id
+
+    def counted(self, viewer: Viewer) -> ColumnElement[bool]:
+        """Likes that count towards `likeCount` of a post the viewer may read: all."""
+        return true() if viewer.is_service or viewer.user_id is not None else false()
+
+    def can_write(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
+        return viewer.user_id is not None and viewer.user_id == user_id
+
+
+class CommentLikePolicy(TablePolicy[CommentLike]):
+    model = CommentLike
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return CommentLike.user_id == viewer.user_id
+
+    def counted(self, viewer: Viewer) -> ColumnElement[bool]:
+        """Likes that count towards `likeCount` of a comment the viewer may read: all."""
+        return true() if viewer.is_service or viewer.user_id is not None else false()
+
+    def can_write(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
+        return viewer.user_id is not None and viewer.user_id == user_id
+
+
+class ReportPolicy(TablePolicy[Report]):
+    model = Report
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        return false()
+
+    def can_create(self, viewer: Viewer) -> bool:
+        return viewer.user_id is not None
+
+    def can_resolve(self, viewer: Viewer) -> bool:
+        return is_moderator(viewer)
+
+
+post_policy = PostPolicy()
+comment_policy = CommentPolicy()
+post_like_policy = PostLikePolicy()
+comment_like_policy = CommentLikePolicy()
+report_policy = ReportPolicy()

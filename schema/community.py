@@ -1,0 +1,729 @@
+"""Community: feed, posts, threaded comments, likes, reports and moderation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from models import Comment as CommentModel
+from models import Post as PostModel
+from models import Report as ReportModel
+from resolvers import community as community_resolvers
+from resolvers.errors import CaregraphError
+from resolvers.validation import parse_id
+from schema.common import (
+    Connection,
+    GraphQLInfo,
+    NotAllowed,
+    NotFoundError,
+    UserError,
+    ValidationError,
+    connection_from_page,
+    user_error,
+)
+
+
+@strawberry.type(description="The public face of a member: name and avatar only.")
+class Author:
+    id: strawberry.ID = strawberry.field(description="User id.")
+    display_name: str = strawberry.field(description="Name shown in the community.")
+    avatar_url: str | None = strawberry.field(description="Avatar image URL.")
+
+    @classmethod
+    def from_profile(cls, profile: community_resolvers.AuthorProfile) -> Author:
+        return cls(
+            id=strawberry.ID(str(profile.id)),
+            display_name=profile.display_name,
+            avatar_url=profile.avatar_url,
+        )
+
+
+async def _author(info: GraphQLInfo, user_id: uuid.UUID | None) -> Author | None:
+    if user_id is None:
+        return None
+    profile = await info.context.loaders.get(community_resolvers.AuthorByIdLoader).load(user_id)
+    return Author.from_profile(profile) if profile is not None else None
+
+
+@strawberry.type(description="A community post. Counts include only comments the viewer may see.")
+class Post:
+    id: strawberry.ID = strawberry.field(description="Post id.")
+    title: str = strawberry.field(description="Title, 1-200 characters.")
+    body: str = strawberry.field(description="Body, 1-10000 characters.")
+    tags: list[str] = strawberry.field(description="Tags (lowercase).")
+    published: bool = strawberry.field(description="False for drafts (author and moderators).")
+    pinned: bool = strawberry.field(description="Pinned posts lead the feed.")
+    hidden: bool = strawberry.field(
+        description="Hidden by moderation; only coaches and admins see hidden posts."
+    )
+    created_at: datetime = strawberry.field(description="When the post was written.")
+    updated_at: datetime = strawberry.field(description="When the post last changed.")
+    row: strawberry.Private[PostModel]
+
+    @classmethod
+    def from_model(cls, row: PostModel) -> Post:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            title=row.title,
+            body=row.body,
+            tags=list(row.tags),
+            published=row.published,
+            pinned=row.pinned,
+            hidden=row.hidden,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field(description="Who wrote it (public name and avatar).")
+    async def author(self, info: GraphQLInfo) -> Author | None:
+        return await _author(info, self.row.author_id)
+
+    @strawberry.field(description="Top-level comments, oldest first (`first` default 20, max 100).")
+    async def comments(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+    ) -> Connection[Comment]:
+        page = await community_resolvers.post_comments(
+            info.context, self.row.id, first=first, after=after
+        )
+        return connection_from_page(page, Comment.from_model)
+
+    @strawberry.field(description="Number of likes.")
+    async def like_count(self, info: GraphQLInfo) -> int:
+        return await info.context.loaders.get(community_resolvers.LikeCountByPostIdLoader).load(
+            self.row.id
+        )
+
+    @strawberry.field(description="Comments and replies on this post that you may see.")
+    async def comment_count(self, info: GraphQLInfo) -> int:
+        return await info.context.loaders.get(community_resolvers.CommentCountByPostIdLoader).load(
+            self.row.id
+        )
+
+    @strawberry.field(
+        description="Who liked this post, newest first, as the likes policy allows: your "
+        "own like; admins see everyone's (`first` default 10, max 100)."
+    )
+    async def liked_by(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="How many.")] = None,
+    ) -> list[Author]:
+        profiles = await community_resolvers.likers(
+            info.context, community_resolvers.PostLikersLoader, self.row.id, first
+        )
+        return [Author.from_profile(profile) for profile in profiles]
+
+    @strawberry.field(description="Whether you like this post.")
+    async def viewer_has_liked(self, info: GraphQLInfo) -> bool:
+        return await info.context.loaders.get(community_resolvers.ViewerLikedPostLoader).load(
+            self.row.id
+        )
+
+
+@strawberry.type(description="A comment on a post: top level, or a reply to a top-level comment.")
+class Comment:
+    id: strawberry.ID = strawberry.field(description="Comment id.")
+    post_id: strawberry.ID = strawberry.field(description="The post it belongs to.")
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="The top-level comment this replies to; null for top-level comments."
+    )
+    body: str = strawberry.field(description="Text, 1-5000 characters.")
+    hidden: bool = strawberry.field(
+        description="Hidden by moderation; only coaches and admins see hidden comments."
+    )
+    created_at: datetime = strawberry.field(description="When it was written.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
+    row: strawberry.Private[CommentModel]
+
+    @classmethod
+    def from_model(cls, row: CommentModel) -> Comment:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            post_id=strawberry.ID(str(row.post_id)),
+            parent_id=strawberry.ID(str(row.parent_id)) if row.parent_id else None,
+            body=row.body,
+            hidden=row.hidden,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field(description="Who wrote it (public name and avatar).")
+    async def author(self, info: GraphQLInfo) -> Author | None:
+        return await _author(info, self.row.author_id)
+
+    @strawberry.field(description="The post, when visible to you.")
+    async def post(self, info: GraphQLInfo) -> Post | None:
+        row = await community_resolvers.get_post(info.context, self.row.post_id)
+        return Post.from_model(row) if row is not None else None
+
+    @strawberry.field(description="Replies, oldest first (`first` default 10, max 100).")
+    async def replies(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+    ) -> Connection[Comment]:
+        page = await community_resolvers.comment_replies(
+            info.context, self.row.id, first=first, after=after
+        )
+        return connection_from_page(page, Comment.from_model)
+
+    @strawberry.field(description="Number of likes.")
+    async def like_count(self, info: GraphQLInfo) -> int:
+        return await info.context.loaders.get(community_resolvers.LikeCountByCommentIdLoader).load(
+            self.row.id
+        )
+
+    @strawberry.field(
+        description="Who liked this comment, newest first, as the likes policy allows: your "
+        "own like; admins see everyone's (`first` default 10, max 100)."
+    )
+    async def liked_by(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="How many.")] = None,
+    ) -> list[Author]:
+        profiles = await community_resolvers.likers(
+            info.context, community_resolvers.CommentLikersLoader, self.row.id, first
+        )
+        return [Author.from_profile(profile) for profile in profiles]
+
+    @strawberry.field(description="Whether you like this comment.")
+    async def viewer_has_liked(self, info: GraphQLInfo) -> bool:
+        return await info.context.loaders.get(community_resolvers.ViewerLikedCommentLoader).load(
+            self.row.id
+        )
+
+
+@strawberry.enum(description="What kind of content a report is about.")
+class ReportTargetType(Enum):
+    POST = "post"
+    COMMENT = "comment"
+
+
+@strawberry.enum(description="Why content was reported.")
+class ReportReason(Enum):
+    SPAM = "spam"
+    HARASSMENT = "harassment"
+    MISINFORMATION = "misinformation"
+    INAPPROPRIATE = "inappropriate"
+    OTHER = "other"
+
+
+@strawberry.enum(description="Where a report is in review.")
+class ReportStatus(Enum):
+    PENDING = "pending"
+    DISMISSED = "dismissed"
+    ACTIONED = "actioned"
+
+
+@strawberry.enum(description="What a moderator did about a report.")
+class ReportAction(Enum):
+    DISMISS = "dismiss"
+    HIDE_CONTENT = "hide_content"
+    DELETE_CONTENT = "delete_content"
+
+
+@strawberry.type(description="A report of a post or comment, for coaches and admins to review.")
+class Report:
+    id: strawberry.ID = strawberry.field(description="Report id.")
+    target_type: ReportTargetType = strawberry.field(description="Post or comment.")
+    target_id: strawberry.ID = strawberry.field(
+        description="Id of the reported item (it may since have been deleted)."
+    )
+    reason: ReportReason = strawberry.field(description="Why it was reported.")
+    description: str = strawberry.field(description="The reporter's details.")
+    status: ReportStatus = strawberry.field(description="Review status.")
+    action: ReportAction | None = strawberry.field(description="What the moderator did.")
+    created_at: datetime = strawberry.field(description="When it was reported.")
+    reviewed_at: datetime | None = strawberry.field(description="When it was resolved.")
+    row: strawberry.Private[ReportModel]
+
+    @classmethod
+    def from_model(cls, row: ReportModel) -> Report:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            target_type=ReportTargetType(row.target_type),
+            target_id=strawberry.ID(str(row.target_id)),
+            reason=ReportReason(row.reason),
+            description=row.description,
+            status=ReportStatus(row.status),
+            action=ReportAction(row.action) if row.action else None,
+            created_at=row.created_at,
+            reviewed_at=row.reviewed_at,
+            row=row,
+        )
+
+    @strawberry.field(description="Who reported it.")
+    async def reporter(self, info: GraphQLInfo) -> Author | None:
+        return await _author(info, self.row.reporter_id)
+
+    @strawberry.field(description="The moderator who resolved it.")
+    async def reviewer(self, info: GraphQLInfo) -> Author | None:
+        return await _author(info, self.row.reviewer_id)
+
+    @strawberry.field(description="The reported post, if it is one and still visible to you.")
+    async def post(self, info: GraphQLInfo) -> Post | None:
+        if self.row.target_type != "post":
+            return None
+        row = await community_resolvers.get_post(info.context, self.row.target_id)
+        return Post.from_model(row) if row is not None else None
+
+    @strawberry.field(description="The reported comment, if it is one and still visible to you.")
+    async def comment(self, info: GraphQLInfo) -> Comment | None:
+        if self.row.target_type != "comment":
+            return None
+        row = await community_resolvers.get_comment(info.context, self.row.target_id)
+        return Comment.from_model(row) if row is not None else None
+
+
+@strawberry.input(description="Narrow the feed; all given conditions must hold.")
+class FeedFilter:
+    tag: str | None = strawberry.field(default=None, description="Has this tag.")
+    author_id: strawberry.ID | None = strawberry.field(default=None, description="By this user.")
+
+
+@strawberry.input(description="Narrow the moderation queue.")
+class ReportFilter:
+    status: ReportStatus | None = strawberry.field(default=None, description="In this status.")
+    target_type: ReportTargetType | None = strawberry.field(
+        default=None, description="About posts or comments."
+    )
+
+
+@strawberry.type
+class CommunityQuery:
+    @strawberry.field(
+        description="The community feed for signed-in members: pinned posts first, then "
+        "newest, keyset-paginated (`first` default 20, max 100). Anonymous viewers see none."
+    )
+    async def feed(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+        filter: Annotated[FeedFilter | None, strawberry.argument(description="Conditions.")] = None,
+    ) -> Connection[Post]:
+        conditions = filter or FeedFilter()
+        page = await community_resolvers.list_feed(
+            info.context,
+            community_resolvers.FeedFilter(
+                tag=conditions.tag,
+                author_id=parse_id(conditions.author_id, "authorId")
+                if conditions.author_id is not None
+                else None,
+            ),
+            first=first,
+            after=after,
+        )
+        return connection_from_page(page, Post.from_model)
+
+    @strawberry.field(description="A post by id; null when absent or not visible.")
+    async def post(self, info: GraphQLInfo, id: strawberry.ID) -> Post | None:
+        row = await community_resolvers.get_post(info.context, parse_id(id))
+        return Post.from_model(row) if row is not None else None
+
+    @strawberry.field(description="A comment by id; null when absent or not visible.")
+    async def comment(self, info: GraphQLInfo, id: strawberry.ID) -> Comment | None:
+        row = await community_resolvers.get_comment(info.context, parse_id(id))
+        return Comment.from_model(row) if row is not None else None
+
+    @strawberry.field(
+        description="The moderation queue, oldest first (coaches and admins; empty for others)."
+    )
+    async def reports(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+        filter: Annotated[
+            ReportFilter | None, strawberry.argument(description="Conditions.")
+        ] = None,
+    ) -> Connection[Report]:
+        conditions = filter or ReportFilter()
+        page = await community_resolvers.list_reports(
+            info.context,
+            community_resolvers.ReportFilter(
+                status=community_resolvers.ReportStatus(conditions.status.value)
+                if conditions.status
+                else None,
+                target_type=community_resolvers.TargetType(conditions.target_type.value)
+                if conditions.target_type
+                else None,
+            ),
+            first=first,
+            after=after,
+        )
+        return connection_from_page(page, Report.from_model)
+
+
+# --- mutations --------------------------------------------------------------------------
+
+
+@strawberry.type(description="You already have an open report on this item. Nothing written.")
+class AlreadyReported(UserError):
+    pass
+
+
+@strawberry.type(description="The report was already resolved. Nothing was written.")
+class ReportClosed(UserError):
+    pass
+
+
+@strawberry.input(description="A new post.")
+class CreatePostInput:
+    title: str = strawberry.field(description="Title, 1-200 characters.")
+    body: str = strawberry.field(description="Body, 1-10000 characters.")
+    tags: list[str] | None = strawberry.field(default=None, description="Up to 10 tags.")
+    published: bool = strawberry.field(
+        default=True, description="False keeps it as a draft only you (and moderators) see."
+    )
+
+
+@strawberry.input(description="Changes to your post; omitted (null) fields stay.")
+class UpdatePostInput:
+    id: strawberry.ID = strawberry.field(description="The post.")
+    title: str | None = strawberry.field(default=None, description="Title, 1-200 characters.")
+    body: str | None = strawberry.field(default=None, description="Body, 1-10000 characters.")
+    tags: list[str] | None = strawberry.field(default=None, description="Replaces the tags.")
+    published: bool | None = strawberry.field(default=None, description="Publish or unpublish.")
+
+
+@strawberry.input(description="Identifies a post.")
+class PostIdInput:
+    id: strawberry.ID = strawberry.field(description="The post.")
+
+
+@strawberry.input(description="Pin or unpin a post (coaches and admins).")
+class PinPostInput:
+    id: strawberry.ID = strawberry.field(description="The post.")
+    pinned: bool = strawberry.field(default=True, description="New state.")
+
+
+@strawberry.input(description="Like or unlike a post.")
+class PostLikeInput:
+    post_id: strawberry.ID = strawberry.field(description="The post.")
+
+
+@strawberry.input(description="A comment on a post, or a reply to a comment of that post.")
+class CreateCommentInput:
+    post_id: strawberry.ID = strawberry.field(description="The post.")
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The comment you reply to (same post). Replies to a reply join the "
+        "thread of its top-level comment.",
+    )
+    body: str = strawberry.field(description="Text, 1-5000 characters.")
+
+
+@strawberry.input(description="New text for your comment.")
+class UpdateCommentInput:
+    id: strawberry.ID = strawberry.field(description="The comment.")
+    body: str = strawberry.field(description="Text, 1-5000 characters.")
+
+
+@strawberry.input(description="Identifies a comment.")
+class CommentIdInput:
+    id: strawberry.ID = strawberry.field(description="The comment.")
+
+
+@strawberry.input(description="Hide or unhide a comment (coaches and admins).")
+class HideCommentInput:
+    id: strawberry.ID = strawberry.field(description="The comment.")
+    hidden: bool = strawberry.field(default=True, description="New state.")
+
+
+@strawberry.input(description="Like or unlike a comment.")
+class CommentLikeInput:
+    comment_id: strawberry.ID = strawberry.field(description="The comment.")
+
+
+@strawberry.input(description="Report a post or comment to the moderators.")
+class ReportContentInput:
+    target_type: ReportTargetType = strawberry.field(description="Post or comment.")
+    target_id: strawberry.ID = strawberry.field(description="Its id.")
+    reason: ReportReason = strawberry.field(description="Why.")
+    description: str | None = strawberry.field(
+        default=None, description="Details, up to 2000 characters."
+    )
+
+
+@strawberry.input(description="Resolve a report (coaches and admins).")
+class ResolveReportInput:
+    id: strawberry.ID = strawberry.field(description="The report.")
+    action: ReportAction = strawberry.field(
+        description="DISMISS, or HIDE_CONTENT / DELETE_CONTENT (these also close the other "
+        "open reports on the same item)."
+    )
+
+
+@strawberry.type(description="The post was saved.")
+class PostSaved:
+    post: Post = strawberry.field(description="The post now.")
+
+
+@strawberry.type(description="The post was deleted, with its comments and likes.")
+class PostDeleted:
+    deleted_id: strawberry.ID = strawberry.field(description="Id of the deleted post.")
+
+
+@strawberry.type(description="The comment was saved.")
+class CommentSaved:
+    comment: Comment = strawberry.field(description="The comment now.")
+
+
+@strawberry.type(description="The comment was deleted, with its replies and likes.")
+class CommentDeleted:
+    deleted_id: strawberry.ID = strawberry.field(description="Id of the deleted comment.")
+
+
+@strawberry.type(description="Your like of a post was set (idempotent).")
+class PostLikeChanged:
+    post: Post = strawberry.field(description="The post, with its like count.")
+    liked: bool = strawberry.field(description="Whether you like it now.")
+
+
+@strawberry.type(description="Your like of a comment was set (idempotent).")
+class CommentLikeChanged:
+    comment: Comment = strawberry.field(description="The comment, with its like count.")
+    liked: bool = strawberry.field(description="Whether you like it now.")
+
+
+@strawberry.type(description="Your report was filed for review.")
+class ContentReported:
+    report: Report = strawberry.field(description="The report.")
+
+
+@strawberry.type(description="The report was resolved.")
+class ReportResolved:
+    report: Report = strawberry.field(description="The report now.")
+
+
+PostResult = Annotated[
+    PostSaved | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union(
+        "PostResult",
+        description="Result of createPost, updatePost, hidePost, unhidePost and pinPost.",
+    ),
+]
+DeletePostResult = Annotated[
+    PostDeleted | NotAllowed | NotFoundError | ValidationError,
+    strawberry.union("DeletePostResult", description="Result of deletePost."),
+]
+CommentResult = Annotated[
+    CommentSaved | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union(
+        "CommentResult", description="Result of createComment, updateComment and hideComment."
+    ),
+]
+DeleteCommentResult = Annotated[
+    CommentDeleted | NotAllowed | NotFoundError | ValidationError,
+    strawberry.union("DeleteCommentResult", description="Result of deleteComment."),
+]
+PostLikeResult = Annotated[
+    PostLikeChanged | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("PostLikeResult", description="Result of likePost and unlikePost."),
+]
+CommentLikeResult = Annotated[
+    CommentLikeChanged | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("CommentLikeResult", description="Result of likeComment and unlikeComment."),
+]
+ReportContentResult = Annotated[
+    ContentReported | AlreadyReported | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("ReportContentResult", description="Result of reportContent."),
+]
+ResolveReportResult = Annotated[
+    ReportResolved | ReportClosed | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("ResolveReportResult", description="Result of resolveReport."),
+]
+
+
+@strawberry.type
+class CommunityMutation:
+    @strawberry.mutation(description="Write a post (signed in).")
+    async def create_post(self, info: GraphQLInfo, input: CreatePostInput) -> PostResult:
+        try:
+            row = await community_resolvers.create_post(
+                info.context, input.title, input.body, input.tags, input.published
+            )
+        except CaregraphError as error:
+            return user_error(error)
+        return PostSaved(post=Post.from_model(row))
+
+    @strawberry.mutation(description="Edit your post (admins: any post).")
+    async def update_post(self, info: GraphQLInfo, input: UpdatePostInput) -> PostResult:
+        try:
+            row = await community_resolvers.update_post(
+                info.context,
+                parse_id(input.id),
+                community_resolvers.PostChanges(
+                    title=input.title, body=input.body, tags=input.tags, published=input.published
+                ),
+            )
+        except CaregraphError as error:
+            return user_error(error)
+        return PostSaved(post=Post.from_model(row))
+
+    @strawberry.mutation(description="Delete your post (coaches and admins: any post).")
+    async def delete_post(self, info: GraphQLInfo, input: PostIdInput) -> DeletePostResult:
+        try:
+            deleted = await community_resolvers.delete_post(info.context, parse_id(input.id))
+        except CaregraphError as error:
+            return user_error(error)
+        return PostDeleted(deleted_id=strawberry.ID(str(deleted)))
+
+    @strawberry.mutation(description="Coaches and admins: hide a post from members.")
+    async def hide_post(self, info: GraphQLInfo, input: PostIdInput) -> PostResult:
+        try:
+            row = await community_resolvers.set_post_hidden(info.context, parse_id(input.id), True)
+        except CaregraphError as error:
+            return user_error(error)
+        return PostSaved(post=Post.from_model(row))
+
+    @strawberry.mutation(description="Coaches and admins: show a hidden post again.")
+    async def unhide_post(self, info: GraphQLInfo, input: PostIdInput) -> PostResult:
+        try:
+            row = await community_resolvers.set_post_hidden(info.context, parse_id(input.id), False)
+        except CaregraphError as error:
+            return user_error(error)
+        return PostSaved(post=Post.from_model(row))
+
+    @strawberry.mutation(description="Coaches and admins: pin (or unpin) a post.")
+    async def pin_post(self, info: GraphQLInfo, input: PinPostInput) -> PostResult:
+        try:
+            row = await community_resolvers.pin_post(info.context, parse_id(input.id), input.pinned)
+        except CaregraphError as error:
+            return user_error(error)
+        return PostSaved(post=Post.from_model(row))
+
+    @strawberry.mutation(description="Comment on a post or reply to a comment (signed in).")
+    async def create_comment(self, info: GraphQLInfo, input: CreateCommentInput) -> CommentResult:
+        try:
+            row = await community_resolvers.create_comment(
+                info.context,
+                parse_id(input.post_id, "postId"),
+                parse_id(input.parent_id, "parentId") if input.parent_id is not None else None,
+                input.body,
+            )
+        except CaregraphError as error:
+            return user_error(error)
+        return CommentSaved(comment=Comment.from_model(row))
+
+    @strawberry.mutation(description="Edit your comment (admins: any comment).")
+    async def update_comment(self, info: GraphQLInfo, input: UpdateCommentInput) -> CommentResult:
+        try:
+            row = await community_resolvers.update_comment(
+                info.context, parse_id(input.id), input.body
+            )
+        except CaregraphError as error:
+            return user_error(error)
+        return CommentSaved(comment=Comment.from_model(row))
+
+    @strawberry.mutation(description="Delete your comment (coaches and admins: any comment).")
+    async def delete_comment(self, info: GraphQLInfo, input: CommentIdInput) -> DeleteCommentResult:
+        try:
+            deleted = await community_resolvers.delete_comment(info.context, parse_id(input.id))
+        except CaregraphError as error:
+            return user_error(error)
+        return CommentDeleted(deleted_id=strawberry.ID(str(deleted)))
+
+    @strawberry.mutation(description="Coaches and admins: hide (or unhide) a comment.")
+    async def hide_comment(self, info: GraphQLInfo, input: HideCommentInput) -> CommentResult:
+        try:
+            row = await community_resolvers.set_comment_hidden(
+                info.context, parse_id(input.id), input.hidden
+            )
+        except CaregraphError as error:
+            return user_error(error)
+        return CommentSaved(comment=Comment.from_model(row))
+
+    @strawberry.mutation(description="Like a post; liking twice is one like.")
+    async def like_post(self, info: GraphQLInfo, input: PostLikeInput) -> PostLikeResult:
+        return await _post_like(info, input, liked=True)
+
+    @strawberry.mutation(description="Remove your like of a post; idempotent.")
+    async def unlike_post(self, info: GraphQLInfo, input: PostLikeInput) -> PostLikeResult:
+        return await _post_like(info, input, liked=False)
+
+    @strawberry.mutation(description="Like a comment; liking twice is one like.")
+    async def like_comment(self, info: GraphQLInfo, input: CommentLikeInput) -> CommentLikeResult:
+        return await _comment_like(info, input, liked=True)
+
+    @strawberry.mutation(description="Remove your like of a comment; idempotent.")
+    async def unlike_comment(self, info: GraphQLInfo, input: CommentLikeInput) -> CommentLikeResult:
+        return await _comment_like(info, input, liked=False)
+
+    @strawberry.mutation(
+        description="Report a post or comment you can see; one open report per item."
+    )
+    async def report_content(
+        self, info: GraphQLInfo, input: ReportContentInput
+    ) -> ReportContentResult:
+        try:
+            row = await community_resolvers.report_content(
+                info.context,
+                community_resolvers.TargetType(input.target_type.value),
+                parse_id(input.target_id, "targetId"),
+                community_resolvers.ReportReason(input.reason.value),
+                input.description,
+            )
+        except community_resolvers.AlreadyReported as error:
+            return AlreadyReported(message=error.message, code=error.code)
+        except CaregraphError as error:
+            return user_error(error)
+        return ContentReported(report=Report.from_model(row))
+
+    @strawberry.mutation(description="Coaches and admins: resolve a report.")
+    async def resolve_report(
+        self, info: GraphQLInfo, input: ResolveReportInput
+    ) -> ResolveReportResult:
+        try:
+            row = await community_resolvers.resolve_report(
+                info.context,
+                parse_id(input.id),
+                community_resolvers.ReportAction(input.action.value),
+            )
+        except community_resolvers.ReportClosed as error:
+            return ReportClosed(message=error.message, code=error.code)
+        except CaregraphError as error:
+            return user_error(error)
+        return ReportResolved(report=Report.from_model(row))
+
+
+async def _post_like(info: GraphQLInfo, input: PostLikeInput, *, liked: bool) -> PostLikeResult:
+    try:
+        row = await community_resolvers.set_post_like(
+            info.context, parse_id(input.post_id, "postId"), liked
+        )
+    except CaregraphError as error:
+        return user_error(error)
+    return PostLikeChanged(post=Post.from_model(row), liked=liked)
+
+
+async def _comment_like(
+    info: GraphQLInfo, input: CommentLikeInput, *, liked: bool
+) -> CommentLikeResult:
+    try:
+        row = await community_resolvers.set_comment_like(
+            info.context, parse_id(input.comment_id, "commentId"), liked
+        )
+    except CaregraphError as error:
+        return user_error(error)
+    return CommentLikeChanged(comment=Comment.from_model(row), liked=liked)
