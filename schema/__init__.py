@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.settings import Settings
+from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
 from schema.common import ErrorCodes
 from schema.doctors import DoctorsMutation, DoctorsQuery
@@ -22,7 +23,7 @@ from schema.users import UsersMutation, UsersQuery
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
-class Query(DoctorsQuery, UsersQuery):
+class Query(DoctorsQuery, UsersQuery, AppointmentsQuery):
     pass
 
 
@@ -30,7 +31,7 @@ class Query(DoctorsQuery, UsersQuery):
     description="Change the care graph. Each mutation takes one `input` and returns a union "
     "of a success type and typed errors; on error nothing is written."
 )
-class Mutation(DoctorsMutation, AvailabilityMutation, UsersMutation):
+class Mutation(DoctorsMutation, AvailabilityMutation, UsersMutation, AppointmentsMutation):
     pass
 
 

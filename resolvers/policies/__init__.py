@@ -58,10 +58,11 @@ def require(allowed: bool, message: str = "You are not allowed to do this.") -> 
 
 
 # Import the per-domain policies so they register themselves.
-from resolvers.policies import availability, doctors, users  # noqa: E402
+from resolvers.policies import appointments, availability, doctors, users  # noqa: E402
 
 __all__ = [
     "TablePolicy",
+    "appointments",
     "availability",
     "doctors",
     "policy_for",
