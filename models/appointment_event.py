@@ -17,9 +17,7 @@ class AppointmentEvent(IdMixin, Base):
 
     __tablename__ = "appointment_events"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('created', 'status_changed', 'rescheduled')", name="kind_valid"
-        ),
+        CheckConstraint("kind IN ('created', 'status_changed', 'rescheduled')", name="kind_valid"),
         CheckConstraint(
             "actor_role IN ('patient', 'doctor', 'admin', 'service')", name="actor_role_valid"
         ),

@@ -19,11 +19,10 @@ class Coupon(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("kind IN ('percent', 'fixed')", name="kind_valid"),
         CheckConstraint("code = upper(code) AND length(code) BETWEEN 3 AND 40", name="code_format"),
+        CheckConstraint("value > 0 AND (kind <> 'percent' OR value <= 100)", name="value_range"),
         CheckConstraint(
-            "value > 0 AND (kind <> 'percent' OR value <= 100)", name="value_range"
-        ),
-        CheckConstraint(
-            "(kind = 'fixed' AND currency ~ '^[A-Z]{3}$') OR (kind = 'percent' AND currency IS NULL)",
+            "(kind = 'fixed' AND currency ~ '^[A-Z]{3}$') OR "
+            "(kind = 'percent' AND currency IS NULL)",
             name="currency_matches_kind",
         ),
         CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses_positive"),

@@ -874,6 +874,18 @@ def _without_validation(error: CaregraphError) -> NotAllowed | NotFoundError:
     return result
 
 
+async def _change(
+    info: GraphQLInfo, appointment_id: strawberry.ID, to: str, reason: str | None = None
+) -> AppointmentUpdated | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
+    try:
+        row = await appointment_resolvers.change_status(
+            info.context, parse_id(appointment_id), to, reason=reason
+        )
+    except CaregraphError as error:
+        return _status_error(error)
+    return AppointmentUpdated(appointment=Appointment.from_model(row))
+
+
 @strawberry.type
 class AppointmentsMutation:
     @strawberry.mutation(description="Hold an open slot for a few minutes (default 10).")
@@ -925,34 +937,23 @@ class AppointmentsMutation:
             return result
         return AppointmentBooked(appointment=Appointment.from_model(row))
 
-    async def _change(
-        self, info: GraphQLInfo, appointment_id: strawberry.ID, to: str, reason: str | None = None
-    ) -> AppointmentUpdated | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
-        try:
-            row = await appointment_resolvers.change_status(
-                info.context, parse_id(appointment_id), to, reason=reason
-            )
-        except CaregraphError as error:
-            return _status_error(error)
-        return AppointmentUpdated(appointment=Appointment.from_model(row))
-
     @strawberry.mutation(description="The doctor or an admin confirms a pending appointment.")
     async def confirm_appointment(
         self, info: GraphQLInfo, input: AppointmentActionInput
     ) -> AppointmentChangeResult:
-        return await self._change(info, input.id, "confirmed")
+        return await _change(info, input.id, "confirmed")
 
     @strawberry.mutation(description="The doctor or an admin completes a started appointment.")
     async def complete_appointment(
         self, info: GraphQLInfo, input: AppointmentActionInput
     ) -> AppointmentChangeResult:
-        return await self._change(info, input.id, "completed")
+        return await _change(info, input.id, "completed")
 
     @strawberry.mutation(description="The doctor or an admin marks the patient a no-show.")
     async def mark_no_show(
         self, info: GraphQLInfo, input: AppointmentActionInput
     ) -> AppointmentChangeResult:
-        return await self._change(info, input.id, "no_show")
+        return await _change(info, input.id, "no_show")
 
     @strawberry.mutation(
         description="Cancel: the patient before the doctor's cancellation window, the "
@@ -961,7 +962,7 @@ class AppointmentsMutation:
     async def cancel_appointment(
         self, info: GraphQLInfo, input: CancelAppointmentInput
     ) -> AppointmentChangeResult:
-        return await self._change(info, input.id, "cancelled", input.reason)
+        return await _change(info, input.id, "cancelled", input.reason)
 
     @strawberry.mutation(description="Move an appointment, atomically.")
     async def reschedule_appointment(

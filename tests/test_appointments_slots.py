@@ -10,6 +10,7 @@ import pytest
 from models import Doctor
 from resolvers.database import Database
 from resolvers.errors import BadUserInput
+from resolvers.identity import Viewer
 from resolvers.settings import Settings
 from resolvers.slots import available_slots
 from tests.client import GraphQLClient
@@ -46,8 +47,8 @@ async def _starts(
     start: date,
     end: date,
     now: datetime = NOW,
-    viewer=None,
-) -> list[datetime]:  # type: ignore[no-untyped-def]
+    viewer: Viewer | None = None,
+) -> list[datetime]:
     ctx = context_for(db, settings, viewer) if viewer else context_for(db, settings)
     return [slot.starts_at for slot in await available_slots(ctx, doctor, start, end, now=now)]
 
