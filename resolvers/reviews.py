@@ -93,18 +93,17 @@ async def review_appointment(
 
 async def refresh_rating(session: Any, doctor_id: uuid.UUID) -> None:
     """One UPDATE computing the average and count from the reviews table."""
-    stats = (
-        select(
-            func.coalesce(func.round(func.avg(Review.rating), 2), 0).label("avg"),
-            func.count(Review.id).label("count"),
-        )
-        .where(Review.doctor_id == doctor_id)
-        .subquery()
+    of_doctor = Review.doctor_id == doctor_id
+    average = (
+        select(func.coalesce(func.round(func.avg(Review.rating), 2), 0))
+        .where(of_doctor)
+        .scalar_subquery()
     )
+    count = select(func.count(Review.id)).where(of_doctor).scalar_subquery()
     await session.execute(
         update(Doctor)
         .where(Doctor.id == doctor_id)
-        .values(rating_avg=stats.c.avg, rating_count=stats.c.count)
+        .values(rating_avg=average, rating_count=count)
         .execution_options(synchronize_session=False)
     )
 

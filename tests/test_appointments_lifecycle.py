@@ -93,7 +93,7 @@ async def _run(
         },
         as_user=who,
     )
-    return response.data["result"]  # type: ignore[no-any-return]
+    return response.data["result"]
 
 
 FUTURE = timedelta(days=5)
