@@ -156,7 +156,7 @@ async def create_coupon(ctx: Context, spec: CouponSpec) -> Coupon:
                 code=normalize_code(spec.code),
                 doctor_id=doctor_id,
                 kind=spec.kind,
-                value=spec.value,
+                value=spec.value.quantize(CENT),
                 currency=spec.currency if spec.kind == "fixed" else None,
                 valid_from=spec.valid_from,
                 valid_until=spec.valid_until,
