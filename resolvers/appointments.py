@@ -12,11 +12,11 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appointment, AppointmentEvent, CouponUsage, Doctor, SlotHold
+from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold
 from models.appointment import APPOINTMENT_STATUSES, LIVE_STATUSES
 from resolvers.context import Context
 from resolvers.coupons import redeem_coupon
@@ -299,12 +299,27 @@ async def change_status(
             appointment.cancellation_reason = note or None
             appointment.cancelled_by = viewer.user_id
             appointment.cancelled_at = now
+            if appointment.coupon_id is not None:
+                await _release_coupon(session, appointment)
         record_event(
             session, viewer, appointment, kind="status_changed", from_status=from_status, note=note
         )
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
+
+
+async def _release_coupon(session: AsyncSession, appointment: Appointment) -> None:
+    """A cancelled booking gives its coupon redemption back (total and per-user)."""
+    released = await session.execute(
+        delete(CouponUsage).where(CouponUsage.appointment_id == appointment.id)
+    )
+    if getattr(released, "rowcount", 0):
+        await session.execute(
+            update(Coupon)
+            .where(Coupon.id == appointment.coupon_id, Coupon.used_count > 0)
+            .values(used_count=Coupon.used_count - 1)
+        )
 
 
 async def _check_patient_window(

@@ -405,3 +405,22 @@ mutation ($id: ID!, $startsAt: DateTime!) {
   }
 }
 """
+
+
+CANCEL = """
+mutation ($id: ID!) { cancelAppointment(input: {id: $id}) { __typename } }
+"""
+
+
+async def test_cancelling_gives_the_coupon_use_back(client: GraphQLClient, db: Database) -> None:
+    doctor, patient, slot = await _setup(db)
+    coupon = await make_coupon(db, code="ONLY1", max_uses=1, max_uses_per_user=1)
+    booked = await client.execute(BOOK, _book(doctor, slot, couponCode="ONLY1"), as_user=patient)
+    appointment_id = booked.data["bookAppointment"]["appointment"]["id"]
+    assert (await fetch(db, Coupon, coupon.id)).used_count == 1
+    cancelled = await client.execute(CANCEL, {"id": appointment_id}, as_user=patient)
+    assert cancelled.data["cancelAppointment"]["__typename"] == "AppointmentUpdated"
+    assert (await fetch(db, Coupon, coupon.id)).used_count == 0
+    assert await count_rows(db, CouponUsage) == 0
+    again = await client.execute(BOOK, _book(doctor, slot, couponCode="ONLY1"), as_user=patient)
+    assert again.data["bookAppointment"]["__typename"] == "AppointmentBooked"

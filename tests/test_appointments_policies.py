@@ -380,3 +380,68 @@ async def test_patient_contact_is_hidden_from_other_doctors(
     assert own.data["user"]["email"] == patient1.email
     other = await client.execute(query, {"id": str(patient1.id)}, as_user=world.users["doctor_b"])
     assert other.data["user"] is None
+
+
+FILTERED = """
+query ($first: Int, $after: String, $filter: AppointmentFilter, $direction: OrderDirection) {
+  appointments(first: $first, after: $after, filter: $filter, direction: $direction) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { id status startsAt } } } }
+"""
+
+
+async def test_appointment_filters_and_pages(client: GraphQLClient, db: Database) -> None:
+    world = await _world(db)
+    admin = world.users["admin"]
+
+    async def ids(filter: dict[str, Any], **extra: Any) -> list[str]:
+        response = await client.execute(FILTERED, {"filter": filter, **extra}, as_user=admin)
+        return [edge["node"]["id"] for edge in response.data["appointments"]["edges"]]
+
+    assert await ids({"status": ["COMPLETED", "PENDING_PAYMENT"]}) == [
+        str(world.a1.id),
+        str(world.a3.id),
+    ]
+    assert await ids({"doctorId": str(world.doctor_b.id)}) == [str(world.a2.id)]
+    assert await ids({"from": world.a2.starts_at.isoformat()}) == [
+        str(world.a2.id),
+        str(world.a3.id),
+    ]
+    assert await ids({"to": world.a2.starts_at.isoformat()}) == [str(world.a1.id)]
+    assert await ids({}, direction="DESC") == [str(world.a3.id), str(world.a2.id), str(world.a1.id)]
+    first = await client.execute(FILTERED, {"first": 2}, as_user=admin)
+    page = first.data["appointments"]
+    assert page["pageInfo"]["hasNextPage"] is True and page["totalCount"] == 3
+    rest = await ids({}, first=2, after=page["pageInfo"]["endCursor"])
+    assert rest == [str(world.a3.id)]
+    inverted = await client.execute(
+        FILTERED,
+        {"filter": {"from": world.a3.starts_at.isoformat(), "to": world.a1.starts_at.isoformat()}},
+        as_user=admin,
+    )
+    assert inverted.codes == ["BAD_USER_INPUT"]
+    too_many = await client.execute(FILTERED, {"first": 101}, as_user=admin)
+    assert too_many.codes == ["BAD_USER_INPUT"]
+
+
+async def test_reviews_of_unverified_doctors_are_hidden_from_the_public(
+    client: GraphQLClient, db: Database
+) -> None:
+    hidden = await make_doctor(db, verified=False)
+    patient = await make_user(db)
+    appointment = await make_appointment(
+        db,
+        doctor=hidden,
+        patient=patient,
+        starts_at=datetime.now(UTC) - timedelta(days=1),
+        status="completed",
+    )
+    await make_review(db, appointment)
+    query = "query ($id: ID!) { doctor(id: $id) { reviews { totalCount } } }"
+    for who, expected in [
+        (await user_of(db, hidden), 1),  # the doctor sees their own
+        (await make_user(db, roles=("admin",)), 1),
+    ]:
+        response = await client.execute(query, {"id": str(hidden.id)}, as_user=who)
+        assert response.data["doctor"]["reviews"]["totalCount"] == expected
+    anon = await client.execute(query, {"id": str(hidden.id)})
+    assert anon.data["doctor"] is None
