@@ -550,7 +550,11 @@ class AppointmentsQuery:
         return connection_from_page(page, Appointment.from_model)
 
     @strawberry.field(description="An appointment by id; null when absent or not visible.")
-    async def appointment(self, info: GraphQLInfo, id: strawberry.ID) -> Appointment | None:
+    async def appointment(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Appointment id.")],
+    ) -> Appointment | None:
         row = await appointment_resolvers.get_appointment(info.context, parse_id(id))
         return Appointment.from_model(row) if row is not None else None
 
@@ -889,7 +893,11 @@ async def _change(
 @strawberry.type
 class AppointmentsMutation:
     @strawberry.mutation(description="Hold an open slot for a few minutes (default 10).")
-    async def hold_slot(self, info: GraphQLInfo, input: HoldSlotInput) -> HoldSlotResult:
+    async def hold_slot(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[HoldSlotInput, strawberry.argument(description="The input.")],
+    ) -> HoldSlotResult:
         try:
             hold = await slot_resolvers.hold_slot(
                 info.context, parse_id(input.doctor_id, "doctorId"), input.starts_at
@@ -901,7 +909,11 @@ class AppointmentsMutation:
         return SlotHeld(hold=SlotHold.from_model(hold))
 
     @strawberry.mutation(description="Release your hold on a slot.")
-    async def release_hold(self, info: GraphQLInfo, input: ReleaseHoldInput) -> ReleaseHoldResult:
+    async def release_hold(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[ReleaseHoldInput, strawberry.argument(description="The input.")],
+    ) -> ReleaseHoldResult:
         try:
             released = await slot_resolvers.release_hold(info.context, parse_id(input.id))
         except CaregraphError as error:
@@ -913,7 +925,9 @@ class AppointmentsMutation:
         "concurrent bookings of a slot wins."
     )
     async def book_appointment(
-        self, info: GraphQLInfo, input: BookAppointmentInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[BookAppointmentInput, strawberry.argument(description="The input.")],
     ) -> BookAppointmentResult:
         try:
             row = await appointment_resolvers.book_appointment(
@@ -939,19 +953,25 @@ class AppointmentsMutation:
 
     @strawberry.mutation(description="The doctor or an admin confirms a pending appointment.")
     async def confirm_appointment(
-        self, info: GraphQLInfo, input: AppointmentActionInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[AppointmentActionInput, strawberry.argument(description="The input.")],
     ) -> AppointmentChangeResult:
         return await _change(info, input.id, "confirmed")
 
     @strawberry.mutation(description="The doctor or an admin completes a started appointment.")
     async def complete_appointment(
-        self, info: GraphQLInfo, input: AppointmentActionInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[AppointmentActionInput, strawberry.argument(description="The input.")],
     ) -> AppointmentChangeResult:
         return await _change(info, input.id, "completed")
 
     @strawberry.mutation(description="The doctor or an admin marks the patient a no-show.")
     async def mark_no_show(
-        self, info: GraphQLInfo, input: AppointmentActionInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[AppointmentActionInput, strawberry.argument(description="The input.")],
     ) -> AppointmentChangeResult:
         return await _change(info, input.id, "no_show")
 
@@ -960,13 +980,17 @@ class AppointmentsMutation:
         "doctor or an admin any time."
     )
     async def cancel_appointment(
-        self, info: GraphQLInfo, input: CancelAppointmentInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CancelAppointmentInput, strawberry.argument(description="The input.")],
     ) -> AppointmentChangeResult:
         return await _change(info, input.id, "cancelled", input.reason)
 
     @strawberry.mutation(description="Move an appointment, atomically.")
     async def reschedule_appointment(
-        self, info: GraphQLInfo, input: RescheduleAppointmentInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[RescheduleAppointmentInput, strawberry.argument(description="The input.")],
     ) -> RescheduleAppointmentResult:
         try:
             row = await appointment_resolvers.reschedule_appointment(
@@ -980,7 +1004,9 @@ class AppointmentsMutation:
 
     @strawberry.mutation(description="Admins and service_role: record a payment.")
     async def record_payment(
-        self, info: GraphQLInfo, input: RecordPaymentInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[RecordPaymentInput, strawberry.argument(description="The input.")],
     ) -> RecordPaymentResult:
         try:
             payment, appointment = await payment_resolvers.record_payment(
@@ -1002,7 +1028,9 @@ class AppointmentsMutation:
 
     @strawberry.mutation(description="Admins and service_role: refund a paid payment.")
     async def refund_payment(
-        self, info: GraphQLInfo, input: RefundPaymentInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[RefundPaymentInput, strawberry.argument(description="The input.")],
     ) -> RefundPaymentResult:
         try:
             payment, appointment = await payment_resolvers.refund_payment(
@@ -1016,7 +1044,9 @@ class AppointmentsMutation:
 
     @strawberry.mutation(description="Review your completed appointment (once).")
     async def review_appointment(
-        self, info: GraphQLInfo, input: ReviewAppointmentInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[ReviewAppointmentInput, strawberry.argument(description="The input.")],
     ) -> ReviewAppointmentResult:
         try:
             row = await review_resolvers.review_appointment(
@@ -1031,7 +1061,9 @@ class AppointmentsMutation:
 
     @strawberry.mutation(description="Admins: feature a review (or stop featuring it).")
     async def feature_review(
-        self, info: GraphQLInfo, input: FeatureReviewInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[FeatureReviewInput, strawberry.argument(description="The input.")],
     ) -> FeatureReviewResult:
         try:
             row = await review_resolvers.feature_review(
@@ -1042,7 +1074,11 @@ class AppointmentsMutation:
         return ReviewFeatured(review=Review.from_model(row))
 
     @strawberry.mutation(description="Doctors (own) and admins: create a coupon.")
-    async def create_coupon(self, info: GraphQLInfo, input: CreateCouponInput) -> CouponResult:
+    async def create_coupon(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CreateCouponInput, strawberry.argument(description="The input.")],
+    ) -> CouponResult:
         try:
             row = await coupon_resolvers.create_coupon(
                 info.context,
@@ -1064,7 +1100,11 @@ class AppointmentsMutation:
         return CouponSaved(coupon=Coupon.from_model(row))
 
     @strawberry.mutation(description="Doctors (own) and admins: change a coupon.")
-    async def update_coupon(self, info: GraphQLInfo, input: UpdateCouponInput) -> CouponResult:
+    async def update_coupon(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateCouponInput, strawberry.argument(description="The input.")],
+    ) -> CouponResult:
         try:
             row = await coupon_resolvers.update_coupon(
                 info.context,
