@@ -1,10 +1,13 @@
 """SQLAlchemy models, one entity per module; importing this package registers them all."""
 
 from models.appointment import Appointment
+from models.appointment_event import AppointmentEvent
 from models.availability_exception import AvailabilityException
 from models.base import Base
 from models.comment import Comment
 from models.comment_like import CommentLike
+from models.coupon import Coupon
+from models.coupon_usage import CouponUsage
 from models.doctor import Doctor
 from models.doctor_availability import DoctorAvailability
 from models.entitlement import Entitlement
@@ -13,19 +16,25 @@ from models.goal_check_in import GoalCheckIn
 from models.goal_milestone import GoalMilestone
 from models.lesson import Lesson
 from models.lesson_progress import LessonProgress
+from models.payment import Payment
 from models.persisted_query import PersistedQuery
 from models.post import Post
 from models.post_like import PostLike
 from models.report import Report
+from models.review import Review
+from models.slot_hold import SlotHold
 from models.user import User
 from models.user_role import UserRole
 
 __all__ = [
     "Appointment",
+    "AppointmentEvent",
     "AvailabilityException",
     "Base",
     "Comment",
     "CommentLike",
+    "Coupon",
+    "CouponUsage",
     "Doctor",
     "DoctorAvailability",
     "Entitlement",
@@ -34,10 +43,13 @@ __all__ = [
     "GoalMilestone",
     "Lesson",
     "LessonProgress",
+    "Payment",
     "PersistedQuery",
     "Post",
     "PostLike",
     "Report",
+    "Review",
+    "SlotHold",
     "User",
     "UserRole",
 ]

@@ -47,6 +47,7 @@ class Appointment(IdMixin, TimestampMixin, Base):
         Index("ix_appointments_patient_id_starts_at", "patient_id", "starts_at"),
         Index("ix_appointments_status_starts_at", "status", "starts_at"),
         Index("ix_appointments_cancelled_by", "cancelled_by"),
+        Index("ix_appointments_coupon_id", "coupon_id"),
     )
 
     doctor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("doctors.id", ondelete="RESTRICT"))
@@ -65,3 +66,6 @@ class Appointment(IdMixin, TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     cancelled_at: Mapped[datetime | None]
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("coupons.id", ondelete="SET NULL")
+    )

@@ -379,6 +379,8 @@ async def load_demo_data(db: Database) -> None:
         rules.extend(_weekly_rules(index, doctor_id))
         exceptions.extend(_exceptions(index, doctor_id))
 
+    from resolvers.demo_appointments import load_appointments_demo
+
     async with db.transaction() as session:
         await session.execute(pg_insert(User).values(users).on_conflict_do_nothing())
         await session.execute(pg_insert(UserRole).values(roles).on_conflict_do_nothing())
@@ -387,6 +389,7 @@ async def load_demo_data(db: Database) -> None:
         await session.execute(
             pg_insert(AvailabilityException).values(exceptions).on_conflict_do_nothing()
         )
+        await load_appointments_demo(session)
         await load_goals_demo(session)
         await load_community_demo(session)
 

@@ -1,10 +1,11 @@
 """Demo goals: every goal type and status, with milestones and weeks of check-ins, for the
-demo patients; past appointments link them to demo doctors so the care-team rule shows.
+demo patients. The demo appointments (resolvers/demo_appointments.py) link them to demo
+doctors so the care-team rule shows:
 
-- patient@ (Pat) had a completed consultation with doctor@ (Dr. Sarah Ahmed): she sees
-  Pat's goals. patient2@ (Robin) saw Dr. James Carter. patient4@ (Omar) cancelled his
-  appointment with doctor@, so she does not see Omar's goals. patient3@ (Maya) has no
-  appointment: only she, coaches and admins see her goal.
+- patient@ (Pat) and patient2@ (Robin) have appointments with doctor@ (Dr. Sarah Ahmed):
+  she sees their goals. patient4@ (Omar) cancelled his appointment with doctor@, so she
+  does not see Omar's goals. patient3@ (Maya) has no appointment: only she, coaches and
+  admins see her goal.
 
 Ids are deterministic; dates are relative to the day the demo is loaded, so check-ins
 always cover the last few weeks.
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appointment, Goal, GoalCheckIn, GoalMilestone
+from models import Goal, GoalCheckIn, GoalMilestone
 
 
 @dataclass(frozen=True)
@@ -212,19 +213,6 @@ DEMO_GOALS: tuple[DemoGoal, ...] = (
     ),
 )
 
-# (key, patient email, doctor email, status, days ago)
-DEMO_APPOINTMENTS: tuple[tuple[str, str, str, str, int], ...] = (
-    ("goals:pat-sarah", "patient@caregraph.dev", "doctor@caregraph.dev", "completed", 45),
-    (
-        "goals:robin-james",
-        "patient2@caregraph.dev",
-        "dr.james.carter@caregraph.dev",
-        "completed",
-        60,
-    ),
-    ("goals:omar-sarah", "patient4@caregraph.dev", "doctor@caregraph.dev", "cancelled", 20),
-)
-
 _STEP_DAYS = {"daily": 1, "weekly": 7, "biweekly": 14, "monthly": 30}
 
 
@@ -246,27 +234,6 @@ async def load_goals_demo(session: AsyncSession) -> None:
     from resolvers.demo import demo_id, user_id_for
 
     today = datetime.now(UTC).date()
-    appointments: list[dict[str, Any]] = []
-    for key, patient, doctor, status, days_ago in DEMO_APPOINTMENTS:
-        starts_at = _at(today - timedelta(days=days_ago), 10)
-        appointments.append(
-            {
-                "id": demo_id("appointment", key),
-                "doctor_id": demo_id("doctor", doctor),
-                "patient_id": user_id_for(patient),
-                "starts_at": starts_at,
-                "ends_at": starts_at + timedelta(minutes=30),
-                "type": "standard",
-                "status": status,
-                "price": Decimal("0"),
-                "currency": "USD",
-                "notes": "Discussed lifestyle goals.",
-                "cancellation_reason": "Travel" if status == "cancelled" else None,
-                "cancelled_by": user_id_for(patient) if status == "cancelled" else None,
-                "cancelled_at": starts_at - timedelta(days=2) if status == "cancelled" else None,
-            }
-        )
-
     goals: list[dict[str, Any]] = []
     milestones: list[dict[str, Any]] = []
     check_ins: list[dict[str, Any]] = []
@@ -330,9 +297,6 @@ async def load_goals_demo(session: AsyncSession) -> None:
                 }
             )
 
-    await session.execute(
-        pg_insert(Appointment).values(appointments).on_conflict_do_nothing(index_elements=["id"])
-    )
     await session.execute(
         pg_insert(Goal).values(goals).on_conflict_do_nothing(index_elements=["id"])
     )

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     trusted_documents: bool = False
     log_requests: bool = True
 
+    # Booking: how long a slot hold lasts, and how far ahead of now a slot must start.
+    hold_minutes: int = Field(default=10, ge=1, le=120)
+    min_lead_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
         if self.jwt_secret is None and self.env == "development":

@@ -10,6 +10,7 @@ from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.settings import Settings
+from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
 from schema.common import ErrorCodes
 from schema.community import CommunityMutation, CommunityQuery
@@ -21,7 +22,7 @@ from schema.users import UsersMutation, UsersQuery
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
-class Query(DoctorsQuery, UsersQuery, GoalsQuery, LessonsQuery, CommunityQuery):
+class Query(DoctorsQuery, UsersQuery, AppointmentsQuery, GoalsQuery, LessonsQuery, CommunityQuery):
     pass
 
 
@@ -36,6 +37,7 @@ class Mutation(
     GoalsMutation,
     LessonsMutation,
     CommunityMutation,
+    AppointmentsMutation,
 ):
     pass
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -33,6 +33,15 @@ from schema.common import (
     user_error,
 )
 from schema.users import User
+
+if TYPE_CHECKING:
+    from schema.appointments import (
+        Appointment,
+        AppointmentFilter,
+        AppointmentType,
+        AvailableSlot,
+        Review,
+    )
 
 
 @strawberry.type(description="A doctor's public profile.")
@@ -120,6 +129,60 @@ class Doctor:
             return None
         visible = await info.context.loaders.get(UserByIdLoader).load(parse_id(self.user_id))
         return User.from_visible(visible) if visible is not None else None
+
+    @strawberry.field(
+        description="Open, bookable slots on the doctor's local dates `from`..`to` "
+        "(inclusive; default a week from today; at most 62 days), in UTC order."
+    )
+    async def available_slots(
+        self,
+        info: GraphQLInfo,
+        from_: Annotated[
+            date | None, strawberry.argument(name="from", description="First local date.")
+        ] = None,
+        to: Annotated[date | None, strawberry.argument(description="Last local date.")] = None,
+        type: Annotated[
+            Annotated[AppointmentType, strawberry.lazy("schema.appointments")] | None,
+            strawberry.argument(description="Type to price the slots for (default STANDARD)."),
+        ] = None,
+    ) -> list[Annotated[AvailableSlot, strawberry.lazy("schema.appointments")]]:
+        from schema.appointments import AppointmentType, resolve_available_slots
+
+        return await resolve_available_slots(
+            info, self.id, from_, to, type or AppointmentType.STANDARD
+        )
+
+    @strawberry.field(
+        description="This doctor's appointments the viewer may see (a patient only their "
+        "own, the doctor all of theirs, admins all), by start."
+    )
+    async def appointments(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        filter: Annotated[
+            Annotated[AppointmentFilter, strawberry.lazy("schema.appointments")] | None,
+            strawberry.argument(description="Filters."),
+        ] = None,
+    ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.appointments")]]:
+        from schema.appointments import resolve_doctor_appointments
+
+        return await resolve_doctor_appointments(info, self.id, first, after, filter)
+
+    @strawberry.field(description="Reviews of this doctor, newest first.")
+    async def reviews(
+        self,
+        info: GraphQLInfo,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        featured: Annotated[
+            bool, strawberry.argument(description="Only featured reviews.")
+        ] = False,
+    ) -> Connection[Annotated[Review, strawberry.lazy("schema.appointments")]]:
+        from schema.appointments import resolve_doctor_reviews
+
+        return await resolve_doctor_reviews(info, self.id, first, after, featured)
 
 
 @strawberry.enum(description="What to sort doctors by.")

@@ -38,9 +38,14 @@ async def test_demo_goals(client: GraphQLClient, db: Database) -> None:
     assert all(0 <= node["progress"] <= 100 for node in nodes)
 
     pat_titles = {goal.title for goal in DEMO_GOALS if goal.owner_email == "patient@caregraph.dev"}
+    robin_titles = {
+        goal.title for goal in DEMO_GOALS if goal.owner_email == "patient2@caregraph.dev"
+    }
     doctor = await client.execute(GOALS, as_user=_as("doctor@caregraph.dev"))
-    # Pat's consultation was completed; Omar cancelled his, so his goal stays hidden.
-    assert {edge["node"]["title"] for edge in doctor.data["goals"]["edges"]} == pat_titles
+    # Pat and Robin have live or completed appointments with doctor@; Omar cancelled his,
+    # so his goal stays hidden, and Maya never booked.
+    seen = {edge["node"]["title"] for edge in doctor.data["goals"]["edges"]}
+    assert seen == pat_titles | robin_titles
     patient = await client.execute(GOALS, as_user=_as("patient@caregraph.dev"))
     assert patient.data["goals"]["totalCount"] == len(pat_titles)
     anon = await client.execute(GOALS)

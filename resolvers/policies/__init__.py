@@ -59,6 +59,7 @@ def require(allowed: bool, message: str = "You are not allowed to do this.") -> 
 
 # Import the per-domain policies so they register themselves.
 from resolvers.policies import (  # noqa: E402
+    appointments,
     availability,
     community,
     doctors,
@@ -69,6 +70,7 @@ from resolvers.policies import (  # noqa: E402
 
 __all__ = [
     "TablePolicy",
+    "appointments",
     "availability",
     "community",
     "doctors",

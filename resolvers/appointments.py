@@ -1,0 +1,653 @@
+"""Appointments: booking (no double booking, ever), the life cycle state machine with its
+event history, and policy-filtered reads (root list, by id, per doctor)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold
+from models.appointment import APPOINTMENT_STATUSES, LIVE_STATUSES
+from resolvers.context import Context
+from resolvers.coupons import redeem_coupon
+from resolvers.errors import (
+    BadUserInput,
+    CaregraphError,
+    FieldErrors,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
+from resolvers.identity import Viewer
+from resolvers.loaders import PolicyLoader
+from resolvers.pagination import Page, SortKey, page_size, paginate
+from resolvers.policies import readable, require, visible
+from resolvers.policies.appointments import appointment_policy
+from resolvers.slots import (
+    SlotUnavailableError,
+    check_type,
+    find_open_slot,
+    lock_doctor,
+    price_for,
+)
+from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
+
+MAX_NOTES_LENGTH = 2000
+MAX_REASON_LENGTH = 1000
+LIVE_INDEX = "uq_appointments_doctor_id_starts_at_live"
+
+# The state machine: which status may follow which. Refunds are made by refundPayment.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending_payment": frozenset({"confirmed", "cancelled"}),
+    "confirmed": frozenset({"completed", "no_show", "cancelled", "refunded"}),
+    "completed": frozenset({"refunded"}),
+    "no_show": frozenset({"refunded"}),
+    "cancelled": frozenset({"refunded"}),
+    "refunded": frozenset(),
+}
+
+
+class InvalidTransitionError(CaregraphError):
+    """The appointment cannot move from its status to the requested one."""
+
+    code = "INVALID_TRANSITION"
+
+    def __init__(self, message: str, from_status: str, to_status: str) -> None:
+        super().__init__(message)
+        self.from_status = from_status
+        self.to_status = to_status
+
+
+def check_transition(appointment: Appointment, to_status: str) -> None:
+    if to_status not in TRANSITIONS.get(appointment.status, frozenset()):
+        raise InvalidTransitionError(
+            f"An appointment that is {appointment.status} cannot become {to_status}.",
+            appointment.status,
+            to_status,
+        )
+
+
+def actor_role(viewer: Viewer, appointment: Appointment) -> str:
+    if appointment_policy.is_patient(viewer, appointment):
+        return "patient"
+    if appointment_policy.is_doctor(viewer, appointment):
+        return "doctor"
+    if viewer.is_admin:
+        return "admin"
+    return "service"
+
+
+def record_event(
+    session: AsyncSession,
+    viewer: Viewer,
+    appointment: Appointment,
+    *,
+    kind: str,
+    from_status: str | None,
+    note: str = "",
+    previous_starts_at: datetime | None = None,
+    now: datetime | None = None,
+) -> AppointmentEvent:
+    event = AppointmentEvent(
+        appointment_id=appointment.id,
+        kind=kind,
+        actor_id=viewer.user_id,
+        actor_role=actor_role(viewer, appointment),
+        from_status=from_status,
+        to_status=appointment.status,
+        previous_starts_at=previous_starts_at,
+        new_starts_at=appointment.starts_at if kind != "status_changed" else None,
+        note=note,
+    )
+    if now is not None:
+        event.created_at = now
+    session.add(event)
+    return event
+
+
+def _is_live_index_violation(error: IntegrityError) -> bool:
+    return LIVE_INDEX in str(error.orig)
+
+
+# --- booking -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    doctor_id: uuid.UUID
+    starts_at: datetime
+    type: str = "standard"
+    coupon_code: str | None = None
+    notes: str = ""
+
+
+async def book_appointment(
+    ctx: Context, request: BookingRequest, *, now: datetime | None = None
+) -> Appointment:
+    """Books a slot for the viewer. Under the per-doctor lock it re-computes the open
+    slots (so overlap, holds, cap, lead time and the grid are all re-checked), prices
+    the type, redeems a coupon, and inserts the appointment: PENDING_PAYMENT, or
+    CONFIRMED when nothing is due. The unique index on live (doctor, start) backs the
+    lock up and is reported as `SlotUnavailableError`."""
+    viewer = ctx.viewer
+    require(appointment_policy.can_book(viewer), "Sign in to book an appointment.")
+    assert viewer.user_id is not None
+    if viewer.doctor_id == request.doctor_id:
+        raise Forbidden("Doctors cannot book appointments with themselves.")
+    errors = FieldErrors()
+    errors.check(request.type in ("standard", "followup"), "type", "must be STANDARD or FOLLOWUP")
+    errors.check(
+        len(request.notes) <= MAX_NOTES_LENGTH, "notes", f"at most {MAX_NOTES_LENGTH} characters"
+    )
+    errors.check(request.starts_at.tzinfo is not None, "startsAt", "must include a UTC offset")
+    errors.raise_if_any()
+    now = now or datetime.now(UTC)
+    try:
+        async with ctx.db.transaction() as session:
+            try:
+                doctor = await lock_doctor(session, viewer, request.doctor_id)
+            except NotFound:
+                raise ValidationFailed.single("doctorId", "no such doctor") from None
+            slot = await find_open_slot(
+                session,
+                viewer,
+                doctor,
+                request.starts_at,
+                now=now,
+                lead_minutes=ctx.settings.min_lead_minutes,
+                appointment_type=request.type,
+            )
+            if request.type == "followup":
+                earlier = await session.scalar(
+                    select(func.count())
+                    .select_from(Appointment)
+                    .where(
+                        Appointment.doctor_id == doctor.id,
+                        Appointment.patient_id == viewer.user_id,
+                        Appointment.status == "completed",
+                    )
+                )
+                if not earlier:
+                    raise ValidationFailed.single(
+                        "type", "a follow-up needs a completed appointment with this doctor"
+                    )
+            price = price_for(doctor, request.type)
+            discount = Decimal("0.00")
+            coupon = None
+            if request.coupon_code and request.coupon_code.strip():
+                coupon, discount = await redeem_coupon(
+                    session,
+                    code=request.coupon_code,
+                    doctor=doctor,
+                    user_id=viewer.user_id,
+                    price=price,
+                    now=now,
+                )
+            appointment = Appointment(
+                doctor_id=doctor.id,
+                patient_id=viewer.user_id,
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                type=request.type,
+                status="confirmed" if price - discount <= 0 else "pending_payment",
+                price=price,
+                discount=discount,
+                currency=doctor.currency,
+                notes=request.notes.strip(),
+                coupon_id=coupon.id if coupon else None,
+            )
+            session.add(appointment)
+            await session.flush()
+            if coupon is not None:
+                coupon.used_count += 1
+                session.add(
+                    CouponUsage(
+                        coupon_id=coupon.id,
+                        user_id=viewer.user_id,
+                        appointment_id=appointment.id,
+                        discount=discount,
+                    )
+                )
+            await session.execute(
+                delete(SlotHold).where(
+                    SlotHold.doctor_id == doctor.id, SlotHold.user_id == viewer.user_id
+                )
+            )
+            record_event(session, viewer, appointment, kind="created", from_status=None)
+            await session.flush()
+    except IntegrityError as error:
+        if _is_live_index_violation(error):
+            raise SlotUnavailableError("This slot was just taken.", request.starts_at) from error
+        raise
+    ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
+    return appointment
+
+
+# --- life cycle ----------------------------------------------------------------------
+
+
+async def _locked_appointment(
+    session: AsyncSession, viewer: Viewer, appointment_id: uuid.UUID
+) -> Appointment:
+    appointment = (
+        await session.scalars(
+            visible(Appointment, viewer).where(Appointment.id == appointment_id).with_for_update()
+        )
+    ).one_or_none()
+    if appointment is None:
+        raise NotFound("Appointment not found.")
+    return appointment
+
+
+def _check_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ValidationFailed.single("reason", f"at most {MAX_REASON_LENGTH} characters")
+    return reason
+
+
+async def change_status(
+    ctx: Context,
+    appointment_id: uuid.UUID,
+    to_status: str,
+    *,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """confirm / complete / no-show / cancel, following the state machine.
+
+    The doctor and admins run the appointment; the patient may only cancel, and only
+    before the doctor's cancellation window."""
+    assert to_status in APPOINTMENT_STATUSES
+    viewer = ctx.viewer
+    note = _check_reason(reason)
+    now = now or datetime.now(UTC)
+    async with ctx.db.transaction() as session:
+        appointment = await _locked_appointment(session, viewer, appointment_id)
+        if to_status == "cancelled":
+            require(
+                appointment_policy.can_cancel(viewer, appointment),
+                "You may not cancel this appointment.",
+            )
+        else:
+            require(
+                appointment_policy.can_run(viewer, appointment),
+                "Only the doctor or an admin may do this.",
+            )
+        check_transition(appointment, to_status)
+        if to_status in ("completed", "no_show") and now < appointment.starts_at:
+            raise InvalidTransitionError(
+                f"The appointment has not started yet; it cannot be {to_status} before then.",
+                appointment.status,
+                to_status,
+            )
+        if to_status == "cancelled" and actor_role(viewer, appointment) == "patient":
+            await _check_patient_window(session, appointment, now, "cancel")
+        from_status = appointment.status
+        appointment.status = to_status
+        if to_status == "cancelled":
+            appointment.cancellation_reason = note or None
+            appointment.cancelled_by = viewer.user_id
+            appointment.cancelled_at = now
+            if appointment.coupon_id is not None:
+                await _release_coupon(session, appointment)
+        record_event(
+            session, viewer, appointment, kind="status_changed", from_status=from_status, note=note
+        )
+        await session.flush()
+    ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
+    return appointment
+
+
+async def _release_coupon(session: AsyncSession, appointment: Appointment) -> None:
+    """A cancelled booking gives its coupon redemption back (total and per-user)."""
+    released = await session.execute(
+        delete(CouponUsage).where(CouponUsage.appointment_id == appointment.id)
+    )
+    if getattr(released, "rowcount", 0):
+        await session.execute(
+            update(Coupon)
+            .where(Coupon.id == appointment.coupon_id, Coupon.used_count > 0)
+            .values(used_count=Coupon.used_count - 1)
+        )
+
+
+async def _check_patient_window(
+    session: AsyncSession, appointment: Appointment, now: datetime, action: str
+) -> None:
+    hours = await session.scalar(
+        select(Doctor.cancellation_policy_hours).where(Doctor.id == appointment.doctor_id)
+    )
+    deadline = appointment.starts_at - timedelta(hours=hours or 0)
+    if now > deadline:
+        raise InvalidTransitionError(
+            f"Patients may {action} up to {hours} hours before the start; please contact "
+            "the clinic.",
+            appointment.status,
+            "cancelled" if action == "cancel" else appointment.status,
+        )
+
+
+async def reschedule_appointment(
+    ctx: Context,
+    appointment_id: uuid.UUID,
+    starts_at: datetime,
+    *,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Moves a live appointment, atomically: the new time is taken or nothing changes.
+
+    The patient moves to an open slot (before the cancellation window of the old one);
+    the doctor and admins may also move it off the grid to any free time in the future."""
+    viewer = ctx.viewer
+    note = _check_reason(reason)
+    if starts_at.tzinfo is None:
+        raise ValidationFailed.single("startsAt", "must include a UTC offset")
+    now = now or datetime.now(UTC)
+    try:
+        async with ctx.db.transaction() as session:
+            appointment = await _locked_appointment(session, viewer, appointment_id)
+            require(
+                appointment_policy.can_reschedule(viewer, appointment),
+                "You may not reschedule this appointment.",
+            )
+            if appointment.status not in LIVE_STATUSES:
+                raise InvalidTransitionError(
+                    f"An appointment that is {appointment.status} cannot be rescheduled.",
+                    appointment.status,
+                    appointment.status,
+                )
+            role = actor_role(viewer, appointment)
+            if role == "patient":
+                await _check_patient_window(session, appointment, now, "reschedule")
+            doctor = await lock_doctor(session, viewer, appointment.doctor_id)
+            duration = appointment.ends_at - appointment.starts_at
+            if role == "patient":
+                slot = await find_open_slot(
+                    session,
+                    viewer,
+                    doctor,
+                    starts_at,
+                    now=now,
+                    lead_minutes=ctx.settings.min_lead_minutes,
+                    appointment_type=appointment.type,
+                    exclude_appointment_id=appointment.id,
+                )
+                new_start, new_end = slot.starts_at, slot.ends_at
+            else:
+                new_start, new_end = starts_at, starts_at + duration
+                await _check_free(session, appointment, new_start, new_end, now)
+            previous = appointment.starts_at
+            appointment.starts_at = new_start
+            appointment.ends_at = new_end
+            await session.execute(
+                delete(SlotHold).where(
+                    SlotHold.doctor_id == doctor.id, SlotHold.user_id == appointment.patient_id
+                )
+            )
+            record_event(
+                session,
+                viewer,
+                appointment,
+                kind="rescheduled",
+                from_status=appointment.status,
+                note=note,
+                previous_starts_at=previous,
+            )
+            await session.flush()
+    except IntegrityError as error:
+        if _is_live_index_violation(error):
+            raise SlotUnavailableError("This slot was just taken.", starts_at) from error
+        raise
+    ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
+    return appointment
+
+
+async def _check_free(
+    session: AsyncSession,
+    appointment: Appointment,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+) -> None:
+    """Off-grid moves by the doctor or an admin: in the future and overlapping no other
+    live appointment or unexpired hold of this doctor."""
+    if starts_at <= now:
+        raise SlotUnavailableError("The new time is in the past.", starts_at)
+    overlapping = await session.scalar(
+        select(func.count())
+        .select_from(Appointment)
+        .where(
+            Appointment.doctor_id == appointment.doctor_id,
+            Appointment.id != appointment.id,
+            Appointment.status.in_(LIVE_STATUSES),
+            Appointment.starts_at < ends_at,
+            Appointment.ends_at > starts_at,
+        )
+    )
+    held = await session.scalar(
+        select(func.count())
+        .select_from(SlotHold)
+        .where(
+            SlotHold.doctor_id == appointment.doctor_id,
+            SlotHold.user_id != appointment.patient_id,
+            SlotHold.expires_at > now,
+            SlotHold.starts_at < ends_at,
+            SlotHold.ends_at > starts_at,
+        )
+    )
+    if overlapping or held:
+        raise SlotUnavailableError(
+            "The new time overlaps another appointment or a hold.", starts_at
+        )
+
+
+# --- reads ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppointmentFilter:
+    statuses: tuple[str, ...] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    doctor_id: uuid.UUID | None = None
+
+
+def _filter_clauses(conditions: AppointmentFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if conditions.statuses:
+        clauses.append(Appointment.status.in_(conditions.statuses))
+    if conditions.start is not None:
+        clauses.append(Appointment.starts_at >= conditions.start)
+    if conditions.end is not None:
+        clauses.append(Appointment.starts_at < conditions.end)
+    if conditions.doctor_id is not None:
+        clauses.append(Appointment.doctor_id == conditions.doctor_id)
+    return clauses
+
+
+def _check_filter(conditions: AppointmentFilter) -> None:
+    if conditions.start and conditions.end and conditions.end < conditions.start:
+        raise BadUserInput("`to` must not be before `from`.")
+
+
+APPOINTMENT_SORT = SortKey((Appointment.starts_at, Appointment.id))  # type: ignore[arg-type]
+APPOINTMENT_SORT_DESC = SortKey(
+    (Appointment.starts_at, Appointment.id),  # type: ignore[arg-type]
+    descending=True,
+)
+
+
+def _appointment_key(appointment: Appointment) -> tuple[datetime, uuid.UUID]:
+    return appointment.starts_at, appointment.id
+
+
+async def list_appointments(
+    ctx: Context,
+    conditions: AppointmentFilter,
+    *,
+    first: int | None,
+    after: str | None,
+    descending: bool = False,
+) -> Page[Appointment]:
+    """The viewer's appointments: a patient's own, a doctor's own as the doctor, all for
+    admins; filtered and keyset-paginated by start."""
+    _check_filter(conditions)
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    page = await paginate(
+        ctx.db,
+        visible(Appointment, ctx.viewer).where(*_filter_clauses(conditions)),
+        APPOINTMENT_SORT_DESC if descending else APPOINTMENT_SORT,
+        _appointment_key,
+        first=limit,
+        after=after,
+    )
+    loader = ctx.loaders.get(AppointmentByIdLoader)
+    for row in page.rows:
+        loader.replace(row.id, row)
+    return page
+
+
+class AppointmentByIdLoader(PolicyLoader[uuid.UUID, Appointment | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Appointment | None]:
+        statement = visible(Appointment, self.viewer).where(Appointment.id.in_(keys))
+        async with self.db.read() as session:
+            found = {row.id: row for row in (await session.scalars(statement)).all()}
+        return [found.get(key) for key in keys]
+
+
+async def get_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appointment | None:
+    return await ctx.loaders.get(AppointmentByIdLoader).load(appointment_id)
+
+
+@dataclass(frozen=True)
+class DoctorAppointmentsKey:
+    doctor_id: uuid.UUID
+    conditions: AppointmentFilter
+    first: int
+    after: str | None
+
+
+@dataclass(frozen=True)
+class DoctorAppointmentsCountKey:
+    doctor_id: uuid.UUID
+    conditions: AppointmentFilter
+
+
+class AppointmentCountByDoctorIdLoader(PolicyLoader[DoctorAppointmentsCountKey, int]):
+    async def batch_load_fn(self, keys: Sequence[DoctorAppointmentsCountKey]) -> list[int]:
+        by_filter: dict[AppointmentFilter, set[uuid.UUID]] = defaultdict(set)
+        for key in keys:
+            by_filter[key.conditions].add(key.doctor_id)
+        counts: dict[DoctorAppointmentsCountKey, int] = {}
+        for conditions, doctor_ids in by_filter.items():
+            statement = select(Appointment.doctor_id, func.count()).where(
+                readable(Appointment, self.viewer),
+                Appointment.doctor_id.in_(doctor_ids),
+                *_filter_clauses(conditions),
+            )
+            found = await counts_per_parent(self.db, statement, Appointment.doctor_id)
+            for doctor_id in doctor_ids:
+                counts[DoctorAppointmentsCountKey(doctor_id, conditions)] = found.get(doctor_id, 0)
+        return [counts[key] for key in keys]
+
+
+class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appointment]]):
+    """`Doctor.appointments`: the policy applies (a patient sees only their own), one
+    windowed query per distinct (filter, first, after) in the batch."""
+
+    async def batch_load_fn(self, keys: Sequence[DoctorAppointmentsKey]) -> list[Page[Appointment]]:
+        groups: dict[tuple[AppointmentFilter, int, str | None], set[uuid.UUID]] = defaultdict(set)
+        for key in keys:
+            groups[(key.conditions, key.first, key.after)].add(key.doctor_id)
+        counter = self._counter()
+        pages: dict[DoctorAppointmentsKey, Page[Appointment]] = {}
+        for (conditions, first, after), doctor_ids in groups.items():
+            statement = visible(Appointment, self.viewer).where(
+                Appointment.doctor_id.in_(doctor_ids), *_filter_clauses(conditions)
+            )
+
+            def count(doctor_id: Any, conditions: AppointmentFilter = conditions) -> Any:
+                return counter.load(DoctorAppointmentsCountKey(doctor_id, conditions))
+
+            found = await pages_per_parent(
+                self.db,
+                Appointment,
+                statement,
+                Appointment.doctor_id,
+                APPOINTMENT_SORT,
+                _appointment_key,
+                first=first,
+                after=after,
+                count=count,
+            )
+            for doctor_id in doctor_ids:
+                key = DoctorAppointmentsKey(doctor_id, conditions, first, after)
+                pages[key] = found.get(doctor_id) or empty_page(
+                    first, after, partial(count, doctor_id, conditions), _appointment_key
+                )
+        return [pages[key] for key in keys]
+
+    def _counter(self) -> AppointmentCountByDoctorIdLoader:
+        if not hasattr(self, "_count_loader"):
+            self._count_loader = AppointmentCountByDoctorIdLoader(self.db, self.viewer)
+        return self._count_loader
+
+
+async def doctor_appointments(
+    ctx: Context,
+    doctor_id: uuid.UUID,
+    conditions: AppointmentFilter,
+    *,
+    first: int | None,
+    after: str | None,
+) -> Page[Appointment]:
+    _check_filter(conditions)
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    return await ctx.loaders.get(AppointmentsByDoctorIdLoader).load(
+        DoctorAppointmentsKey(doctor_id, conditions, limit, after)
+    )
+
+
+class EventsByAppointmentIdLoader(PolicyLoader[uuid.UUID, list[AppointmentEvent]]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[list[AppointmentEvent]]:
+        statement = (
+            visible(AppointmentEvent, self.viewer)
+            .where(AppointmentEvent.appointment_id.in_(keys))
+            .order_by(AppointmentEvent.created_at, AppointmentEvent.id)
+        )
+        grouped: dict[uuid.UUID, list[AppointmentEvent]] = defaultdict(list)
+        async with self.db.read() as session:
+            for event in (await session.scalars(statement)).all():
+                grouped[event.appointment_id].append(event)
+        return [grouped.get(key, []) for key in keys]
+
+
+__all__ = [
+    "AppointmentByIdLoader",
+    "AppointmentFilter",
+    "BookingRequest",
+    "InvalidTransitionError",
+    "SlotUnavailableError",
+    "book_appointment",
+    "change_status",
+    "check_type",
+    "get_appointment",
+    "list_appointments",
+    "reschedule_appointment",
+]

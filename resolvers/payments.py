@@ -1,0 +1,183 @@
+"""Payments: recorded and refunded by admins or a provider webhook (service_role). A paid
+payment confirms a pending appointment; a refund marks the appointment refunded."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from models import Appointment, Payment
+from resolvers.appointments import (
+    AppointmentByIdLoader,
+    InvalidTransitionError,
+    check_transition,
+    record_event,
+)
+from resolvers.context import Context
+from resolvers.errors import FieldErrors, NotFound, ValidationFailed
+from resolvers.loaders import PolicyLoader
+from resolvers.policies import require, visible
+from resolvers.policies.appointments import payment_policy
+
+MAX_REASON_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    appointment_id: uuid.UUID
+    amount: Decimal
+    currency: str
+    status: str = "paid"
+    provider: str = "manual"
+    provider_ref: str | None = None
+
+
+async def record_payment(
+    ctx: Context, record: PaymentRecord, *, now: datetime | None = None
+) -> tuple[Payment, Appointment]:
+    """Records a paid (or failed) payment. The amount and currency must match what is
+    due on the appointment; a paid payment confirms a pending appointment."""
+    require(payment_policy.can_write(ctx.viewer), "Only admins and the payment provider may.")
+    errors = FieldErrors()
+    errors.check(record.status in ("paid", "failed"), "status", "must be PAID or FAILED")
+    errors.check(
+        record.amount.is_finite() and record.amount > 0, "amount", "must be a positive amount"
+    )
+    errors.check(bool(record.provider.strip()), "provider", "must not be empty")
+    errors.check(len(record.provider) <= 40, "provider", "at most 40 characters")
+    if record.provider_ref is not None:
+        errors.check(len(record.provider_ref) <= 200, "providerRef", "at most 200 characters")
+    errors.raise_if_any()
+    now = now or datetime.now(UTC)
+    try:
+        async with ctx.db.transaction() as session:
+            appointment = (
+                await session.scalars(
+                    visible(Appointment, ctx.viewer)
+                    .where(Appointment.id == record.appointment_id)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if appointment is None:
+                raise NotFound("Appointment not found.")
+            due = appointment.price - appointment.discount
+            errors = FieldErrors()
+            errors.check(
+                record.currency == appointment.currency,
+                "currency",
+                f"must be the appointment's currency {appointment.currency}",
+            )
+            errors.check(record.amount == due, "amount", f"must be the amount due, {due:.2f}")
+            errors.raise_if_any()
+            if record.status == "paid":
+                already = await session.scalar(
+                    select(func.count())
+                    .select_from(Payment)
+                    .where(Payment.appointment_id == appointment.id, Payment.status == "paid")
+                )
+                if already:
+                    raise ValidationFailed.single("appointmentId", "is already paid")
+                if appointment.status != "pending_payment":
+                    raise InvalidTransitionError(
+                        f"An appointment that is {appointment.status} cannot take a payment.",
+                        appointment.status,
+                        "confirmed",
+                    )
+            payment = Payment(
+                appointment_id=appointment.id,
+                amount=record.amount,
+                currency=record.currency,
+                status=record.status,
+                provider=record.provider.strip(),
+                provider_ref=record.provider_ref,
+                paid_at=now if record.status == "paid" else None,
+                recorded_by=ctx.viewer.user_id,
+            )
+            session.add(payment)
+            if record.status == "paid":
+                check_transition(appointment, "confirmed")
+                appointment.status = "confirmed"
+                record_event(
+                    session,
+                    ctx.viewer,
+                    appointment,
+                    kind="status_changed",
+                    from_status="pending_payment",
+                    note=f"paid via {payment.provider}",
+                )
+            await session.flush()
+    except IntegrityError as error:
+        if "uq_payments_provider_provider_ref" in str(error.orig):
+            raise ValidationFailed.single(
+                "providerRef", "this provider reference is already recorded"
+            ) from error
+        raise
+    ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
+    return payment, appointment
+
+
+async def refund_payment(
+    ctx: Context, payment_id: uuid.UUID, reason: str | None, *, now: datetime | None = None
+) -> tuple[Payment, Appointment]:
+    """Refunds a paid payment in full; the appointment becomes REFUNDED (a pending or
+    already refunded appointment cannot be refunded)."""
+    require(payment_policy.can_write(ctx.viewer), "Only admins and the payment provider may.")
+    note = (reason or "").strip()
+    if len(note) > MAX_REASON_LENGTH:
+        raise ValidationFailed.single("reason", f"at most {MAX_REASON_LENGTH} characters")
+    now = now or datetime.now(UTC)
+    async with ctx.db.transaction() as session:
+        payment = (
+            await session.scalars(
+                visible(Payment, ctx.viewer).where(Payment.id == payment_id).with_for_update()
+            )
+        ).one_or_none()
+        if payment is None:
+            raise NotFound("Payment not found.")
+        if payment.status != "paid":
+            raise ValidationFailed.single("paymentId", f"the payment is {payment.status}")
+        appointment = (
+            await session.scalars(
+                select(Appointment)
+                .where(Appointment.id == payment.appointment_id)
+                .with_for_update()
+            )
+        ).one()
+        check_transition(appointment, "refunded")
+        payment.status = "refunded"
+        payment.refunded_at = now
+        payment.refund_reason = note or None
+        from_status = appointment.status
+        appointment.status = "refunded"
+        record_event(
+            session,
+            ctx.viewer,
+            appointment,
+            kind="status_changed",
+            from_status=from_status,
+            note=note,
+        )
+        await session.flush()
+    ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
+    return payment, appointment
+
+
+class PaymentsByAppointmentIdLoader(PolicyLoader[uuid.UUID, list[Payment]]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[list[Payment]]:
+        statement = (
+            visible(Payment, self.viewer)
+            .where(Payment.appointment_id.in_(keys))
+            .order_by(Payment.created_at, Payment.id)
+        )
+        grouped: dict[uuid.UUID, list[Payment]] = defaultdict(list)
+        async with self.db.read() as session:
+            for payment in (await session.scalars(statement)).all():
+                grouped[payment.appointment_id].append(payment)
+        return [grouped.get(key, []) for key in keys]

@@ -1,0 +1,199 @@
+"""appointments, appointment_events, slot_holds, payments, coupons, coupon_usages, reviews.
+
+- appointments: a patient reads their own, a doctor those booked with them, admins all;
+  coaches (as coaches) and anon nothing.
+- appointment_events: whoever may read the appointment.
+- slot_holds: the holder, the held doctor, admins.
+- payments: the appointment's patient and doctor, admins; written by admins and
+  service_role only.
+- coupons: doctors manage their own, admins all; patients never list them (a code is
+  validated by the booking itself).
+- reviews: anyone reads reviews of verified doctors (the author and the doctor read
+  theirs regardless); admins all and feature them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from models import (
+    Appointment,
+    AppointmentEvent,
+    Coupon,
+    CouponUsage,
+    Doctor,
+    Payment,
+    Review,
+    SlotHold,
+)
+from resolvers.identity import Viewer
+from resolvers.policies import TablePolicy
+
+
+def _appointment_read(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.is_admin:
+        return true()
+    if viewer.user_id is None:
+        return false()
+    own = Appointment.patient_id == viewer.user_id
+    if viewer.doctor_id is not None:
+        return or_(own, Appointment.doctor_id == viewer.doctor_id)
+    return own
+
+
+def _readable_appointment(appointment_id: Any, viewer: Viewer) -> ColumnElement[bool]:
+    return (
+        select(Appointment.id)
+        .where(Appointment.id == appointment_id, _appointment_read(viewer))
+        .exists()
+    )
+
+
+class AppointmentPolicy(TablePolicy[Appointment]):
+    model = Appointment
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        return _appointment_read(viewer)
+
+    @staticmethod
+    def is_patient(viewer: Viewer, appointment: Appointment) -> bool:
+        return viewer.user_id is not None and appointment.patient_id == viewer.user_id
+
+    @staticmethod
+    def is_doctor(viewer: Viewer, appointment: Appointment) -> bool:
+        return viewer.doctor_id is not None and appointment.doctor_id == viewer.doctor_id
+
+    @staticmethod
+    def is_staff(viewer: Viewer) -> bool:
+        return viewer.is_service or viewer.is_admin
+
+    def can_book(self, viewer: Viewer) -> bool:
+        """Patients book for themselves; every signed-in user is a patient."""
+        return viewer.user_id is not None
+
+    def can_run(self, viewer: Viewer, appointment: Appointment) -> bool:
+        """Confirm, complete, mark a no-show: the appointment's doctor, admins."""
+        return self.is_staff(viewer) or self.is_doctor(viewer, appointment)
+
+    def can_cancel(self, viewer: Viewer, appointment: Appointment) -> bool:
+        """The patient (the time window is checked by the state machine), the doctor, admins."""
+        return (
+            self.is_staff(viewer)
+            or self.is_doctor(viewer, appointment)
+            or self.is_patient(viewer, appointment)
+        )
+
+    can_reschedule = can_cancel
+
+
+class AppointmentEventPolicy(TablePolicy[AppointmentEvent]):
+    model = AppointmentEvent
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return _readable_appointment(AppointmentEvent.appointment_id, viewer)
+
+
+class SlotHoldPolicy(TablePolicy[SlotHold]):
+    model = SlotHold
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        own = SlotHold.user_id == viewer.user_id
+        if viewer.doctor_id is not None:
+            return or_(own, SlotHold.doctor_id == viewer.doctor_id)
+        return own
+
+    def can_release(self, viewer: Viewer, hold: SlotHold) -> bool:
+        return viewer.is_service or viewer.is_admin or hold.user_id == viewer.user_id
+
+
+class PaymentPolicy(TablePolicy[Payment]):
+    model = Payment
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return _readable_appointment(Payment.appointment_id, viewer)
+
+    def can_write(self, viewer: Viewer) -> bool:
+        """Payments are recorded and refunded by admins and the provider (service_role)."""
+        return viewer.is_service or viewer.is_admin
+
+
+class CouponPolicy(TablePolicy[Coupon]):
+    model = Coupon
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.doctor_id is not None:
+            return Coupon.doctor_id == viewer.doctor_id
+        return false()
+
+    def can_manage(self, viewer: Viewer, doctor_id: uuid.UUID | None) -> bool:
+        """Doctors manage their own coupons; admins any, including platform-wide ones."""
+        if viewer.is_service or viewer.is_admin:
+            return True
+        return doctor_id is not None and viewer.doctor_id == doctor_id
+
+
+class CouponUsagePolicy(TablePolicy[CouponUsage]):
+    model = CouponUsage
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        own = CouponUsage.user_id == viewer.user_id
+        if viewer.doctor_id is not None:
+            doctors_coupon = (
+                select(Coupon.id)
+                .where(Coupon.id == CouponUsage.coupon_id, Coupon.doctor_id == viewer.doctor_id)
+                .exists()
+            )
+            return or_(own, doctors_coupon)
+        return own
+
+
+class ReviewPolicy(TablePolicy[Review]):
+    model = Review
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        public = (
+            select(Doctor.id)
+            .where(Doctor.id == Review.doctor_id, Doctor.verified.is_(True))
+            .exists()
+        )
+        conditions: list[ColumnElement[bool]] = [public]
+        if viewer.user_id is not None:
+            conditions.append(Review.patient_id == viewer.user_id)
+        if viewer.doctor_id is not None:
+            conditions.append(Review.doctor_id == viewer.doctor_id)
+        return or_(*conditions)
+
+    def can_feature(self, viewer: Viewer) -> bool:
+        return viewer.is_service or viewer.is_admin
+
+
+appointment_policy = AppointmentPolicy()
+appointment_event_policy = AppointmentEventPolicy()
+slot_hold_policy = SlotHoldPolicy()
+payment_policy = PaymentPolicy()
+coupon_policy = CouponPolicy()
+coupon_usage_policy = CouponUsagePolicy()
+review_policy = ReviewPolicy()

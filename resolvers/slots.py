@@ -1,0 +1,497 @@
+"""Open slots, computed on request, and short holds on them.
+
+Weekly rules are in the doctor's local time (zoneinfo, DST-correct); a date's exceptions
+replace them (blocked, or custom hours that keep the weekday's slot length, buffer and
+cap); live appointments and other viewers' unexpired holds are taken out, as is anything
+starting before now plus the minimum lead time; the per-day cap counts live appointments
+on the local date. The same computation re-validates holds and bookings inside the
+per-doctor lock, so the client's idea of a slot is never trusted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
+from models.appointment import LIVE_STATUSES
+from resolvers.context import Context
+from resolvers.errors import BadUserInput, CaregraphError, FieldErrors, Forbidden, NotFound
+from resolvers.identity import Viewer
+from resolvers.loaders import PolicyLoader
+from resolvers.policies import readable, require, visible
+from resolvers.policies.appointments import slot_hold_policy
+
+MAX_SLOT_RANGE_DAYS = 62
+DEFAULT_SLOT_RANGE_DAYS = 7
+DEFAULT_SLOT_MINUTES = 30
+MAX_ACTIVE_HOLDS_PER_USER = 5
+APPOINTMENT_TYPES = ("standard", "followup")
+
+
+class SlotUnavailableError(CaregraphError):
+    """The slot is not (or no longer) open: booked, held by someone else, past, or off-grid."""
+
+    code = "SLOT_UNAVAILABLE"
+
+    def __init__(self, message: str, starts_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.starts_at = starts_at
+
+
+@dataclass(frozen=True)
+class Rule:
+    day_of_week: int
+    start_time: time
+    end_time: time
+    slot_minutes: int
+    buffer_minutes: int
+    max_patients_per_day: int | None
+
+
+@dataclass(frozen=True)
+class DayException:
+    date: date
+    kind: str
+    start_time: time | None
+    end_time: time | None
+
+
+@dataclass(frozen=True)
+class Busy:
+    starts_at: datetime
+    ends_at: datetime
+    is_appointment: bool
+
+
+@dataclass(frozen=True)
+class Slot:
+    doctor_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    local_date: date
+    timezone: str
+    type: str
+    price: Decimal
+    currency: str
+
+
+@dataclass
+class Schedule:
+    """Everything the slot computation needs for one doctor."""
+
+    doctor: Doctor
+    rules: list[Rule] = field(default_factory=list)
+    exceptions: list[DayException] = field(default_factory=list)
+    busy: list[Busy] = field(default_factory=list)
+
+
+def weekday_of(day: date) -> int:
+    """0 = Sunday ... 6 = Saturday, as in `doctor_availability.day_of_week`."""
+    return (day.weekday() + 1) % 7
+
+
+def to_utc(local: datetime, zone: ZoneInfo) -> datetime | None:
+    """The UTC instant of a naive local time; None when the time does not exist (the hour
+    skipped when clocks go forward). Ambiguous times (clocks going back) take the first."""
+    aware = local.replace(tzinfo=zone, fold=0)
+    instant = aware.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) != local:
+        return None
+    return instant
+
+
+def price_for(doctor: Doctor, appointment_type: str) -> Decimal:
+    return doctor.fee_followup if appointment_type == "followup" else doctor.fee_standard
+
+
+def compute_slots(
+    schedule: Schedule,
+    *,
+    start: date,
+    end: date,
+    earliest: datetime,
+    appointment_type: str = "standard",
+) -> list[Slot]:
+    """Open slots of one doctor whose local start date is in [start, end], in UTC order."""
+    doctor = schedule.doctor
+    if not doctor.verified or not doctor.accepting_patients:
+        return []
+    zone = ZoneInfo(doctor.timezone)
+    price = price_for(doctor, appointment_type)
+    exceptions: dict[date, list[DayException]] = defaultdict(list)
+    for exception in schedule.exceptions:
+        exceptions[exception.date].append(exception)
+    booked_per_day: dict[date, int] = defaultdict(int)
+    for busy in schedule.busy:
+        if busy.is_appointment:
+            booked_per_day[busy.starts_at.astimezone(zone).date()] += 1
+
+    slots: list[Slot] = []
+    day = start
+    while day <= end:
+        current, day = day, day + timedelta(days=1)
+        day_rules = [rule for rule in schedule.rules if rule.day_of_week == weekday_of(current)]
+        day_exceptions = exceptions.get(current, [])
+        if any(exception.kind == "blocked" for exception in day_exceptions):
+            continue
+        caps = [r.max_patients_per_day for r in day_rules if r.max_patients_per_day is not None]
+        cap = min(caps) if caps else None
+        if cap is not None and booked_per_day[current] >= cap:
+            continue
+        windows: list[tuple[time, time, int, int]]
+        if day_exceptions:
+            template = day_rules[0] if day_rules else None
+            slot_minutes = template.slot_minutes if template else DEFAULT_SLOT_MINUTES
+            buffer_minutes = template.buffer_minutes if template else 0
+            windows = [
+                (e.start_time, e.end_time, slot_minutes, buffer_minutes)
+                for e in day_exceptions
+                if e.start_time is not None and e.end_time is not None
+            ]
+        else:
+            windows = [
+                (r.start_time, r.end_time, r.slot_minutes, r.buffer_minutes) for r in day_rules
+            ]
+        for window_start, window_end, slot_minutes, buffer_minutes in windows:
+            length = timedelta(minutes=slot_minutes)
+            step = timedelta(minutes=slot_minutes + buffer_minutes)
+            buffer = timedelta(minutes=buffer_minutes)
+            local = datetime.combine(current, window_start)
+            local_end = datetime.combine(current, window_end)
+            while local + length <= local_end:
+                starts_at = to_utc(local, zone)
+                local += step
+                if starts_at is None or starts_at < earliest:
+                    continue
+                ends_at = starts_at + length
+                if any(
+                    starts_at < busy.ends_at + buffer and busy.starts_at < ends_at + buffer
+                    for busy in schedule.busy
+                ):
+                    continue
+                slots.append(
+                    Slot(
+                        doctor_id=doctor.id,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                        local_date=current,
+                        timezone=doctor.timezone,
+                        type=appointment_type,
+                        price=price,
+                        currency=doctor.currency,
+                    )
+                )
+    slots.sort(key=lambda slot: slot.starts_at)
+    return slots
+
+
+async def load_schedules(
+    session: AsyncSession,
+    doctors: Iterable[Doctor],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    holds_visible_to: uuid.UUID | None,
+    exclude_appointment_id: uuid.UUID | None = None,
+) -> dict[uuid.UUID, Schedule]:
+    """Rules, exceptions and busy intervals of many doctors: three statements in all.
+
+    Busy intervals are appointments and holds of everyone (slots are public, derived
+    data; the rows themselves stay behind their policies). The viewer's own holds do not
+    block the viewer."""
+    schedules = {doctor.id: Schedule(doctor) for doctor in doctors}
+    if not schedules:
+        return schedules
+    ids = list(schedules)
+    rules = await session.execute(
+        select(
+            DoctorAvailability.doctor_id,
+            DoctorAvailability.day_of_week,
+            DoctorAvailability.start_time,
+            DoctorAvailability.end_time,
+            DoctorAvailability.slot_minutes,
+            DoctorAvailability.buffer_minutes,
+            DoctorAvailability.max_patients_per_day,
+        )
+        .where(DoctorAvailability.doctor_id.in_(ids), DoctorAvailability.active.is_(True))
+        .order_by(DoctorAvailability.start_time)
+    )
+    for rule in rules:
+        schedules[rule.doctor_id].rules.append(Rule(*rule[1:]))
+    exceptions = await session.execute(
+        select(
+            AvailabilityException.doctor_id,
+            AvailabilityException.date,
+            AvailabilityException.kind,
+            AvailabilityException.start_time,
+            AvailabilityException.end_time,
+        ).where(
+            AvailabilityException.doctor_id.in_(ids),
+            AvailabilityException.date >= start,
+            AvailabilityException.date <= end,
+        )
+    )
+    for exception in exceptions:
+        schedules[exception.doctor_id].exceptions.append(DayException(*exception[1:]))
+    # A local date spans at most UTC-14..UTC+14 around its UTC date.
+    low = datetime.combine(start - timedelta(days=2), time(), UTC)
+    high = datetime.combine(end + timedelta(days=2), time(), UTC)
+    appointments = select(
+        Appointment.doctor_id,
+        Appointment.starts_at,
+        Appointment.ends_at,
+        literal(True).label("is_appointment"),
+    ).where(
+        Appointment.doctor_id.in_(ids),
+        Appointment.status.in_(LIVE_STATUSES),
+        Appointment.starts_at < high,
+        Appointment.ends_at > low,
+    )
+    if exclude_appointment_id is not None:
+        appointments = appointments.where(Appointment.id != exclude_appointment_id)
+    holds = select(
+        SlotHold.doctor_id,
+        SlotHold.starts_at,
+        SlotHold.ends_at,
+        literal(False).label("is_appointment"),
+    ).where(
+        SlotHold.doctor_id.in_(ids),
+        SlotHold.expires_at > now,
+        SlotHold.starts_at < high,
+        SlotHold.ends_at > low,
+    )
+    if holds_visible_to is not None:
+        holds = holds.where(SlotHold.user_id != holds_visible_to)
+    for busy in await session.execute(union_all(appointments, holds)):
+        schedules[busy.doctor_id].busy.append(Busy(busy[1], busy[2], bool(busy[3])))
+    return schedules
+
+
+def slot_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """The local date range asked for: defaults to a week from today; capped."""
+    start = start or today
+    end = end or start + timedelta(days=DEFAULT_SLOT_RANGE_DAYS - 1)
+    if end < start:
+        raise BadUserInput("`to` must not be before `from`.")
+    if (end - start).days + 1 > MAX_SLOT_RANGE_DAYS:
+        raise BadUserInput(f"The slot range may span at most {MAX_SLOT_RANGE_DAYS} days.")
+    return start, end
+
+
+def check_type(appointment_type: str) -> None:
+    if appointment_type not in APPOINTMENT_TYPES:
+        raise BadUserInput(f"Unknown appointment type {appointment_type!r}.")
+
+
+@dataclass(frozen=True)
+class SlotKey:
+    doctor_id: uuid.UUID
+    start: date
+    end: date
+    type: str
+    now: datetime
+    lead_minutes: int
+
+
+class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
+    """Open slots for many doctors and ranges: four statements per batch, whatever the
+    number of doctors (doctors, rules, exceptions, busy intervals)."""
+
+    async def batch_load_fn(self, keys: Sequence[SlotKey]) -> list[list[Slot]]:
+        ids = {key.doctor_id for key in keys}
+        start = min(key.start for key in keys)
+        end = max(key.end for key in keys)
+        now = min(key.now for key in keys)
+        async with self.db.read() as session:
+            doctors = (
+                await session.scalars(visible(Doctor, self.viewer).where(Doctor.id.in_(ids)))
+            ).all()
+            schedules = await load_schedules(
+                session,
+                doctors,
+                start=start,
+                end=end,
+                now=now,
+                holds_visible_to=self.viewer.user_id,
+            )
+        results: list[list[Slot]] = []
+        for key in keys:
+            schedule = schedules.get(key.doctor_id)
+            if schedule is None:
+                results.append([])
+                continue
+            results.append(
+                compute_slots(
+                    schedule,
+                    start=key.start,
+                    end=key.end,
+                    earliest=key.now + timedelta(minutes=key.lead_minutes),
+                    appointment_type=key.type,
+                )
+            )
+        return results
+
+
+async def available_slots(
+    ctx: Context,
+    doctor: Doctor,
+    start: date | None,
+    end: date | None,
+    appointment_type: str = "standard",
+    *,
+    now: datetime | None = None,
+) -> list[Slot]:
+    """`Doctor.availableSlots`: dates are the doctor's local dates."""
+    check_type(appointment_type)
+    now = now or datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(doctor.timezone)).date()
+    first, last = slot_range(start, end, today)
+    return await ctx.loaders.get(SlotsByDoctorIdLoader).load(
+        SlotKey(doctor.id, first, last, appointment_type, now, ctx.settings.min_lead_minutes)
+    )
+
+
+async def lock_doctor(session: AsyncSession, viewer: Viewer, doctor_id: uuid.UUID) -> Doctor:
+    """The per-doctor booking lock: holds, bookings and moves of one doctor run one after
+    another (SELECT ... FOR UPDATE on the doctor row, held until commit)."""
+    doctor = (
+        await session.scalars(
+            select(Doctor).where(Doctor.id == doctor_id, readable(Doctor, viewer)).with_for_update()
+        )
+    ).one_or_none()
+    if doctor is None:
+        raise NotFound("Doctor not found.")
+    return doctor
+
+
+async def find_open_slot(
+    session: AsyncSession,
+    viewer: Viewer,
+    doctor: Doctor,
+    starts_at: datetime,
+    *,
+    now: datetime,
+    lead_minutes: int,
+    appointment_type: str = "standard",
+    exclude_appointment_id: uuid.UUID | None = None,
+) -> Slot:
+    """Re-computes the doctor's open slots around `starts_at` (under the doctor lock) and
+    returns the one starting then, or raises `SlotUnavailableError`."""
+    if starts_at.tzinfo is None:
+        raise BadUserInput("`startsAt` must include a UTC offset.")
+    if not doctor.verified or not doctor.accepting_patients:
+        raise SlotUnavailableError("This doctor is not accepting bookings.", starts_at)
+    local_date = starts_at.astimezone(ZoneInfo(doctor.timezone)).date()
+    schedules = await load_schedules(
+        session,
+        [doctor],
+        start=local_date,
+        end=local_date,
+        now=now,
+        holds_visible_to=viewer.user_id,
+        exclude_appointment_id=exclude_appointment_id,
+    )
+    earliest = now + timedelta(minutes=lead_minutes)
+    for slot in compute_slots(
+        schedules[doctor.id],
+        start=local_date,
+        end=local_date,
+        earliest=earliest,
+        appointment_type=appointment_type,
+    ):
+        if slot.starts_at == starts_at:
+            return slot
+    if starts_at < earliest:
+        raise SlotUnavailableError("This slot is in the past or starts too soon.", starts_at)
+    raise SlotUnavailableError(
+        "This slot is not open: it is taken, held or off the schedule.", starts_at
+    )
+
+
+# --- holds ---------------------------------------------------------------------------
+
+
+async def hold_slot(
+    ctx: Context,
+    doctor_id: uuid.UUID,
+    starts_at: datetime,
+    *,
+    now: datetime | None = None,
+) -> SlotHold:
+    """Holds an open slot for the viewer for `hold_minutes`; it disappears for others.
+    A viewer keeps one hold per doctor (a new hold replaces the previous one)."""
+    viewer = ctx.viewer
+    if viewer.user_id is None:
+        raise Forbidden("Sign in to hold a slot.")
+    now = now or datetime.now(UTC)
+    async with ctx.db.transaction() as session:
+        doctor = await lock_doctor(session, viewer, doctor_id)
+        slot = await find_open_slot(
+            session, viewer, doctor, starts_at, now=now, lead_minutes=ctx.settings.min_lead_minutes
+        )
+        await session.execute(
+            delete(SlotHold).where(
+                SlotHold.doctor_id == doctor_id,
+                (SlotHold.user_id == viewer.user_id) | (SlotHold.expires_at <= now),
+            )
+        )
+        active = await session.scalar(
+            select(func.count())
+            .select_from(SlotHold)
+            .where(SlotHold.user_id == viewer.user_id, SlotHold.expires_at > now)
+        )
+        if (active or 0) >= MAX_ACTIVE_HOLDS_PER_USER:
+            errors = FieldErrors()
+            errors.add(
+                "startsAt",
+                f"you already hold {MAX_ACTIVE_HOLDS_PER_USER} slots; release one or book",
+            )
+            errors.raise_if_any()
+        hold = SlotHold(
+            doctor_id=doctor_id,
+            user_id=viewer.user_id,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            expires_at=now + timedelta(minutes=ctx.settings.hold_minutes),
+            created_at=now,
+        )
+        session.add(hold)
+        await session.flush()
+    return hold
+
+
+async def release_hold(ctx: Context, hold_id: uuid.UUID) -> uuid.UUID:
+    async with ctx.db.transaction() as session:
+        hold = (
+            await session.scalars(
+                visible(SlotHold, ctx.viewer).where(SlotHold.id == hold_id).with_for_update()
+            )
+        ).one_or_none()
+        if hold is None:
+            raise NotFound("Hold not found.")
+        require(slot_hold_policy.can_release(ctx.viewer, hold), "Only the holder may release it.")
+        await session.delete(hold)
+    return hold_id
+
+
+async def list_active_holds(ctx: Context, *, now: datetime | None = None) -> list[SlotHold]:
+    """The unexpired holds the viewer may see (own; a doctor's also those on them)."""
+    now = now or datetime.now(UTC)
+    statement = (
+        visible(SlotHold, ctx.viewer)
+        .where(SlotHold.expires_at > now)
+        .order_by(SlotHold.starts_at, SlotHold.id)
+        .limit(100)
+    )
+    async with ctx.db.read() as session:
+        return list((await session.scalars(statement)).all())

@@ -1,0 +1,83 @@
+"""Per-parent pages for nested connections: one query for many parents, limited per
+parent with `row_number() OVER (PARTITION BY parent ...)`, and per-parent counts with one
+GROUP BY. Never one query per parent."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from resolvers.database import Database
+from resolvers.pagination import Page, SortKey, decode_cursor, encode_cursor
+
+RowT = TypeVar("RowT")
+
+
+async def pages_per_parent(
+    db: Database,
+    model: type[RowT],
+    statement: Select[Any],
+    parent: InstrumentedAttribute[Any],
+    sort: SortKey,
+    key_of: Callable[[RowT], Sequence[Any]],
+    *,
+    first: int,
+    after: str | None,
+    count: Callable[[Hashable], Any],
+) -> dict[Any, Page[RowT]]:
+    """`statement` selects `model` already filtered (policy, parents, filters).
+    `count(parent_id)` returns an awaitable total for that parent."""
+    if after is not None:
+        statement = statement.where(sort.after(decode_cursor(after, len(sort.columns))))
+    position = func.row_number().over(partition_by=parent, order_by=sort.order_by())
+    ranked = statement.add_columns(position.label("position")).subquery()
+    entity = aliased(model, ranked)
+    query = (
+        select(entity)
+        .where(ranked.c.position <= first + 1)
+        .order_by(ranked.c[parent.key], ranked.c.position)
+    )
+    grouped: dict[Any, list[RowT]] = defaultdict(list)
+    async with db.read() as session:
+        for row in (await session.scalars(query)).all():
+            grouped[getattr(row, parent.key)].append(row)
+    pages: dict[Any, Page[RowT]] = {}
+    for parent_id, rows in grouped.items():
+        pages[parent_id] = _page(rows, first, after, key_of, partial(count, parent_id))
+    return pages
+
+
+def empty_page(
+    first: int, after: str | None, count: Callable[[], Any], key_of: Callable[[Any], Any]
+) -> Page[Any]:
+    return _page([], first, after, key_of, count)
+
+
+def _page(
+    rows: list[RowT],
+    first: int,
+    after: str | None,
+    key_of: Callable[[RowT], Sequence[Any]],
+    count: Callable[[], Any],
+) -> Page[RowT]:
+    has_next = len(rows) > first
+    rows = rows[:first]
+    return Page(
+        rows=rows,
+        cursors=[encode_cursor(key_of(row)) for row in rows],
+        has_next_page=has_next,
+        has_previous_page=after is not None,
+        count=count,
+    )
+
+
+async def counts_per_parent(db: Database, statement: Any, parent: Any) -> dict[Any, int]:
+    """`statement` is `select(parent, func.count())` filtered; grouped by parent here."""
+    async with db.read() as session:
+        rows = (await session.execute(statement.group_by(parent))).all()
+    return {row[0]: int(row[1]) for row in rows}
