@@ -10,6 +10,7 @@ HTTP 401 with code UNAUTHENTICATED, never a silent downgrade to anon.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
 from resolvers.persisted_queries import PersistedQueryStore, document_hash
 from resolvers.settings import Settings
 from schema.limits import introspection_allowed
+
+logger = logging.getLogger("caregraph.errors")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -154,7 +157,28 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await self.handle(request)
+        try:
+            response = await self.handle(request)
+        except Exception:
+            # Outside execution (e.g. the database is unreachable while loading the viewer):
+            # still a GraphQL error body, masked, with the request id that the log carries.
+            state = scope.setdefault("state", {})
+            request_id = state.get("request_id") or uuid.uuid4().hex
+            logger.exception("unexpected error in request %s", request_id)
+            state["error_codes"] = ["INTERNAL_SERVER_ERROR"]
+            response = self._json(
+                {
+                    "errors": [
+                        _error(
+                            f"Internal server error (request id {request_id}).",
+                            "INTERNAL_SERVER_ERROR",
+                            requestId=request_id,
+                        )
+                    ]
+                },
+                500,
+                JSON,
+            )
         await response(scope, receive, send)
 
     # --- request handling ---------------------------------------------------------------

@@ -417,6 +417,30 @@ async def test_readyz_is_503_when_migrations_are_behind_or_database_is_down(
     await down.dispose()
 
 
+async def test_database_outage_is_a_masked_500_with_a_graphql_body(
+    settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = await make_user(db)
+    down = Database("postgresql://nobody@127.0.0.1:1/nowhere")
+    async with _client(settings, down) as http:
+        token = GraphQLClient(http, settings).token(user.id, user.email)
+        with caplog.at_level(logging.ERROR, logger="caregraph.errors"):
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { id } }"},
+                headers={"Authorization": f"Bearer {token}", "X-Request-ID": "outage-1"},
+            )
+    await down.dispose()
+    assert response.status_code == 500
+    assert response.json()["errors"] == [
+        {
+            "message": "Internal server error (request id outage-1).",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "outage-1"},
+        }
+    ]
+    assert any("outage-1" in record.getMessage() for record in caplog.records)
+
+
 async def test_metrics_and_access_log(
     http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
