@@ -226,3 +226,37 @@ async def test_holds_and_bookings_of_unverified_doctors_look_like_unknown_doctor
             {"field": "doctorId", "messages": ["no such doctor"]}
         ]
     assert await _booking_state(db) == before
+
+
+CONFIRM_THEN_CANCEL = """
+mutation ($id: ID!) {
+  a: confirmAppointment(input: {id: $id}) { __typename
+    ... on AppointmentUpdated { appointment { patient { goals { totalCount } } } } }
+  b: cancelAppointment(input: {id: $id}) { __typename
+    ... on AppointmentUpdated { appointment { status patient { goals { totalCount } } } } }
+}
+"""
+
+
+async def test_a_later_mutation_field_does_not_answer_from_stale_policy_reads(
+    client: GraphQLClient, db: Database
+) -> None:
+    """Mutation fields run in order; the second field's payload must reflect the access
+    the viewer has after the first field's write, not rows cached before it."""
+    doctor = await make_doctor(db)
+    patient = await make_user(db)
+    await make_goal(db, patient)
+    appointment = await make_appointment(
+        db,
+        doctor=doctor,
+        patient=patient,
+        starts_at=datetime.now(UTC) + timedelta(days=3),
+        status="pending_payment",
+    )
+    response = await client.execute(
+        CONFIRM_THEN_CANCEL, {"id": str(appointment.id)}, as_user=await user_of(db, doctor)
+    )
+    assert not response.errors, response.errors
+    assert response.data["a"]["appointment"]["patient"]["goals"] == {"totalCount": 1}
+    assert response.data["b"]["appointment"]["status"] == "CANCELLED"
+    assert response.data["b"]["appointment"]["patient"]["goals"] == {"totalCount": 0}
