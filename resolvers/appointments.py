@@ -24,7 +24,6 @@ from resolvers.errors import (
     BadUserInput,
     CaregraphError,
     FieldErrors,
-    Forbidden,
     NotFound,
     ValidationFailed,
 )
@@ -142,8 +141,10 @@ async def book_appointment(
     viewer = ctx.viewer
     require(appointment_policy.can_book(viewer), "Sign in to book an appointment.")
     assert viewer.user_id is not None
-    if viewer.doctor_id == request.doctor_id:
-        raise Forbidden("Doctors cannot book appointments with themselves.")
+    require(
+        appointment_policy.can_book_with(viewer, request.doctor_id),
+        "Doctors cannot book appointments with themselves.",
+    )
     errors = FieldErrors()
     errors.check(request.type in ("standard", "followup"), "type", "must be STANDARD or FOLLOWUP")
     errors.check(

@@ -64,10 +64,11 @@ async def redeem_coupon(
             select(Coupon).where(Coupon.code == normalize_code(code)).with_for_update()
         )
     ).one_or_none()
-    if coupon is None or not coupon.active:
+    # Another doctor's code answers exactly like a made-up one: coupons are never listed,
+    # so a booking must not reveal that a code exists elsewhere.
+    foreign = coupon is not None and coupon.doctor_id not in (None, doctor.id)
+    if coupon is None or foreign or not coupon.active:
         raise CouponInvalidError("This coupon code does not exist or is not active.", "UNKNOWN")
-    if coupon.doctor_id is not None and coupon.doctor_id != doctor.id:
-        raise CouponInvalidError("This coupon is not valid for this doctor.", "WRONG_DOCTOR")
     if coupon.valid_from is not None and now < coupon.valid_from:
         raise CouponInvalidError("This coupon is not valid yet.", "NOT_YET_VALID")
     if coupon.valid_until is not None and now >= coupon.valid_until:

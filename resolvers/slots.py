@@ -28,7 +28,7 @@ from resolvers.errors import BadUserInput, CaregraphError, FieldErrors, Forbidde
 from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.policies import readable, require, visible
-from resolvers.policies.appointments import slot_hold_policy
+from resolvers.policies.appointments import appointment_policy, slot_hold_policy
 
 MAX_SLOT_RANGE_DAYS = 62
 DEFAULT_SLOT_RANGE_DAYS = 7
@@ -433,6 +433,10 @@ async def hold_slot(
     viewer = ctx.viewer
     if viewer.user_id is None:
         raise Forbidden("Sign in to hold a slot.")
+    require(
+        appointment_policy.can_book_with(viewer, doctor_id),
+        "Doctors cannot hold slots on their own schedule.",
+    )
     now = now or datetime.now(UTC)
     async with ctx.db.transaction() as session:
         doctor = await lock_doctor(session, viewer, doctor_id)

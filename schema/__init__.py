@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import FieldExtension, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.base import get_object_definition
 
+from resolvers.loaders import Loaders
 from resolvers.settings import Settings
 from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
@@ -40,6 +43,28 @@ class Mutation(
     AppointmentsMutation,
 ):
     pass
+
+
+class FreshLoaders(FieldExtension):
+    """Each root mutation field starts with empty per-request loader caches. The fields of
+    a mutation operation run one after another; without this, a later field (and its
+    payload) would answer from rows cached *before* an earlier field's write changed what
+    the viewer may read (e.g. a doctor's cancelled appointment ending their access to the
+    patient's goals)."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
+        info.context.loaders = Loaders(info.context.db, info.context.viewer)
+        return next_(source, info, **kwargs)
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
+    ) -> Any:
+        info.context.loaders = Loaders(info.context.db, info.context.viewer)
+        return await next_(source, info, **kwargs)
+
+
+for _field in get_object_definition(Mutation, strict=True).fields:
+    _field.extensions.append(FreshLoaders())
 
 
 class CaregraphSchema(strawberry.Schema):

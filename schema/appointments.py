@@ -612,8 +612,8 @@ class SlotUnavailable(UserError):
 @strawberry.type(description="The coupon cannot be used for this booking. Nothing was written.")
 class CouponInvalid(UserError):
     reason: str = strawberry.field(
-        description="UNKNOWN, WRONG_DOCTOR, NOT_YET_VALID, EXPIRED, WRONG_CURRENCY, USED_UP "
-        "or USER_LIMIT."
+        description="UNKNOWN (also for a code of another doctor), NOT_YET_VALID, EXPIRED, "
+        "WRONG_CURRENCY, USED_UP or USER_LIMIT."
     )
 
 

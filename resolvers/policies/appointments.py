@@ -74,6 +74,11 @@ class AppointmentPolicy(TablePolicy[Appointment]):
         """Patients book for themselves; every signed-in user is a patient."""
         return viewer.user_id is not None
 
+    def can_book_with(self, viewer: Viewer, doctor_id: uuid.UUID) -> bool:
+        """Booking and holding (its first step) a slot of this doctor: never on one's own
+        schedule (a doctor is not their own patient)."""
+        return viewer.doctor_id is None or viewer.doctor_id != doctor_id
+
     def can_run(self, viewer: Viewer, appointment: Appointment) -> bool:
         """Confirm, complete, mark a no-show: the appointment's doctor, admins."""
         return self.is_staff(viewer) or self.is_doctor(viewer, appointment)

@@ -1,11 +1,13 @@
 """posts, comments, post_likes, comment_likes and reports.
 
 - posts: anon none. Signed-in users read published posts that are not hidden, and
-  their own unpublished drafts; coaches and admins read all (hidden included). Anyone
+  their own unpublished drafts; coaches also read hidden posts ("+ read hidden", but not
+  other people's drafts: the stricter reading of DESIGN §5); admins read all. Anyone
   signed in creates; authors update their own (admins any); authors, coaches and admins
   delete. Coaches and admins hide, unhide and pin.
 - comments: readable when their post is readable and neither the comment nor its
-  parent is hidden; coaches and admins read all. Writes as for posts.
+  parent is hidden; coaches read hidden ones too (on posts they may read); admins all.
+  Writes as for posts.
 - likes: a user reads and writes their own; admins read all. Like *counts* of an item
   the viewer may read are aggregates over all likes (`counted`), who liked is not shown.
 - reports: any signed-in user creates; coaches and admins read and resolve.
@@ -33,14 +35,15 @@ class PostPolicy(TablePolicy[Post]):
     model = Post
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin or viewer.is_coach:
+        if viewer.is_admin:
             return true()
         if viewer.user_id is None:
             return false()
-        return and_(
-            Post.hidden.is_(False),
-            or_(Post.published.is_(True), Post.author_id == viewer.user_id),
-        )
+        published_or_own = or_(Post.published.is_(True), Post.author_id == viewer.user_id)
+        if viewer.is_coach:
+            # "+ read hidden": moderated posts too, but not other people's drafts.
+            return published_or_own
+        return and_(Post.hidden.is_(False), published_or_own)
 
     def can_create(self, viewer: Viewer) -> bool:
         return viewer.user_id is not None
@@ -59,7 +62,7 @@ class CommentPolicy(TablePolicy[Comment]):
     model = Comment
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin or viewer.is_coach:
+        if viewer.is_admin:
             return true()
         if viewer.user_id is None:
             return false()
@@ -69,6 +72,9 @@ class CommentPolicy(TablePolicy[Comment]):
             .correlate(Comment)
             .exists()
         )
+        if viewer.is_coach:
+            # Hidden comments and replies under them too, on posts the coach may read.
+            return post_readable
         parent = aliased(Comment)
         parent_hidden = (
             select(parent.id)

@@ -23,13 +23,16 @@ EXCLUDED_APPOINTMENT_STATUSES = ("cancelled",)
 
 
 def _has_care_relationship(doctor_id: uuid.UUID, owner_id: Any) -> ColumnElement[bool]:
-    """The goal owner has a non-cancelled appointment with this doctor."""
+    """The goal owner has a non-cancelled appointment with this doctor. An appointment that
+    was cancelled and later refunded (status `refunded`, `cancelled_at` set) is still a
+    cancelled booking and does not count."""
     return (
         select(Appointment.id)
         .where(
             Appointment.patient_id == owner_id,
             Appointment.doctor_id == doctor_id,
             Appointment.status.not_in(EXCLUDED_APPOINTMENT_STATUSES),
+            Appointment.cancelled_at.is_(None),
         )
         .exists()
     )
