@@ -692,8 +692,16 @@ class AppointmentBooked:
 
 
 BookAppointmentResult = Annotated[
-    AppointmentBooked | SlotUnavailable | CouponInvalid | ValidationError | NotAllowed,
-    strawberry.union("BookAppointmentResult", description="Result of bookAppointment."),
+    AppointmentBooked
+    | SlotUnavailable
+    | CouponInvalid
+    | ValidationError
+    | NotAllowed
+    | NotFoundError,
+    strawberry.union(
+        "BookAppointmentResult",
+        description="Result of bookAppointment (`NotFound`: no doctor you may book with that id).",
+    ),
 ]
 
 
@@ -945,10 +953,7 @@ class AppointmentsMutation:
         except CouponInvalidError as error:
             return CouponInvalid(message=error.message, code=error.code, reason=error.reason)
         except CaregraphError as error:
-            result = user_error(error)
-            if isinstance(result, NotFoundError):
-                return ValidationError(message=result.message, code="BAD_USER_INPUT", fields=[])
-            return result
+            return user_error(error)
         return AppointmentBooked(appointment=Appointment.from_model(row))
 
     @strawberry.mutation(description="The doctor or an admin confirms a pending appointment.")

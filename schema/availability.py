@@ -160,7 +160,9 @@ class AvailabilityMutation:
         description="Replace a doctor's weekly rules (own, or any for admins), all or nothing."
     )
     async def set_availability_rules(
-        self, info: GraphQLInfo, input: SetAvailabilityRulesInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[SetAvailabilityRulesInput, strawberry.argument(description="The input.")],
     ) -> SetAvailabilityRulesResult:
         try:
             doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
@@ -190,7 +192,11 @@ class AvailabilityMutation:
 
     @strawberry.mutation(description="Block a date or set custom hours for it.")
     async def add_availability_exception(
-        self, info: GraphQLInfo, input: AddAvailabilityExceptionInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[
+            AddAvailabilityExceptionInput, strawberry.argument(description="The input.")
+        ],
     ) -> AddAvailabilityExceptionResult:
         try:
             doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
@@ -211,7 +217,11 @@ class AvailabilityMutation:
 
     @strawberry.mutation(description="Remove an availability exception.")
     async def remove_availability_exception(
-        self, info: GraphQLInfo, input: RemoveAvailabilityExceptionInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[
+            RemoveAvailabilityExceptionInput, strawberry.argument(description="The input.")
+        ],
     ) -> RemoveAvailabilityExceptionResult:
         exception_id = parse_id(input.id)
         try:

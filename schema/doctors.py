@@ -259,7 +259,11 @@ class DoctorsQuery:
         return connection_from_page(page, Doctor.from_model)
 
     @strawberry.field(description="A doctor by id; null when absent or not visible.")
-    async def doctor(self, info: GraphQLInfo, id: strawberry.ID) -> Doctor | None:
+    async def doctor(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
+    ) -> Doctor | None:
         row = await doctor_resolvers.get_doctor(info.context, parse_id(id))
         return Doctor.from_model(row) if row is not None else None
 
@@ -323,7 +327,9 @@ VerifyDoctorResult = Annotated[
 class DoctorsMutation:
     @strawberry.mutation(description="Update a doctor profile: your own, or any as an admin.")
     async def update_doctor_profile(
-        self, info: GraphQLInfo, input: UpdateDoctorProfileInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateDoctorProfileInput, strawberry.argument(description="The input.")],
     ) -> UpdateDoctorProfileResult:
         try:
             doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
@@ -354,7 +360,9 @@ class DoctorsMutation:
 
     @strawberry.mutation(description="Admins: mark a doctor verified (public) or not.")
     async def verify_doctor(
-        self, info: GraphQLInfo, input: VerifyDoctorInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[VerifyDoctorInput, strawberry.argument(description="The input.")],
     ) -> VerifyDoctorResult:
         doctor_id = parse_id(input.doctor_id, "doctorId")
         try:
