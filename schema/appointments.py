@@ -663,7 +663,14 @@ class ReleaseHoldInput:
 
 @strawberry.type(description="The hold was released.")
 class HoldReleased:
-    id: strawberry.ID = strawberry.field(description="Id of the released hold.")
+    id: strawberry.ID = strawberry.field(
+        description="Id of the released hold.",
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
+
+    @strawberry.field(description="Id of the released hold.")
+    def deleted_id(self) -> strawberry.ID:
+        return self.id
 
 
 ReleaseHoldResult = Annotated[

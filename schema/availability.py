@@ -143,7 +143,14 @@ class RemoveAvailabilityExceptionInput:
 
 @strawberry.type(description="The exception was removed.")
 class AvailabilityExceptionRemoved:
-    id: strawberry.ID = strawberry.field(description="Id of the removed exception.")
+    id: strawberry.ID = strawberry.field(
+        description="Id of the removed exception.",
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
+
+    @strawberry.field(description="Id of the removed exception.")
+    def deleted_id(self) -> strawberry.ID:
+        return self.id
 
 
 RemoveAvailabilityExceptionResult = Annotated[

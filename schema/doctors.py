@@ -205,8 +205,14 @@ class DoctorOrder:
 
 @strawberry.input(description="Narrow the doctor directory; all given conditions must hold.")
 class DoctorFilter:
-    specialty: str | None = strawberry.field(default=None, description="Has this specialty.")
-    language: str | None = strawberry.field(default=None, description="Speaks this language.")
+    specialty: str | None = strawberry.field(
+        default=None,
+        description="Has this specialty, exactly as listed (case-sensitive, e.g. `Dermatology`).",
+    )
+    language: str | None = strawberry.field(
+        default=None,
+        description="Speaks this language, exactly as listed (case-sensitive, e.g. `Arabic`).",
+    )
     accepting_patients: bool | None = strawberry.field(
         default=None, description="Accepting new patients or not."
     )
