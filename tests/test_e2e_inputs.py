@@ -268,3 +268,26 @@ async def test_transition_messages_read_as_words(client: GraphQLClient) -> None:
     assert result["toStatus"] == "NO_SHOW"
     assert "no_show" not in result["message"]
     assert "marked a no-show" in result["message"]
+
+
+async def test_several_operations_without_a_name_are_a_400_not_a_500(
+    client: GraphQLClient,
+) -> None:
+    http = client.http
+    document = (
+        'mutation M { updateViewerProfile(input: {fullName: "Via GET"}) { __typename } } '
+        "query Q { viewer { id } }"
+    )
+    over_get = await http.get("/graphql", params={"query": document})
+    assert over_get.status_code == 400
+    assert "operationName" in over_get.json()["errors"][0]["message"]
+    over_post = await http.post("/graphql", json={"query": document})
+    assert over_post.status_code == 400
+    assert over_post.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    picked = await http.get("/graphql", params={"query": document, "operationName": "M"})
+    assert picked.status_code == 405
+    chosen = await http.post("/graphql", json={"query": document, "operationName": "Q"})
+    assert chosen.json() == {"data": {"viewer": None}}
+    subscription = await http.post("/graphql", json={"query": "subscription { viewer { id } }"})
+    assert subscription.status_code in (200, 400)
+    assert subscription.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
