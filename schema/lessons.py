@@ -359,7 +359,10 @@ class CreateLessonInput:
     description: str | None = strawberry.field(
         default=None, description="Description, up to 5000 characters."
     )
-    position: int | None = strawberry.field(default=None, description="Order in the module.")
+    position: int | None = strawberry.field(
+        default=None,
+        description="Order in the module (lower first); omitted: after the module's last lesson.",
+    )
     duration_sec: int | None = strawberry.field(default=None, description="Video length, 1-86400.")
     video_id: str | None = strawberry.field(default=None, description="Video id, e.g. YouTube.")
     chapters: list[ChapterInput] | None = strawberry.field(

@@ -291,3 +291,55 @@ async def test_several_operations_without_a_name_are_a_400_not_a_500(
     subscription = await http.post("/graphql", json={"query": "subscription { viewer { id } }"})
     assert subscription.status_code in (200, 400)
     assert subscription.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+CREATE_LESSON = """
+mutation ($input: CreateLessonInput!) {
+  createLesson(input: $input) { __typename ... on LessonSaved { lesson { slug position } } }
+}
+"""
+
+MODULE = """
+query ($module: String!) {
+  lessons(filter: {module: $module}) { edges { node { slug position } } }
+}
+"""
+
+
+@pytest.mark.usefixtures("demo")
+async def test_a_lesson_without_a_position_is_appended_to_its_module(
+    client: GraphQLClient,
+) -> None:
+    coach = "coach@caregraph.dev"
+    appended = await run(
+        client,
+        coach,
+        CREATE_LESSON,
+        {"input": {"slug": "hydration-101", "title": "Hydration 101", "module": "Foundations"}},
+    )
+    assert appended.data["createLesson"]["__typename"] == "LessonSaved"
+    module = await run(client, coach, MODULE, {"module": "Foundations"})
+    slugs = [edge["node"]["slug"] for edge in module.data["lessons"]["edges"]]
+    assert slugs[-1] == "hydration-101"
+    assert len(slugs) > 1
+    fresh = await run(
+        client,
+        coach,
+        CREATE_LESSON,
+        {"input": {"slug": "new-module-intro", "title": "Intro", "module": "Brand New"}},
+    )
+    assert fresh.data["createLesson"]["lesson"]["position"] == 0
+    first = await run(
+        client,
+        coach,
+        CREATE_LESSON,
+        {
+            "input": {
+                "slug": "up-front",
+                "title": "Up front",
+                "module": "Foundations",
+                "position": 0,
+            }
+        },
+    )
+    assert first.data["createLesson"]["lesson"]["position"] == 0
