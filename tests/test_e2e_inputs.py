@@ -343,3 +343,41 @@ async def test_a_lesson_without_a_position_is_appended_to_its_module(
         },
     )
     assert first.data["createLesson"]["lesson"]["position"] == 0
+
+
+DOCTOR_PAGE = """
+query ($after: String, $order: DoctorOrderField!) {
+  doctors(first: 1, after: $after, orderBy: {field: $order}) { pageInfo { endCursor } }
+}
+"""
+
+NESTED_PAGES = """
+query ($after: String, $goal: ID!, $post: ID!, $user: ID!) {
+  goal(id: $goal) { checkIns(first: 1, after: $after) { totalCount } }
+  post(id: $post) { comments(first: 1, after: $after) { totalCount } }
+  user(id: $user) { goals(first: 1, after: $after) { totalCount } }
+}
+"""
+
+
+@pytest.mark.usefixtures("demo")
+async def test_a_cursor_from_another_list_or_order_is_bad_input(client: GraphQLClient) -> None:
+    by_name = await run(client, ADMIN, DOCTOR_PAGE, {"order": "NAME"})
+    cursor = by_name.data["doctors"]["pageInfo"]["endCursor"]
+    by_fee = await run(client, ADMIN, DOCTOR_PAGE, {"order": "FEE", "after": cursor})
+    assert by_fee.codes == ["BAD_USER_INPUT"]
+    assert "Invalid cursor" in by_fee.errors[0]["message"]
+    goals = await run(client, PATIENT, "{ goals(first: 1) { edges { node { id } } } }")
+    feed = await run(client, PATIENT, "{ feed(first: 1) { edges { node { id } } } }")
+    nested = await run(
+        client,
+        ADMIN,
+        NESTED_PAGES,
+        {
+            "after": cursor,
+            "goal": goals.data["goals"]["edges"][0]["node"]["id"],
+            "post": feed.data["feed"]["edges"][0]["node"]["id"],
+            "user": str(user_id_for(PATIENT)),
+        },
+    )
+    assert nested.codes == ["BAD_USER_INPUT"] * 3
