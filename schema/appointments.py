@@ -674,7 +674,7 @@ class HoldReleased:
 
 
 ReleaseHoldResult = Annotated[
-    HoldReleased | NotAllowed | NotFoundError,
+    HoldReleased | ValidationError | NotAllowed | NotFoundError,
     strawberry.union("ReleaseHoldResult", description="Result of releaseHold."),
 ]
 
@@ -833,7 +833,7 @@ class ReviewFeatured:
 
 
 FeatureReviewResult = Annotated[
-    ReviewFeatured | NotAllowed | NotFoundError,
+    ReviewFeatured | ValidationError | NotAllowed | NotFoundError,
     strawberry.union("FeatureReviewResult", description="Result of featureReview."),
 ]
 
@@ -886,13 +886,6 @@ def _status_error(
     return user_error(error)
 
 
-def _without_validation(error: CaregraphError) -> NotAllowed | NotFoundError:
-    result = user_error(error)
-    if isinstance(result, ValidationError):
-        return NotAllowed(message=result.message, code=result.code)
-    return result
-
-
 async def _change(
     info: GraphQLInfo, appointment_id: strawberry.ID, to: str, reason: str | None = None
 ) -> AppointmentUpdated | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
@@ -932,7 +925,7 @@ class AppointmentsMutation:
         try:
             released = await slot_resolvers.release_hold(info.context, parse_id(input.id))
         except CaregraphError as error:
-            return _without_validation(error)
+            return user_error(error)
         return HoldReleased(id=_id(released))
 
     @strawberry.mutation(
@@ -1082,7 +1075,7 @@ class AppointmentsMutation:
                 info.context, parse_id(input.review_id, "reviewId"), input.featured
             )
         except CaregraphError as error:
-            return _without_validation(error)
+            return user_error(error)
         return ReviewFeatured(review=Review.from_model(row))
 
     @strawberry.mutation(description="Doctors (own) and admins: create a coupon.")

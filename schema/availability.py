@@ -154,7 +154,7 @@ class AvailabilityExceptionRemoved:
 
 
 RemoveAvailabilityExceptionResult = Annotated[
-    AvailabilityExceptionRemoved | NotAllowed | NotFoundError,
+    AvailabilityExceptionRemoved | ValidationError | NotAllowed | NotFoundError,
     strawberry.union(
         "RemoveAvailabilityExceptionResult", description="Result of removeAvailabilityException."
     ),
@@ -230,13 +230,10 @@ class AvailabilityMutation:
             RemoveAvailabilityExceptionInput, strawberry.argument(description="The input.")
         ],
     ) -> RemoveAvailabilityExceptionResult:
-        exception_id = parse_id(input.id)
         try:
             removed = await availability_resolvers.remove_availability_exception(
-                info.context, exception_id
+                info.context, parse_id(input.id)
             )
         except CaregraphError as error:
-            result = user_error(error)
-            assert not isinstance(result, ValidationError)
-            return result
+            return user_error(error)
         return AvailabilityExceptionRemoved(id=strawberry.ID(str(removed)))

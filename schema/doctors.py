@@ -324,7 +324,7 @@ class DoctorVerified:
 
 
 VerifyDoctorResult = Annotated[
-    DoctorVerified | NotAllowed | NotFoundError,
+    DoctorVerified | ValidationError | NotAllowed | NotFoundError,
     strawberry.union("VerifyDoctorResult", description="Result of verifyDoctor."),
 ]
 
@@ -370,11 +370,9 @@ class DoctorsMutation:
         info: GraphQLInfo,
         input: Annotated[VerifyDoctorInput, strawberry.argument(description="The input.")],
     ) -> VerifyDoctorResult:
-        doctor_id = parse_id(input.doctor_id, "doctorId")
         try:
+            doctor_id = parse_id(input.doctor_id, "doctorId")
             row = await doctor_resolvers.verify_doctor(info.context, doctor_id, input.verified)
         except CaregraphError as error:
-            result = user_error(error)
-            assert not isinstance(result, ValidationError)
-            return result
+            return user_error(error)
         return DoctorVerified(doctor=Doctor.from_model(row))

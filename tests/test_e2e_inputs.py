@@ -381,3 +381,25 @@ async def test_a_cursor_from_another_list_or_order_is_bad_input(client: GraphQLC
         },
     )
     assert nested.codes == ["BAD_USER_INPUT"] * 3
+
+
+@pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize(
+    ("mutation", "field"),
+    [
+        ('verifyDoctor(input: {doctorId: "zz"})', "doctorId"),
+        ('releaseHold(input: {id: "zz"})', "id"),
+        ('removeAvailabilityException(input: {id: "zz"})', "id"),
+        ('featureReview(input: {reviewId: "zz"})', "reviewId"),
+    ],
+)
+async def test_a_malformed_id_is_a_validation_error_in_every_mutation(
+    client: GraphQLClient, mutation: str, field: str
+) -> None:
+    name = mutation.split("(")[0]
+    response = await run(client, ADMIN, f"mutation {{ {mutation} {{ {RESULT} }} }}")
+    assert response.errors == []
+    result = response.data[name]
+    assert result["__typename"] == "ValidationError"
+    assert result["code"] == "BAD_USER_INPUT"
+    assert result["fields"] == [{"field": field, "messages": ["not a valid id: 'zz'"]}]
