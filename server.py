@@ -33,6 +33,7 @@ from schema.metrics import Metrics
 ROOT = Path(__file__).resolve().parent
 DEMO_ROLES = {
     "patient": "patient@caregraph.dev",
+    "patient2": "patient2@caregraph.dev",
     "doctor": "doctor@caregraph.dev",
     "coach": "coach@caregraph.dev",
     "admin": "admin@caregraph.dev",

@@ -67,10 +67,26 @@ class InvalidTransitionError(CaregraphError):
         self.to_status = to_status
 
 
+# Statuses in messages, for people ("no_show" is the enum's database value).
+STATUS_WORDS = {
+    "pending_payment": "pending payment",
+    "confirmed": "confirmed",
+    "completed": "completed",
+    "no_show": "a no-show",
+    "cancelled": "cancelled",
+    "refunded": "refunded",
+}
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status, status)
+
+
 def check_transition(appointment: Appointment, to_status: str) -> None:
     if to_status not in TRANSITIONS.get(appointment.status, frozenset()):
         raise InvalidTransitionError(
-            f"An appointment that is {appointment.status} cannot become {to_status}.",
+            f"An appointment that is {status_words(appointment.status)} cannot become "
+            f"{status_words(to_status)}.",
             appointment.status,
             to_status,
         )
@@ -155,10 +171,7 @@ async def book_appointment(
     now = now or datetime.now(UTC)
     try:
         async with ctx.db.transaction() as session:
-            try:
-                doctor = await lock_doctor(session, viewer, request.doctor_id)
-            except NotFound:
-                raise ValidationFailed.single("doctorId", "no such doctor") from None
+            doctor = await lock_doctor(session, viewer, request.doctor_id)
             slot = await find_open_slot(
                 session,
                 viewer,
@@ -288,7 +301,8 @@ async def change_status(
         check_transition(appointment, to_status)
         if to_status in ("completed", "no_show") and now < appointment.starts_at:
             raise InvalidTransitionError(
-                f"The appointment has not started yet; it cannot be {to_status} before then.",
+                "The appointment has not started yet; it cannot be marked "
+                f"{status_words(to_status)} before then.",
                 appointment.status,
                 to_status,
             )
@@ -365,7 +379,8 @@ async def reschedule_appointment(
             )
             if appointment.status not in LIVE_STATUSES:
                 raise InvalidTransitionError(
-                    f"An appointment that is {appointment.status} cannot be rescheduled.",
+                    f"An appointment that is {status_words(appointment.status)} "
+                    "cannot be rescheduled.",
                     appointment.status,
                     appointment.status,
                 )

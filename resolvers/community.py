@@ -22,7 +22,14 @@ from models import Comment, CommentLike, Post, PostLike, Report, User
 from resolvers.context import Context
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.loaders import PolicyLoader
-from resolvers.pagination import Page, SortKey, decode_cursor, encode_cursor, page_size, paginate
+from resolvers.pagination import (
+    Page,
+    SortKey,
+    decode_cursor_for,
+    encode_cursor,
+    page_size,
+    paginate,
+)
 from resolvers.policies import readable, require, visible
 from resolvers.policies.community import (
     comment_like_policy,
@@ -405,7 +412,7 @@ async def _thread_page(
     first: int,
     after: str | None,
 ) -> Page[Comment]:
-    position = decode_cursor(after, 2) if after is not None else None
+    position = decode_cursor_for(COMMENT_SORT, after) if after is not None else None
     key = ThreadKey(parent_id, first, (position[0], position[1]) if position else None)
     page = await ctx.loaders.get(loader_class).load(key)
     cache = ctx.loaders.get(CommentByIdLoader)

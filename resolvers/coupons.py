@@ -115,13 +115,15 @@ def _validate(spec: CouponSpec) -> None:
         "3-40 letters, digits, '-' or '_'",
     )
     errors.check(spec.kind in ("percent", "fixed"), "kind", "must be PERCENT or FIXED")
-    value_ok = spec.value.is_finite() and spec.value > 0 and spec.value == spec.value.quantize(CENT)
+    # Finite and below the column's range first: quantizing 1e30 would raise.
+    in_range = spec.value.is_finite() and abs(spec.value) < Decimal("100000000")
+    value_ok = in_range and spec.value > 0 and spec.value == spec.value.quantize(CENT)
     errors.check(value_ok, "value", "must be positive with at most 2 decimal places")
     if spec.kind == "percent":
-        errors.check(spec.value <= 100, "value", "a percentage is at most 100")
+        errors.check(in_range and spec.value <= 100, "value", "a percentage is at most 100")
         errors.check(spec.currency is None, "currency", "only for FIXED coupons")
     elif spec.kind == "fixed":
-        errors.check(spec.value < Decimal("100000000"), "value", "is too large")
+        errors.check(in_range, "value", "is too large")
         errors.check(
             spec.currency is not None and bool(re.fullmatch(r"[A-Z]{3}", spec.currency)),
             "currency",

@@ -23,7 +23,14 @@ from models.goal_check_in import MOODS
 from resolvers.context import Context
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.loaders import PolicyLoader
-from resolvers.pagination import Page, SortKey, decode_cursor, encode_cursor, page_size, paginate
+from resolvers.pagination import (
+    Page,
+    SortKey,
+    decode_cursor_for,
+    encode_cursor,
+    page_size,
+    paginate,
+)
 from resolvers.policies import require, visible
 from resolvers.policies.goals import goal_policy
 
@@ -217,7 +224,7 @@ class CheckInsByGoalIdLoader(PolicyLoader[CheckInPageKey, Window]):
                     CHECK_IN_SORT,
                     sorted(goal_ids),
                     first,
-                    decode_cursor(after, 2) if after is not None else None,
+                    decode_cursor_for(CHECK_IN_SORT, after) if after is not None else None,
                 )
                 for goal_id, window in windows.items():
                     found[CheckInPageKey(goal_id, first, after)] = window
@@ -266,7 +273,7 @@ class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Window]):
                     GOAL_SORT,
                     sorted(owner_ids),
                     first,
-                    decode_cursor(after, 2) if after is not None else None,
+                    decode_cursor_for(GOAL_SORT, after) if after is not None else None,
                 )
                 for owner_id, window in windows.items():
                     found[OwnerGoalsKey(owner_id, status, first, after)] = window
@@ -362,7 +369,7 @@ async def goal_check_ins(
     """A goal's check-ins, newest date first; batched across goals with a window function."""
     limit = _limit(ctx, first)
     if after is not None:
-        decode_cursor(after, 2)  # a bad cursor is the caller's error, not the batch's
+        decode_cursor_for(CHECK_IN_SORT, after)  # a bad cursor is the caller's error
     window = await ctx.loaders.get(CheckInsByGoalIdLoader).load(
         CheckInPageKey(goal_id, limit, after)
     )
@@ -384,7 +391,7 @@ async def owner_goals(
     """`User.goals`: that user's goals the viewer may read, newest first."""
     limit = _limit(ctx, first)
     if after is not None:
-        decode_cursor(after, 2)
+        decode_cursor_for(GOAL_SORT, after)
     window = await ctx.loaders.get(GoalsByOwnerIdLoader).load(
         OwnerGoalsKey(owner_id, status, limit, after)
     )

@@ -495,6 +495,11 @@ async def create_lesson(ctx: Context, changes: LessonChanges) -> Lesson:
             taken = await session.scalar(select(Lesson.id).where(Lesson.slug == lesson.slug))
             if taken is not None:
                 raise SlugTaken(lesson.slug)
+            if changes.position is None:  # append: after the module's last lesson
+                last = await session.scalar(
+                    select(func.max(Lesson.position)).where(Lesson.module == lesson.module)
+                )
+                lesson.position = 0 if last is None else min(last + 1, MAX_POSITION)
             session.add(lesson)
             await session.flush()
     except IntegrityError as error:

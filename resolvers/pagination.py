@@ -69,6 +69,24 @@ def decode_cursor(cursor: str, expected_length: int) -> list[Any]:
         ) from exc
 
 
+def decode_cursor_for(sort: SortKey, cursor: str) -> list[Any]:
+    """Decodes a cursor for `sort`. A cursor from another list or ordering (e.g. one from
+    `orderBy: NAME` reused with `FEE`) is rejected as invalid instead of reaching SQL with
+    values of the wrong type."""
+    values = decode_cursor(cursor, len(sort.columns))
+    for column, value in zip(sort.columns, values, strict=True):
+        try:
+            expected = column.type.python_type
+        except NotImplementedError:
+            continue
+        if not isinstance(value, expected):
+            raise BadUserInput(
+                "Invalid cursor: pass an `endCursor` or `cursor` from this list, "
+                "with the same order."
+            )
+    return values
+
+
 def page_size(first: int | None, *, default: int, maximum: int) -> int:
     if first is None:
         return default
@@ -117,7 +135,7 @@ async def paginate(
     filtered = statement
     paged = statement
     if after is not None:
-        paged = paged.where(sort.after(decode_cursor(after, len(sort.columns))))
+        paged = paged.where(sort.after(decode_cursor_for(sort, after)))
     paged = paged.order_by(*sort.order_by()).limit(first + 1)
     async with db.read() as session:
         rows = list((await session.execute(paged)).scalars().all())

@@ -142,7 +142,9 @@ async def refund_payment(
         if payment is None:
             raise NotFound("Payment not found.")
         if payment.status != "paid":
-            raise ValidationFailed.single("paymentId", f"the payment is {payment.status}")
+            raise ValidationFailed.single(
+                "paymentId", f"only a paid payment can be refunded; this one is {payment.status}"
+            )
         appointment = (
             await session.scalars(
                 select(Appointment)

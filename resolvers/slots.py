@@ -35,6 +35,9 @@ DEFAULT_SLOT_RANGE_DAYS = 7
 DEFAULT_SLOT_MINUTES = 30
 MAX_ACTIVE_HOLDS_PER_USER = 5
 APPOINTMENT_TYPES = ("standard", "followup")
+# Slot maths looks a few days either side of a date; beyond these the calendar ends.
+LAST_SLOT_DATE = date.max - timedelta(days=7)
+LAST_SLOT_INSTANT = datetime.combine(LAST_SLOT_DATE, time(), UTC)
 
 
 class SlotUnavailableError(CaregraphError):
@@ -285,7 +288,10 @@ def slot_range(start: date | None, end: date | None, today: date) -> tuple[date,
         raise BadUserInput("`to` must not be before `from`.")
     if (end - start).days + 1 > MAX_SLOT_RANGE_DAYS:
         raise BadUserInput(f"The slot range may span at most {MAX_SLOT_RANGE_DAYS} days.")
-    return start, end
+    if end > LAST_SLOT_DATE:
+        raise BadUserInput(f"`to` must be on or before {LAST_SLOT_DATE.isoformat()}.")
+    # No slot opens before today: past dates need no computing (and may be near date.min).
+    return max(start, today - timedelta(days=1)), end
 
 
 def check_type(appointment_type: str) -> None:
@@ -356,6 +362,8 @@ async def available_slots(
     now = now or datetime.now(UTC)
     today = now.astimezone(ZoneInfo(doctor.timezone)).date()
     first, last = slot_range(start, end, today)
+    if first > last:
+        return []
     return await ctx.loaders.get(SlotsByDoctorIdLoader).load(
         SlotKey(doctor.id, first, last, appointment_type, now, ctx.settings.min_lead_minutes)
     )
@@ -391,6 +399,10 @@ async def find_open_slot(
         raise BadUserInput("`startsAt` must include a UTC offset.")
     if not doctor.verified or not doctor.accepting_patients:
         raise SlotUnavailableError("This doctor is not accepting bookings.", starts_at)
+    if starts_at < now:
+        raise SlotUnavailableError("This slot is in the past or starts too soon.", starts_at)
+    if starts_at >= LAST_SLOT_INSTANT:
+        raise SlotUnavailableError("This slot is beyond the calendar.", starts_at)
     local_date = starts_at.astimezone(ZoneInfo(doctor.timezone)).date()
     schedules = await load_schedules(
         session,

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from resolvers.database import Database
-from resolvers.pagination import Page, SortKey, decode_cursor, encode_cursor
+from resolvers.pagination import Page, SortKey, decode_cursor_for, encode_cursor
 
 RowT = TypeVar("RowT")
 
@@ -33,7 +33,7 @@ async def pages_per_parent(
     """`statement` selects `model` already filtered (policy, parents, filters).
     `count(parent_id)` returns an awaitable total for that parent."""
     if after is not None:
-        statement = statement.where(sort.after(decode_cursor(after, len(sort.columns))))
+        statement = statement.where(sort.after(decode_cursor_for(sort, after)))
     position = func.row_number().over(partition_by=parent, order_by=sort.order_by())
     ranked = statement.add_columns(position.label("position")).subquery()
     entity = aliased(model, ranked)

@@ -21,6 +21,7 @@ from schema.doctors import DoctorsMutation, DoctorsQuery
 from schema.goals import GoalsMutation, GoalsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.limits import RequestLimits
+from schema.scalars import SCALAR_OVERRIDES
 from schema.users import UsersMutation, UsersQuery
 
 
@@ -82,6 +83,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
             ErrorCodes,
             lambda: ParserCache(maxsize=512),

@@ -663,11 +663,18 @@ class ReleaseHoldInput:
 
 @strawberry.type(description="The hold was released.")
 class HoldReleased:
-    id: strawberry.ID = strawberry.field(description="Id of the released hold.")
+    id: strawberry.ID = strawberry.field(
+        description="Id of the released hold.",
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
+
+    @strawberry.field(description="Id of the released hold.")
+    def deleted_id(self) -> strawberry.ID:
+        return self.id
 
 
 ReleaseHoldResult = Annotated[
-    HoldReleased | NotAllowed | NotFoundError,
+    HoldReleased | ValidationError | NotAllowed | NotFoundError,
     strawberry.union("ReleaseHoldResult", description="Result of releaseHold."),
 ]
 
@@ -692,8 +699,16 @@ class AppointmentBooked:
 
 
 BookAppointmentResult = Annotated[
-    AppointmentBooked | SlotUnavailable | CouponInvalid | ValidationError | NotAllowed,
-    strawberry.union("BookAppointmentResult", description="Result of bookAppointment."),
+    AppointmentBooked
+    | SlotUnavailable
+    | CouponInvalid
+    | ValidationError
+    | NotAllowed
+    | NotFoundError,
+    strawberry.union(
+        "BookAppointmentResult",
+        description="Result of bookAppointment (`NotFound`: no doctor you may book with that id).",
+    ),
 ]
 
 
@@ -818,7 +833,7 @@ class ReviewFeatured:
 
 
 FeatureReviewResult = Annotated[
-    ReviewFeatured | NotAllowed | NotFoundError,
+    ReviewFeatured | ValidationError | NotAllowed | NotFoundError,
     strawberry.union("FeatureReviewResult", description="Result of featureReview."),
 ]
 
@@ -871,13 +886,6 @@ def _status_error(
     return user_error(error)
 
 
-def _without_validation(error: CaregraphError) -> NotAllowed | NotFoundError:
-    result = user_error(error)
-    if isinstance(result, ValidationError):
-        return NotAllowed(message=result.message, code=result.code)
-    return result
-
-
 async def _change(
     info: GraphQLInfo, appointment_id: strawberry.ID, to: str, reason: str | None = None
 ) -> AppointmentUpdated | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
@@ -917,7 +925,7 @@ class AppointmentsMutation:
         try:
             released = await slot_resolvers.release_hold(info.context, parse_id(input.id))
         except CaregraphError as error:
-            return _without_validation(error)
+            return user_error(error)
         return HoldReleased(id=_id(released))
 
     @strawberry.mutation(
@@ -945,10 +953,7 @@ class AppointmentsMutation:
         except CouponInvalidError as error:
             return CouponInvalid(message=error.message, code=error.code, reason=error.reason)
         except CaregraphError as error:
-            result = user_error(error)
-            if isinstance(result, NotFoundError):
-                return ValidationError(message=result.message, code="BAD_USER_INPUT", fields=[])
-            return result
+            return user_error(error)
         return AppointmentBooked(appointment=Appointment.from_model(row))
 
     @strawberry.mutation(description="The doctor or an admin confirms a pending appointment.")
@@ -1070,7 +1075,7 @@ class AppointmentsMutation:
                 info.context, parse_id(input.review_id, "reviewId"), input.featured
             )
         except CaregraphError as error:
-            return _without_validation(error)
+            return user_error(error)
         return ReviewFeatured(review=Review.from_model(row))
 
     @strawberry.mutation(description="Doctors (own) and admins: create a coupon.")

@@ -143,11 +143,18 @@ class RemoveAvailabilityExceptionInput:
 
 @strawberry.type(description="The exception was removed.")
 class AvailabilityExceptionRemoved:
-    id: strawberry.ID = strawberry.field(description="Id of the removed exception.")
+    id: strawberry.ID = strawberry.field(
+        description="Id of the removed exception.",
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
+
+    @strawberry.field(description="Id of the removed exception.")
+    def deleted_id(self) -> strawberry.ID:
+        return self.id
 
 
 RemoveAvailabilityExceptionResult = Annotated[
-    AvailabilityExceptionRemoved | NotAllowed | NotFoundError,
+    AvailabilityExceptionRemoved | ValidationError | NotAllowed | NotFoundError,
     strawberry.union(
         "RemoveAvailabilityExceptionResult", description="Result of removeAvailabilityException."
     ),
@@ -160,7 +167,9 @@ class AvailabilityMutation:
         description="Replace a doctor's weekly rules (own, or any for admins), all or nothing."
     )
     async def set_availability_rules(
-        self, info: GraphQLInfo, input: SetAvailabilityRulesInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[SetAvailabilityRulesInput, strawberry.argument(description="The input.")],
     ) -> SetAvailabilityRulesResult:
         try:
             doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
@@ -190,7 +199,11 @@ class AvailabilityMutation:
 
     @strawberry.mutation(description="Block a date or set custom hours for it.")
     async def add_availability_exception(
-        self, info: GraphQLInfo, input: AddAvailabilityExceptionInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[
+            AddAvailabilityExceptionInput, strawberry.argument(description="The input.")
+        ],
     ) -> AddAvailabilityExceptionResult:
         try:
             doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
@@ -211,15 +224,16 @@ class AvailabilityMutation:
 
     @strawberry.mutation(description="Remove an availability exception.")
     async def remove_availability_exception(
-        self, info: GraphQLInfo, input: RemoveAvailabilityExceptionInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[
+            RemoveAvailabilityExceptionInput, strawberry.argument(description="The input.")
+        ],
     ) -> RemoveAvailabilityExceptionResult:
-        exception_id = parse_id(input.id)
         try:
             removed = await availability_resolvers.remove_availability_exception(
-                info.context, exception_id
+                info.context, parse_id(input.id)
             )
         except CaregraphError as error:
-            result = user_error(error)
-            assert not isinstance(result, ValidationError)
-            return result
+            return user_error(error)
         return AvailabilityExceptionRemoved(id=strawberry.ID(str(removed)))

@@ -334,12 +334,20 @@ class CommunityQuery:
         return connection_from_page(page, Post.from_model)
 
     @strawberry.field(description="A post by id; null when absent or not visible.")
-    async def post(self, info: GraphQLInfo, id: strawberry.ID) -> Post | None:
+    async def post(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
+    ) -> Post | None:
         row = await community_resolvers.get_post(info.context, parse_id(id))
         return Post.from_model(row) if row is not None else None
 
     @strawberry.field(description="A comment by id; null when absent or not visible.")
-    async def comment(self, info: GraphQLInfo, id: strawberry.ID) -> Comment | None:
+    async def comment(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
+    ) -> Comment | None:
         row = await community_resolvers.get_comment(info.context, parse_id(id))
         return Comment.from_model(row) if row is not None else None
 
@@ -558,7 +566,11 @@ ResolveReportResult = Annotated[
 @strawberry.type
 class CommunityMutation:
     @strawberry.mutation(description="Write a post (signed in).")
-    async def create_post(self, info: GraphQLInfo, input: CreatePostInput) -> PostResult:
+    async def create_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CreatePostInput, strawberry.argument(description="The input.")],
+    ) -> PostResult:
         try:
             row = await community_resolvers.create_post(
                 info.context, input.title, input.body, input.tags, input.published
@@ -568,7 +580,11 @@ class CommunityMutation:
         return PostSaved(post=Post.from_model(row))
 
     @strawberry.mutation(description="Edit your post (admins: any post).")
-    async def update_post(self, info: GraphQLInfo, input: UpdatePostInput) -> PostResult:
+    async def update_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdatePostInput, strawberry.argument(description="The input.")],
+    ) -> PostResult:
         try:
             row = await community_resolvers.update_post(
                 info.context,
@@ -582,7 +598,11 @@ class CommunityMutation:
         return PostSaved(post=Post.from_model(row))
 
     @strawberry.mutation(description="Delete your post (coaches and admins: any post).")
-    async def delete_post(self, info: GraphQLInfo, input: PostIdInput) -> DeletePostResult:
+    async def delete_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
+    ) -> DeletePostResult:
         try:
             deleted = await community_resolvers.delete_post(info.context, parse_id(input.id))
         except CaregraphError as error:
@@ -590,7 +610,11 @@ class CommunityMutation:
         return PostDeleted(deleted_id=strawberry.ID(str(deleted)))
 
     @strawberry.mutation(description="Coaches and admins: hide a post from members.")
-    async def hide_post(self, info: GraphQLInfo, input: PostIdInput) -> PostResult:
+    async def hide_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
+    ) -> PostResult:
         try:
             row = await community_resolvers.set_post_hidden(info.context, parse_id(input.id), True)
         except CaregraphError as error:
@@ -598,7 +622,11 @@ class CommunityMutation:
         return PostSaved(post=Post.from_model(row))
 
     @strawberry.mutation(description="Coaches and admins: show a hidden post again.")
-    async def unhide_post(self, info: GraphQLInfo, input: PostIdInput) -> PostResult:
+    async def unhide_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
+    ) -> PostResult:
         try:
             row = await community_resolvers.set_post_hidden(info.context, parse_id(input.id), False)
         except CaregraphError as error:
@@ -606,7 +634,11 @@ class CommunityMutation:
         return PostSaved(post=Post.from_model(row))
 
     @strawberry.mutation(description="Coaches and admins: pin (or unpin) a post.")
-    async def pin_post(self, info: GraphQLInfo, input: PinPostInput) -> PostResult:
+    async def pin_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[PinPostInput, strawberry.argument(description="The input.")],
+    ) -> PostResult:
         try:
             row = await community_resolvers.pin_post(info.context, parse_id(input.id), input.pinned)
         except CaregraphError as error:
@@ -614,7 +646,11 @@ class CommunityMutation:
         return PostSaved(post=Post.from_model(row))
 
     @strawberry.mutation(description="Comment on a post or reply to a comment (signed in).")
-    async def create_comment(self, info: GraphQLInfo, input: CreateCommentInput) -> CommentResult:
+    async def create_comment(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CreateCommentInput, strawberry.argument(description="The input.")],
+    ) -> CommentResult:
         try:
             row = await community_resolvers.create_comment(
                 info.context,
@@ -627,7 +663,11 @@ class CommunityMutation:
         return CommentSaved(comment=Comment.from_model(row))
 
     @strawberry.mutation(description="Edit your comment (admins: any comment).")
-    async def update_comment(self, info: GraphQLInfo, input: UpdateCommentInput) -> CommentResult:
+    async def update_comment(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateCommentInput, strawberry.argument(description="The input.")],
+    ) -> CommentResult:
         try:
             row = await community_resolvers.update_comment(
                 info.context, parse_id(input.id), input.body
@@ -637,7 +677,11 @@ class CommunityMutation:
         return CommentSaved(comment=Comment.from_model(row))
 
     @strawberry.mutation(description="Delete your comment (coaches and admins: any comment).")
-    async def delete_comment(self, info: GraphQLInfo, input: CommentIdInput) -> DeleteCommentResult:
+    async def delete_comment(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CommentIdInput, strawberry.argument(description="The input.")],
+    ) -> DeleteCommentResult:
         try:
             deleted = await community_resolvers.delete_comment(info.context, parse_id(input.id))
         except CaregraphError as error:
@@ -645,7 +689,11 @@ class CommunityMutation:
         return CommentDeleted(deleted_id=strawberry.ID(str(deleted)))
 
     @strawberry.mutation(description="Coaches and admins: hide (or unhide) a comment.")
-    async def hide_comment(self, info: GraphQLInfo, input: HideCommentInput) -> CommentResult:
+    async def hide_comment(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[HideCommentInput, strawberry.argument(description="The input.")],
+    ) -> CommentResult:
         try:
             row = await community_resolvers.set_comment_hidden(
                 info.context, parse_id(input.id), input.hidden
@@ -655,26 +703,44 @@ class CommunityMutation:
         return CommentSaved(comment=Comment.from_model(row))
 
     @strawberry.mutation(description="Like a post; liking twice is one like.")
-    async def like_post(self, info: GraphQLInfo, input: PostLikeInput) -> PostLikeResult:
+    async def like_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[PostLikeInput, strawberry.argument(description="The input.")],
+    ) -> PostLikeResult:
         return await _post_like(info, input, liked=True)
 
     @strawberry.mutation(description="Remove your like of a post; idempotent.")
-    async def unlike_post(self, info: GraphQLInfo, input: PostLikeInput) -> PostLikeResult:
+    async def unlike_post(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[PostLikeInput, strawberry.argument(description="The input.")],
+    ) -> PostLikeResult:
         return await _post_like(info, input, liked=False)
 
     @strawberry.mutation(description="Like a comment; liking twice is one like.")
-    async def like_comment(self, info: GraphQLInfo, input: CommentLikeInput) -> CommentLikeResult:
+    async def like_comment(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CommentLikeInput, strawberry.argument(description="The input.")],
+    ) -> CommentLikeResult:
         return await _comment_like(info, input, liked=True)
 
     @strawberry.mutation(description="Remove your like of a comment; idempotent.")
-    async def unlike_comment(self, info: GraphQLInfo, input: CommentLikeInput) -> CommentLikeResult:
+    async def unlike_comment(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CommentLikeInput, strawberry.argument(description="The input.")],
+    ) -> CommentLikeResult:
         return await _comment_like(info, input, liked=False)
 
     @strawberry.mutation(
         description="Report a post or comment you can see; one open report per item."
     )
     async def report_content(
-        self, info: GraphQLInfo, input: ReportContentInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[ReportContentInput, strawberry.argument(description="The input.")],
     ) -> ReportContentResult:
         try:
             row = await community_resolvers.report_content(
@@ -692,7 +758,9 @@ class CommunityMutation:
 
     @strawberry.mutation(description="Coaches and admins: resolve a report.")
     async def resolve_report(
-        self, info: GraphQLInfo, input: ResolveReportInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[ResolveReportInput, strawberry.argument(description="The input.")],
     ) -> ResolveReportResult:
         try:
             row = await community_resolvers.resolve_report(
@@ -707,7 +775,12 @@ class CommunityMutation:
         return ReportResolved(report=Report.from_model(row))
 
 
-async def _post_like(info: GraphQLInfo, input: PostLikeInput, *, liked: bool) -> PostLikeResult:
+async def _post_like(
+    info: GraphQLInfo,
+    input: Annotated[PostLikeInput, strawberry.argument(description="The input.")],
+    *,
+    liked: bool,
+) -> PostLikeResult:
     try:
         row = await community_resolvers.set_post_like(
             info.context, parse_id(input.post_id, "postId"), liked
@@ -718,7 +791,10 @@ async def _post_like(info: GraphQLInfo, input: PostLikeInput, *, liked: bool) ->
 
 
 async def _comment_like(
-    info: GraphQLInfo, input: CommentLikeInput, *, liked: bool
+    info: GraphQLInfo,
+    input: Annotated[CommentLikeInput, strawberry.argument(description="The input.")],
+    *,
+    liked: bool,
 ) -> CommentLikeResult:
     try:
         row = await community_resolvers.set_comment_like(

@@ -205,8 +205,14 @@ class DoctorOrder:
 
 @strawberry.input(description="Narrow the doctor directory; all given conditions must hold.")
 class DoctorFilter:
-    specialty: str | None = strawberry.field(default=None, description="Has this specialty.")
-    language: str | None = strawberry.field(default=None, description="Speaks this language.")
+    specialty: str | None = strawberry.field(
+        default=None,
+        description="Has this specialty, exactly as listed (case-sensitive, e.g. `Dermatology`).",
+    )
+    language: str | None = strawberry.field(
+        default=None,
+        description="Speaks this language, exactly as listed (case-sensitive, e.g. `Arabic`).",
+    )
     accepting_patients: bool | None = strawberry.field(
         default=None, description="Accepting new patients or not."
     )
@@ -259,7 +265,11 @@ class DoctorsQuery:
         return connection_from_page(page, Doctor.from_model)
 
     @strawberry.field(description="A doctor by id; null when absent or not visible.")
-    async def doctor(self, info: GraphQLInfo, id: strawberry.ID) -> Doctor | None:
+    async def doctor(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
+    ) -> Doctor | None:
         row = await doctor_resolvers.get_doctor(info.context, parse_id(id))
         return Doctor.from_model(row) if row is not None else None
 
@@ -314,7 +324,7 @@ class DoctorVerified:
 
 
 VerifyDoctorResult = Annotated[
-    DoctorVerified | NotAllowed | NotFoundError,
+    DoctorVerified | ValidationError | NotAllowed | NotFoundError,
     strawberry.union("VerifyDoctorResult", description="Result of verifyDoctor."),
 ]
 
@@ -323,7 +333,9 @@ VerifyDoctorResult = Annotated[
 class DoctorsMutation:
     @strawberry.mutation(description="Update a doctor profile: your own, or any as an admin.")
     async def update_doctor_profile(
-        self, info: GraphQLInfo, input: UpdateDoctorProfileInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateDoctorProfileInput, strawberry.argument(description="The input.")],
     ) -> UpdateDoctorProfileResult:
         try:
             doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
@@ -354,13 +366,13 @@ class DoctorsMutation:
 
     @strawberry.mutation(description="Admins: mark a doctor verified (public) or not.")
     async def verify_doctor(
-        self, info: GraphQLInfo, input: VerifyDoctorInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[VerifyDoctorInput, strawberry.argument(description="The input.")],
     ) -> VerifyDoctorResult:
-        doctor_id = parse_id(input.doctor_id, "doctorId")
         try:
+            doctor_id = parse_id(input.doctor_id, "doctorId")
             row = await doctor_resolvers.verify_doctor(info.context, doctor_id, input.verified)
         except CaregraphError as error:
-            result = user_error(error)
-            assert not isinstance(result, ValidationError)
-            return result
+            return user_error(error)
         return DoctorVerified(doctor=Doctor.from_model(row))

@@ -424,7 +424,14 @@ class DeleteGoalInput:
 
 @strawberry.type(description="The goal was deleted.")
 class GoalDeleted:
-    id: strawberry.ID = strawberry.field(description="Id of the deleted goal.")
+    id: strawberry.ID = strawberry.field(
+        description="Id of the deleted goal.",
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
+
+    @strawberry.field(description="Id of the deleted goal.")
+    def deleted_id(self) -> strawberry.ID:
+        return self.id
 
 
 DeleteGoalResult = Annotated[
@@ -539,8 +546,15 @@ class DeleteMilestoneInput:
 
 @strawberry.type(description="The milestone was deleted; later ones moved up.")
 class MilestoneDeleted:
-    id: strawberry.ID = strawberry.field(description="Id of the deleted milestone.")
+    id: strawberry.ID = strawberry.field(
+        description="Id of the deleted milestone.",
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
     goal: Goal = strawberry.field(description="Its goal.")
+
+    @strawberry.field(description="Id of the deleted milestone.")
+    def deleted_id(self) -> strawberry.ID:
+        return self.id
 
 
 DeleteMilestoneResult = Annotated[

@@ -19,11 +19,12 @@ from typing import Any
 
 import orjson
 import strawberry
-from graphql import DocumentNode, GraphQLError, get_operation_ast, parse
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from resolvers.context import Context
@@ -373,13 +374,24 @@ class GraphQLEndpoint:
             raise RequestError(
                 405, f"Send {operation_type}s with POST.", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
             )
-        if operation_type is None and params.operation_name is not None:
+        if operation_type is None:
             try:
-                _parse_cached(document, self.settings.max_tokens)
+                parsed: DocumentNode | None = _parse_cached(document, self.settings.max_tokens)
             except GraphQLError:
-                pass
-            else:
+                parsed = None  # the executor reports the syntax error
+            if parsed is not None and params.operation_name is not None:
                 raise RequestError(400, f"Unknown operation named {params.operation_name!r}.")
+            operations = (
+                sum(isinstance(d, OperationDefinitionNode) for d in parsed.definitions)
+                if parsed is not None
+                else 0
+            )
+            if operations > 1:
+                raise RequestError(
+                    400,
+                    f"The document has {operations} operations: pass `operationName` "
+                    "to pick the one to run.",
+                )
         context = Context(
             viewer=viewer,
             db=self.db,
@@ -391,13 +403,21 @@ class GraphQLEndpoint:
             if request.method == "GET"
             else {OperationType.QUERY, OperationType.MUTATION}
         )
-        result = await self.schema.execute(
-            document,
-            variable_values=params.variables,
-            context_value=context,
-            operation_name=params.operation_name,
-            allowed_operation_types=allowed,
-        )
+        try:
+            result = await self.schema.execute(
+                document,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operation_name,
+                allowed_operation_types=allowed,
+            )
+        except InvalidOperationTypeError as invalid:
+            kind = invalid.operation_type.value
+            if request.method == "GET" and kind == "mutation":
+                raise RequestError(
+                    405, "Send mutations with POST.", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
+                ) from None
+            raise RequestError(400, f"{kind.capitalize()} operations are not supported.") from None
         body: dict[str, Any] = {}
         status = 200
         errors = [error.formatted for error in result.errors or []]

@@ -359,7 +359,10 @@ class CreateLessonInput:
     description: str | None = strawberry.field(
         default=None, description="Description, up to 5000 characters."
     )
-    position: int | None = strawberry.field(default=None, description="Order in the module.")
+    position: int | None = strawberry.field(
+        default=None,
+        description="Order in the module (lower first); omitted: after the module's last lesson.",
+    )
     duration_sec: int | None = strawberry.field(default=None, description="Video length, 1-86400.")
     video_id: str | None = strawberry.field(default=None, description="Video id, e.g. YouTube.")
     chapters: list[ChapterInput] | None = strawberry.field(
@@ -474,7 +477,9 @@ class LessonsMutation:
         description="Save your playback position (and completion) in a lesson. Idempotent."
     )
     async def save_lesson_progress(
-        self, info: GraphQLInfo, input: SaveLessonProgressInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[SaveLessonProgressInput, strawberry.argument(description="The input.")],
     ) -> SaveLessonProgressResult:
         try:
             row = await lesson_resolvers.save_lesson_progress(
@@ -488,7 +493,11 @@ class LessonsMutation:
         return LessonProgressSaved(progress=LessonProgress.from_model(row))
 
     @strawberry.mutation(description="Coaches and admins: create a lesson.")
-    async def create_lesson(self, info: GraphQLInfo, input: CreateLessonInput) -> LessonWriteResult:
+    async def create_lesson(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CreateLessonInput, strawberry.argument(description="The input.")],
+    ) -> LessonWriteResult:
         try:
             row = await lesson_resolvers.create_lesson(
                 info.context,
@@ -511,7 +520,11 @@ class LessonsMutation:
         return LessonSaved(lesson=Lesson.from_model(row))
 
     @strawberry.mutation(description="Coaches and admins: change a lesson.")
-    async def update_lesson(self, info: GraphQLInfo, input: UpdateLessonInput) -> LessonWriteResult:
+    async def update_lesson(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateLessonInput, strawberry.argument(description="The input.")],
+    ) -> LessonWriteResult:
         try:
             row = await lesson_resolvers.update_lesson(
                 info.context,
@@ -535,7 +548,9 @@ class LessonsMutation:
 
     @strawberry.mutation(description="Coaches and admins: publish or unpublish a lesson.")
     async def publish_lesson(
-        self, info: GraphQLInfo, input: PublishLessonInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[PublishLessonInput, strawberry.argument(description="The input.")],
     ) -> LessonWriteResult:
         try:
             row = await lesson_resolvers.publish_lesson(
@@ -547,7 +562,9 @@ class LessonsMutation:
 
     @strawberry.mutation(description="Coaches and admins: delete a lesson.")
     async def delete_lesson(
-        self, info: GraphQLInfo, input: DeleteLessonInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[DeleteLessonInput, strawberry.argument(description="The input.")],
     ) -> DeleteLessonResult:
         try:
             deleted = await lesson_resolvers.delete_lesson(info.context, parse_id(input.id))
@@ -557,7 +574,9 @@ class LessonsMutation:
 
     @strawberry.mutation(description="Admins: grant (or extend) a user's entitlement.")
     async def grant_entitlement(
-        self, info: GraphQLInfo, input: GrantEntitlementInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[GrantEntitlementInput, strawberry.argument(description="The input.")],
     ) -> EntitlementResult:
         try:
             row = await lesson_resolvers.grant_entitlement(
@@ -569,7 +588,9 @@ class LessonsMutation:
 
     @strawberry.mutation(description="Admins: revoke a user's active entitlement.")
     async def revoke_entitlement(
-        self, info: GraphQLInfo, input: RevokeEntitlementInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[RevokeEntitlementInput, strawberry.argument(description="The input.")],
     ) -> EntitlementResult:
         try:
             row = await lesson_resolvers.revoke_entitlement(

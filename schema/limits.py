@@ -18,8 +18,11 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
+    visit,
 )
+from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
@@ -117,6 +120,36 @@ def measure(
     return measurer.result
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class _NulFinder(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            self.found = True
+
+
+def contains_nul(document: DocumentNode, variables: Mapping[str, Any] | None) -> bool:
+    """Postgres text cannot hold U+0000: a string argument or variable with it is rejected
+    before execution instead of failing in the database."""
+    if _has_nul(variables or {}):
+        return True
+    finder = _NulFinder()
+    visit(document, finder)
+    return finder.found
+
+
 def _limit_error(limit: str, maximum: int, actual: int, what: str) -> GraphQLError:
     return GraphQLError(
         f"Query {what} {actual} exceeds the limit of {maximum} by {actual - maximum}.",
@@ -149,6 +182,13 @@ class RequestLimits(SchemaExtension):
             settings.default_page_size,
         )
         errors = []
+        if contains_nul(document, self.execution_context.variables):
+            errors.append(
+                GraphQLError(
+                    "Text must not contain the NUL character (\\u0000).",
+                    extensions={"code": "BAD_USER_INPUT"},
+                )
+            )
         if measured.introspection and not introspection_allowed(request):
             errors.append(
                 GraphQLError(

@@ -126,7 +126,11 @@ class UsersQuery:
         )
 
     @strawberry.field(description="A user by id; null when absent or not visible to the viewer.")
-    async def user(self, info: GraphQLInfo, id: strawberry.ID) -> User | None:
+    async def user(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
+    ) -> User | None:
         visible = await user_resolvers.get_user(info.context, parse_id(id))
         return User.from_visible(visible) if visible is not None else None
 
@@ -158,7 +162,9 @@ UpdateViewerProfileResult = Annotated[
 class UsersMutation:
     @strawberry.mutation(description="Update the signed-in user's own profile.")
     async def update_viewer_profile(
-        self, info: GraphQLInfo, input: UpdateViewerProfileInput
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateViewerProfileInput, strawberry.argument(description="The input.")],
     ) -> UpdateViewerProfileResult:
         try:
             visible = await user_resolvers.update_viewer_profile(

@@ -222,7 +222,7 @@ async def test_validation_and_permission_errors(client: GraphQLClient, db: Datab
     assert followup.data["bookAppointment"]["fields"][0]["field"] == "type"
     unverified = await make_doctor(db, verified=False)
     hidden = await client.execute(BOOK, _book(unverified, slot), as_user=patient)
-    assert hidden.data["bookAppointment"]["__typename"] == "ValidationError"
+    assert hidden.data["bookAppointment"]["__typename"] == "NotFound"
     assert await _state(db) == before
 
 
