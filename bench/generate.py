@@ -420,12 +420,14 @@ def _appointments(scale: Scale) -> list[str]:
     k = f"(n / {scale.doctors})"
     starts = f"({ANCHOR_SQL} + (({k} / 8 - 30) * 24 + 9 + {k} % 8) * interval '1 hour')"
     past = f"{starts} < now()"
+    # Varies along each doctor's schedule (n % 10 alone is fixed per doctor).
+    mix = f"(({k}) * 3 + n) % 10"
     status = (
         f"CASE WHEN {past} THEN (ARRAY['completed', 'completed', 'completed', 'completed', "
         f"'completed', 'completed', 'completed', 'completed', 'cancelled', 'no_show'])"
-        f"[(n % 10) + 1] ELSE (ARRAY['confirmed', 'confirmed', 'confirmed', 'confirmed', "
+        f"[{mix} + 1] ELSE (ARRAY['confirmed', 'confirmed', 'confirmed', 'confirmed', "
         f"'confirmed', 'confirmed', 'confirmed', 'pending_payment', 'pending_payment', "
-        f"'cancelled'])[(n % 10) + 1] END"
+        f"'cancelled'])[{mix} + 1] END"
     )
     followup = "n % 3 = 2"
     price = (
