@@ -81,14 +81,10 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server and its workers so far."""
-        total = 0.0
-        for process in self._processes():
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        try:
+            return cpu_seconds([psutil.Process(self.process.pid)])
+        except psutil.NoSuchProcess:
+            return 0.0
 
     def read_output(self) -> None:
         assert self.process.stdout is not None
@@ -132,6 +128,39 @@ def _start(name: str, command: list[str], env: dict[str, str], port: int) -> Ser
         time.sleep(0.3)
     server.stop()
     raise SystemExit(f"{name} did not start:\n" + "\n".join(server.output_tail))
+
+
+def postgres_processes(database_url: str) -> list[psutil.Process]:
+    """The local Postgres serving `database_url` (postmaster and backends), found by its
+    socket directory; empty for a remote server."""
+    from sqlalchemy.engine import make_url
+
+    socket_dir = make_url(database_url).query.get("host")
+    if not isinstance(socket_dir, str) or not socket_dir.startswith("/"):
+        return []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if cmdline and cmdline[0].endswith("postgres") and socket_dir in cmdline:
+            return [process]
+    return []
+
+
+def cpu_seconds(roots: list[psutil.Process]) -> float:
+    """CPU time (user + system) of `roots` and all their descendants, including the ones
+    that already exited (counted through their parents' children times)."""
+    total = 0.0
+    for root in roots:
+        try:
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 class MemoryMonitor:
@@ -196,11 +225,15 @@ class Measurement:
     latencies_ms: list[float] = field(default_factory=list)
     response_bytes: int = 0
     cpu_seconds: float = 0.0
+    postgres_cpu_seconds: float = 0.0
     peak_rss: int = 0
     statements: list[int] = field(default_factory=list)
     first_failure: str | None = None
 
-    def add(self, result: LoadResult, cpu: float, rss: int, statements: list[int]) -> None:
+    def add(
+        self, result: LoadResult, cpu: float, postgres_cpu: float, rss: int, statements: list[int]
+    ) -> None:
+        self.postgres_cpu_seconds += postgres_cpu
         self.requests += result.requests
         self.failures += result.failures
         self.seconds += result.seconds
@@ -222,6 +255,10 @@ class Measurement:
     def cpu_ms_per_request(self) -> float:
         return self.cpu_seconds * 1000 / self.requests if self.requests else 0.0
 
+    @property
+    def postgres_cpu_ms_per_request(self) -> float:
+        return self.postgres_cpu_seconds * 1000 / self.requests if self.requests else 0.0
+
 
 @dataclass
 class Row:
@@ -242,7 +279,8 @@ def _print_table(operation: str, rows: list[Row]) -> None:
     print(f"\n{operation}")
     header = (
         f"  {'clients':>7} {'target':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'CPU ms':>7} {'SQL/req':>7} {'bytes':>7} {'peak MB':>8} {'ratio':>6} {'fail':>5}"
+        f"{'CPU ms':>7} {'PG ms':>6} {'SQL/req':>7} {'bytes':>7} {'peak MB':>8} {'ratio':>6} "
+        f"{'fail':>5}"
     )
     print(header)
     by_concurrency: dict[int, dict[str, Row]] = defaultdict(dict)
@@ -262,7 +300,8 @@ def _print_table(operation: str, rows: list[Row]) -> None:
             print(
                 f"  {concurrency:>7} {target:<9} {result.per_second:>8.1f} "
                 f"{result.percentile(0.5):>8.1f} {result.percentile(0.99):>8.1f} "
-                f"{result.cpu_ms_per_request:>7.2f} {_statements(result.statements):>7} "
+                f"{result.cpu_ms_per_request:>7.2f} {result.postgres_cpu_ms_per_request:>6.2f} "
+                f"{_statements(result.statements):>7} "
                 f"{average_bytes:>7.0f} {result.peak_rss / 2**20:>8.0f} {ratio:>6} "
                 f"{result.failures:>5}"
             )
@@ -318,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         raise
     monitor = MemoryMonitor([server, baseline])
+    postgres = postgres_processes(url)
     cpu = platform.processor() or platform.machine()
     print(
         f"\nmachine: {os.cpu_count()} cores ({cpu}), "
@@ -340,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                             monitor.reset()
                             server.statements.clear()
                             cpu_before = target.cpu_seconds()
+                            postgres_before = cpu_seconds(postgres)
                             result = load.submit(
                                 drive,
                                 target.base_url,
@@ -351,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                             measured[target.name].add(
                                 result,
                                 target.cpu_seconds() - cpu_before,
+                                cpu_seconds(postgres) - postgres_before,
                                 monitor.peak(target.name),
                                 server.statements.get(operation.name, [])
                                 if target is server
