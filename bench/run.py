@@ -226,6 +226,7 @@ class Measurement:
     response_bytes: int = 0
     cpu_seconds: float = 0.0
     postgres_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
     peak_rss: int = 0
     statements: list[int] = field(default_factory=list)
     first_failure: str | None = None
@@ -234,6 +235,7 @@ class Measurement:
         self, result: LoadResult, cpu: float, postgres_cpu: float, rss: int, statements: list[int]
     ) -> None:
         self.postgres_cpu_seconds += postgres_cpu
+        self.client_cpu_seconds += result.client_cpu_seconds
         self.requests += result.requests
         self.failures += result.failures
         self.seconds += result.seconds
@@ -254,6 +256,10 @@ class Measurement:
     @property
     def cpu_ms_per_request(self) -> float:
         return self.cpu_seconds * 1000 / self.requests if self.requests else 0.0
+
+    @property
+    def client_cpu_ms_per_request(self) -> float:
+        return self.client_cpu_seconds * 1000 / self.requests if self.requests else 0.0
 
     @property
     def postgres_cpu_ms_per_request(self) -> float:
@@ -279,8 +285,8 @@ def _print_table(operation: str, rows: list[Row]) -> None:
     print(f"\n{operation}")
     header = (
         f"  {'clients':>7} {'target':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'CPU ms':>7} {'PG ms':>6} {'SQL/req':>7} {'bytes':>7} {'peak MB':>8} {'ratio':>6} "
-        f"{'fail':>5}"
+        f"{'CPU ms':>7} {'PG ms':>6} {'load ms':>7} {'SQL/req':>7} {'bytes':>7} {'peak MB':>8} "
+        f"{'ratio':>6} {'fail':>5}"
     )
     print(header)
     by_concurrency: dict[int, dict[str, Row]] = defaultdict(dict)
@@ -301,6 +307,7 @@ def _print_table(operation: str, rows: list[Row]) -> None:
                 f"  {concurrency:>7} {target:<9} {result.per_second:>8.1f} "
                 f"{result.percentile(0.5):>8.1f} {result.percentile(0.99):>8.1f} "
                 f"{result.cpu_ms_per_request:>7.2f} {result.postgres_cpu_ms_per_request:>6.2f} "
+                f"{result.client_cpu_ms_per_request:>7.2f} "
                 f"{_statements(result.statements):>7} "
                 f"{average_bytes:>7.0f} {result.peak_rss / 2**20:>8.0f} {ratio:>6} "
                 f"{result.failures:>5}"
@@ -320,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operations", help="comma-separated operation names (default all)")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--scale", choices=["full", "tiny"], default="full")
+    parser.add_argument(
+        "--client",
+        choices=["httpx", "raw"],
+        default="httpx",
+        help="load client: httpx.AsyncClient, or a minimal raw HTTP/1.1 client",
+    )
     parser.add_argument("--database-url", help="default: $BENCH_DATABASE_URL or embedded")
     parser.add_argument("--skip-generate", action="store_true", help="use the data as it is")
     args = parser.parse_args(argv)
@@ -363,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nmachine: {os.cpu_count()} cores ({cpu}), "
         f"{psutil.virtual_memory().total / 2**30:.0f} GB RAM, Python "
         f"{platform.python_version()}; {args.duration:.0f} s per measurement after "
-        f"{args.warmup:.0f} s warm-up; server workers: {args.workers}"
+        f"{args.warmup:.0f} s warm-up; server workers: {args.workers}; client: {args.client}"
     )
     try:
         with ProcessPoolExecutor(max_workers=1) as load:
@@ -388,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
                                 concurrency,
                                 args.warmup if round_ == 0 else 0.5,
                                 args.duration / args.rounds,
+                                args.client,
                             ).result()
                             measured[target.name].add(
                                 result,
