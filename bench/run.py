@@ -30,6 +30,7 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -316,6 +317,22 @@ def _print_table(operation: str, rows: list[Row]) -> None:
                 print(f"          first failure: {result.first_failure}")
 
 
+class Tee:
+    """Writes to the terminal and to a results file."""
+
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
@@ -371,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         raise
     monitor = MemoryMonitor([server, baseline])
     postgres = postgres_processes(url)
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    results_file = (results / f"run-{stamp}-{args.client}.txt").open("w")
+    terminal = sys.stdout
+    sys.stdout = Tee(terminal, results_file)
     cpu = platform.processor() or platform.machine()
     print(
         f"\nmachine: {os.cpu_count()} cores ({cpu}), "
@@ -422,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
             f"baseline {baseline.peak_rss / 2**20:.0f} MB"
         )
     finally:
+        sys.stdout = terminal
+        results_file.close()
+        print(f"results: {results_file.name}")
         monitor.stop()
         server.stop()
         baseline.stop()
