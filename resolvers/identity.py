@@ -29,6 +29,9 @@ class Viewer:
     email: str | None = None
     app_roles: frozenset[str] = field(default_factory=frozenset)
     doctor_id: uuid.UUID | None = None
+    # The viewer's own `users` row as read with the roles (column name -> value), so the
+    # request can serve it without a second statement; None for anon and service_role.
+    profile: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_anon(self) -> bool:
@@ -150,7 +153,8 @@ class TokenVerifier:
 
 _VIEWER_SQL = text(
     """
-    SELECT u.email,
+    SELECT u.email, u.full_name, u.phone, u.timezone, u.avatar_url, u.created_at,
+           u.updated_at,
            ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id) AS roles,
            (SELECT d.id FROM doctors d WHERE d.user_id = u.id) AS doctor_id
       FROM users u
@@ -198,12 +202,23 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
     roles = frozenset({"patient", *row.roles})
     if row.doctor_id is not None:
         roles = roles | {"doctor"}
+    profile = {
+        "id": user_id,
+        "email": row.email,
+        "full_name": row.full_name,
+        "phone": row.phone,
+        "timezone": row.timezone,
+        "avatar_url": row.avatar_url,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
     return Viewer(
         role="authenticated",
         user_id=user_id,
         email=row.email,
         app_roles=roles,
         doctor_id=row.doctor_id,
+        profile=profile,
     )
 
 

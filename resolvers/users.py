@@ -40,6 +40,17 @@ class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
         return [found.get(key) for key in keys]
 
 
+def prime_viewer(ctx: Context) -> None:
+    """Serves the viewer's own row from the one the viewer statement read: the users
+    policy always lets a user read their own row with its contact fields."""
+    profile = ctx.viewer.profile
+    if ctx.viewer.user_id is None or profile is None:
+        return
+    ctx.loaders.get(UserByIdLoader).prime(
+        ctx.viewer.user_id, VisibleUser(User(**profile), contact_visible=True)
+    )
+
+
 async def get_user(ctx: Context, user_id: uuid.UUID) -> VisibleUser | None:
     return await ctx.loaders.get(UserByIdLoader).load(user_id)
 

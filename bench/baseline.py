@@ -1,0 +1,120 @@
+"""The raw-SQL baseline: a plain asyncpg handler per bench operation.
+
+It answers `POST /graphql` for the bench operations only (chosen by `operationName`),
+verifies the same HS256 bearer token, runs one hand-written statement that applies the
+same policies and builds the whole `data` object as JSON in Postgres, and returns
+`{"data": ...}`: the same JSON the GraphQL server returns for that operation (the
+differential test in tests/test_bench_smoke.py checks it).
+
+    python -m bench.baseline --port 8100 --database-url URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import jwt
+import orjson
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bench.operations import BY_NAME
+from resolvers.settings import DEV_JWT_SECRET
+
+
+async def create_pool(database_url: str, size: int = 10) -> asyncpg.Pool:
+    url = make_url(database_url)
+    pool = await asyncpg.create_pool(
+        user=url.username,
+        password=url.password or None,
+        host=url.query.get("host") or url.host,
+        port=url.port,
+        database=url.database,
+        min_size=size,
+        max_size=size,
+        server_settings={"TimeZone": "UTC"},
+    )
+    assert pool is not None
+    return pool
+
+
+async def run_operation(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    name: str,
+    user_id: uuid.UUID,
+    variables: dict[str, Any] | None = None,
+) -> str:
+    """The `data` of operation `name` for viewer `user_id`, as JSON text."""
+    operation = BY_NAME[name]
+    arguments = operation.baseline_arguments(variables or {})
+    return str(await conn.fetchval(operation.baseline_sql, user_id, *arguments))
+
+
+def create_app(database_url: str, secret: str, audience: str = "authenticated") -> Starlette:
+    state: dict[str, asyncpg.Pool] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        state["pool"] = await create_pool(database_url)
+        try:
+            yield
+        finally:
+            await state["pool"].close()
+
+    def error(status: int, message: str) -> Response:
+        return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+
+    async def graphql(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        name = body.get("operationName")
+        if name not in BY_NAME:
+            return error(400, f"unknown operation {name!r}")
+        authorization = request.headers.get("authorization", "")
+        if not authorization.startswith("Bearer "):
+            return error(401, "sign in")
+        try:
+            claims = jwt.decode(authorization[7:], secret, algorithms=["HS256"], audience=audience)
+            user_id = uuid.UUID(claims["sub"])
+        except (jwt.PyJWTError, KeyError, ValueError):
+            return error(401, "bad token")
+        data = await run_operation(state["pool"], name, user_id, body.get("variables"))
+        return Response(b'{"data":' + data.encode() + b"}", media_type="application/json")
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+    return Starlette(
+        routes=[Route("/graphql", graphql, methods=["POST"]), Route("/healthz", healthz)],
+        lifespan=lifespan,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__)
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--database-url", required=True)
+    args = parser.parse_args(argv)
+    secret = os.environ.get("CAREGRAPH_JWT_SECRET") or DEV_JWT_SECRET
+    uvicorn.run(
+        create_app(args.database_url, secret),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

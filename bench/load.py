@@ -1,0 +1,174 @@
+"""The load generator: concurrent keep-alive HTTP/1.1 clients (httpx.AsyncClient, or a
+minimal raw client) sending prepared request bodies for a fixed duration. Runs in its own
+process (see bench.run), so its CPU does not come out of the servers' event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    failures: int
+    seconds: float
+    latencies_ms: list[float]
+    response_bytes: int
+    first_failure: str | None
+    client_cpu_seconds: float = 0.0
+    """CPU time the load process spent in the measured window (all its clients)."""
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    @property
+    def bytes_per_response(self) -> float:
+        return self.response_bytes / self.requests if self.requests else 0.0
+
+
+Send = Callable[[int], Awaitable[tuple[int, bytes]]]
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection with prebuilt requests: a minimal client whose
+    own CPU per request is a small fraction of httpx's (for ratios against a fast
+    baseline that the load process would otherwise cap)."""
+
+    def __init__(self, host: str, port: int, requests: list[bytes]) -> None:
+        self.host = host
+        self.port = port
+        self.requests = requests
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def send(self, index: int) -> tuple[int, bytes]:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(self.requests[index])
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _raw_requests(base_url: str, requests: list[tuple[bytes, dict[str, str]]]) -> list[bytes]:
+    host = base_url.split("://", 1)[1]
+    prepared = []
+    for body, headers in requests:
+        lines = ["POST /graphql HTTP/1.1", f"host: {host}", f"content-length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        prepared.append(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    return prepared
+
+
+async def _drive(
+    base_url: str,
+    requests: list[tuple[bytes, dict[str, str]]],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    client_kind: str,
+) -> LoadResult:
+    latencies: list[float] = []
+    counters = {"failures": 0, "bytes": 0}
+    last_done = [0.0]
+    first_failure: list[str] = []
+    senders: list[Send] = []
+    closers: list[Callable[[], Awaitable[None] | None]] = []
+    if client_kind == "httpx":
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        client = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60)
+
+        async def send_httpx(index: int) -> tuple[int, bytes]:
+            body, headers = requests[index]
+            response = await client.post("/graphql", content=body, headers=headers)
+            return response.status_code, response.content
+
+        senders = [send_httpx] * concurrency
+        closers.append(client.aclose)
+    else:
+        host, port = base_url.split("://", 1)[1].rsplit(":", 1)
+        raw = _raw_requests(base_url, requests)
+        connections = [RawConnection(host, int(port), raw) for _ in range(concurrency)]
+        senders = [connection.send for connection in connections]
+        closers += [connection.close for connection in connections]
+
+    started = time.perf_counter()
+    measure_from = started + warmup
+    stop_at = measure_from + duration
+    cpu_at = [0.0]
+
+    async def mark_cpu() -> None:
+        await asyncio.sleep(warmup)
+        cpu_at[0] = time.process_time()
+
+    async def worker(offset: int) -> None:
+        send = senders[offset]
+        index = offset
+        clock = time.perf_counter
+        while True:
+            sent = clock()
+            if sent >= stop_at:
+                return
+            status, content = await send(index % len(requests))
+            index += concurrency
+            done = clock()
+            if sent < measure_from:
+                continue
+            if status != 200 or b'"errors"' in content:
+                counters["failures"] += 1
+                if not first_failure:
+                    first_failure.append(f"{status} {content[:300]!r}")
+            latencies.append((done - sent) * 1000)
+            counters["bytes"] += len(content)
+            last_done[0] = max(last_done[0], done)
+
+    try:
+        await asyncio.gather(mark_cpu(), *(worker(i) for i in range(concurrency)))
+    finally:
+        client_cpu = time.process_time() - cpu_at[0]
+        for close in closers:
+            result = close()
+            if result is not None:
+                await result
+    return LoadResult(
+        requests=len(latencies),
+        failures=counters["failures"],
+        seconds=max(duration, last_done[0] - measure_from),
+        latencies_ms=latencies,
+        response_bytes=counters["bytes"],
+        first_failure=first_failure[0] if first_failure else None,
+        client_cpu_seconds=client_cpu,
+    )
+
+
+def drive(
+    base_url: str,
+    requests: list[tuple[bytes, dict[str, str]]],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    client_kind: str = "httpx",
+) -> LoadResult:
+    """Runs in the load process: `concurrency` clients round-robin over `requests`, with
+    httpx.AsyncClient (`httpx`) or one raw keep-alive connection each (`raw`)."""
+    return asyncio.run(_drive(base_url, requests, concurrency, warmup, duration, client_kind))

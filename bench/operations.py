@@ -1,0 +1,256 @@
+"""The bench suite: each operation as the client apps send it, the viewers who send it, and
+the raw SQL of its baseline (see bench/baseline.py).
+
+Operations whose API has not landed on this branch yet (booking: appointments, payments,
+`Doctor.availableSlots`; lessons; community feed; the hold + book + cancel mutation mix)
+are added here as new `Operation`s with their baseline SQL; look for "HOOK" below.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.generate import Scale, bench_id
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    """The GraphQL operation name (also the key in the server's access log)."""
+    document: str
+    viewer_kind: str
+    """`patient` or `doctor`: whose token sends it (bench ids `patient:n`, `doctor-user:n`)."""
+    baseline_sql: str
+    """One statement returning the response's `data` as JSON text; $1 is the viewer's
+    user id, then `baseline_arguments(variables)`."""
+    variables: Callable[[Scale, int], dict[str, Any]] = field(default=lambda _scale, _n: {})
+    baseline_arguments: Callable[[dict[str, Any]], list[Any]] = field(default=lambda _variables: [])
+
+
+def viewer_id(kind: str, n: int) -> uuid.UUID:
+    return bench_id("patient" if kind == "patient" else "doctor-user", n)
+
+
+def viewer_email(kind: str, n: int) -> str:
+    return f"{'patient' if kind == 'patient' else 'doctor-user'}{n}@bench.caregraph.dev"
+
+
+def viewer_numbers(kind: str, scale: Scale, count: int) -> list[int]:
+    """`count` distinct viewers spread over the population (patients, or doctors)."""
+    population = scale.patients if kind == "patient" else scale.doctors
+    count = min(count, population)
+    step = max(1, population // count)
+    return [1 + i * step for i in range(count)]
+
+
+# --- SQL building blocks ----------------------------------------------------------------
+
+# `resolvers.pagination.encode_cursor([text, uuid])`: base64url (no padding) of
+# [["s", <json string>], ["u", "<uuid>"]] with compact separators.
+_TEXT_ID_CURSOR = (
+    "rtrim(translate(replace(encode(convert_to("
+    "'[[\"s\",' || to_json({text})::text || '],[\"u\",\"' || {id}::text || '\"]]', 'UTF8'), "
+    "'base64'), E'\\n', ''), '+/', '-_'), '=')"
+)
+
+# `resolvers.goals.goal_progress`.
+_PROGRESS = (
+    "(CASE WHEN g.target_value = g.baseline_value "
+    "THEN CASE WHEN g.current_value = g.target_value THEN 100 ELSE 0 END "
+    "ELSE round(least(100, greatest(0, (g.current_value - g.baseline_value) "
+    "/ (g.target_value - g.baseline_value) * 100)), 2) END)"
+)
+
+_LAST_CHECK_IN = """
+    json_build_object('edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'date', c.date, 'value', c.value, 'mood', upper(c.mood))))
+          FROM (SELECT c.date, c.value, c.mood FROM goal_check_ins c
+                 WHERE c.goal_id = g.id ORDER BY c.date DESC, c.id DESC LIMIT 1) c
+    ), '[]'::json))
+"""
+
+# --- directory ----------------------------------------------------------------------------
+
+DIRECTORY = Operation(
+    name="BenchDirectory",
+    viewer_kind="patient",
+    # HOOK (booking): add `availableSlots(from: $from, to: $to) { startsAt endsAt }` to the
+    # node once `Doctor.availableSlots` is on main, with variables for the next 7 days,
+    # and the same slots in the baseline SQL.
+    document="""
+query BenchDirectory {
+  doctors(first: 20) {
+    edges {
+      cursor
+      node {
+        id
+        fullName
+        specialties
+        languages
+        ratingAvg
+        ratingCount
+        feeStandard
+        currency
+        photoUrl
+        acceptingPatients
+        timezone
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+""",
+    baseline_sql=f"""
+WITH page AS (
+    SELECT d.id, d.full_name, d.specialties, d.languages, d.rating_avg, d.rating_count,
+           d.fee_standard, d.currency, d.photo_url, d.accepting_patients, d.timezone,
+           row_number() OVER (ORDER BY d.full_name, d.id) AS rn
+      FROM doctors d
+     WHERE d.verified OR d.user_id = $1
+        OR EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = $1 AND r.role = 'admin')
+     ORDER BY d.full_name, d.id
+     LIMIT 21
+), edges AS (
+    SELECT {_TEXT_ID_CURSOR.format(text="full_name", id="id")} AS cursor, page.*
+      FROM page WHERE rn <= 20
+)
+SELECT json_build_object('doctors', json_build_object(
+    'edges', coalesce((SELECT json_agg(json_build_object(
+        'cursor', e.cursor,
+        'node', json_build_object(
+            'id', e.id, 'fullName', e.full_name, 'specialties', e.specialties,
+            'languages', e.languages, 'ratingAvg', e.rating_avg::text,
+            'ratingCount', e.rating_count, 'feeStandard', e.fee_standard::text,
+            'currency', e.currency, 'photoUrl', e.photo_url,
+            'acceptingPatients', e.accepting_patients, 'timezone', e.timezone))
+        ORDER BY e.rn) FROM edges e), '[]'::json),
+    'pageInfo', json_build_object(
+        'hasNextPage', (SELECT count(*) FROM page) > 20,
+        'endCursor', (SELECT e.cursor FROM edges e ORDER BY e.rn DESC LIMIT 1))
+))::text
+""",
+)
+
+# --- patient home -----------------------------------------------------------------------
+
+PATIENT_HOME = Operation(
+    name="BenchPatientHome",
+    viewer_kind="patient",
+    # HOOK (booking): add the viewer's upcoming `appointments(first: 10, ...)` with
+    # `doctor { fullName specialties }` and `payments { amount status }` once the
+    # appointments API is on main, and the same rows in the baseline SQL.
+    document="""
+query BenchPatientHome {
+  viewer {
+    user {
+      id
+      fullName
+      goals(status: ACTIVE, first: 10) {
+        edges {
+          node {
+            id
+            title
+            metric
+            unit
+            progress
+            currentValue
+            targetValue
+            targetDate
+            checkIns(first: 1) { edges { node { date value mood } } }
+          }
+        }
+      }
+    }
+  }
+}
+""",
+    baseline_sql=f"""
+SELECT json_build_object('viewer', json_build_object('user', (
+    SELECT json_build_object(
+        'id', u.id, 'fullName', u.full_name,
+        'goals', json_build_object('edges', coalesce((
+            SELECT json_agg(json_build_object('node', json_build_object(
+                       'id', g.id, 'title', g.title, 'metric', g.metric, 'unit', g.unit,
+                       'progress', {_PROGRESS}, 'currentValue', g.current_value,
+                       'targetValue', g.target_value, 'targetDate', g.target_date,
+                       'checkIns', {_LAST_CHECK_IN}))
+                   ORDER BY g.created_at DESC, g.id DESC)
+              FROM (SELECT * FROM goals g
+                     WHERE g.owner_id = u.id AND g.status = 'active'
+                     ORDER BY g.created_at DESC, g.id DESC LIMIT 10) g
+        ), '[]'::json)))
+      FROM users u WHERE u.id = $1
+)))::text
+""",
+)
+
+# --- doctor day -------------------------------------------------------------------------
+
+DOCTOR_PATIENT_GOALS = Operation(
+    name="BenchDoctorPatientGoals",
+    viewer_kind="doctor",
+    # HOOK (booking): the full doctor day is `appointments(filter: <that day>)` with
+    # `patient { fullName goals(status: ACTIVE, first: 5) { ... } }`; until the
+    # appointments API is on main this measures the goals part: the active goals the
+    # doctor may read (their patients' goals, through the care-relationship policy).
+    document="""
+query BenchDoctorPatientGoals {
+  goals(first: 20, filter: {status: ACTIVE}) {
+    edges {
+      node {
+        id
+        title
+        unit
+        progress
+        currentValue
+        targetValue
+        owner { id fullName }
+        checkIns(first: 1) { edges { node { date value mood } } }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
+}
+""",
+    baseline_sql=f"""
+WITH viewer AS (
+    SELECT (SELECT d.id FROM doctors d WHERE d.user_id = $1) AS doctor_id,
+           EXISTS (SELECT 1 FROM user_roles r
+                    WHERE r.user_id = $1 AND r.role IN ('admin', 'coach')) AS reads_all
+), page AS (
+    SELECT g.* FROM goals g, viewer v
+     WHERE g.status = 'active'
+       AND (v.reads_all OR g.owner_id = $1 OR g.owner_id IN (
+            SELECT a.patient_id FROM appointments a
+             WHERE a.doctor_id = v.doctor_id AND a.status <> 'cancelled'))
+     ORDER BY g.created_at DESC, g.id DESC
+     LIMIT 21
+), shown AS (
+    SELECT * FROM page ORDER BY created_at DESC, id DESC LIMIT 20
+)
+SELECT json_build_object('goals', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', g.id, 'title', g.title, 'unit', g.unit, 'progress', {_PROGRESS},
+                   'currentValue', g.current_value, 'targetValue', g.target_value,
+                   'owner', json_build_object('id', u.id, 'fullName', u.full_name),
+                   'checkIns', {_LAST_CHECK_IN}))
+               ORDER BY g.created_at DESC, g.id DESC)
+          FROM shown g JOIN users u ON u.id = g.owner_id
+    ), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM page) > 20)
+))::text
+""",
+)
+
+# HOOK (lessons): BenchCatalog — `lessonModules` and `lessons(first: 50)` with
+# `viewerProgress`. HOOK (community): BenchFeed — `feed(first: 20)` with author,
+# `comments(first: 5)` with author and `replies(first: 3)`. HOOK (booking): the mutation
+# mix hold + book + cancel (no baseline ratio: the issue asks ratios for reads only).
+
+OPERATIONS: tuple[Operation, ...] = (DIRECTORY, PATIENT_HOME, DOCTOR_PATIENT_GOALS)
+BY_NAME = {operation.name: operation for operation in OPERATIONS}

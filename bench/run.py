@@ -1,0 +1,458 @@
+"""Runs the bench: the real server and the raw-SQL baseline side by side, on one dataset.
+
+    python -m bench.run [--duration 10] [--concurrency 8,32] [--operations A,B]
+                        [--workers 1] [--scale full|tiny]
+
+1. Migrates the bench database (`$BENCH_DATABASE_URL`, else database `caregraph_bench` in
+   the embedded Postgres) and fills whatever is empty (bench.generate).
+2. Starts `python server.py --port P` (DATABASE_URL = the bench database) and
+   `python -m bench.baseline --port Q` as subprocesses, with one JWT secret for both.
+3. For each operation and concurrency: drives the server, then the baseline, from a
+   separate load process (warm-up, then a fixed duration), and reads the SQL statements
+   per request from the server's JSON access log on stdout.
+4. Prints one table per operation: requests/s, p50/p99 latency, SQL statements per
+   request, response bytes, peak RSS of each server (with its worker processes), and the
+   server's throughput as a ratio of the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+
+from bench.generate import Scale, default_database_url, prepare
+from bench.load import LoadResult, drive
+from bench.operations import OPERATIONS, Operation, viewer_email, viewer_id, viewer_numbers
+from resolvers.identity import mint_token
+from resolvers.settings import DEV_JWT_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+VIEWERS_PER_OPERATION = 64
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A server subprocess, its peak RSS (with children) and, for the real server, the
+    SQL statement counts from its access log, per operation."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    statements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    peak_rss: int = 0
+    output_tail: list[str] = field(default_factory=list)
+
+    def _processes(self) -> list[psutil.Process]:
+        try:
+            parent = psutil.Process(self.process.pid)
+            return [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def rss(self) -> int:
+        total = 0
+        for process in self._processes():
+            try:
+                total += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server and its workers so far."""
+        try:
+            return cpu_seconds([psutil.Process(self.process.pid)])
+        except psutil.NoSuchProcess:
+            return 0.0
+
+    def read_output(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("{") and '"sql_statements"' in line:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("operation"):
+                    self.statements[entry["operation"]].append(int(entry["sql_statements"]))
+                continue
+            self.output_tail = [*self.output_tail[-40:], line]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _start(name: str, command: list[str], env: dict[str, str], port: int) -> ServerProcess:
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    server = ServerProcess(name, process, f"http://127.0.0.1:{port}")
+    threading.Thread(target=server.read_output, daemon=True).start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            time.sleep(0.5)
+            raise SystemExit(f"{name} exited:\n" + "\n".join(server.output_tail))
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.stop()
+    raise SystemExit(f"{name} did not start:\n" + "\n".join(server.output_tail))
+
+
+def postgres_processes(database_url: str) -> list[psutil.Process]:
+    """The local Postgres serving `database_url` (postmaster and backends), found by its
+    socket directory; empty for a remote server."""
+    from sqlalchemy.engine import make_url
+
+    socket_dir = make_url(database_url).query.get("host")
+    if not isinstance(socket_dir, str) or not socket_dir.startswith("/"):
+        return []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if cmdline and cmdline[0].endswith("postgres") and socket_dir in cmdline:
+            return [process]
+    return []
+
+
+def cpu_seconds(roots: list[psutil.Process]) -> float:
+    """CPU time (user + system) of `roots` and all their descendants, including the ones
+    that already exited (counted through their parents' children times)."""
+    total = 0.0
+    for root in roots:
+        try:
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+class MemoryMonitor:
+    """Samples the servers' RSS every 100 ms; `peak(name)` since the last `reset()`."""
+
+    def __init__(self, servers: list[ServerProcess]) -> None:
+        self.servers = servers
+        self.window: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for server in self.servers:
+                rss = server.rss()
+                server.peak_rss = max(server.peak_rss, rss)
+                self.window[server.name] = max(self.window.get(server.name, 0), rss)
+            self._stop.wait(0.1)
+
+    def reset(self) -> None:
+        self.window = {}
+
+    def peak(self, name: str) -> int:
+        return self.window.get(name, 0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _requests(
+    operation: Operation, scale: Scale, secret: str
+) -> list[tuple[bytes, dict[str, str]]]:
+    prepared = []
+    for n in viewer_numbers(operation.viewer_kind, scale, VIEWERS_PER_OPERATION):
+        token = mint_token(
+            secret,
+            user_id=viewer_id(operation.viewer_kind, n),
+            email=viewer_email(operation.viewer_kind, n),
+        )
+        body = orjson.dumps(
+            {
+                "query": operation.document,
+                "operationName": operation.name,
+                "variables": operation.variables(scale, n),
+            }
+        )
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        prepared.append((body, headers))
+    return prepared
+
+
+@dataclass
+class Measurement:
+    """One target's slices of one (operation, concurrency), merged."""
+
+    target: str
+    requests: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    response_bytes: int = 0
+    cpu_seconds: float = 0.0
+    postgres_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
+    peak_rss: int = 0
+    statements: list[int] = field(default_factory=list)
+    first_failure: str | None = None
+
+    def add(
+        self, result: LoadResult, cpu: float, postgres_cpu: float, rss: int, statements: list[int]
+    ) -> None:
+        self.postgres_cpu_seconds += postgres_cpu
+        self.client_cpu_seconds += result.client_cpu_seconds
+        self.requests += result.requests
+        self.failures += result.failures
+        self.seconds += result.seconds
+        self.latencies_ms += result.latencies_ms
+        self.response_bytes += result.response_bytes
+        self.cpu_seconds += cpu
+        self.peak_rss = max(self.peak_rss, rss)
+        self.statements += statements
+        self.first_failure = self.first_failure or result.first_failure
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        return LoadResult(0, 0, 0, self.latencies_ms, 0, None).percentile(fraction)
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds * 1000 / self.requests if self.requests else 0.0
+
+    @property
+    def client_cpu_ms_per_request(self) -> float:
+        return self.client_cpu_seconds * 1000 / self.requests if self.requests else 0.0
+
+    @property
+    def postgres_cpu_ms_per_request(self) -> float:
+        return self.postgres_cpu_seconds * 1000 / self.requests if self.requests else 0.0
+
+
+@dataclass
+class Row:
+    operation: str
+    concurrency: int
+    target: str
+    result: Measurement
+
+
+def _statements(values: list[int]) -> str:
+    if not values:
+        return "-"
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _print_table(operation: str, rows: list[Row]) -> None:
+    print(f"\n{operation}")
+    header = (
+        f"  {'clients':>7} {'target':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms':>7} {'PG ms':>6} {'load ms':>7} {'SQL/req':>7} {'bytes':>7} {'peak MB':>8} "
+        f"{'ratio':>6} {'fail':>5}"
+    )
+    print(header)
+    by_concurrency: dict[int, dict[str, Row]] = defaultdict(dict)
+    for row in rows:
+        by_concurrency[row.concurrency][row.target] = row
+    for concurrency, targets in sorted(by_concurrency.items()):
+        baseline = targets.get("baseline")
+        for target in ("server", "baseline"):
+            found = targets.get(target)
+            if found is None:
+                continue
+            result = found.result
+            ratio = ""
+            if target == "server" and baseline and baseline.result.per_second:
+                ratio = f"{result.per_second / baseline.result.per_second:.2f}"
+            average_bytes = result.response_bytes / result.requests if result.requests else 0
+            print(
+                f"  {concurrency:>7} {target:<9} {result.per_second:>8.1f} "
+                f"{result.percentile(0.5):>8.1f} {result.percentile(0.99):>8.1f} "
+                f"{result.cpu_ms_per_request:>7.2f} {result.postgres_cpu_ms_per_request:>6.2f} "
+                f"{result.client_cpu_ms_per_request:>7.2f} "
+                f"{_statements(result.statements):>7} "
+                f"{average_bytes:>7.0f} {result.peak_rss / 2**20:>8.0f} {ratio:>6} "
+                f"{result.failures:>5}"
+            )
+            if result.first_failure:
+                print(f"          first failure: {result.first_failure}")
+
+
+class Tee:
+    """Writes to the terminal and to a results file."""
+
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating server/baseline slices per cell"
+    )
+    parser.add_argument("--concurrency", default="8,32", help="comma-separated client counts")
+    parser.add_argument("--operations", help="comma-separated operation names (default all)")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--scale", choices=["full", "tiny"], default="full")
+    parser.add_argument(
+        "--client",
+        choices=["httpx", "raw"],
+        default="httpx",
+        help="load client: httpx.AsyncClient, or a minimal raw HTTP/1.1 client",
+    )
+    parser.add_argument("--database-url", help="default: $BENCH_DATABASE_URL or embedded")
+    parser.add_argument("--skip-generate", action="store_true", help="use the data as it is")
+    args = parser.parse_args(argv)
+
+    scale = Scale.full() if args.scale == "full" else Scale.tiny()
+    url = args.database_url or default_database_url()
+    if not args.skip_generate:
+        report = prepare(url, scale)
+        for name, seconds in report.filled.items():
+            print(f"generated {name} in {seconds:.1f} s")
+    operations = list(OPERATIONS)
+    if args.operations:
+        wanted = set(args.operations.split(","))
+        operations = [operation for operation in operations if operation.name in wanted]
+    concurrencies = [int(value) for value in args.concurrency.split(",")]
+
+    secret = os.environ.get("CAREGRAPH_JWT_SECRET") or DEV_JWT_SECRET
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREGRAPH_", "DATABASE_"))}
+    env.update(DATABASE_URL=url, CAREGRAPH_JWT_SECRET=secret, PYTHONUNBUFFERED="1")
+    server_port, baseline_port = _free_port(), _free_port()
+    server_command = [sys.executable, "server.py", "--port", str(server_port)]
+    if args.workers > 1:
+        server_command += ["--workers", str(args.workers)]
+    baseline_command = [sys.executable, "-m", "bench.baseline", "--port", str(baseline_port)]
+    baseline_command += ["--database-url", url]
+    server = _start("server", server_command, env, server_port)
+    try:
+        baseline = _start(
+            "baseline",
+            baseline_command,
+            env,
+            baseline_port,
+        )
+    except BaseException:
+        server.stop()
+        raise
+    monitor = MemoryMonitor([server, baseline])
+    postgres = postgres_processes(url)
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    results_file = (results / f"run-{stamp}-{args.client}.txt").open("w")
+    terminal = sys.stdout
+    sys.stdout = Tee(terminal, results_file)
+    cpu = platform.processor() or platform.machine()
+    print(
+        f"\nmachine: {os.cpu_count()} cores ({cpu}), "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GB RAM, Python "
+        f"{platform.python_version()}; {args.duration:.0f} s per measurement after "
+        f"{args.warmup:.0f} s warm-up; server workers: {args.workers}; client: {args.client}"
+    )
+    try:
+        with ProcessPoolExecutor(max_workers=1) as load:
+            for operation in operations:
+                requests = _requests(operation, scale, secret)
+                rows: list[Row] = []
+                for concurrency in concurrencies:
+                    measured = {
+                        target.name: Measurement(target.name) for target in (server, baseline)
+                    }
+                    # Alternate short slices so both see the same (shared) machine.
+                    for round_ in range(args.rounds):
+                        for target in (server, baseline):
+                            monitor.reset()
+                            server.statements.clear()
+                            cpu_before = target.cpu_seconds()
+                            postgres_before = cpu_seconds(postgres)
+                            result = load.submit(
+                                drive,
+                                target.base_url,
+                                requests,
+                                concurrency,
+                                args.warmup if round_ == 0 else 0.5,
+                                args.duration / args.rounds,
+                                args.client,
+                            ).result()
+                            measured[target.name].add(
+                                result,
+                                target.cpu_seconds() - cpu_before,
+                                cpu_seconds(postgres) - postgres_before,
+                                monitor.peak(target.name),
+                                server.statements.get(operation.name, [])
+                                if target is server
+                                else [1],
+                            )
+                    rows += [
+                        Row(operation.name, concurrency, name, measurement)
+                        for name, measurement in measured.items()
+                    ]
+                _print_table(operation.name, rows)
+        print(
+            f"\npeak RSS over the run: server {server.peak_rss / 2**20:.0f} MB, "
+            f"baseline {baseline.peak_rss / 2**20:.0f} MB"
+        )
+    finally:
+        sys.stdout = terminal
+        results_file.close()
+        print(f"results: {results_file.name}")
+        monitor.stop()
+        server.stop()
+        baseline.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
