@@ -47,6 +47,8 @@ class Appointment(IdMixin, TimestampMixin, Base):
         Index("ix_appointments_patient_id_starts_at", "patient_id", "starts_at"),
         Index("ix_appointments_status_starts_at", "status", "starts_at"),
         Index("ix_appointments_cancelled_by", "cancelled_by"),
+        # Care-relationship checks of the goals and users policies (doctor -> patient).
+        Index("ix_appointments_doctor_id_patient_id_status", "doctor_id", "patient_id", "status"),
         Index("ix_appointments_coupon_id", "coupon_id"),
     )
 
