@@ -259,12 +259,30 @@ async def test_alias_flood_is_refused(http: httpx.AsyncClient) -> None:
     assert "by 170" in error["message"]
 
 
-async def test_huge_first_is_an_error_not_silently_cut(http: httpx.AsyncClient) -> None:
+async def test_huge_first_is_an_error_not_silently_cut(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    await make_doctor(db)
     response = await http.post(
         "/graphql", json={"query": "{ doctors(first: 100000) { totalCount } }"}
     )
-    errors = _errors(response)
-    assert errors and any("at most 100" in e["message"] or "cost" in e["message"] for e in errors)
+    # The cost budget refuses it before anything runs...
+    (error,) = _errors(response)
+    assert error["extensions"]["limit"] == "cost"
+    assert "data" not in response.json()
+    # ...and within the budget, `first` over the page-size cap is an error, not a cut.
+    over_cap = await http.post("/graphql", json={"query": "{ doctors(first: 101) { totalCount } }"})
+    (error,) = _errors(over_cap)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "at most 100" in error["message"]
+    nested = await http.post(
+        "/graphql",
+        json={
+            "query": "{ doctors(first: 1) { edges { node { appointments(first: 500) "
+            "{ totalCount } } } } }"
+        },
+    )
+    assert any("at most 100" in e["message"] for e in _errors(nested)), nested.json()
 
 
 async def test_cost_budget_multiplies_nested_lists(settings: Settings, db: Database) -> None:
