@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bench.generate import Scale, bench_id
@@ -28,6 +29,8 @@ class Operation:
     user id, then `baseline_arguments(variables)`."""
     variables: Callable[[Scale, int], dict[str, Any]] = field(default=lambda _scale, _n: {})
     baseline_arguments: Callable[[dict[str, Any]], list[Any]] = field(default=lambda _variables: [])
+    filled: tuple[str, ...] = ()
+    """Fields (lists or connections) the smoke test expects non-empty for most viewers."""
 
 
 def viewer_id(kind: str, n: int) -> uuid.UUID:
@@ -72,6 +75,48 @@ _LAST_CHECK_IN = """
                  WHERE c.goal_id = g.id ORDER BY c.date DESC, c.id DESC LIMIT 1) c
     ), '[]'::json))
 """
+
+# The viewer's policy facts (resolvers.identity.Viewer): doctor profile and app roles.
+_VIEWER = """viewer AS (
+    SELECT (SELECT d.id FROM doctors d WHERE d.user_id = $1) AS doctor_id,
+           EXISTS (SELECT 1 FROM user_roles r
+                    WHERE r.user_id = $1 AND r.role = 'admin') AS is_admin,
+           EXISTS (SELECT 1 FROM user_roles r
+                    WHERE r.user_id = $1 AND r.role IN ('admin', 'coach')) AS reads_all
+)"""
+
+# resolvers/policies: appointments (a), doctors (d), users (u), goals (g); `v` = viewer.
+_APPOINTMENT_READ = "v.is_admin OR a.patient_id = $1 OR a.doctor_id = v.doctor_id"
+_DOCTOR_READ = "d.verified OR d.user_id = $1 OR v.is_admin"
+_USER_READ = (
+    "v.reads_all OR u.id = $1 OR EXISTS (SELECT 1 FROM appointments pa "
+    "WHERE pa.patient_id = u.id AND pa.doctor_id = v.doctor_id)"
+)
+_GOAL_READ = (
+    "v.reads_all OR g.owner_id = $1 OR EXISTS (SELECT 1 FROM appointments ca "
+    "WHERE ca.doctor_id = v.doctor_id AND ca.patient_id = g.owner_id "
+    "AND ca.status <> 'cancelled')"
+)
+
+
+def _upcoming_from(scale: Scale) -> datetime:
+    """Now, to the minute (what a client sends as "upcoming from"); at a small scale,
+    whose schedules end before today, the middle of the schedules instead."""
+    days = scale.appointments // scale.doctors // 8
+    if days - 30 > 1:
+        return datetime.now(UTC).replace(second=0, microsecond=0)
+    return datetime.combine(datetime.now(UTC).date() - timedelta(days=30 - days // 2), time(), UTC)
+
+
+def _day_range(scale: Scale) -> dict[str, str]:
+    """One UTC day, as a doctor's day view asks for it: today, or at a small scale (whose
+    schedules end before today) the last day with appointments. The generator puts 8
+    appointments a day per doctor from 30 days before the generation day."""
+    days = scale.appointments // scale.doctors // 8
+    offset = min(0, days - 1 - 30)
+    start = datetime.combine(datetime.now(UTC).date() + timedelta(days=offset), time(), UTC)
+    return {"from": start.isoformat(), "to": (start + timedelta(days=1)).isoformat()}
+
 
 # --- directory ----------------------------------------------------------------------------
 
@@ -139,12 +184,10 @@ SELECT json_build_object('doctors', json_build_object(
 
 PATIENT_HOME = Operation(
     name="BenchPatientHome",
+    filled=("goals", "appointments", "checkIns", "payments"),
     viewer_kind="patient",
-    # HOOK (booking): add the viewer's upcoming `appointments(first: 10, ...)` with
-    # `doctor { fullName specialties }` and `payments { amount status }` once the
-    # appointments API is on main, and the same rows in the baseline SQL.
     document="""
-query BenchPatientHome {
+query BenchPatientHome($now: DateTime!) {
   viewer {
     user {
       id
@@ -166,10 +209,38 @@ query BenchPatientHome {
       }
     }
   }
+  appointments(first: 10, filter: {from: $now}) {
+    edges {
+      node {
+        id
+        startsAt
+        endsAt
+        type
+        status
+        amountDue
+        currency
+        doctor { id fullName specialties photoUrl }
+        payments { amount currency status }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
 }
 """,
+    variables=lambda scale, _n: {"now": _upcoming_from(scale).isoformat()},
+    baseline_arguments=lambda variables: [datetime.fromisoformat(variables["now"])],
     baseline_sql=f"""
-SELECT json_build_object('viewer', json_build_object('user', (
+WITH {_VIEWER}, upcoming AS (
+    SELECT a.* FROM appointments a, viewer v
+     WHERE ({_APPOINTMENT_READ})
+       AND a.starts_at >= $2
+     ORDER BY a.starts_at, a.id
+     LIMIT 11
+), shown AS (
+    SELECT * FROM upcoming ORDER BY starts_at, id LIMIT 10
+)
+SELECT json_build_object(
+  'viewer', json_build_object('user', (
     SELECT json_build_object(
         'id', u.id, 'fullName', u.full_name,
         'goals', json_build_object('edges', coalesce((
@@ -184,7 +255,111 @@ SELECT json_build_object('viewer', json_build_object('user', (
                      ORDER BY g.created_at DESC, g.id DESC LIMIT 10) g
         ), '[]'::json)))
       FROM users u WHERE u.id = $1
-)))::text
+  )),
+  'appointments', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', a.id, 'startsAt', a.starts_at, 'endsAt', a.ends_at,
+                   'type', upper(a.type), 'status', upper(a.status),
+                   'amountDue', (a.price - a.discount)::text, 'currency', a.currency,
+                   'doctor', (SELECT json_build_object('id', d.id, 'fullName', d.full_name,
+                                     'specialties', d.specialties, 'photoUrl', d.photo_url)
+                                FROM doctors d, viewer v
+                               WHERE d.id = a.doctor_id AND ({_DOCTOR_READ})),
+                   'payments', coalesce((
+                       SELECT json_agg(json_build_object(
+                                  'amount', p.amount::text, 'currency', p.currency,
+                                  'status', upper(p.status))
+                              ORDER BY p.created_at, p.id)
+                         FROM payments p WHERE p.appointment_id = a.id), '[]'::json)))
+               ORDER BY a.starts_at, a.id)
+          FROM shown a), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM upcoming) > 10))
+)::text
+""",
+)
+
+# --- doctor day -------------------------------------------------------------------------
+
+DOCTOR_DAY = Operation(
+    name="BenchDoctorDay",
+    filled=("appointments", "goals", "checkIns"),
+    viewer_kind="doctor",
+    document="""
+query BenchDoctorDay($from: DateTime!, $to: DateTime!) {
+  appointments(first: 50, filter: {from: $from, to: $to}) {
+    edges {
+      node {
+        id
+        startsAt
+        endsAt
+        type
+        status
+        notes
+        patient {
+          id
+          fullName
+          goals(status: ACTIVE, first: 5) {
+            edges {
+              node {
+                id
+                title
+                unit
+                progress
+                currentValue
+                targetValue
+                checkIns(first: 1) { edges { node { date value mood } } }
+              }
+            }
+          }
+        }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
+}
+""",
+    variables=lambda scale, _n: _day_range(scale),
+    baseline_arguments=lambda variables: [
+        datetime.fromisoformat(variables["from"]),
+        datetime.fromisoformat(variables["to"]),
+    ],
+    baseline_sql=f"""
+WITH {_VIEWER}, day AS (
+    SELECT a.* FROM appointments a, viewer v
+     WHERE ({_APPOINTMENT_READ}) AND a.starts_at >= $2 AND a.starts_at < $3
+     ORDER BY a.starts_at, a.id
+     LIMIT 51
+), shown AS (
+    SELECT * FROM day ORDER BY starts_at, id LIMIT 50
+)
+SELECT json_build_object('appointments', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', a.id, 'startsAt', a.starts_at, 'endsAt', a.ends_at,
+                   'type', upper(a.type), 'status', upper(a.status), 'notes', a.notes,
+                   'patient', (
+                       SELECT json_build_object(
+                           'id', u.id, 'fullName', u.full_name,
+                           'goals', json_build_object('edges', coalesce((
+                               SELECT json_agg(json_build_object('node', json_build_object(
+                                          'id', g.id, 'title', g.title, 'unit', g.unit,
+                                          'progress', {_PROGRESS},
+                                          'currentValue', g.current_value,
+                                          'targetValue', g.target_value,
+                                          'checkIns', {_LAST_CHECK_IN}))
+                                      ORDER BY g.created_at DESC, g.id DESC)
+                                 FROM (SELECT g.* FROM goals g
+                                        WHERE g.owner_id = u.id AND g.status = 'active'
+                                          AND ({_GOAL_READ})
+                                        ORDER BY g.created_at DESC, g.id DESC LIMIT 5) g
+                           ), '[]'::json)))
+                         FROM users u, viewer v
+                        WHERE u.id = a.patient_id AND ({_USER_READ}))))
+               ORDER BY a.starts_at, a.id)
+          FROM shown a), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM day) > 50)
+))::text
 """,
 )
 
@@ -193,10 +368,8 @@ SELECT json_build_object('viewer', json_build_object('user', (
 DOCTOR_PATIENT_GOALS = Operation(
     name="BenchDoctorPatientGoals",
     viewer_kind="doctor",
-    # HOOK (booking): the full doctor day is `appointments(filter: <that day>)` with
-    # `patient { fullName goals(status: ACTIVE, first: 5) { ... } }`; until the
-    # appointments API is on main this measures the goals part: the active goals the
-    # doctor may read (their patients' goals, through the care-relationship policy).
+    # The goals part of the doctor's day on its own: the active goals the doctor may read
+    # (their patients', through the care-relationship policy), without the appointments.
     document="""
 query BenchDoctorPatientGoals {
   goals(first: 20, filter: {status: ACTIVE}) {
@@ -252,5 +425,5 @@ SELECT json_build_object('goals', json_build_object(
 # `comments(first: 5)` with author and `replies(first: 3)`. HOOK (booking): the mutation
 # mix hold + book + cancel (no baseline ratio: the issue asks ratios for reads only).
 
-OPERATIONS: tuple[Operation, ...] = (DIRECTORY, PATIENT_HOME, DOCTOR_PATIENT_GOALS)
+OPERATIONS: tuple[Operation, ...] = (DIRECTORY, PATIENT_HOME, DOCTOR_DAY, DOCTOR_PATIENT_GOALS)
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
