@@ -29,7 +29,7 @@ class Operation:
     user id, then `baseline_arguments(variables)`."""
     variables: Callable[[Scale, int], dict[str, Any]] = field(default=lambda _scale, _n: {})
     baseline_arguments: Callable[[dict[str, Any]], list[Any]] = field(default=lambda _variables: [])
-    filled: tuple[str, ...] = ()
+    filled: tuple[str, ...] = ("edges",)
     """Fields (lists or connections) the smoke test expects non-empty for most viewers."""
 
 
@@ -81,6 +81,8 @@ _VIEWER = """viewer AS (
     SELECT (SELECT d.id FROM doctors d WHERE d.user_id = $1) AS doctor_id,
            EXISTS (SELECT 1 FROM user_roles r
                     WHERE r.user_id = $1 AND r.role = 'admin') AS is_admin,
+           EXISTS (SELECT 1 FROM user_roles r
+                    WHERE r.user_id = $1 AND r.role = 'coach') AS is_coach,
            EXISTS (SELECT 1 FROM user_roles r
                     WHERE r.user_id = $1 AND r.role IN ('admin', 'coach')) AS reads_all
 )"""
@@ -420,10 +422,221 @@ SELECT json_build_object('goals', json_build_object(
 """,
 )
 
-# HOOK (lessons): BenchCatalog — `lessonModules` and `lessons(first: 50)` with
-# `viewerProgress`. HOOK (community): BenchFeed — `feed(first: 20)` with author,
-# `comments(first: 5)` with author and `replies(first: 3)`. HOOK (booking): the mutation
-# mix hold + book + cancel (no baseline ratio: the issue asks ratios for reads only).
+# --- catalog ----------------------------------------------------------------------------
 
-OPERATIONS: tuple[Operation, ...] = (DIRECTORY, PATIENT_HOME, DOCTOR_DAY, DOCTOR_PATIENT_GOALS)
+CATALOG = Operation(
+    name="BenchCatalog",
+    viewer_kind="patient",
+    filled=("lessonModules", "lessons", "viewerProgress"),
+    document="""
+query BenchCatalog {
+  lessonModules {
+    name
+    lessonCount
+    completedCount
+    totalDurationSec
+    completionPercent
+  }
+  lessons(first: 50) {
+    edges {
+      node {
+        id
+        slug
+        title
+        module
+        position
+        durationSec
+        tags
+        paywall
+        locked
+        viewerProgress { positionSec completed }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
+}
+""",
+    baseline_sql=f"""
+WITH {_VIEWER}, entitled AS (
+    SELECT v.reads_all OR EXISTS (
+               SELECT 1 FROM entitlements e
+                WHERE e.user_id = $1 AND e.product = 'lessons' AND e.revoked_at IS NULL
+                  AND (e.valid_until IS NULL OR e.valid_until > now())) AS content
+      FROM viewer v
+), modules AS (
+    SELECT l.module, count(l.id) AS lessons,
+           count(p.id) FILTER (WHERE p.completed) AS completed,
+           coalesce(sum(l.duration_sec), 0) AS duration
+      FROM lessons l
+      LEFT JOIN lesson_progress p ON p.lesson_id = l.id AND p.user_id = $1
+     CROSS JOIN viewer v
+     WHERE v.reads_all OR l.published
+     GROUP BY l.module
+), page AS (
+    SELECT l.* FROM lessons l, viewer v
+     WHERE v.reads_all OR l.published
+     ORDER BY l.module, l.position, l.id
+     LIMIT 51
+), shown AS (
+    SELECT * FROM page ORDER BY module, position, id LIMIT 50
+)
+SELECT json_build_object(
+  'lessonModules', coalesce((
+      SELECT json_agg(json_build_object(
+                 'name', m.module, 'lessonCount', m.lessons, 'completedCount', m.completed,
+                 'totalDurationSec', m.duration,
+                 'completionPercent', round(100.0 * m.completed / m.lessons, 1)::float8)
+             ORDER BY m.module)
+        FROM modules m), '[]'::json),
+  'lessons', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', l.id, 'slug', l.slug, 'title', l.title, 'module', l.module,
+                   'position', l.position, 'durationSec', l.duration_sec, 'tags', l.tags,
+                   'paywall', l.paywall,
+                   'locked', l.paywall AND NOT (SELECT content FROM entitled),
+                   'viewerProgress', (
+                       SELECT json_build_object('positionSec', p.position_sec,
+                                                'completed', p.completed)
+                         FROM lesson_progress p
+                        WHERE p.lesson_id = l.id AND p.user_id = $1)))
+               ORDER BY l.module, l.position, l.id)
+          FROM shown l), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM page) > 50))
+)::text
+""",
+)
+
+# --- feed -------------------------------------------------------------------------------
+
+_AUTHOR = (
+    "(SELECT json_build_object('id', au.id, 'displayName', au.full_name, "
+    "'avatarUrl', au.avatar_url) FROM users au WHERE au.id = {column})"
+)
+
+# resolvers/policies/community: a comment (c) of a post the viewer reads (the feed's
+# posts are readable by construction, so the post's own check is already done).
+_COMMENT_READ = (
+    "v.is_admin OR v.is_coach OR (NOT c.hidden AND NOT EXISTS ("
+    "SELECT 1 FROM comments pc WHERE pc.id = c.parent_id AND pc.hidden))"
+)
+
+FEED = Operation(
+    name="BenchFeed",
+    viewer_kind="patient",
+    filled=("feed", "comments", "replies"),
+    document="""
+query BenchFeed {
+  feed(first: 20) {
+    edges {
+      node {
+        id
+        title
+        body
+        tags
+        pinned
+        likeCount
+        commentCount
+        viewerHasLiked
+        author { id displayName avatarUrl }
+        comments(first: 5) {
+          edges {
+            node {
+              id
+              body
+              likeCount
+              author { id displayName avatarUrl }
+              replies(first: 3) {
+                edges { node { id body author { id displayName avatarUrl } } }
+                pageInfo { hasNextPage }
+              }
+            }
+          }
+          pageInfo { hasNextPage }
+        }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
+}
+""",
+    baseline_sql=f"""
+WITH {_VIEWER}, page AS (
+    SELECT p.* FROM posts p, viewer v
+     WHERE v.is_admin OR ((v.is_coach OR NOT p.hidden) AND (p.published OR p.author_id = $1))
+     ORDER BY p.pinned DESC, p.created_at DESC, p.id DESC
+     LIMIT 21
+), shown AS (
+    SELECT * FROM page ORDER BY pinned DESC, created_at DESC, id DESC LIMIT 20
+), tops AS (
+    SELECT c.*, row_number() OVER (PARTITION BY c.post_id ORDER BY c.created_at, c.id) AS rank
+      FROM comments c, viewer v
+     WHERE c.post_id IN (SELECT id FROM shown) AND c.parent_id IS NULL AND ({_COMMENT_READ})
+), top_page AS (
+    SELECT * FROM tops WHERE rank <= 6
+), replies AS (
+    SELECT * FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.parent_id ORDER BY c.created_at, c.id)
+                   AS rank
+          FROM comments c, viewer v
+         WHERE c.parent_id IN (SELECT id FROM top_page WHERE rank <= 5)
+           AND ({_COMMENT_READ})) r
+     WHERE rank <= 4
+)
+SELECT json_build_object('feed', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', p.id, 'title', p.title, 'body', p.body, 'tags', p.tags,
+                   'pinned', p.pinned,
+                   'likeCount', (SELECT count(*) FROM post_likes pl WHERE pl.post_id = p.id),
+                   'commentCount', (SELECT count(*) FROM comments c, viewer v
+                                     WHERE c.post_id = p.id AND ({_COMMENT_READ})),
+                   'viewerHasLiked', EXISTS (SELECT 1 FROM post_likes pl
+                                              WHERE pl.post_id = p.id AND pl.user_id = $1),
+                   'author', {_AUTHOR.format(column="p.author_id")},
+                   'comments', json_build_object(
+                       'edges', coalesce((
+                           SELECT json_agg(json_build_object('node', json_build_object(
+                                      'id', t.id, 'body', t.body,
+                                      'likeCount', (SELECT count(*) FROM comment_likes cl
+                                                     WHERE cl.comment_id = t.id),
+                                      'author', {_AUTHOR.format(column="t.author_id")},
+                                      'replies', json_build_object(
+                                          'edges', coalesce((
+                                              SELECT json_agg(json_build_object(
+                                                         'node', json_build_object(
+                                                             'id', r.id, 'body', r.body,
+                                                             'author',
+                                                             {_AUTHOR.format(column="r.author_id")}
+                                                         )) ORDER BY r.rank)
+                                                FROM replies r
+                                               WHERE r.parent_id = t.id AND r.rank <= 3
+                                          ), '[]'::json),
+                                          'pageInfo', json_build_object('hasNextPage',
+                                              EXISTS (SELECT 1 FROM replies r
+                                                       WHERE r.parent_id = t.id AND r.rank = 4)))
+                                  )) ORDER BY t.rank)
+                             FROM top_page t WHERE t.post_id = p.id AND t.rank <= 5
+                       ), '[]'::json),
+                       'pageInfo', json_build_object('hasNextPage',
+                           EXISTS (SELECT 1 FROM top_page t
+                                    WHERE t.post_id = p.id AND t.rank = 6)))))
+               ORDER BY p.pinned DESC, p.created_at DESC, p.id DESC)
+          FROM shown p), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM page) > 20)
+))::text
+""",
+)
+
+# HOOK (booking): the mutation mix hold + book + cancel (no baseline ratio: the issue
+# asks ratios for reads only).
+
+OPERATIONS: tuple[Operation, ...] = (
+    DIRECTORY,
+    PATIENT_HOME,
+    DOCTOR_DAY,
+    DOCTOR_PATIENT_GOALS,
+    CATALOG,
+    FEED,
+)
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
