@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bench.generate import Scale, bench_id
@@ -122,14 +122,121 @@ def _day_range(scale: Scale) -> dict[str, str]:
 
 # --- directory ----------------------------------------------------------------------------
 
+
+def _week_ahead(_scale: Scale, _n: int) -> dict[str, str]:
+    """The next 7 days from today (UTC), as the directory asks for slots."""
+    today = datetime.now(UTC).date()
+    return {"from": today.isoformat(), "to": (today + timedelta(days=6)).isoformat()}
+
+
+def _slot_arguments(variables: dict[str, Any]) -> list[Any]:
+    from resolvers.settings import get_settings
+
+    return [
+        date.fromisoformat(variables["from"]),
+        date.fromisoformat(variables["to"]),
+        get_settings().min_lead_minutes,
+    ]
+
+
+# `resolvers.slots.compute_slots` in SQL, for the doctors in `edges` ($2..$3 = local
+# dates, $4 = minimum lead minutes): weekly rules in the doctor's zone, a date's
+# exceptions replacing them (blocked; custom hours keeping the weekday's first rule's slot
+# length and buffer, else 30 and 0), the day's cap on live appointments by local date,
+# live appointments and other viewers' unexpired holds blocking (with the buffer), and
+# nothing before now + lead. Local times are turned into instants as zoneinfo does with
+# fold=0: a time skipped by DST has no slot, a repeated one takes the earlier instant.
+_SLOTS = """
+bookable AS (
+    SELECT e.id, e.timezone,
+           greatest($2::date, (now() AT TIME ZONE e.timezone)::date - 1) AS first_day
+      FROM edges e WHERE e.verified AND e.accepting_patients
+), busy AS (
+    SELECT a.doctor_id, a.starts_at, a.ends_at, true AS booked
+      FROM appointments a
+     WHERE a.doctor_id IN (SELECT id FROM bookable)
+       AND a.status IN ('pending_payment', 'confirmed')
+       AND a.starts_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC'
+       AND a.ends_at > ($2::date - 2)::timestamp AT TIME ZONE 'UTC'
+    UNION ALL
+    SELECT h.doctor_id, h.starts_at, h.ends_at, false
+      FROM slot_holds h
+     WHERE h.doctor_id IN (SELECT id FROM bookable)
+       AND h.expires_at > now() AND h.user_id <> $1
+       AND h.starts_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC'
+       AND h.ends_at > ($2::date - 2)::timestamp AT TIME ZONE 'UTC'
+), days AS (
+    SELECT b.id AS doctor_id, b.timezone, day::date AS day,
+           extract(dow FROM day)::int AS dow
+      FROM bookable b, generate_series(b.first_day, $3::date, interval '1 day') AS day
+), open_days AS (
+    SELECT d.*,
+           EXISTS (SELECT 1 FROM availability_exceptions x
+                    WHERE x.doctor_id = d.doctor_id AND x.date = d.day) AS excepted
+      FROM days d
+     WHERE NOT EXISTS (SELECT 1 FROM availability_exceptions x
+                        WHERE x.doctor_id = d.doctor_id AND x.date = d.day
+                          AND x.kind = 'blocked')
+       AND coalesce((SELECT count(*) FROM busy b
+                      WHERE b.booked AND b.doctor_id = d.doctor_id
+                        AND (b.starts_at AT TIME ZONE d.timezone)::date = d.day)
+                    < (SELECT min(r.max_patients_per_day) FROM doctor_availability r
+                        WHERE r.doctor_id = d.doctor_id AND r.active
+                          AND r.day_of_week = d.dow), true)
+), windows AS (
+    SELECT o.doctor_id, o.timezone, o.day, r.start_time, r.end_time, r.slot_minutes,
+           r.buffer_minutes
+      FROM open_days o
+      JOIN doctor_availability r
+        ON r.doctor_id = o.doctor_id AND r.active AND r.day_of_week = o.dow
+     WHERE NOT o.excepted
+    UNION ALL
+    SELECT o.doctor_id, o.timezone, o.day, x.start_time, x.end_time,
+           coalesce(t.slot_minutes, 30), coalesce(t.buffer_minutes, 0)
+      FROM open_days o
+      JOIN availability_exceptions x
+        ON x.doctor_id = o.doctor_id AND x.date = o.day
+       AND x.start_time IS NOT NULL AND x.end_time IS NOT NULL
+      LEFT JOIN LATERAL (
+          SELECT r.slot_minutes, r.buffer_minutes FROM doctor_availability r
+           WHERE r.doctor_id = o.doctor_id AND r.active AND r.day_of_week = o.dow
+           ORDER BY r.start_time LIMIT 1) t ON true
+     WHERE o.excepted
+), candidates AS (
+    SELECT w.doctor_id, w.timezone, w.slot_minutes, w.buffer_minutes,
+           (w.day + w.start_time) + k * make_interval(mins => w.slot_minutes + w.buffer_minutes)
+               AS local
+      FROM windows w,
+           generate_series(0, floor((extract(epoch FROM w.end_time - w.start_time) / 60
+                                     - w.slot_minutes)
+                                    / (w.slot_minutes + w.buffer_minutes))::int) AS k
+), instants AS (
+    SELECT c.doctor_id, c.slot_minutes, c.buffer_minutes,
+           CASE WHEN (z.before AT TIME ZONE c.timezone) = c.local THEN z.before
+                WHEN (z.after AT TIME ZONE c.timezone) = c.local THEN z.after END AS starts_at
+      FROM candidates c,
+           LATERAL (SELECT ((c.local - interval '3 hours') AT TIME ZONE c.timezone)
+                               + interval '3 hours' AS before,
+                           c.local AT TIME ZONE c.timezone AS after) z
+), slots AS (
+    SELECT i.doctor_id, i.starts_at, i.starts_at + make_interval(mins => i.slot_minutes)
+               AS ends_at
+      FROM instants i
+     WHERE i.starts_at >= now() + make_interval(mins => $4)
+       AND NOT EXISTS (
+           SELECT 1 FROM busy b
+            WHERE b.doctor_id = i.doctor_id
+              AND i.starts_at < b.ends_at + make_interval(mins => i.buffer_minutes)
+              AND b.starts_at < i.starts_at + make_interval(mins => i.slot_minutes)
+                                + make_interval(mins => i.buffer_minutes))
+)"""
+
 DIRECTORY = Operation(
     name="BenchDirectory",
     viewer_kind="patient",
-    # HOOK (booking): add `availableSlots(from: $from, to: $to) { startsAt endsAt }` to the
-    # node once `Doctor.availableSlots` is on main, with variables for the next 7 days,
-    # and the same slots in the baseline SQL.
+    filled=("edges", "availableSlots"),
     document="""
-query BenchDirectory {
+query BenchDirectory($from: Date!, $to: Date!) {
   doctors(first: 20) {
     edges {
       cursor
@@ -145,17 +252,20 @@ query BenchDirectory {
         photoUrl
         acceptingPatients
         timezone
+        availableSlots(from: $from, to: $to) { startsAt endsAt }
       }
     }
     pageInfo { hasNextPage endCursor }
   }
 }
 """,
+    variables=_week_ahead,
+    baseline_arguments=_slot_arguments,
     baseline_sql=f"""
 WITH page AS (
     SELECT d.id, d.full_name, d.specialties, d.languages, d.rating_avg, d.rating_count,
            d.fee_standard, d.currency, d.photo_url, d.accepting_patients, d.timezone,
-           row_number() OVER (ORDER BY d.full_name, d.id) AS rn
+           d.verified, row_number() OVER (ORDER BY d.full_name, d.id) AS rn
       FROM doctors d
      WHERE d.verified OR d.user_id = $1
         OR EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = $1 AND r.role = 'admin')
@@ -164,7 +274,7 @@ WITH page AS (
 ), edges AS (
     SELECT {_TEXT_ID_CURSOR.format(text="full_name", id="id")} AS cursor, page.*
       FROM page WHERE rn <= 20
-)
+), {_SLOTS}
 SELECT json_build_object('doctors', json_build_object(
     'edges', coalesce((SELECT json_agg(json_build_object(
         'cursor', e.cursor,
@@ -173,7 +283,12 @@ SELECT json_build_object('doctors', json_build_object(
             'languages', e.languages, 'ratingAvg', e.rating_avg::text,
             'ratingCount', e.rating_count, 'feeStandard', e.fee_standard::text,
             'currency', e.currency, 'photoUrl', e.photo_url,
-            'acceptingPatients', e.accepting_patients, 'timezone', e.timezone))
+            'acceptingPatients', e.accepting_patients, 'timezone', e.timezone,
+            'availableSlots', coalesce((
+                SELECT json_agg(json_build_object('startsAt', s.starts_at,
+                                                  'endsAt', s.ends_at)
+                                ORDER BY s.starts_at)
+                  FROM slots s WHERE s.doctor_id = e.id), '[]'::json)))
         ORDER BY e.rn) FROM edges e), '[]'::json),
     'pageInfo', json_build_object(
         'hasNextPage', (SELECT count(*) FROM page) > 20,
