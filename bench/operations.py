@@ -146,7 +146,7 @@ def _slot_arguments(variables: dict[str, Any]) -> list[Any]:
 # live appointments and other viewers' unexpired holds blocking (with the buffer), and
 # nothing before now + lead. Local times are turned into instants as zoneinfo does with
 # fold=0: a time skipped by DST has no slot, a repeated one takes the earlier instant.
-_SLOTS = """
+SLOTS_SQL = """
 bookable AS (
     SELECT e.id, e.timezone,
            greatest($2::date, (now() AT TIME ZONE e.timezone)::date - 1) AS first_day
@@ -274,7 +274,7 @@ WITH page AS (
 ), edges AS (
     SELECT {_TEXT_ID_CURSOR.format(text="full_name", id="id")} AS cursor, page.*
       FROM page WHERE rn <= 20
-), {_SLOTS}
+), {SLOTS_SQL}
 SELECT json_build_object('doctors', json_build_object(
     'edges', coalesce((SELECT json_agg(json_build_object(
         'cursor', e.cursor,
@@ -755,3 +755,97 @@ OPERATIONS: tuple[Operation, ...] = (
     FEED,
 )
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
+
+
+# --- mutation mix ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MutationMix:
+    """Hold + book + cancel as a patient: one cycle is three requests, the cancel carrying
+    the id the booking returned. Every client is its own patient and cycles over its own
+    open slots (on many doctors, a week out), so the cancel frees each slot again and
+    repeated runs do not run out. No baseline: the issue asks ratios for reads only."""
+
+    name: str
+    hold: str
+    book: str
+    cancel: str
+    slots: str
+    """The query that lists the open slots the mix cycles over."""
+    succeeded: tuple[str, str, str]
+    """The `__typename` each step answers with when it worked."""
+
+    def operation_names(self) -> tuple[str, str, str]:
+        return ("BenchHold", "BenchBook", "BenchCancel")
+
+    def viewers(self, count: int) -> list[int]:
+        """Patients 2, 3, ...: clear of the read operations' viewers (1 + i * step)."""
+        return [2 + i for i in range(count)]
+
+    def slot_variables(self) -> dict[str, str]:
+        today = datetime.now(UTC).date()
+        return {
+            "from": (today + timedelta(days=8)).isoformat(),
+            "to": (today + timedelta(days=13)).isoformat(),
+        }
+
+    def usable_doctors(self, scale: Scale) -> set[str]:
+        """Doctors without a daily cap (the generator caps every fifth), whose slots stay
+        open however many mix clients book them at once."""
+        return {str(bench_id("doctor", n)) for n in range(1, scale.doctors + 1) if n % 5}
+
+
+MUTATION_MIX = MutationMix(
+    name="BenchMutationMix",
+    hold="""
+mutation BenchHold($doctorId: ID!, $startsAt: DateTime!) {
+  holdSlot(input: {doctorId: $doctorId, startsAt: $startsAt}) {
+    __typename
+    ... on SlotHeld { hold { id expiresAt } }
+    ... on UserError { code message }
+  }
+}
+""",
+    book="""
+mutation BenchBook($doctorId: ID!, $startsAt: DateTime!) {
+  bookAppointment(input: {doctorId: $doctorId, startsAt: $startsAt, notes: "Bench visit"}) {
+    __typename
+    ... on AppointmentBooked { appointment { id status startsAt amountDue currency } }
+    ... on UserError { code message }
+  }
+}
+""",
+    cancel="""
+mutation BenchCancel($id: ID!) {
+  cancelAppointment(input: {id: $id, reason: "Bench cancellation"}) {
+    __typename
+    ... on AppointmentUpdated { appointment { id status } }
+    ... on UserError { code message }
+  }
+}
+""",
+    slots="""
+query BenchMixSlots($from: Date!, $to: Date!) {
+  doctors(first: 100) {
+    edges { node { id availableSlots(from: $from, to: $to) { startsAt } } }
+  }
+}
+""",
+    succeeded=("SlotHeld", "AppointmentBooked", "AppointmentUpdated"),
+)
+
+
+def mix_slots(mix: MutationMix, scale: Scale, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(doctor id, startsAt) pairs from the `slots` query's data, spread over doctors and
+    days (round-robin over the usable doctors)."""
+    usable = mix.usable_doctors(scale)
+    per_doctor = [
+        [(edge["node"]["id"], slot["startsAt"]) for slot in edge["node"]["availableSlots"]]
+        for edge in data["doctors"]["edges"]
+        if edge["node"]["id"] in usable
+    ]
+    spread: list[tuple[str, str]] = []
+    for round_ in range(max((len(slots) for slots in per_doctor), default=0)):
+        spread += [slots[round_] for slots in per_doctor if round_ < len(slots)]
+    return spread
