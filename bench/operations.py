@@ -1,9 +1,9 @@
 """The bench suite: each operation as the client apps send it, the viewers who send it, and
 the raw SQL of its baseline (see bench/baseline.py).
 
-Operations whose API has not landed on this branch yet (booking: appointments, payments,
-`Doctor.availableSlots`; lessons; community feed; the hold + book + cancel mutation mix)
-are added here as new `Operation`s with their baseline SQL; look for "HOOK" below.
+The read operations (directory with slots, patient home, doctor day, the doctor's
+patients' goals, catalog, feed) are `Operation`s with one baseline statement each; the
+hold + book + cancel mix is `MUTATION_MIX` (server only, driven by bench.load.drive_mix).
 """
 
 from __future__ import annotations
@@ -760,9 +760,6 @@ SELECT json_build_object('feed', json_build_object(
 ))::text
 """,
 )
-
-# HOOK (booking): the mutation mix hold + book + cancel (no baseline ratio: the issue
-# asks ratios for reads only).
 
 OPERATIONS: tuple[Operation, ...] = (
     DIRECTORY,
