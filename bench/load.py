@@ -54,9 +54,12 @@ class RawConnection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def send(self, index: int) -> tuple[int, bytes]:
+        return await self.send_bytes(self.requests[index])
+
+    async def send_bytes(self, request: bytes) -> tuple[int, bytes]:
         if self.reader is None or self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(self.requests[index])
+        self.writer.write(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
@@ -70,14 +73,15 @@ class RawConnection:
             self.writer.close()
 
 
+def _raw_request(host: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = ["POST /graphql HTTP/1.1", f"host: {host}", f"content-length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 def _raw_requests(base_url: str, requests: list[tuple[bytes, dict[str, str]]]) -> list[bytes]:
     host = base_url.split("://", 1)[1]
-    prepared = []
-    for body, headers in requests:
-        lines = ["POST /graphql HTTP/1.1", f"host: {host}", f"content-length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        prepared.append(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-    return prepared
+    return [_raw_request(host, body, headers) for body, headers in requests]
 
 
 async def _drive(
@@ -172,3 +176,118 @@ def drive(
     """Runs in the load process: `concurrency` clients round-robin over `requests`, with
     httpx.AsyncClient (`httpx`) or one raw keep-alive connection each (`raw`)."""
     return asyncio.run(_drive(base_url, requests, concurrency, warmup, duration, client_kind))
+
+
+@dataclass(frozen=True)
+class MixScript:
+    """One mix client: its patient's headers, the three documents and their operation
+    names, the `__typename`s that mean success, and its own open slots to cycle over."""
+
+    headers: dict[str, str]
+    documents: tuple[str, str, str]
+    names: tuple[str, str, str]
+    succeeded: tuple[str, str, str]
+    slots: list[tuple[str, str]]
+
+
+async def _drive_mix(
+    base_url: str, scripts: list[MixScript], warmup: float, duration: float, client_kind: str
+) -> LoadResult:
+    import orjson
+
+    latencies: list[float] = []
+    counters = {"failures": 0, "bytes": 0}
+    first_failure: list[str] = []
+    host = base_url.split("://", 1)[1]
+    hostname, port = host.rsplit(":", 1)
+    client = httpx.AsyncClient(base_url=base_url, timeout=60) if client_kind == "httpx" else None
+    started = time.perf_counter()
+    measure_from = started + warmup
+    stop_at = measure_from + duration
+    cpu_at = [0.0]
+    last_done = [0.0]
+
+    async def mark_cpu() -> None:
+        await asyncio.sleep(warmup)
+        cpu_at[0] = time.process_time()
+
+    async def worker(script: MixScript) -> None:
+        connection = RawConnection(hostname, int(port), [])
+
+        async def post(step: int, variables: dict[str, str]) -> dict[str, object] | None:
+            body = orjson.dumps(
+                {
+                    "query": script.documents[step],
+                    "operationName": script.names[step],
+                    "variables": variables,
+                }
+            )
+            sent = time.perf_counter()
+            if client is not None:
+                response = await client.post("/graphql", content=body, headers=script.headers)
+                status, content = response.status_code, response.content
+            else:
+                status, content = await connection.send_bytes(
+                    _raw_request(host, body, script.headers)
+                )
+            done = time.perf_counter()
+            result: dict[str, object] | None = None
+            if status == 200:
+                data = orjson.loads(content).get("data") or {}
+                result = next(iter(data.values()), None) if data else None
+            ok = isinstance(result, dict) and result.get("__typename") == script.succeeded[step]
+            if sent >= measure_from:
+                latencies.append((done - sent) * 1000)
+                counters["bytes"] += len(content)
+                last_done[0] = max(last_done[0], done)
+                if not ok:
+                    counters["failures"] += 1
+                    if not first_failure:
+                        first_failure.append(f"{script.names[step]}: {status} {content[:300]!r}")
+            return result if ok else None
+
+        cycle = 0
+        try:
+            while script.slots and time.perf_counter() < stop_at:
+                doctor_id, starts_at = script.slots[cycle % len(script.slots)]
+                cycle += 1
+                slot = {"doctorId": doctor_id, "startsAt": starts_at}
+                if await post(0, slot) is None:
+                    continue
+                booked = await post(1, slot)
+                if booked is None:
+                    continue
+                appointment = booked["appointment"]
+                assert isinstance(appointment, dict)
+                await post(2, {"id": str(appointment["id"])})
+        finally:
+            connection.close()
+
+    try:
+        await asyncio.gather(mark_cpu(), *(worker(script) for script in scripts))
+    finally:
+        client_cpu = time.process_time() - cpu_at[0]
+        if client is not None:
+            await client.aclose()
+    return LoadResult(
+        requests=len(latencies),
+        failures=counters["failures"],
+        seconds=max(duration, last_done[0] - measure_from),
+        latencies_ms=latencies,
+        response_bytes=counters["bytes"],
+        first_failure=first_failure[0] if first_failure else None,
+        client_cpu_seconds=client_cpu,
+    )
+
+
+def drive_mix(
+    base_url: str,
+    scripts: list[MixScript],
+    warmup: float,
+    duration: float,
+    client_kind: str = "httpx",
+) -> LoadResult:
+    """Runs in the load process: one client per script, each cycling hold -> book ->
+    cancel over its own slots; every request is measured, a step that does not answer
+    with its success type counts as a failure (and ends that cycle)."""
+    return asyncio.run(_drive_mix(base_url, scripts, warmup, duration, client_kind))

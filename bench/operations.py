@@ -1,9 +1,9 @@
 """The bench suite: each operation as the client apps send it, the viewers who send it, and
 the raw SQL of its baseline (see bench/baseline.py).
 
-Operations whose API has not landed on this branch yet (booking: appointments, payments,
-`Doctor.availableSlots`; lessons; community feed; the hold + book + cancel mutation mix)
-are added here as new `Operation`s with their baseline SQL; look for "HOOK" below.
+The read operations (directory with slots, patient home, doctor day, the doctor's
+patients' goals, catalog, feed) are `Operation`s with one baseline statement each; the
+hold + book + cancel mix is `MUTATION_MIX` (server only, driven by bench.load.drive_mix).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bench.generate import Scale, bench_id
@@ -28,6 +29,8 @@ class Operation:
     user id, then `baseline_arguments(variables)`."""
     variables: Callable[[Scale, int], dict[str, Any]] = field(default=lambda _scale, _n: {})
     baseline_arguments: Callable[[dict[str, Any]], list[Any]] = field(default=lambda _variables: [])
+    filled: tuple[str, ...] = ("edges",)
+    """Fields (lists or connections) the smoke test expects non-empty for most viewers."""
 
 
 def viewer_id(kind: str, n: int) -> uuid.UUID:
@@ -73,16 +76,173 @@ _LAST_CHECK_IN = """
     ), '[]'::json))
 """
 
+# The viewer's policy facts (resolvers.identity.Viewer): doctor profile and app roles.
+_VIEWER = """viewer AS (
+    SELECT (SELECT d.id FROM doctors d WHERE d.user_id = $1) AS doctor_id,
+           EXISTS (SELECT 1 FROM user_roles r
+                    WHERE r.user_id = $1 AND r.role = 'admin') AS is_admin,
+           EXISTS (SELECT 1 FROM user_roles r
+                    WHERE r.user_id = $1 AND r.role = 'coach') AS is_coach,
+           EXISTS (SELECT 1 FROM user_roles r
+                    WHERE r.user_id = $1 AND r.role IN ('admin', 'coach')) AS reads_all
+)"""
+
+# resolvers/policies: appointments (a), doctors (d), users (u), goals (g); `v` = viewer.
+_APPOINTMENT_READ = "v.is_admin OR a.patient_id = $1 OR a.doctor_id = v.doctor_id"
+_DOCTOR_READ = "d.verified OR d.user_id = $1 OR v.is_admin"
+_USER_READ = (
+    "v.reads_all OR u.id = $1 OR EXISTS (SELECT 1 FROM appointments pa "
+    "WHERE pa.patient_id = u.id AND pa.doctor_id = v.doctor_id)"
+)
+_GOAL_READ = (
+    "v.reads_all OR g.owner_id = $1 OR EXISTS (SELECT 1 FROM appointments ca "
+    "WHERE ca.doctor_id = v.doctor_id AND ca.patient_id = g.owner_id "
+    "AND ca.status <> 'cancelled')"
+)
+
+
+def _upcoming_from(scale: Scale) -> datetime:
+    """Now, to the minute (what a client sends as "upcoming from"); at a small scale,
+    whose schedules end before today, the middle of the schedules instead."""
+    days = scale.appointments // scale.doctors // 8
+    if days - 30 > 1:
+        return datetime.now(UTC).replace(second=0, microsecond=0)
+    return datetime.combine(datetime.now(UTC).date() - timedelta(days=30 - days // 2), time(), UTC)
+
+
+def _day_range(scale: Scale) -> dict[str, str]:
+    """One UTC day, as a doctor's day view asks for it: today, or at a small scale (whose
+    schedules end before today) the last day with appointments. The generator puts 8
+    appointments a day per doctor from 30 days before the generation day."""
+    days = scale.appointments // scale.doctors // 8
+    offset = min(0, days - 1 - 30)
+    start = datetime.combine(datetime.now(UTC).date() + timedelta(days=offset), time(), UTC)
+    return {"from": start.isoformat(), "to": (start + timedelta(days=1)).isoformat()}
+
+
 # --- directory ----------------------------------------------------------------------------
+
+
+def _week_ahead(_scale: Scale, _n: int) -> dict[str, str]:
+    """The next 7 days from today (UTC), as the directory asks for slots."""
+    today = datetime.now(UTC).date()
+    return {"from": today.isoformat(), "to": (today + timedelta(days=6)).isoformat()}
+
+
+def _slot_arguments(variables: dict[str, Any]) -> list[Any]:
+    from resolvers.settings import get_settings
+
+    return [
+        date.fromisoformat(variables["from"]),
+        date.fromisoformat(variables["to"]),
+        get_settings().min_lead_minutes,
+    ]
+
+
+# `resolvers.slots.compute_slots` in SQL, for the doctors in `edges` ($2..$3 = local
+# dates, $4 = minimum lead minutes): weekly rules in the doctor's zone, a date's
+# exceptions replacing them (blocked; custom hours keeping the weekday's first rule's slot
+# length and buffer, else 30 and 0), the day's cap on live appointments by local date,
+# live appointments and other viewers' unexpired holds blocking (with the buffer: one
+# multirange per doctor, tested with `&&` against the slot widened by the buffer), and
+# nothing before now + lead. Local times are turned into instants as zoneinfo does with
+# fold=0: a time skipped by DST has no slot, a repeated one takes the earlier instant.
+SLOTS_SQL = """
+bookable AS (
+    SELECT e.id, e.timezone,
+           greatest($2::date, (now() AT TIME ZONE e.timezone)::date - 1) AS first_day
+      FROM edges e WHERE e.verified AND e.accepting_patients
+), busy AS (
+    SELECT a.doctor_id, a.starts_at, a.ends_at, true AS booked
+      FROM appointments a
+     WHERE a.doctor_id IN (SELECT id FROM bookable)
+       AND a.status IN ('pending_payment', 'confirmed')
+       AND a.starts_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC'
+       AND a.ends_at > ($2::date - 2)::timestamp AT TIME ZONE 'UTC'
+    UNION ALL
+    SELECT h.doctor_id, h.starts_at, h.ends_at, false
+      FROM slot_holds h
+     WHERE h.doctor_id IN (SELECT id FROM bookable)
+       AND h.expires_at > now() AND h.user_id <> $1
+       AND h.starts_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC'
+       AND h.ends_at > ($2::date - 2)::timestamp AT TIME ZONE 'UTC'
+), days AS (
+    SELECT b.id AS doctor_id, b.timezone, day::date AS day,
+           extract(dow FROM day)::int AS dow
+      FROM bookable b, generate_series(b.first_day, $3::date, interval '1 day') AS day
+), busy_ranges AS (
+    SELECT b.doctor_id, range_agg(tstzrange(b.starts_at, b.ends_at)) AS ranges
+      FROM busy b GROUP BY b.doctor_id
+), booked AS (
+    SELECT b.doctor_id, (b.starts_at AT TIME ZONE k.timezone)::date AS day, count(*) AS n
+      FROM busy b JOIN bookable k ON k.id = b.doctor_id
+     WHERE b.booked
+     GROUP BY 1, 2
+), open_days AS (
+    SELECT d.*,
+           EXISTS (SELECT 1 FROM availability_exceptions x
+                    WHERE x.doctor_id = d.doctor_id AND x.date = d.day) AS excepted
+      FROM days d
+      LEFT JOIN booked n ON n.doctor_id = d.doctor_id AND n.day = d.day
+     WHERE NOT EXISTS (SELECT 1 FROM availability_exceptions x
+                        WHERE x.doctor_id = d.doctor_id AND x.date = d.day
+                          AND x.kind = 'blocked')
+       AND coalesce(coalesce(n.n, 0)
+                    < (SELECT min(r.max_patients_per_day) FROM doctor_availability r
+                        WHERE r.doctor_id = d.doctor_id AND r.active
+                          AND r.day_of_week = d.dow), true)
+), windows AS (
+    SELECT o.doctor_id, o.timezone, o.day, r.start_time, r.end_time, r.slot_minutes,
+           r.buffer_minutes
+      FROM open_days o
+      JOIN doctor_availability r
+        ON r.doctor_id = o.doctor_id AND r.active AND r.day_of_week = o.dow
+     WHERE NOT o.excepted
+    UNION ALL
+    SELECT o.doctor_id, o.timezone, o.day, x.start_time, x.end_time,
+           coalesce(t.slot_minutes, 30), coalesce(t.buffer_minutes, 0)
+      FROM open_days o
+      JOIN availability_exceptions x
+        ON x.doctor_id = o.doctor_id AND x.date = o.day
+       AND x.start_time IS NOT NULL AND x.end_time IS NOT NULL
+      LEFT JOIN LATERAL (
+          SELECT r.slot_minutes, r.buffer_minutes FROM doctor_availability r
+           WHERE r.doctor_id = o.doctor_id AND r.active AND r.day_of_week = o.dow
+           ORDER BY r.start_time LIMIT 1) t ON true
+     WHERE o.excepted
+), candidates AS (
+    SELECT w.doctor_id, w.timezone, w.slot_minutes, w.buffer_minutes,
+           (w.day + w.start_time) + k * make_interval(mins => w.slot_minutes + w.buffer_minutes)
+               AS local
+      FROM windows w,
+           generate_series(0, floor((extract(epoch FROM w.end_time - w.start_time) / 60
+                                     - w.slot_minutes)
+                                    / (w.slot_minutes + w.buffer_minutes))::int) AS k
+), instants AS (
+    SELECT c.doctor_id, c.slot_minutes, c.buffer_minutes,
+           CASE WHEN (z.before AT TIME ZONE c.timezone) = c.local THEN z.before
+                WHEN (z.after AT TIME ZONE c.timezone) = c.local THEN z.after END AS starts_at
+      FROM candidates c,
+           LATERAL (SELECT ((c.local - interval '3 hours') AT TIME ZONE c.timezone)
+                               + interval '3 hours' AS before,
+                           c.local AT TIME ZONE c.timezone AS after) z
+), slots AS (
+    SELECT i.doctor_id, i.starts_at, i.starts_at + make_interval(mins => i.slot_minutes)
+               AS ends_at
+      FROM instants i
+      LEFT JOIN busy_ranges r ON r.doctor_id = i.doctor_id
+     WHERE i.starts_at >= now() + make_interval(mins => $4)
+       AND (r.ranges IS NULL OR NOT r.ranges && tstzrange(
+                i.starts_at - make_interval(mins => i.buffer_minutes),
+                i.starts_at + make_interval(mins => i.slot_minutes + i.buffer_minutes)))
+)"""
 
 DIRECTORY = Operation(
     name="BenchDirectory",
     viewer_kind="patient",
-    # HOOK (booking): add `availableSlots(from: $from, to: $to) { startsAt endsAt }` to the
-    # node once `Doctor.availableSlots` is on main, with variables for the next 7 days,
-    # and the same slots in the baseline SQL.
+    filled=("edges", "availableSlots"),
     document="""
-query BenchDirectory {
+query BenchDirectory($from: Date!, $to: Date!) {
   doctors(first: 20) {
     edges {
       cursor
@@ -98,17 +258,20 @@ query BenchDirectory {
         photoUrl
         acceptingPatients
         timezone
+        availableSlots(from: $from, to: $to) { startsAt endsAt }
       }
     }
     pageInfo { hasNextPage endCursor }
   }
 }
 """,
+    variables=_week_ahead,
+    baseline_arguments=_slot_arguments,
     baseline_sql=f"""
 WITH page AS (
     SELECT d.id, d.full_name, d.specialties, d.languages, d.rating_avg, d.rating_count,
            d.fee_standard, d.currency, d.photo_url, d.accepting_patients, d.timezone,
-           row_number() OVER (ORDER BY d.full_name, d.id) AS rn
+           d.verified, row_number() OVER (ORDER BY d.full_name, d.id) AS rn
       FROM doctors d
      WHERE d.verified OR d.user_id = $1
         OR EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = $1 AND r.role = 'admin')
@@ -117,7 +280,7 @@ WITH page AS (
 ), edges AS (
     SELECT {_TEXT_ID_CURSOR.format(text="full_name", id="id")} AS cursor, page.*
       FROM page WHERE rn <= 20
-)
+), {SLOTS_SQL}
 SELECT json_build_object('doctors', json_build_object(
     'edges', coalesce((SELECT json_agg(json_build_object(
         'cursor', e.cursor,
@@ -126,7 +289,12 @@ SELECT json_build_object('doctors', json_build_object(
             'languages', e.languages, 'ratingAvg', e.rating_avg::text,
             'ratingCount', e.rating_count, 'feeStandard', e.fee_standard::text,
             'currency', e.currency, 'photoUrl', e.photo_url,
-            'acceptingPatients', e.accepting_patients, 'timezone', e.timezone))
+            'acceptingPatients', e.accepting_patients, 'timezone', e.timezone,
+            'availableSlots', coalesce((
+                SELECT json_agg(json_build_object('startsAt', s.starts_at,
+                                                  'endsAt', s.ends_at)
+                                ORDER BY s.starts_at)
+                  FROM slots s WHERE s.doctor_id = e.id), '[]'::json)))
         ORDER BY e.rn) FROM edges e), '[]'::json),
     'pageInfo', json_build_object(
         'hasNextPage', (SELECT count(*) FROM page) > 20,
@@ -139,12 +307,10 @@ SELECT json_build_object('doctors', json_build_object(
 
 PATIENT_HOME = Operation(
     name="BenchPatientHome",
+    filled=("goals", "appointments", "checkIns", "payments"),
     viewer_kind="patient",
-    # HOOK (booking): add the viewer's upcoming `appointments(first: 10, ...)` with
-    # `doctor { fullName specialties }` and `payments { amount status }` once the
-    # appointments API is on main, and the same rows in the baseline SQL.
     document="""
-query BenchPatientHome {
+query BenchPatientHome($now: DateTime!) {
   viewer {
     user {
       id
@@ -166,10 +332,50 @@ query BenchPatientHome {
       }
     }
   }
+  appointments(first: 10, filter: {from: $now}) {
+    edges {
+      node {
+        id
+        startsAt
+        endsAt
+        type
+        status
+        amountDue
+        currency
+        doctor { id fullName specialties photoUrl }
+        payments { amount currency status }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
 }
 """,
+    variables=lambda scale, _n: {"now": _upcoming_from(scale).isoformat()},
+    baseline_arguments=lambda variables: [datetime.fromisoformat(variables["now"])],
     baseline_sql=f"""
-SELECT json_build_object('viewer', json_build_object('user', (
+WITH {_VIEWER}, readable AS (
+    -- The appointments policy's three branches, each on its own index.
+    (SELECT a.id, a.starts_at FROM appointments a
+      WHERE a.patient_id = $1 AND a.starts_at >= $2
+      ORDER BY a.starts_at, a.id LIMIT 11)
+    UNION
+    (SELECT a.id, a.starts_at FROM appointments a
+      WHERE a.doctor_id = (SELECT doctor_id FROM viewer) AND a.starts_at >= $2
+      ORDER BY a.starts_at, a.id LIMIT 11)
+    UNION
+    (SELECT a.id, a.starts_at FROM appointments a
+      WHERE (SELECT is_admin FROM viewer) AND a.starts_at >= $2
+      ORDER BY a.starts_at, a.id LIMIT 11)
+), upcoming AS (
+    SELECT a.* FROM appointments a
+     WHERE a.id IN (SELECT id FROM (SELECT id, starts_at FROM readable
+                                     ORDER BY starts_at, id LIMIT 11) r)
+     ORDER BY a.starts_at, a.id
+), shown AS (
+    SELECT * FROM upcoming ORDER BY starts_at, id LIMIT 10
+)
+SELECT json_build_object(
+  'viewer', json_build_object('user', (
     SELECT json_build_object(
         'id', u.id, 'fullName', u.full_name,
         'goals', json_build_object('edges', coalesce((
@@ -184,7 +390,111 @@ SELECT json_build_object('viewer', json_build_object('user', (
                      ORDER BY g.created_at DESC, g.id DESC LIMIT 10) g
         ), '[]'::json)))
       FROM users u WHERE u.id = $1
-)))::text
+  )),
+  'appointments', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', a.id, 'startsAt', a.starts_at, 'endsAt', a.ends_at,
+                   'type', upper(a.type), 'status', upper(a.status),
+                   'amountDue', (a.price - a.discount)::text, 'currency', a.currency,
+                   'doctor', (SELECT json_build_object('id', d.id, 'fullName', d.full_name,
+                                     'specialties', d.specialties, 'photoUrl', d.photo_url)
+                                FROM doctors d, viewer v
+                               WHERE d.id = a.doctor_id AND ({_DOCTOR_READ})),
+                   'payments', coalesce((
+                       SELECT json_agg(json_build_object(
+                                  'amount', p.amount::text, 'currency', p.currency,
+                                  'status', upper(p.status))
+                              ORDER BY p.created_at, p.id)
+                         FROM payments p WHERE p.appointment_id = a.id), '[]'::json)))
+               ORDER BY a.starts_at, a.id)
+          FROM shown a), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM upcoming) > 10))
+)::text
+""",
+)
+
+# --- doctor day -------------------------------------------------------------------------
+
+DOCTOR_DAY = Operation(
+    name="BenchDoctorDay",
+    filled=("appointments", "goals", "checkIns"),
+    viewer_kind="doctor",
+    document="""
+query BenchDoctorDay($from: DateTime!, $to: DateTime!) {
+  appointments(first: 50, filter: {from: $from, to: $to}) {
+    edges {
+      node {
+        id
+        startsAt
+        endsAt
+        type
+        status
+        notes
+        patient {
+          id
+          fullName
+          goals(status: ACTIVE, first: 5) {
+            edges {
+              node {
+                id
+                title
+                unit
+                progress
+                currentValue
+                targetValue
+                checkIns(first: 1) { edges { node { date value mood } } }
+              }
+            }
+          }
+        }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
+}
+""",
+    variables=lambda scale, _n: _day_range(scale),
+    baseline_arguments=lambda variables: [
+        datetime.fromisoformat(variables["from"]),
+        datetime.fromisoformat(variables["to"]),
+    ],
+    baseline_sql=f"""
+WITH {_VIEWER}, day AS (
+    SELECT a.* FROM appointments a, viewer v
+     WHERE ({_APPOINTMENT_READ}) AND a.starts_at >= $2 AND a.starts_at < $3
+     ORDER BY a.starts_at, a.id
+     LIMIT 51
+), shown AS (
+    SELECT * FROM day ORDER BY starts_at, id LIMIT 50
+)
+SELECT json_build_object('appointments', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', a.id, 'startsAt', a.starts_at, 'endsAt', a.ends_at,
+                   'type', upper(a.type), 'status', upper(a.status), 'notes', a.notes,
+                   'patient', (
+                       SELECT json_build_object(
+                           'id', u.id, 'fullName', u.full_name,
+                           'goals', json_build_object('edges', coalesce((
+                               SELECT json_agg(json_build_object('node', json_build_object(
+                                          'id', g.id, 'title', g.title, 'unit', g.unit,
+                                          'progress', {_PROGRESS},
+                                          'currentValue', g.current_value,
+                                          'targetValue', g.target_value,
+                                          'checkIns', {_LAST_CHECK_IN}))
+                                      ORDER BY g.created_at DESC, g.id DESC)
+                                 FROM (SELECT g.* FROM goals g
+                                        WHERE g.owner_id = u.id AND g.status = 'active'
+                                          AND ({_GOAL_READ})
+                                        ORDER BY g.created_at DESC, g.id DESC LIMIT 5) g
+                           ), '[]'::json)))
+                         FROM users u, viewer v
+                        WHERE u.id = a.patient_id AND ({_USER_READ}))))
+               ORDER BY a.starts_at, a.id)
+          FROM shown a), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM day) > 50)
+))::text
 """,
 )
 
@@ -193,10 +503,8 @@ SELECT json_build_object('viewer', json_build_object('user', (
 DOCTOR_PATIENT_GOALS = Operation(
     name="BenchDoctorPatientGoals",
     viewer_kind="doctor",
-    # HOOK (booking): the full doctor day is `appointments(filter: <that day>)` with
-    # `patient { fullName goals(status: ACTIVE, first: 5) { ... } }`; until the
-    # appointments API is on main this measures the goals part: the active goals the
-    # doctor may read (their patients' goals, through the care-relationship policy).
+    # The goals part of the doctor's day on its own: the active goals the doctor may read
+    # (their patients', through the care-relationship policy), without the appointments.
     document="""
 query BenchDoctorPatientGoals {
   goals(first: 20, filter: {status: ACTIVE}) {
@@ -247,10 +555,312 @@ SELECT json_build_object('goals', json_build_object(
 """,
 )
 
-# HOOK (lessons): BenchCatalog — `lessonModules` and `lessons(first: 50)` with
-# `viewerProgress`. HOOK (community): BenchFeed — `feed(first: 20)` with author,
-# `comments(first: 5)` with author and `replies(first: 3)`. HOOK (booking): the mutation
-# mix hold + book + cancel (no baseline ratio: the issue asks ratios for reads only).
+# --- catalog ----------------------------------------------------------------------------
 
-OPERATIONS: tuple[Operation, ...] = (DIRECTORY, PATIENT_HOME, DOCTOR_PATIENT_GOALS)
+CATALOG = Operation(
+    name="BenchCatalog",
+    viewer_kind="patient",
+    filled=("lessonModules", "lessons", "viewerProgress"),
+    document="""
+query BenchCatalog {
+  lessonModules {
+    name
+    lessonCount
+    completedCount
+    totalDurationSec
+    completionPercent
+  }
+  lessons(first: 50) {
+    edges {
+      node {
+        id
+        slug
+        title
+        module
+        position
+        durationSec
+        tags
+        paywall
+        locked
+        viewerProgress { positionSec completed }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
+}
+""",
+    baseline_sql=f"""
+WITH {_VIEWER}, entitled AS (
+    SELECT v.reads_all OR EXISTS (
+               SELECT 1 FROM entitlements e
+                WHERE e.user_id = $1 AND e.product = 'lessons' AND e.revoked_at IS NULL
+                  AND (e.valid_until IS NULL OR e.valid_until > now())) AS content
+      FROM viewer v
+), modules AS (
+    SELECT l.module, count(l.id) AS lessons,
+           count(p.id) FILTER (WHERE p.completed) AS completed,
+           coalesce(sum(l.duration_sec), 0) AS duration
+      FROM lessons l
+      LEFT JOIN lesson_progress p ON p.lesson_id = l.id AND p.user_id = $1
+     CROSS JOIN viewer v
+     WHERE v.reads_all OR l.published
+     GROUP BY l.module
+), page AS (
+    SELECT l.* FROM lessons l, viewer v
+     WHERE v.reads_all OR l.published
+     ORDER BY l.module, l.position, l.id
+     LIMIT 51
+), shown AS (
+    SELECT * FROM page ORDER BY module, position, id LIMIT 50
+)
+SELECT json_build_object(
+  'lessonModules', coalesce((
+      SELECT json_agg(json_build_object(
+                 'name', m.module, 'lessonCount', m.lessons, 'completedCount', m.completed,
+                 'totalDurationSec', m.duration,
+                 'completionPercent', round(100.0 * m.completed / m.lessons, 1)::float8)
+             ORDER BY m.module)
+        FROM modules m), '[]'::json),
+  'lessons', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', l.id, 'slug', l.slug, 'title', l.title, 'module', l.module,
+                   'position', l.position, 'durationSec', l.duration_sec, 'tags', l.tags,
+                   'paywall', l.paywall,
+                   'locked', l.paywall AND NOT (SELECT content FROM entitled),
+                   'viewerProgress', (
+                       SELECT json_build_object('positionSec', p.position_sec,
+                                                'completed', p.completed)
+                         FROM lesson_progress p
+                        WHERE p.lesson_id = l.id AND p.user_id = $1)))
+               ORDER BY l.module, l.position, l.id)
+          FROM shown l), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM page) > 50))
+)::text
+""",
+)
+
+# --- feed -------------------------------------------------------------------------------
+
+_AUTHOR = (
+    "(SELECT json_build_object('id', au.id, 'displayName', au.full_name, "
+    "'avatarUrl', au.avatar_url) FROM users au WHERE au.id = {column})"
+)
+
+# resolvers/policies/community: a comment (c) of a post the viewer reads (the feed's
+# posts are readable by construction, so the post's own check is already done).
+_COMMENT_READ = (
+    "v.is_admin OR v.is_coach OR (NOT c.hidden AND NOT EXISTS ("
+    "SELECT 1 FROM comments pc WHERE pc.id = c.parent_id AND pc.hidden))"
+)
+
+FEED = Operation(
+    name="BenchFeed",
+    viewer_kind="patient",
+    filled=("feed", "comments", "replies"),
+    document="""
+query BenchFeed {
+  feed(first: 20) {
+    edges {
+      node {
+        id
+        title
+        body
+        tags
+        pinned
+        likeCount
+        commentCount
+        viewerHasLiked
+        author { id displayName avatarUrl }
+        comments(first: 5) {
+          edges {
+            node {
+              id
+              body
+              likeCount
+              author { id displayName avatarUrl }
+              replies(first: 3) {
+                edges { node { id body author { id displayName avatarUrl } } }
+                pageInfo { hasNextPage }
+              }
+            }
+          }
+          pageInfo { hasNextPage }
+        }
+      }
+    }
+    pageInfo { hasNextPage }
+  }
+}
+""",
+    baseline_sql=f"""
+WITH {_VIEWER}, page AS (
+    SELECT p.* FROM posts p, viewer v
+     WHERE v.is_admin OR ((v.is_coach OR NOT p.hidden) AND (p.published OR p.author_id = $1))
+     ORDER BY p.pinned DESC, p.created_at DESC, p.id DESC
+     LIMIT 21
+), shown AS (
+    SELECT * FROM page ORDER BY pinned DESC, created_at DESC, id DESC LIMIT 20
+), tops AS (
+    SELECT c.*, row_number() OVER (PARTITION BY c.post_id ORDER BY c.created_at, c.id) AS rank
+      FROM comments c, viewer v
+     WHERE c.post_id IN (SELECT id FROM shown) AND c.parent_id IS NULL AND ({_COMMENT_READ})
+), top_page AS (
+    SELECT * FROM tops WHERE rank <= 6
+), replies AS (
+    SELECT * FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.parent_id ORDER BY c.created_at, c.id)
+                   AS rank
+          FROM comments c, viewer v
+         WHERE c.parent_id IN (SELECT id FROM top_page WHERE rank <= 5)
+           AND ({_COMMENT_READ})) r
+     WHERE rank <= 4
+)
+SELECT json_build_object('feed', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', p.id, 'title', p.title, 'body', p.body, 'tags', p.tags,
+                   'pinned', p.pinned,
+                   'likeCount', (SELECT count(*) FROM post_likes pl WHERE pl.post_id = p.id),
+                   'commentCount', (SELECT count(*) FROM comments c, viewer v
+                                     WHERE c.post_id = p.id AND ({_COMMENT_READ})),
+                   'viewerHasLiked', EXISTS (SELECT 1 FROM post_likes pl
+                                              WHERE pl.post_id = p.id AND pl.user_id = $1),
+                   'author', {_AUTHOR.format(column="p.author_id")},
+                   'comments', json_build_object(
+                       'edges', coalesce((
+                           SELECT json_agg(json_build_object('node', json_build_object(
+                                      'id', t.id, 'body', t.body,
+                                      'likeCount', (SELECT count(*) FROM comment_likes cl
+                                                     WHERE cl.comment_id = t.id),
+                                      'author', {_AUTHOR.format(column="t.author_id")},
+                                      'replies', json_build_object(
+                                          'edges', coalesce((
+                                              SELECT json_agg(json_build_object(
+                                                         'node', json_build_object(
+                                                             'id', r.id, 'body', r.body,
+                                                             'author',
+                                                             {_AUTHOR.format(column="r.author_id")}
+                                                         )) ORDER BY r.rank)
+                                                FROM replies r
+                                               WHERE r.parent_id = t.id AND r.rank <= 3
+                                          ), '[]'::json),
+                                          'pageInfo', json_build_object('hasNextPage',
+                                              EXISTS (SELECT 1 FROM replies r
+                                                       WHERE r.parent_id = t.id AND r.rank = 4)))
+                                  )) ORDER BY t.rank)
+                             FROM top_page t WHERE t.post_id = p.id AND t.rank <= 5
+                       ), '[]'::json),
+                       'pageInfo', json_build_object('hasNextPage',
+                           EXISTS (SELECT 1 FROM top_page t
+                                    WHERE t.post_id = p.id AND t.rank = 6)))))
+               ORDER BY p.pinned DESC, p.created_at DESC, p.id DESC)
+          FROM shown p), '[]'::json),
+    'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM page) > 20)
+))::text
+""",
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    DIRECTORY,
+    PATIENT_HOME,
+    DOCTOR_DAY,
+    DOCTOR_PATIENT_GOALS,
+    CATALOG,
+    FEED,
+)
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
+
+
+# --- mutation mix ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MutationMix:
+    """Hold + book + cancel as a patient: one cycle is three requests, the cancel carrying
+    the id the booking returned. Every client is its own patient and cycles over its own
+    open slots (on many doctors, a week out), so the cancel frees each slot again and
+    repeated runs do not run out. No baseline: the issue asks ratios for reads only."""
+
+    name: str
+    hold: str
+    book: str
+    cancel: str
+    slots: str
+    """The query that lists the open slots the mix cycles over."""
+    succeeded: tuple[str, str, str]
+    """The `__typename` each step answers with when it worked."""
+
+    def operation_names(self) -> tuple[str, str, str]:
+        return ("BenchHold", "BenchBook", "BenchCancel")
+
+    def viewers(self, count: int) -> list[int]:
+        """Patients 2, 3, ...: clear of the read operations' viewers (1 + i * step)."""
+        return [2 + i for i in range(count)]
+
+    def slot_variables(self) -> dict[str, str]:
+        today = datetime.now(UTC).date()
+        return {
+            "from": (today + timedelta(days=8)).isoformat(),
+            "to": (today + timedelta(days=13)).isoformat(),
+        }
+
+    def usable_doctors(self, scale: Scale) -> set[str]:
+        """Doctors without a daily cap (the generator caps every fifth), whose slots stay
+        open however many mix clients book them at once."""
+        return {str(bench_id("doctor", n)) for n in range(1, scale.doctors + 1) if n % 5}
+
+
+MUTATION_MIX = MutationMix(
+    name="BenchMutationMix",
+    hold="""
+mutation BenchHold($doctorId: ID!, $startsAt: DateTime!) {
+  holdSlot(input: {doctorId: $doctorId, startsAt: $startsAt}) {
+    __typename
+    ... on SlotHeld { hold { id expiresAt } }
+    ... on UserError { code message }
+  }
+}
+""",
+    book="""
+mutation BenchBook($doctorId: ID!, $startsAt: DateTime!) {
+  bookAppointment(input: {doctorId: $doctorId, startsAt: $startsAt, notes: "Bench visit"}) {
+    __typename
+    ... on AppointmentBooked { appointment { id status startsAt amountDue currency } }
+    ... on UserError { code message }
+  }
+}
+""",
+    cancel="""
+mutation BenchCancel($id: ID!) {
+  cancelAppointment(input: {id: $id, reason: "Bench cancellation"}) {
+    __typename
+    ... on AppointmentUpdated { appointment { id status } }
+    ... on UserError { code message }
+  }
+}
+""",
+    slots="""
+query BenchMixSlots($from: Date!, $to: Date!) {
+  doctors(first: 100) {
+    edges { node { id availableSlots(from: $from, to: $to) { startsAt } } }
+  }
+}
+""",
+    succeeded=("SlotHeld", "AppointmentBooked", "AppointmentUpdated"),
+)
+
+
+def mix_slots(mix: MutationMix, scale: Scale, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(doctor id, startsAt) pairs from the `slots` query's data, spread over doctors and
+    days (round-robin over the usable doctors)."""
+    usable = mix.usable_doctors(scale)
+    per_doctor = [
+        [(edge["node"]["id"], slot["startsAt"]) for slot in edge["node"]["availableSlots"]]
+        for edge in data["doctors"]["edges"]
+        if edge["node"]["id"] in usable
+    ]
+    spread: list[tuple[str, str]] = []
+    for round_ in range(max((len(slots) for slots in per_doctor), default=0)):
+        spread += [slots[round_] for slots in per_doctor if round_ < len(slots)]
+    return spread

@@ -37,8 +37,16 @@ import orjson
 import psutil
 
 from bench.generate import Scale, default_database_url, prepare
-from bench.load import LoadResult, drive
-from bench.operations import OPERATIONS, Operation, viewer_email, viewer_id, viewer_numbers
+from bench.load import LoadResult, MixScript, drive, drive_mix
+from bench.operations import (
+    MUTATION_MIX,
+    OPERATIONS,
+    Operation,
+    mix_slots,
+    viewer_email,
+    viewer_id,
+    viewer_numbers,
+)
 from resolvers.identity import mint_token
 from resolvers.settings import DEV_JWT_SECRET
 
@@ -215,6 +223,44 @@ def _requests(
     return prepared
 
 
+def _mix_scripts(base_url: str, scale: Scale, secret: str, concurrency: int) -> list[MixScript]:
+    """One script per mix client: its own patient and every `concurrency`-th open slot
+    (asked from the server just before the cell, so slots taken since are skipped)."""
+    mix = MUTATION_MIX
+    viewers = mix.viewers(concurrency)
+    headers = [
+        {
+            "authorization": "Bearer "
+            + mint_token(
+                secret,
+                user_id=viewer_id("patient", n),
+                email=viewer_email("patient", n),
+            ),
+            "content-type": "application/json",
+        }
+        for n in viewers
+    ]
+    response = httpx.post(
+        f"{base_url}/graphql",
+        json={"query": mix.slots, "variables": mix.slot_variables()},
+        headers=headers[0],
+        timeout=120,
+    )
+    slots = mix_slots(mix, scale, response.json()["data"])
+    if len(slots) < concurrency:
+        raise SystemExit(f"only {len(slots)} open slots for {concurrency} mix clients")
+    return [
+        MixScript(
+            headers=headers[i],
+            documents=(mix.hold, mix.book, mix.cancel),
+            names=mix.operation_names(),
+            succeeded=mix.succeeded,
+            slots=slots[i::concurrency],
+        )
+        for i in range(concurrency)
+    ]
+
+
 @dataclass
 class Measurement:
     """One target's slices of one (operation, concurrency), merged."""
@@ -361,9 +407,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in report.filled.items():
             print(f"generated {name} in {seconds:.1f} s")
     operations = list(OPERATIONS)
+    run_mix = True
     if args.operations:
         wanted = set(args.operations.split(","))
         operations = [operation for operation in operations if operation.name in wanted]
+        run_mix = MUTATION_MIX.name in wanted
     concurrencies = [int(value) for value in args.concurrency.split(",")]
 
     secret = os.environ.get("CAREGRAPH_JWT_SECRET") or DEV_JWT_SECRET
@@ -440,6 +488,37 @@ def main(argv: list[str] | None = None) -> int:
                         for name, measurement in measured.items()
                     ]
                 _print_table(operation.name, rows)
+            if run_mix:
+                rows = []
+                for concurrency in concurrencies:
+                    scripts = _mix_scripts(server.base_url, scale, secret, concurrency)
+                    measurement = Measurement(server.name)
+                    for round_ in range(args.rounds):
+                        monitor.reset()
+                        server.statements.clear()
+                        cpu_before = server.cpu_seconds()
+                        postgres_before = cpu_seconds(postgres)
+                        result = load.submit(
+                            drive_mix,
+                            server.base_url,
+                            scripts,
+                            args.warmup if round_ == 0 else 0.5,
+                            args.duration / args.rounds,
+                            args.client,
+                        ).result()
+                        measurement.add(
+                            result,
+                            server.cpu_seconds() - cpu_before,
+                            cpu_seconds(postgres) - postgres_before,
+                            monitor.peak(server.name),
+                            [
+                                count
+                                for name in MUTATION_MIX.operation_names()
+                                for count in server.statements.get(name, [])
+                            ],
+                        )
+                    rows.append(Row(MUTATION_MIX.name, concurrency, server.name, measurement))
+                _print_table(MUTATION_MIX.name, rows)
         print(
             f"\npeak RSS over the run: server {server.peak_rss / 2**20:.0f} MB, "
             f"baseline {baseline.peak_rss / 2**20:.0f} MB"
