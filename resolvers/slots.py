@@ -11,6 +11,7 @@ per-doctor lock, so the client's idea of a slot is never trusted.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,25 @@ def price_for(doctor: Doctor, appointment_type: str) -> Decimal:
     return doctor.fee_followup if appointment_type == "followup" else doctor.fee_standard
 
 
+class _OverlapIndex:
+    """Busy intervals sorted by start with a running maximum of their ends, so "does any
+    busy interval overlap [low, high)?" is one binary search instead of a scan."""
+
+    def __init__(self, busy: Sequence[Busy]) -> None:
+        ordered = sorted(busy, key=lambda interval: interval.starts_at)
+        self.starts = [interval.starts_at for interval in ordered]
+        self.max_ends: list[datetime] = []
+        for interval in ordered:
+            latest = self.max_ends[-1] if self.max_ends else interval.ends_at
+            self.max_ends.append(max(latest, interval.ends_at))
+
+    def any_between(self, low: datetime, high: datetime) -> bool:
+        # Intervals starting before `high` are the first `count`; one of them overlaps
+        # exactly when the latest end among them is after `low`.
+        count = bisect_left(self.starts, high)
+        return count > 0 and self.max_ends[count - 1] > low
+
+
 def compute_slots(
     schedule: Schedule,
     *,
@@ -137,6 +157,7 @@ def compute_slots(
     for busy in schedule.busy:
         if busy.is_appointment:
             booked_per_day[busy.starts_at.astimezone(zone).date()] += 1
+    overlaps = _OverlapIndex(schedule.busy)
 
     slots: list[Slot] = []
     day = start
@@ -176,10 +197,7 @@ def compute_slots(
                 if starts_at is None or starts_at < earliest:
                     continue
                 ends_at = starts_at + length
-                if any(
-                    starts_at < busy.ends_at + buffer and busy.starts_at < ends_at + buffer
-                    for busy in schedule.busy
-                ):
+                if overlaps.any_between(starts_at - buffer, ends_at + buffer):
                     continue
                 slots.append(
                     Slot(
