@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -34,10 +34,6 @@ class Viewer:
     profile: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
-    def is_anon(self) -> bool:
-        return self.role == "anon"
-
-    @property
     def is_service(self) -> bool:
         return self.role == "service_role"
 
@@ -62,9 +58,15 @@ ANON = Viewer(role="anon")
 SERVICE = Viewer(role="service_role")
 
 
+# An unknown `kid` refreshes a URL-backed key set at most this often, so tokens with
+# made-up key ids cannot make every request fetch the JWKS.
+UNKNOWN_KID_REFRESH_SECONDS = 30.0
+
+
 class TokenVerifier:
     """Verifies signature, `exp`, `aud` and `iss` (when configured). Keys from a JWKS are
-    matched by `kid` and cached; an unknown `kid` refreshes the URL-backed set once."""
+    matched by `kid` and cached; an unknown `kid` refreshes the URL-backed set, at most
+    once per `UNKNOWN_KID_REFRESH_SECONDS`."""
 
     def __init__(self, settings: Settings) -> None:
         self.secret = settings.jwt_secret
@@ -73,7 +75,7 @@ class TokenVerifier:
         self.jwks_url = settings.jwks_url
         self.cache_seconds = settings.jwks_cache_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = -math.inf
         self._lock = asyncio.Lock()
         if settings.jwks_file is not None:
             self._keys = self._parse_jwks(settings.jwks_file.read_text())
@@ -97,11 +99,16 @@ class TokenVerifier:
         self._keys = self._parse_jwks(document)
         self._fetched_at = time.monotonic()
 
+    def _needs_refresh(self, kid: str | None) -> bool:
+        age = time.monotonic() - self._fetched_at
+        unknown = (kid or "") not in self._keys
+        return age > self.cache_seconds or (unknown and age > UNKNOWN_KID_REFRESH_SECONDS)
+
     async def _key_for(self, kid: str | None) -> jwt.PyJWK:
-        if self.jwks_url is not None:
-            stale = time.monotonic() - self._fetched_at > self.cache_seconds
-            if stale or (kid or "") not in self._keys:
-                async with self._lock:
+        if self.jwks_url is not None and self._needs_refresh(kid):
+            async with self._lock:
+                # Concurrent requests waited on the lock: the first one already fetched.
+                if self._needs_refresh(kid):
                     try:
                         await self._refresh_from_url()
                     except (OSError, ValueError, jwt.PyJWKError) as exc:
@@ -245,7 +252,3 @@ def mint_token(
         claims["iss"] = issuer
     claims["app_metadata"] = {"provider": "email"}
     return jwt.encode(claims, secret, algorithm="HS256")
-
-
-def jwks_document(keys: list[dict[str, Any]]) -> str:
-    return json.dumps({"keys": keys})
