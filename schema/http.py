@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 import strawberry
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, get_operation_ast, parse
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -84,18 +84,29 @@ def _parse_cached(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
-def _operation(
+def _select_operation(
     query: str, operation_name: str | None, max_tokens: int
-) -> tuple[str | None, str | None]:
-    """(operation type, operation name) of the operation to run, if it can be told."""
+) -> OperationDefinitionNode | None:
+    """The operation the request runs; None when the document does not parse (the
+    executor reports the syntax error) or has no operation. An unknown `operationName`,
+    or several operations and no name, is a 400."""
     try:
         document = _parse_cached(query, max_tokens)
     except GraphQLError:
-        return None, None  # the executor reports the syntax error
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return None, None
-    return operation.operation.value, operation.name.value if operation.name else None
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        named = [o for o in operations if o.name is not None and o.name.value == operation_name]
+        if not named:
+            raise RequestError(400, f"Unknown operation named {operation_name!r}.")
+        return named[0]
+    if len(operations) > 1:
+        raise RequestError(
+            400,
+            f"The document has {len(operations)} operations: pass `operationName` "
+            "to pick the one to run.",
+        )
+    return operations[0] if operations else None
 
 
 def _accepted_media_type(accept: str | None) -> str | None:
@@ -325,13 +336,7 @@ class GraphQLEndpoint:
             if params.query is None:
                 raise RequestError(400, "No GraphQL `query` in the request.")
             if trusted_only:
-                stored = await self.store.get(document_hash(params.query))
-                if stored is None or not stored.trusted:
-                    raise RequestError(
-                        400,
-                        "Only registered documents may run on this server.",
-                        "PERSISTED_QUERY_NOT_ALLOWED",
-                    )
+                await self._require_registered(document_hash(params.query))
             return params.query
         if not isinstance(persisted, dict) or persisted.get("version") != 1:
             raise RequestError(400, "Unsupported persistedQuery version; use 1.")
@@ -348,16 +353,20 @@ class GraphQLEndpoint:
         if document_hash(params.query) != sha256:
             raise RequestError(400, "provided sha does not match query", "BAD_USER_INPUT")
         if trusted_only:
-            stored = await self.store.get(sha256)
-            if stored is None or not stored.trusted:
-                raise RequestError(
-                    400,
-                    "Only registered documents may run on this server.",
-                    "PERSISTED_QUERY_NOT_ALLOWED",
-                )
+            await self._require_registered(sha256)
         elif self.settings.apq_enabled:
             await self.store.save(params.query)
         return params.query
+
+    async def _require_registered(self, sha256: str) -> None:
+        """Trusted-documents mode: only documents registered by an operator run."""
+        stored = await self.store.get(sha256)
+        if stored is None or not stored.trusted:
+            raise RequestError(
+                400,
+                "Only registered documents may run on this server.",
+                "PERSISTED_QUERY_NOT_ALLOWED",
+            )
 
     async def _execute(
         self, request: Request, params: GraphQLParams, viewer: Viewer, media_type: str
@@ -367,31 +376,13 @@ class GraphQLEndpoint:
         if isinstance(document, Outcome):
             state["error_codes"] = ["PERSISTED_QUERY_NOT_FOUND"]
             return document
-        operation_type, operation_name = _operation(
-            document, params.operation_name, self.settings.max_tokens
-        )
-        state["operation"] = operation_name or (operation_type and f"anonymous {operation_type}")
-        if request.method == "GET" and operation_type not in (None, "query"):
-            raise RequestError(
-                405, f"Send {operation_type}s with POST.", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
-            )
-        if operation_type is None:
-            try:
-                parsed: DocumentNode | None = _parse_cached(document, self.settings.max_tokens)
-            except GraphQLError:
-                parsed = None  # the executor reports the syntax error
-            if parsed is not None and params.operation_name is not None:
-                raise RequestError(400, f"Unknown operation named {params.operation_name!r}.")
-            operations = (
-                sum(isinstance(d, OperationDefinitionNode) for d in parsed.definitions)
-                if parsed is not None
-                else 0
-            )
-            if operations > 1:
+        operation = _select_operation(document, params.operation_name, self.settings.max_tokens)
+        if operation is not None:
+            kind = operation.operation.value
+            state["operation"] = operation.name.value if operation.name else f"anonymous {kind}"
+            if request.method == "GET" and kind != "query":
                 raise RequestError(
-                    400,
-                    f"The document has {operations} operations: pass `operationName` "
-                    "to pick the one to run.",
+                    405, f"Send {kind}s with POST.", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
                 )
         context = Context(
             viewer=viewer,
@@ -414,11 +405,8 @@ class GraphQLEndpoint:
                 allowed_operation_types=allowed,
             )
         except InvalidOperationTypeError as invalid:
+            # GET mutations were refused above; this is a subscription, which HTTP does not serve.
             kind = invalid.operation_type.value
-            if request.method == "GET" and kind == "mutation":
-                raise RequestError(
-                    405, "Send mutations with POST.", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
-                ) from None
             raise RequestError(400, f"{kind.capitalize()} operations are not supported.") from None
         body: dict[str, Any] = {}
         status = 200

@@ -5,7 +5,7 @@ for admins only. Each error names the limit, the allowed value and how far it wa
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -37,7 +37,6 @@ class Measurement:
     aliases: int = 0
     cost: int = 0
     introspection: bool = False
-    seen_fragments: set[str] = field(default_factory=set)
 
 
 class _Measurer:
@@ -140,11 +139,16 @@ class _NulFinder(Visitor):
             self.found = True
 
 
-def contains_nul(document: DocumentNode, variables: Mapping[str, Any] | None) -> bool:
+def contains_nul(
+    document: DocumentNode, source: str | None, variables: Mapping[str, Any] | None
+) -> bool:
     """Postgres text cannot hold U+0000: a string argument or variable with it is rejected
-    before execution instead of failing in the database."""
+    before execution instead of failing in the database. The document is only walked when
+    its source has a NUL or a unicode escape that could spell one."""
     if _has_nul(variables or {}):
         return True
+    if source is not None and "\x00" not in source and "\\u" not in source:
+        return False
     finder = _NulFinder()
     visit(document, finder)
     return finder.found
@@ -182,7 +186,7 @@ class RequestLimits(SchemaExtension):
             settings.default_page_size,
         )
         errors = []
-        if contains_nul(document, self.execution_context.variables):
+        if contains_nul(document, self.execution_context.query, self.execution_context.variables):
             errors.append(
                 GraphQLError(
                     "Text must not contain the NUL character (\\u0000).",
