@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AvailabilityException, Doctor, DoctorAvailability
 from resolvers.context import Context
+from resolvers.doctors import lock_doctor, target_doctor_id
 from resolvers.errors import BadUserInput, FieldErrors, NotFound
 from resolvers.loaders import PolicyLoader
 from resolvers.policies import require, visible
@@ -140,10 +141,7 @@ def _validate_rules(rules: Sequence[RuleSpec]) -> None:
 
 async def _lock_schedule(ctx: Context, session: AsyncSession, doctor_id: uuid.UUID) -> Doctor:
     """Locks the doctor row so schedule writes of one doctor run one after another."""
-    statement = visible(Doctor, ctx.viewer).where(Doctor.id == doctor_id).with_for_update()
-    doctor = (await session.scalars(statement)).one_or_none()
-    if doctor is None:
-        raise NotFound("Doctor not found.")
+    doctor = await lock_doctor(session, ctx.viewer, doctor_id)
     require(
         can_manage_schedule(ctx.viewer, doctor_id),
         "Only the doctor or an admin may change this schedule.",
@@ -151,18 +149,11 @@ async def _lock_schedule(ctx: Context, session: AsyncSession, doctor_id: uuid.UU
     return doctor
 
 
-def _target_doctor(ctx: Context, doctor_id: uuid.UUID | None) -> uuid.UUID:
-    target = doctor_id or ctx.viewer.doctor_id
-    if target is None:
-        raise NotFound("You have no doctor profile; pass `doctorId`.")
-    return target
-
-
 async def set_availability_rules(
     ctx: Context, doctor_id: uuid.UUID | None, rules: Sequence[RuleSpec]
 ) -> list[DoctorAvailability]:
     """Replaces the doctor's weekly rules with `rules`, all or nothing."""
-    target = _target_doctor(ctx, doctor_id)
+    target = target_doctor_id(ctx, doctor_id)
     _validate_rules(rules)
     async with ctx.db.transaction() as session:
         await _lock_schedule(ctx, session, target)
@@ -219,7 +210,7 @@ def _validate_exception(spec: ExceptionSpec) -> None:
 async def add_availability_exception(
     ctx: Context, doctor_id: uuid.UUID | None, spec: ExceptionSpec
 ) -> AvailabilityException:
-    target = _target_doctor(ctx, doctor_id)
+    target = target_doctor_id(ctx, doctor_id)
     _validate_exception(spec)
     async with ctx.db.transaction() as session:
         await _lock_schedule(ctx, session, target)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Doctor
 from resolvers.context import Context
 from resolvers.errors import FieldErrors, NotFound
+from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.pagination import Page, SortKey, page_size, paginate
 from resolvers.policies import require, visible
@@ -34,12 +35,7 @@ class DoctorOrderField(Enum):
     CREATED_AT = "created_at"
 
 
-_SORT_COLUMNS: dict[DoctorOrderField, ColumnElement[Any]] = {
-    DoctorOrderField.NAME: Doctor.full_name,  # type: ignore[dict-item]
-    DoctorOrderField.RATING: Doctor.rating_avg,  # type: ignore[dict-item]
-    DoctorOrderField.FEE: Doctor.fee_standard,  # type: ignore[dict-item]
-    DoctorOrderField.CREATED_AT: Doctor.created_at,  # type: ignore[dict-item]
-}
+# The Doctor attribute each order sorts by (ties broken by id).
 _SORT_ATTRIBUTES = {
     DoctorOrderField.NAME: "full_name",
     DoctorOrderField.RATING: "rating_avg",
@@ -94,8 +90,9 @@ async def list_doctors(
     limit = page_size(
         first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
     )
-    sort = SortKey((_SORT_COLUMNS[order.field], Doctor.id), descending=order.descending)  # type: ignore[arg-type]
     attribute = _SORT_ATTRIBUTES[order.field]
+    column: ColumnElement[Any] = getattr(Doctor, attribute)
+    sort = SortKey((column, Doctor.id), descending=order.descending)  # type: ignore[arg-type]
     page = await paginate(
         ctx.db,
         _filtered(ctx, doctor_filter),
@@ -206,24 +203,32 @@ def _validate_profile(changes: DoctorProfileChanges) -> None:
     errors.raise_if_any()
 
 
-async def _locked_doctor(ctx: Context, session: AsyncSession, doctor_id: uuid.UUID) -> Doctor:
-    statement = visible(Doctor, ctx.viewer).where(Doctor.id == doctor_id).with_for_update()
+async def lock_doctor(session: AsyncSession, viewer: Viewer, doctor_id: uuid.UUID) -> Doctor:
+    """Locks a doctor row the viewer may read (SELECT ... FOR UPDATE, held until commit):
+    writes to one doctor's profile, schedule and bookings run one after another."""
+    statement = visible(Doctor, viewer).where(Doctor.id == doctor_id).with_for_update()
     doctor = (await session.scalars(statement)).one_or_none()
     if doctor is None:
         raise NotFound("Doctor not found.")
     return doctor
 
 
+def target_doctor_id(ctx: Context, doctor_id: uuid.UUID | None) -> uuid.UUID:
+    """The doctor a write is about: the one given, else the viewer's own profile."""
+    target = doctor_id or ctx.viewer.doctor_id
+    if target is None:
+        raise NotFound("You have no doctor profile; pass `doctorId`.")
+    return target
+
+
 async def update_doctor_profile(
     ctx: Context, doctor_id: uuid.UUID | None, changes: DoctorProfileChanges
 ) -> Doctor:
     """Updates a profile: the doctor's own (default) or, for admins, any."""
-    target = doctor_id or ctx.viewer.doctor_id
-    if target is None:
-        raise NotFound("You have no doctor profile; pass `doctorId`.")
+    target = target_doctor_id(ctx, doctor_id)
     _validate_profile(changes)
     async with ctx.db.transaction() as session:
-        doctor = await _locked_doctor(ctx, session, target)
+        doctor = await lock_doctor(session, ctx.viewer, target)
         require(
             doctor_policy.can_update(ctx.viewer, doctor),
             "Only the doctor or an admin may update this profile.",
@@ -247,7 +252,7 @@ async def verify_doctor(ctx: Context, doctor_id: uuid.UUID, verified: bool) -> D
         "Only admins may verify doctors.",
     )
     async with ctx.db.transaction() as session:
-        doctor = await _locked_doctor(ctx, session, doctor_id)
+        doctor = await lock_doctor(session, ctx.viewer, doctor_id)
         doctor.verified = verified
         await session.flush()
     ctx.loaders.get(DoctorByIdLoader).replace(doctor.id, doctor)

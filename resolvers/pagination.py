@@ -132,7 +132,6 @@ async def paginate(
     after: str | None,
 ) -> Page[RowT]:
     """Runs one keyset-paginated query; `count` runs a COUNT only when awaited."""
-    filtered = statement
     paged = statement
     if after is not None:
         paged = paged.where(sort.after(decode_cursor_for(sort, after)))
@@ -143,7 +142,7 @@ async def paginate(
     rows = rows[:first]
 
     async def count() -> int:
-        count_statement = select(func.count()).select_from(filtered.order_by(None).subquery())
+        count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
         async with db.read() as session:
             return int((await session.execute(count_statement)).scalar_one())
 

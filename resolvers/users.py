@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, true
+from sqlalchemy import select
 
 from models import User
 from resolvers.context import Context
@@ -29,7 +29,7 @@ class VisibleUser:
 
 class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[VisibleUser | None]:
-        contact = true() if self.viewer.is_service else user_policy.contact(self.viewer)
+        contact = user_policy.contact(self.viewer)
         statement = select(User, contact.label("contact_visible")).where(
             readable(User, self.viewer), User.id.in_(keys)
         )

@@ -24,29 +24,29 @@ def _patients_of(doctor_id: uuid.UUID) -> ColumnElement[bool]:
     )
 
 
+def _own_or_patients(viewer: Viewer) -> ColumnElement[bool]:
+    """The viewer's own row, and for a doctor the rows of their patients."""
+    if viewer.user_id is None:
+        return false()
+    own = User.id == viewer.user_id
+    if viewer.doctor_id is not None:
+        return or_(own, _patients_of(viewer.doctor_id))
+    return own
+
+
 class UserPolicy(TablePolicy[User]):
     model = User
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
         if viewer.is_admin or viewer.is_coach:
             return true()
-        if viewer.user_id is None:
-            return false()
-        own = User.id == viewer.user_id
-        if viewer.doctor_id is not None:
-            return or_(own, _patients_of(viewer.doctor_id))
-        return own
+        return _own_or_patients(viewer)
 
     def contact(self, viewer: Viewer) -> ColumnElement[bool]:
         """Who sees `email` and `phone` of a row they may read."""
         if viewer.is_service or viewer.is_admin:
             return true()
-        if viewer.user_id is None:
-            return false()
-        own = User.id == viewer.user_id
-        if viewer.doctor_id is not None:
-            return or_(own, _patients_of(viewer.doctor_id))
-        return own
+        return _own_or_patients(viewer)
 
     def can_update(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
         return viewer.is_service or viewer.is_admin or viewer.user_id == user_id
