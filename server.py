@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -179,11 +180,18 @@ class AccessLogMiddleware:
                 )
 
 
-async def readiness(db: Database) -> tuple[bool, str]:
-    """Database reachable and migrated to the latest revision."""
+@functools.cache
+def migration_head() -> str | None:
+    """The latest revision in `migrations/` (read once: the code does not change while
+    the process runs)."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(str(db.url))).get_current_head()
+    return ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+
+
+async def readiness(db: Database) -> tuple[bool, str]:
+    """Database reachable and migrated to the latest revision."""
+    head = migration_head()
     try:
         async with db.engine.connect() as conn:
             current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
@@ -279,36 +287,35 @@ def app_factory() -> Starlette:
 # --- command line ---------------------------------------------------------------------
 
 
-async def _database_is_empty(db: Database) -> bool:
-    async with db.engine.connect() as conn:
-        return (await conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM users)"))).scalar_one()
+@asynccontextmanager
+async def _database(settings: Settings, url: str) -> AsyncIterator[Database]:
+    """An engine for one command-line task, disposed when it is done."""
+    db = make_database(settings, url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
-async def _seed(settings: Settings, url: str, *, only_if_empty: bool) -> bool:
+async def _seed(db: Database, *, only_if_empty: bool) -> bool:
     from resolvers.demo import load_demo_data
 
-    db = make_database(settings, url)
-    try:
-        if only_if_empty and not await _database_is_empty(db):
+    if only_if_empty:
+        async with db.engine.connect() as conn:
+            has_users = (await conn.execute(text("SELECT EXISTS (SELECT 1 FROM users)"))).scalar()
+        if has_users:
             return False
-        await load_demo_data(db)
-        return True
-    finally:
-        await db.dispose()
+    await load_demo_data(db)
+    return True
 
 
-async def _token(settings: Settings, url: str, email: str, role: str | None) -> str:
+async def _token(db: Database, settings: Settings, email: str, role: str | None) -> str:
     from resolvers.demo import ensure_user
-
-    email = email.strip().lower()
-    db = make_database(settings, url)
-    try:
-        user_id = await ensure_user(db, email, role)
-    finally:
-        await db.dispose()
-    assert settings.jwt_secret, "CAREGRAPH_JWT_SECRET is not set"
     from resolvers.identity import mint_token
 
+    email = email.strip().lower()
+    user_id = await ensure_user(db, email, role)
+    assert settings.jwt_secret, "CAREGRAPH_JWT_SECRET is not set"
     return mint_token(
         settings.jwt_secret,
         user_id=user_id,
@@ -318,23 +325,37 @@ async def _token(settings: Settings, url: str, email: str, role: str | None) -> 
     )
 
 
+async def _prepare_demo(settings: Settings, url: str) -> tuple[bool, dict[str, str]]:
+    """Demo data when the database is empty, and a token per demo account."""
+    async with _database(settings, url) as db:
+        loaded = await _seed(db, only_if_empty=True)
+        tokens = {
+            role: await _token(db, settings, email, None) for role, email in DEMO_ROLES.items()
+        }
+    return loaded, tokens
+
+
+async def _run_command(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    async with _database(settings, url) as db:
+        if args.command == "seed":
+            loaded = await _seed(db, only_if_empty=args.if_empty)
+            print("Loaded demo data." if loaded else "Database not empty; nothing loaded.")
+        elif args.command == "token":
+            token = await _token(db, settings, args.email, args.role)
+            print(f"Token for {args.email}:")
+            print(token)
+        elif args.command == "register-documents":
+            from resolvers.persisted_queries import PersistedQueryStore
+
+            store = PersistedQueryStore(db)
+            for name, document in args.documents:
+                print(f"{await store.save(document, trusted=True)}  {name}")
+
+
 def export_schema_sdl() -> str:
     from schema import schema
 
     return schema.as_str() + "\n"
-
-
-async def _register_documents(
-    settings: Settings, url: str, documents: list[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    from resolvers.persisted_queries import PersistedQueryStore
-
-    db = make_database(settings, url)
-    try:
-        store = PersistedQueryStore(db)
-        return [(name, await store.save(text_, trusted=True)) for name, text_ in documents]
-    finally:
-        await db.dispose()
 
 
 def read_documents(folder: Path) -> list[tuple[str, str]]:
@@ -349,11 +370,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     url = database_url(settings)
     migrate(url)
-    if asyncio.run(_seed(settings, url, only_if_empty=True)):
+    loaded, tokens = asyncio.run(_prepare_demo(settings, url))
+    if loaded:
         print("Loaded demo data.")
-    tokens = {
-        role: asyncio.run(_token(settings, url, email, None)) for role, email in DEMO_ROLES.items()
-    }
     where = "embedded Postgres in " + str(settings.data_dir / "postgres")
     if settings.database_url:
         where = "DATABASE_URL"
@@ -363,27 +382,14 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     for role, token in tokens.items():
         print(f"  {role:8} {DEMO_ROLES[role]}\n           {token}")
     print(flush=True)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info"}
+    options["timeout_graceful_shutdown"] = 10  # in-flight requests finish on shutdown
     if workers > 1:
         # Workers are separate processes: they reach the database resolved here.
         os.environ["DATABASE_URL"] = url
-        get_settings.cache_clear()
-        uvicorn.run(
-            "server:app_factory",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            timeout_graceful_shutdown=10,
-        )
+        uvicorn.run("server:app_factory", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="info",
-            timeout_graceful_shutdown=10,
-        )
+        uvicorn.run(create_app(settings), **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -427,20 +433,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "serve":
         _serve(settings, args.host, args.port, max(1, args.workers))
         return 0
+    if command == "register-documents":
+        args.documents = read_documents(args.folder)
     url = database_url(settings)
     migrate(url)
     if command == "migrate":
         print("Database is at the latest migration.")
-    elif command == "seed":
-        loaded = asyncio.run(_seed(settings, url, only_if_empty=args.if_empty))
-        print("Loaded demo data." if loaded else "Database not empty; nothing loaded.")
-    elif command == "register-documents":
-        registered = asyncio.run(_register_documents(settings, url, read_documents(args.folder)))
-        for name, sha256 in registered:
-            print(f"{sha256}  {name}")
-    elif command == "token":
-        print(f"Token for {args.email}:")
-        print(asyncio.run(_token(settings, url, args.email, args.role)))
+    else:
+        asyncio.run(_run_command(settings, url, args))
     return 0
 
 
