@@ -57,6 +57,19 @@ def _start_workers(database_url: str, port: int) -> subprocess.Popen[str]:
     )
 
 
+async def _wait_for_workers(base: str, count: int, seconds: float = 60) -> None:
+    """Until `count` distinct worker pids answered /healthz (a loaded machine starts the
+    second worker later than the first)."""
+    pids: set[int] = set()
+    deadline = asyncio.get_running_loop().time() + seconds
+    while len(pids) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"only workers {pids} started"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as fresh:
+            response = await fresh.get("/healthz", headers={"Connection": "close"})
+            pids.add(response.json()["pid"])
+        await asyncio.sleep(0.05)
+
+
 async def test_two_workers_share_persisted_queries(database_url: str) -> None:
     port = _free_port()
     process = await asyncio.to_thread(_start_workers, database_url, port)
@@ -65,6 +78,7 @@ async def test_two_workers_share_persisted_queries(database_url: str) -> None:
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
     try:
         await asyncio.to_thread(_wait_for, f"{base}/healthz", process)
+        await _wait_for_workers(base, 2)
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             stored = await http.post("/graphql", json={"query": QUERY, "extensions": extensions})
             assert "errors" not in stored.json()
