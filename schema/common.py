@@ -60,10 +60,6 @@ class Connection(Generic[NodeT]):
     async def total_count(self) -> int:
         return await self._count()
 
-    @property
-    def nodes(self) -> list[NodeT]:
-        return [edge.node for edge in self.edges]
-
 
 def connection_from_page(page: Page[RowT], to_node: Callable[[RowT], NodeT]) -> Connection[NodeT]:
     edges = [
@@ -137,12 +133,6 @@ def user_error(error: errors.CaregraphError) -> ValidationError | NotAllowed | N
     if isinstance(error, errors.NotFound):
         return NotFoundError.from_error(error)
     return ValidationError(message=error.message, code=error.code, fields=[])
-
-
-def require_signed_in(info: GraphQLInfo) -> None:
-    viewer = info.context.viewer
-    if not (viewer.is_signed_in or viewer.is_service):
-        raise errors.Forbidden("Sign in first.")
 
 
 class ErrorCodes(SchemaExtension):
