@@ -31,6 +31,7 @@ from resolvers.users import UserByIdLoader
 from resolvers.validation import parse_id
 from schema.common import (
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
@@ -530,7 +531,7 @@ class AppointmentsQuery:
     async def appointments(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         filter: Annotated[
             AppointmentFilter | None, strawberry.argument(description="Filters.")
@@ -572,7 +573,7 @@ class AppointmentsQuery:
     async def coupons(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         doctor_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this doctor's.")

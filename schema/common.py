@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, overload
 
 import strawberry
 from graphql import GraphQLError
@@ -20,8 +20,15 @@ logger = logging.getLogger("caregraph.errors")
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
+SuccessT = TypeVar("SuccessT")
+ErrorT = TypeVar("ErrorT")
 
 GraphQLInfo = Info[Context, None]
+
+First = Annotated[int | None, strawberry.argument(description="Page size.")]
+"""The `first` argument of a keyset-paginated list."""
+After = Annotated[str | None, strawberry.argument(description="Cursor to continue after.")]
+"""The `after` argument of a keyset-paginated list."""
 
 
 @strawberry.enum(description="Sort direction.")
@@ -133,6 +140,36 @@ def user_error(error: errors.CaregraphError) -> ValidationError | NotAllowed | N
     if isinstance(error, errors.NotFound):
         return NotFoundError.from_error(error)
     return ValidationError(message=error.message, code=error.code, fields=[])
+
+
+@overload
+async def mutation_result(
+    call: Callable[[], Awaitable[RowT]],
+    success: Callable[[RowT], SuccessT],
+) -> SuccessT | ValidationError | NotAllowed | NotFoundError: ...
+
+
+@overload
+async def mutation_result(
+    call: Callable[[], Awaitable[RowT]],
+    success: Callable[[RowT], SuccessT],
+    on_error: Callable[[errors.CaregraphError], ErrorT],
+) -> SuccessT | ErrorT: ...
+
+
+async def mutation_result(
+    call: Callable[[], Awaitable[RowT]],
+    success: Callable[[RowT], SuccessT],
+    on_error: Callable[[errors.CaregraphError], Any] = user_error,
+) -> Any:
+    """The union result of a mutation: `success` of what `call` returns, or the typed error
+    `on_error` (default `user_error`) makes of an expected error. `call` is a thunk so that
+    argument parsing (`parse_id`, ...) inside it is mapped like the resolver's own errors."""
+    try:
+        result = await call()
+    except errors.CaregraphError as error:
+        return on_error(error)
+    return success(result)
 
 
 class ErrorCodes(SchemaExtension):

@@ -16,7 +16,9 @@ from resolvers import community as community_resolvers
 from resolvers.errors import CaregraphError
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
@@ -87,10 +89,8 @@ class Post:
     async def comments(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Comment]:
         page = await community_resolvers.post_comments(
             info.context, self.row.id, first=first, after=after
@@ -171,10 +171,8 @@ class Comment:
     async def replies(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Comment]:
         page = await community_resolvers.comment_replies(
             info.context, self.row.id, first=first, after=after
@@ -313,10 +311,8 @@ class CommunityQuery:
     async def feed(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[FeedFilter | None, strawberry.argument(description="Conditions.")] = None,
     ) -> Connection[Post]:
         conditions = filter or FeedFilter()
@@ -357,10 +353,8 @@ class CommunityQuery:
     async def reports(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[
             ReportFilter | None, strawberry.argument(description="Conditions.")
         ] = None,

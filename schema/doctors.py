@@ -23,7 +23,9 @@ from resolvers.users import UserByIdLoader
 from resolvers.validation import parse_id
 from schema.availability import AvailabilityException, AvailabilityRule
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
@@ -159,7 +161,7 @@ class Doctor:
     async def appointments(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         filter: Annotated[
             Annotated[AppointmentFilter, strawberry.lazy("schema.appointments")] | None,
@@ -174,7 +176,7 @@ class Doctor:
     async def reviews(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         featured: Annotated[
             bool, strawberry.argument(description="Only featured reviews.")
@@ -233,10 +235,8 @@ class DoctorsQuery:
     async def doctors(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[
             DoctorFilter | None, strawberry.argument(description="Conditions.")
         ] = None,

@@ -16,7 +16,9 @@ from resolvers.errors import CaregraphError
 from resolvers.users import UserByIdLoader
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
@@ -224,10 +226,8 @@ class Goal:
     async def check_ins(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[GoalCheckIn]:
         page = await goal_resolvers.goal_check_ins(
             info.context, parse_id(self.id), first=first, after=after
@@ -258,10 +258,8 @@ class GoalsQuery:
     async def goals(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[GoalFilter | None, strawberry.argument(description="Conditions.")] = None,
     ) -> Connection[Goal]:
         conditions = filter or GoalFilter()

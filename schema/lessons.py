@@ -15,7 +15,9 @@ from resolvers import lessons as lesson_resolvers
 from resolvers.errors import BadUserInput, CaregraphError
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
@@ -216,10 +218,8 @@ class LessonsQuery:
     async def lessons(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[
             LessonFilter | None, strawberry.argument(description="Conditions.")
         ] = None,
@@ -280,10 +280,8 @@ class LessonsQuery:
         user_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this user's progress.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[LessonProgress]:
         page = await lesson_resolvers.list_progress(
             info.context,

@@ -13,7 +13,9 @@ from resolvers.doctors import DoctorByUserIdLoader
 from resolvers.errors import CaregraphError
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
@@ -81,10 +83,8 @@ class User:
             Annotated[GoalStatus, strawberry.lazy("schema.goals")] | None,
             strawberry.argument(description="Only goals in this status."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Annotated[Goal, strawberry.lazy("schema.goals")]]:
         from schema.goals import user_goals
 
