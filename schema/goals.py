@@ -25,6 +25,7 @@ from schema.common import (
     UserError,
     ValidationError,
     connection_from_page,
+    mutation_result,
     user_error,
 )
 from schema.users import User
@@ -321,9 +322,10 @@ class GoalClosed(UserError):
     status: GoalStatus = strawberry.field(description="The goal's status.")
 
 
-def _goal_error(
+def _status_error(
     error: CaregraphError,
-) -> ValidationError | NotAllowed | NotFoundError | InvalidStatusTransition | GoalClosed:
+) -> InvalidStatusTransition | ValidationError | NotAllowed | NotFoundError:
+    """Errors of `updateGoal`."""
     if isinstance(error, goal_resolvers.InvalidStatusTransition):
         return InvalidStatusTransition(
             message=error.message,
@@ -331,6 +333,13 @@ def _goal_error(
             from_status=GoalStatus(error.from_status),
             to_status=GoalStatus(error.to_status),
         )
+    return user_error(error)
+
+
+def _closed_error(
+    error: CaregraphError,
+) -> GoalClosed | ValidationError | NotAllowed | NotFoundError:
+    """Errors of the milestone and check-in mutations."""
     if isinstance(error, goal_resolvers.GoalClosed):
         return GoalClosed(message=error.message, code=error.code, status=GoalStatus(error.status))
     return user_error(error)
@@ -607,11 +616,10 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[CreateGoalInput, strawberry.argument(description="The change.")],
     ) -> CreateGoalResult:
-        try:
-            owner_id = parse_id(input.owner_id, "ownerId") if input.owner_id else None
-            row = await goal_resolvers.create_goal(
+        return await mutation_result(
+            lambda: goal_resolvers.create_goal(
                 info.context,
-                owner_id,
+                parse_id(input.owner_id, "ownerId") if input.owner_id else None,
                 goal_resolvers.GoalSpec(
                     title=input.title,
                     type=input.type.value,
@@ -626,10 +634,9 @@ class GoalsMutation:
                     check_in_frequency=input.check_in_frequency.value,
                     importance=input.importance,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return GoalCreated(goal=Goal.from_model(row))
+            ),
+            lambda row: GoalCreated(goal=Goal.from_model(row)),
+        )
 
     @strawberry.mutation(
         description="Change a goal (owner or admin), including status moves; a doctor or "
@@ -640,8 +647,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateGoalInput, strawberry.argument(description="The change.")],
     ) -> UpdateGoalResult:
-        try:
-            row = await goal_resolvers.update_goal(
+        return await mutation_result(
+            lambda: goal_resolvers.update_goal(
                 info.context,
                 parse_id(input.id),
                 goal_resolvers.GoalChanges(
@@ -661,12 +668,10 @@ class GoalsMutation:
                     ),
                     importance=input.importance,
                 ),
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, GoalClosed)
-            return result
-        return GoalUpdated(goal=Goal.from_model(row))
+            ),
+            lambda row: GoalUpdated(goal=Goal.from_model(row)),
+            _status_error,
+        )
 
     @strawberry.mutation(description="Delete a goal with its milestones and check-ins.")
     async def delete_goal(
@@ -674,11 +679,10 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[DeleteGoalInput, strawberry.argument(description="The change.")],
     ) -> DeleteGoalResult:
-        try:
-            deleted = await goal_resolvers.delete_goal(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            return user_error(error)
-        return GoalDeleted(id=strawberry.ID(str(deleted)))
+        return await mutation_result(
+            lambda: goal_resolvers.delete_goal(info.context, parse_id(input.id)),
+            lambda deleted: GoalDeleted(id=strawberry.ID(str(deleted))),
+        )
 
     @strawberry.mutation(description="Add a milestone to a goal (at most 50 per goal).")
     async def add_milestone(
@@ -686,8 +690,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[AddMilestoneInput, strawberry.argument(description="The change.")],
     ) -> AddMilestoneResult:
-        try:
-            milestone, goal = await goal_resolvers.add_milestone(
+        return await mutation_result(
+            lambda: goal_resolvers.add_milestone(
                 info.context,
                 parse_id(input.goal_id, "goalId"),
                 goal_resolvers.MilestoneSpec(
@@ -698,13 +702,11 @@ class GoalsMutation:
                     reward=input.reward,
                     position=input.position,
                 ),
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneAdded(
-            milestone=GoalMilestone.from_model(milestone), goal=Goal.from_model(goal)
+            ),
+            lambda saved: MilestoneAdded(
+                milestone=GoalMilestone.from_model(saved[0]), goal=Goal.from_model(saved[1])
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Change a milestone's title, details, targets or reward.")
@@ -713,8 +715,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateMilestoneInput, strawberry.argument(description="The change.")],
     ) -> UpdateMilestoneResult:
-        try:
-            milestone, goal = await goal_resolvers.update_milestone(
+        return await mutation_result(
+            lambda: goal_resolvers.update_milestone(
                 info.context,
                 parse_id(input.id),
                 goal_resolvers.MilestoneChanges(
@@ -728,13 +730,11 @@ class GoalsMutation:
                     clear_target_value=input.target_value is None,
                     reward=input.reward,
                 ),
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneUpdated(
-            milestone=GoalMilestone.from_model(milestone), goal=Goal.from_model(goal)
+            ),
+            lambda saved: MilestoneUpdated(
+                milestone=GoalMilestone.from_model(saved[0]), goal=Goal.from_model(saved[1])
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Mark a milestone reached, or reopen it.")
@@ -743,16 +743,14 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[CompleteMilestoneInput, strawberry.argument(description="The change.")],
     ) -> CompleteMilestoneResult:
-        try:
-            milestone, goal = await goal_resolvers.complete_milestone(
+        return await mutation_result(
+            lambda: goal_resolvers.complete_milestone(
                 info.context, parse_id(input.id), input.completed
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneCompleted(
-            milestone=GoalMilestone.from_model(milestone), goal=Goal.from_model(goal)
+            ),
+            lambda saved: MilestoneCompleted(
+                milestone=GoalMilestone.from_model(saved[0]), goal=Goal.from_model(saved[1])
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Put a goal's milestones in a new order.")
@@ -761,18 +759,17 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[ReorderMilestonesInput, strawberry.argument(description="The change.")],
     ) -> ReorderMilestonesResult:
-        try:
-            ids = [parse_id(mid, "milestoneIds") for mid in input.milestone_ids]
-            milestones, goal = await goal_resolvers.reorder_milestones(
-                info.context, parse_id(input.goal_id, "goalId"), ids
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestonesReordered(
-            milestones=[GoalMilestone.from_model(row) for row in milestones],
-            goal=Goal.from_model(goal),
+        return await mutation_result(
+            lambda: goal_resolvers.reorder_milestones(
+                info.context,
+                parse_id(input.goal_id, "goalId"),
+                [parse_id(mid, "milestoneIds") for mid in input.milestone_ids],
+            ),
+            lambda saved: MilestonesReordered(
+                milestones=[GoalMilestone.from_model(row) for row in saved[0]],
+                goal=Goal.from_model(saved[1]),
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Delete a milestone; later milestones move up.")
@@ -781,13 +778,13 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[DeleteMilestoneInput, strawberry.argument(description="The change.")],
     ) -> DeleteMilestoneResult:
-        try:
-            deleted, goal = await goal_resolvers.delete_milestone(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneDeleted(id=strawberry.ID(str(deleted)), goal=Goal.from_model(goal))
+        return await mutation_result(
+            lambda: goal_resolvers.delete_milestone(info.context, parse_id(input.id)),
+            lambda deleted: MilestoneDeleted(
+                id=strawberry.ID(str(deleted[0])), goal=Goal.from_model(deleted[1])
+            ),
+            _closed_error,
+        )
 
     @strawberry.mutation(
         description="Record a check-in; the goal's current value follows its newest-dated "
@@ -798,8 +795,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[CheckInInput, strawberry.argument(description="The change.")],
     ) -> CheckInResult:
-        try:
-            result = await goal_resolvers.check_in(
+        return await mutation_result(
+            lambda: goal_resolvers.check_in(
                 info.context,
                 goal_resolvers.CheckInSpec(
                     goal_id=parse_id(input.goal_id, "goalId"),
@@ -809,13 +806,11 @@ class GoalsMutation:
                     mood=input.mood.value if input.mood else None,
                     adherence=input.adherence,
                 ),
-            )
-        except CaregraphError as error:
-            problem = _goal_error(error)
-            assert not isinstance(problem, InvalidStatusTransition)
-            return problem
-        return CheckInRecorded(
-            check_in=GoalCheckIn.from_model(result.check_in),
-            goal=Goal.from_model(result.goal),
-            replaced=result.replaced,
+            ),
+            lambda result: CheckInRecorded(
+                check_in=GoalCheckIn.from_model(result.check_in),
+                goal=Goal.from_model(result.goal),
+                replaced=result.replaced,
+            ),
+            _closed_error,
         )
