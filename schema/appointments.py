@@ -39,6 +39,7 @@ from schema.common import (
     UserError,
     ValidationError,
     connection_from_page,
+    mutation_result,
     user_error,
 )
 from schema.users import User
@@ -887,16 +888,48 @@ def _status_error(
     return user_error(error)
 
 
+def _hold_error(
+    error: CaregraphError,
+) -> SlotUnavailable | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, SlotUnavailableError):
+        return _slot_unavailable(error)
+    return user_error(error)
+
+
+def _booking_error(
+    error: CaregraphError,
+) -> SlotUnavailable | CouponInvalid | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, CouponInvalidError):
+        return CouponInvalid(message=error.message, code=error.code, reason=error.reason)
+    return _hold_error(error)
+
+
+def _reschedule_error(
+    error: CaregraphError,
+) -> SlotUnavailable | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, SlotUnavailableError):
+        return _slot_unavailable(error)
+    return _status_error(error)
+
+
+def _updated(row: AppointmentModel) -> AppointmentUpdated:
+    return AppointmentUpdated(appointment=Appointment.from_model(row))
+
+
+def _coupon_saved(row: CouponModel) -> CouponSaved:
+    return CouponSaved(coupon=Coupon.from_model(row))
+
+
 async def _change(
     info: GraphQLInfo, appointment_id: strawberry.ID, to: str, reason: str | None = None
 ) -> AppointmentUpdated | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
-    try:
-        row = await appointment_resolvers.change_status(
+    return await mutation_result(
+        lambda: appointment_resolvers.change_status(
             info.context, parse_id(appointment_id), to, reason=reason
-        )
-    except CaregraphError as error:
-        return _status_error(error)
-    return AppointmentUpdated(appointment=Appointment.from_model(row))
+        ),
+        _updated,
+        _status_error,
+    )
 
 
 @strawberry.type
@@ -907,15 +940,13 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[HoldSlotInput, strawberry.argument(description="The input.")],
     ) -> HoldSlotResult:
-        try:
-            hold = await slot_resolvers.hold_slot(
+        return await mutation_result(
+            lambda: slot_resolvers.hold_slot(
                 info.context, parse_id(input.doctor_id, "doctorId"), input.starts_at
-            )
-        except SlotUnavailableError as error:
-            return _slot_unavailable(error)
-        except CaregraphError as error:
-            return user_error(error)
-        return SlotHeld(hold=SlotHold.from_model(hold))
+            ),
+            lambda hold: SlotHeld(hold=SlotHold.from_model(hold)),
+            _hold_error,
+        )
 
     @strawberry.mutation(description="Release your hold on a slot.")
     async def release_hold(
@@ -923,11 +954,10 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[ReleaseHoldInput, strawberry.argument(description="The input.")],
     ) -> ReleaseHoldResult:
-        try:
-            released = await slot_resolvers.release_hold(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            return user_error(error)
-        return HoldReleased(id=_id(released))
+        return await mutation_result(
+            lambda: slot_resolvers.release_hold(info.context, parse_id(input.id)),
+            lambda released: HoldReleased(id=_id(released)),
+        )
 
     @strawberry.mutation(
         description="Book a slot for yourself. Re-validated on the server; exactly one of "
@@ -938,8 +968,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[BookAppointmentInput, strawberry.argument(description="The input.")],
     ) -> BookAppointmentResult:
-        try:
-            row = await appointment_resolvers.book_appointment(
+        return await mutation_result(
+            lambda: appointment_resolvers.book_appointment(
                 info.context,
                 appointment_resolvers.BookingRequest(
                     doctor_id=parse_id(input.doctor_id, "doctorId"),
@@ -948,14 +978,10 @@ class AppointmentsMutation:
                     coupon_code=input.coupon_code,
                     notes=input.notes,
                 ),
-            )
-        except SlotUnavailableError as error:
-            return _slot_unavailable(error)
-        except CouponInvalidError as error:
-            return CouponInvalid(message=error.message, code=error.code, reason=error.reason)
-        except CaregraphError as error:
-            return user_error(error)
-        return AppointmentBooked(appointment=Appointment.from_model(row))
+            ),
+            lambda row: AppointmentBooked(appointment=Appointment.from_model(row)),
+            _booking_error,
+        )
 
     @strawberry.mutation(description="The doctor or an admin confirms a pending appointment.")
     async def confirm_appointment(
@@ -998,15 +1024,13 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[RescheduleAppointmentInput, strawberry.argument(description="The input.")],
     ) -> RescheduleAppointmentResult:
-        try:
-            row = await appointment_resolvers.reschedule_appointment(
+        return await mutation_result(
+            lambda: appointment_resolvers.reschedule_appointment(
                 info.context, parse_id(input.id), input.starts_at, reason=input.reason
-            )
-        except SlotUnavailableError as error:
-            return _slot_unavailable(error)
-        except CaregraphError as error:
-            return _status_error(error)
-        return AppointmentUpdated(appointment=Appointment.from_model(row))
+            ),
+            _updated,
+            _reschedule_error,
+        )
 
     @strawberry.mutation(description="Admins and service_role: record a payment.")
     async def record_payment(
@@ -1014,8 +1038,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[RecordPaymentInput, strawberry.argument(description="The input.")],
     ) -> RecordPaymentResult:
-        try:
-            payment, appointment = await payment_resolvers.record_payment(
+        return await mutation_result(
+            lambda: payment_resolvers.record_payment(
                 info.context,
                 payment_resolvers.PaymentRecord(
                     appointment_id=parse_id(input.appointment_id, "appointmentId"),
@@ -1025,11 +1049,11 @@ class AppointmentsMutation:
                     provider=input.provider,
                     provider_ref=input.provider_ref,
                 ),
-            )
-        except CaregraphError as error:
-            return _status_error(error)
-        return PaymentRecorded(
-            payment=Payment.from_model(payment), appointment=Appointment.from_model(appointment)
+            ),
+            lambda saved: PaymentRecorded(
+                payment=Payment.from_model(saved[0]), appointment=Appointment.from_model(saved[1])
+            ),
+            _status_error,
         )
 
     @strawberry.mutation(description="Admins and service_role: refund a paid payment.")
@@ -1038,14 +1062,14 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[RefundPaymentInput, strawberry.argument(description="The input.")],
     ) -> RefundPaymentResult:
-        try:
-            payment, appointment = await payment_resolvers.refund_payment(
+        return await mutation_result(
+            lambda: payment_resolvers.refund_payment(
                 info.context, parse_id(input.payment_id, "paymentId"), input.reason
-            )
-        except CaregraphError as error:
-            return _status_error(error)
-        return PaymentRefunded(
-            payment=Payment.from_model(payment), appointment=Appointment.from_model(appointment)
+            ),
+            lambda saved: PaymentRefunded(
+                payment=Payment.from_model(saved[0]), appointment=Appointment.from_model(saved[1])
+            ),
+            _status_error,
         )
 
     @strawberry.mutation(description="Review your completed appointment (once).")
@@ -1054,16 +1078,16 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[ReviewAppointmentInput, strawberry.argument(description="The input.")],
     ) -> ReviewAppointmentResult:
-        try:
-            row = await review_resolvers.review_appointment(
+        return await mutation_result(
+            lambda: review_resolvers.review_appointment(
                 info.context,
                 parse_id(input.appointment_id, "appointmentId"),
                 input.rating,
                 input.comment,
-            )
-        except CaregraphError as error:
-            return _status_error(error)
-        return AppointmentReviewed(review=Review.from_model(row))
+            ),
+            lambda row: AppointmentReviewed(review=Review.from_model(row)),
+            _status_error,
+        )
 
     @strawberry.mutation(description="Admins: feature a review (or stop featuring it).")
     async def feature_review(
@@ -1071,13 +1095,12 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[FeatureReviewInput, strawberry.argument(description="The input.")],
     ) -> FeatureReviewResult:
-        try:
-            row = await review_resolvers.feature_review(
+        return await mutation_result(
+            lambda: review_resolvers.feature_review(
                 info.context, parse_id(input.review_id, "reviewId"), input.featured
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return ReviewFeatured(review=Review.from_model(row))
+            ),
+            lambda row: ReviewFeatured(review=Review.from_model(row)),
+        )
 
     @strawberry.mutation(description="Doctors (own) and admins: create a coupon.")
     async def create_coupon(
@@ -1085,8 +1108,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[CreateCouponInput, strawberry.argument(description="The input.")],
     ) -> CouponResult:
-        try:
-            row = await coupon_resolvers.create_coupon(
+        return await mutation_result(
+            lambda: coupon_resolvers.create_coupon(
                 info.context,
                 coupon_resolvers.CouponSpec(
                     code=input.code,
@@ -1100,10 +1123,9 @@ class AppointmentsMutation:
                     max_uses_per_user=input.max_uses_per_user,
                     active=input.active,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return CouponSaved(coupon=Coupon.from_model(row))
+            ),
+            _coupon_saved,
+        )
 
     @strawberry.mutation(description="Doctors (own) and admins: change a coupon.")
     async def update_coupon(
@@ -1111,8 +1133,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateCouponInput, strawberry.argument(description="The input.")],
     ) -> CouponResult:
-        try:
-            row = await coupon_resolvers.update_coupon(
+        return await mutation_result(
+            lambda: coupon_resolvers.update_coupon(
                 info.context,
                 parse_id(input.id),
                 coupon_resolvers.CouponChanges(
@@ -1122,7 +1144,6 @@ class AppointmentsMutation:
                     max_uses=input.max_uses,
                     max_uses_per_user=input.max_uses_per_user,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return CouponSaved(coupon=Coupon.from_model(row))
+            ),
+            _coupon_saved,
+        )
