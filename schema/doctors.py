@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -18,7 +18,7 @@ from resolvers.availability import (
     RulesByDoctorIdLoader,
     exception_range,
 )
-from resolvers.errors import CaregraphError, ValidationFailed
+from resolvers.errors import ValidationFailed
 from resolvers.users import UserByIdLoader
 from resolvers.validation import parse_id
 from schema.availability import AvailabilityException, AvailabilityRule
@@ -32,7 +32,7 @@ from schema.common import (
     OrderDirection,
     ValidationError,
     connection_from_page,
-    user_error,
+    mutation_result,
 )
 from schema.users import User
 
@@ -329,6 +329,12 @@ VerifyDoctorResult = Annotated[
 ]
 
 
+def _qualifications(value: JSON | None) -> list[Any] | None:
+    if value is not None and not isinstance(value, list):
+        raise ValidationFailed.single("qualifications", "must be a list of objects")
+    return value
+
+
 @strawberry.type
 class DoctorsMutation:
     @strawberry.mutation(description="Update a doctor profile: your own, or any as an admin.")
@@ -337,20 +343,16 @@ class DoctorsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateDoctorProfileInput, strawberry.argument(description="The input.")],
     ) -> UpdateDoctorProfileResult:
-        try:
-            doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
-            qualifications = input.qualifications
-            if qualifications is not None and not isinstance(qualifications, list):
-                raise ValidationFailed.single("qualifications", "must be a list of objects")
-            row = await doctor_resolvers.update_doctor_profile(
+        return await mutation_result(
+            lambda: doctor_resolvers.update_doctor_profile(
                 info.context,
-                doctor_id,
+                parse_id(input.doctor_id, "doctorId") if input.doctor_id else None,
                 doctor_resolvers.DoctorProfileChanges(
                     full_name=input.full_name,
                     specialties=input.specialties,
                     languages=input.languages,
                     bio=input.bio,
-                    qualifications=qualifications,
+                    qualifications=_qualifications(input.qualifications),
                     fee_standard=input.fee_standard,
                     fee_followup=input.fee_followup,
                     currency=input.currency,
@@ -359,10 +361,9 @@ class DoctorsMutation:
                     timezone=input.timezone,
                     cancellation_policy_hours=input.cancellation_policy_hours,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return DoctorProfileUpdated(doctor=Doctor.from_model(row))
+            ),
+            lambda row: DoctorProfileUpdated(doctor=Doctor.from_model(row)),
+        )
 
     @strawberry.mutation(description="Admins: mark a doctor verified (public) or not.")
     async def verify_doctor(
@@ -370,9 +371,9 @@ class DoctorsMutation:
         info: GraphQLInfo,
         input: Annotated[VerifyDoctorInput, strawberry.argument(description="The input.")],
     ) -> VerifyDoctorResult:
-        try:
-            doctor_id = parse_id(input.doctor_id, "doctorId")
-            row = await doctor_resolvers.verify_doctor(info.context, doctor_id, input.verified)
-        except CaregraphError as error:
-            return user_error(error)
-        return DoctorVerified(doctor=Doctor.from_model(row))
+        return await mutation_result(
+            lambda: doctor_resolvers.verify_doctor(
+                info.context, parse_id(input.doctor_id, "doctorId"), input.verified
+            ),
+            lambda row: DoctorVerified(doctor=Doctor.from_model(row)),
+        )
