@@ -14,6 +14,7 @@ import strawberry
 from models import Appointment as AppointmentModel
 from models import AppointmentEvent as EventModel
 from models import Coupon as CouponModel
+from models import Doctor as DoctorModel
 from models import Payment as PaymentModel
 from models import Review as ReviewModel
 from models import SlotHold as SlotHoldModel
@@ -150,16 +151,13 @@ class SlotHold:
 
 async def resolve_available_slots(
     info: GraphQLInfo,
-    doctor_id: str,
+    doctor: DoctorModel,
     from_: date | None,
     to: date | None,
     type_: AppointmentType,
 ) -> list[AvailableSlot]:
     """Used by `Doctor.availableSlots`."""
-    row = await info.context.loaders.get(DoctorByIdLoader).load(parse_id(doctor_id))
-    if row is None:
-        return []
-    slots = await slot_resolvers.available_slots(info.context, row, from_, to, type_.value)
+    slots = await slot_resolvers.available_slots(info.context, doctor, from_, to, type_.value)
     return [AvailableSlot.from_slot(slot) for slot in slots]
 
 
@@ -370,7 +368,7 @@ class AppointmentFilter:
 
 async def resolve_doctor_appointments(
     info: GraphQLInfo,
-    doctor_id: str,
+    doctor_id: uuid.UUID,
     first: int | None,
     after: str | None,
     filter: AppointmentFilter | None,
@@ -378,17 +376,17 @@ async def resolve_doctor_appointments(
     """Used by `Doctor.appointments`."""
     conditions = filter.to_resolver() if filter else appointment_resolvers.AppointmentFilter()
     page = await appointment_resolvers.doctor_appointments(
-        info.context, parse_id(doctor_id), conditions, first=first, after=after
+        info.context, doctor_id, conditions, first=first, after=after
     )
     return connection_from_page(page, Appointment.from_model)
 
 
 async def resolve_doctor_reviews(
-    info: GraphQLInfo, doctor_id: str, first: int | None, after: str | None, featured: bool
+    info: GraphQLInfo, doctor_id: uuid.UUID, first: int | None, after: str | None, featured: bool
 ) -> Connection[Review]:
     """Used by `Doctor.reviews`."""
     page = await review_resolvers.doctor_reviews(
-        info.context, parse_id(doctor_id), first=first, after=after, featured_only=featured
+        info.context, doctor_id, first=first, after=after, featured_only=featured
     )
     return connection_from_page(page, Review.from_model)
 

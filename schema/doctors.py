@@ -72,7 +72,7 @@ class Doctor:
     )
     created_at: datetime = strawberry.field(description="When the profile was created.")
     updated_at: datetime = strawberry.field(description="When the profile last changed.")
-    user_id: strawberry.Private[str | None]
+    row: strawberry.Private[DoctorModel]
 
     @classmethod
     def from_model(cls, row: DoctorModel) -> Doctor:
@@ -95,14 +95,14 @@ class Doctor:
             cancellation_policy_hours=row.cancellation_policy_hours,
             created_at=row.created_at,
             updated_at=row.updated_at,
-            user_id=str(row.user_id) if row.user_id else None,
+            row=row,
         )
 
     @strawberry.field(
         description="Weekly rules, by weekday and start. Others see active rules only."
     )
     async def availability_rules(self, info: GraphQLInfo) -> list[AvailabilityRule]:
-        rules = await info.context.loaders.get(RulesByDoctorIdLoader).load(parse_id(self.id))
+        rules = await info.context.loaders.get(RulesByDoctorIdLoader).load(self.row.id)
         return [AvailabilityRule.from_model(rule) for rule in rules]
 
     @strawberry.field(
@@ -119,7 +119,7 @@ class Doctor:
     ) -> list[AvailabilityException]:
         start, end = exception_range(from_, to, date.today())
         rows = await info.context.loaders.get(ExceptionsByDoctorIdLoader).load(
-            ExceptionKey(parse_id(self.id), start, end)
+            ExceptionKey(self.row.id, start, end)
         )
         return [AvailabilityException.from_model(row) for row in rows]
 
@@ -127,9 +127,9 @@ class Doctor:
         description="The doctor's user account, where the users policy lets the viewer see it."
     )
     async def user(self, info: GraphQLInfo) -> User | None:
-        if self.user_id is None:
+        if self.row.user_id is None:
             return None
-        visible = await info.context.loaders.get(UserByIdLoader).load(parse_id(self.user_id))
+        visible = await info.context.loaders.get(UserByIdLoader).load(self.row.user_id)
         return User.from_visible(visible) if visible is not None else None
 
     @strawberry.field(
@@ -151,7 +151,7 @@ class Doctor:
         from schema.appointments import AppointmentType, resolve_available_slots
 
         return await resolve_available_slots(
-            info, self.id, from_, to, type or AppointmentType.STANDARD
+            info, self.row, from_, to, type or AppointmentType.STANDARD
         )
 
     @strawberry.field(
@@ -170,7 +170,7 @@ class Doctor:
     ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.appointments")]]:
         from schema.appointments import resolve_doctor_appointments
 
-        return await resolve_doctor_appointments(info, self.id, first, after, filter)
+        return await resolve_doctor_appointments(info, self.row.id, first, after, filter)
 
     @strawberry.field(description="Reviews of this doctor, newest first.")
     async def reviews(
@@ -184,7 +184,7 @@ class Doctor:
     ) -> Connection[Annotated[Review, strawberry.lazy("schema.appointments")]]:
         from schema.appointments import resolve_doctor_reviews
 
-        return await resolve_doctor_reviews(info, self.id, first, after, featured)
+        return await resolve_doctor_reviews(info, self.row.id, first, after, featured)
 
 
 @strawberry.enum(description="What to sort doctors by.")
