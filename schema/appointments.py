@@ -40,6 +40,8 @@ from schema.common import (
     UserError,
     ValidationError,
     connection_from_page,
+    deleted_id_field,
+    deprecated_id_field,
     mutation_result,
     user_error,
 )
@@ -663,14 +665,8 @@ class ReleaseHoldInput:
 
 @strawberry.type(description="The hold was released.")
 class HoldReleased:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the released hold.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
-
-    @strawberry.field(description="Id of the released hold.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    id: strawberry.ID = deprecated_id_field("Id of the released hold.")
+    deleted_id: strawberry.ID = deleted_id_field("Id of the released hold.")
 
 
 ReleaseHoldResult = Annotated[

@@ -18,6 +18,8 @@ from schema.common import (
     NotAllowed,
     NotFoundError,
     ValidationError,
+    deleted_id_field,
+    deprecated_id_field,
     mutation_result,
     user_error,
 )
@@ -150,14 +152,8 @@ class RemoveAvailabilityExceptionInput:
 
 @strawberry.type(description="The exception was removed.")
 class AvailabilityExceptionRemoved:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the removed exception.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
-
-    @strawberry.field(description="Id of the removed exception.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    id: strawberry.ID = deprecated_id_field("Id of the removed exception.")
+    deleted_id: strawberry.ID = deleted_id_field("Id of the removed exception.")
 
 
 RemoveAvailabilityExceptionResult = Annotated[

@@ -85,6 +85,23 @@ def connection_from_page(page: Page[RowT], to_node: Callable[[RowT], NodeT]) -> 
     )
 
 
+def _deleted_id(root: Any) -> strawberry.ID:
+    return strawberry.ID(root.id)
+
+
+def deprecated_id_field(description: str) -> Any:
+    """The `id` of a delete payload that predates `deletedId`; see `deleted_id_field`."""
+    return strawberry.field(
+        description=description,
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
+
+
+def deleted_id_field(description: str) -> Any:
+    """`deletedId`, read from the payload's deprecated `id`."""
+    return strawberry.field(resolver=_deleted_id, description=description)
+
+
 @strawberry.interface(description="An expected problem with a mutation; nothing was written.")
 class UserError:
     message: str = strawberry.field(description="What went wrong, for people.")

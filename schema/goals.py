@@ -25,6 +25,8 @@ from schema.common import (
     UserError,
     ValidationError,
     connection_from_page,
+    deleted_id_field,
+    deprecated_id_field,
     mutation_result,
     user_error,
 )
@@ -431,14 +433,8 @@ class DeleteGoalInput:
 
 @strawberry.type(description="The goal was deleted.")
 class GoalDeleted:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the deleted goal.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
-
-    @strawberry.field(description="Id of the deleted goal.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    id: strawberry.ID = deprecated_id_field("Id of the deleted goal.")
+    deleted_id: strawberry.ID = deleted_id_field("Id of the deleted goal.")
 
 
 DeleteGoalResult = Annotated[
@@ -553,15 +549,9 @@ class DeleteMilestoneInput:
 
 @strawberry.type(description="The milestone was deleted; later ones moved up.")
 class MilestoneDeleted:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the deleted milestone.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
+    id: strawberry.ID = deprecated_id_field("Id of the deleted milestone.")
     goal: Goal = strawberry.field(description="Its goal.")
-
-    @strawberry.field(description="Id of the deleted milestone.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    deleted_id: strawberry.ID = deleted_id_field("Id of the deleted milestone.")
 
 
 DeleteMilestoneResult = Annotated[
