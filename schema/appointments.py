@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import strawberry
 
@@ -115,8 +116,6 @@ class AvailableSlot:
 
     @classmethod
     def from_slot(cls, slot: slot_resolvers.Slot) -> AvailableSlot:
-        from zoneinfo import ZoneInfo
-
         local = slot.starts_at.astimezone(ZoneInfo(slot.timezone))
         return cls(
             starts_at=slot.starts_at,
