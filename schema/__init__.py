@@ -51,11 +51,8 @@ class FreshLoaders(FieldExtension):
     a mutation operation run one after another; without this, a later field (and its
     payload) would answer from rows cached *before* an earlier field's write changed what
     the viewer may read (e.g. a doctor's cancelled appointment ending their access to the
-    patient's goals)."""
-
-    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
-        info.context.loaders = Loaders(info.context.db, info.context.viewer)
-        return next_(source, info, **kwargs)
+    patient's goals). `resolve_async` alone covers sync resolvers too: strawberry runs a
+    field whose extensions are async-only through them asynchronously."""
 
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any

@@ -8,12 +8,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import strawberry
 
 from models import Appointment as AppointmentModel
 from models import AppointmentEvent as EventModel
 from models import Coupon as CouponModel
+from models import Doctor as DoctorModel
 from models import Payment as PaymentModel
 from models import Review as ReviewModel
 from models import SlotHold as SlotHoldModel
@@ -31,6 +33,7 @@ from resolvers.users import UserByIdLoader
 from resolvers.validation import parse_id
 from schema.common import (
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
@@ -38,6 +41,9 @@ from schema.common import (
     UserError,
     ValidationError,
     connection_from_page,
+    deleted_id_field,
+    deprecated_id_field,
+    mutation_result,
     user_error,
 )
 from schema.users import User
@@ -110,8 +116,6 @@ class AvailableSlot:
 
     @classmethod
     def from_slot(cls, slot: slot_resolvers.Slot) -> AvailableSlot:
-        from zoneinfo import ZoneInfo
-
         local = slot.starts_at.astimezone(ZoneInfo(slot.timezone))
         return cls(
             starts_at=slot.starts_at,
@@ -148,16 +152,13 @@ class SlotHold:
 
 async def resolve_available_slots(
     info: GraphQLInfo,
-    doctor_id: str,
+    doctor: DoctorModel,
     from_: date | None,
     to: date | None,
     type_: AppointmentType,
 ) -> list[AvailableSlot]:
     """Used by `Doctor.availableSlots`."""
-    row = await info.context.loaders.get(DoctorByIdLoader).load(parse_id(doctor_id))
-    if row is None:
-        return []
-    slots = await slot_resolvers.available_slots(info.context, row, from_, to, type_.value)
+    slots = await slot_resolvers.available_slots(info.context, doctor, from_, to, type_.value)
     return [AvailableSlot.from_slot(slot) for slot in slots]
 
 
@@ -368,7 +369,7 @@ class AppointmentFilter:
 
 async def resolve_doctor_appointments(
     info: GraphQLInfo,
-    doctor_id: str,
+    doctor_id: uuid.UUID,
     first: int | None,
     after: str | None,
     filter: AppointmentFilter | None,
@@ -376,17 +377,17 @@ async def resolve_doctor_appointments(
     """Used by `Doctor.appointments`."""
     conditions = filter.to_resolver() if filter else appointment_resolvers.AppointmentFilter()
     page = await appointment_resolvers.doctor_appointments(
-        info.context, parse_id(doctor_id), conditions, first=first, after=after
+        info.context, doctor_id, conditions, first=first, after=after
     )
     return connection_from_page(page, Appointment.from_model)
 
 
 async def resolve_doctor_reviews(
-    info: GraphQLInfo, doctor_id: str, first: int | None, after: str | None, featured: bool
+    info: GraphQLInfo, doctor_id: uuid.UUID, first: int | None, after: str | None, featured: bool
 ) -> Connection[Review]:
     """Used by `Doctor.reviews`."""
     page = await review_resolvers.doctor_reviews(
-        info.context, parse_id(doctor_id), first=first, after=after, featured_only=featured
+        info.context, doctor_id, first=first, after=after, featured_only=featured
     )
     return connection_from_page(page, Review.from_model)
 
@@ -530,7 +531,7 @@ class AppointmentsQuery:
     async def appointments(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         filter: Annotated[
             AppointmentFilter | None, strawberry.argument(description="Filters.")
@@ -572,7 +573,7 @@ class AppointmentsQuery:
     async def coupons(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         doctor_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this doctor's.")
@@ -663,14 +664,8 @@ class ReleaseHoldInput:
 
 @strawberry.type(description="The hold was released.")
 class HoldReleased:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the released hold.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
-
-    @strawberry.field(description="Id of the released hold.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    id: strawberry.ID = deprecated_id_field("Id of the released hold.")
+    deleted_id: strawberry.ID = deleted_id_field("Id of the released hold.")
 
 
 ReleaseHoldResult = Annotated[
@@ -886,16 +881,48 @@ def _status_error(
     return user_error(error)
 
 
+def _hold_error(
+    error: CaregraphError,
+) -> SlotUnavailable | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, SlotUnavailableError):
+        return _slot_unavailable(error)
+    return user_error(error)
+
+
+def _booking_error(
+    error: CaregraphError,
+) -> SlotUnavailable | CouponInvalid | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, CouponInvalidError):
+        return CouponInvalid(message=error.message, code=error.code, reason=error.reason)
+    return _hold_error(error)
+
+
+def _reschedule_error(
+    error: CaregraphError,
+) -> SlotUnavailable | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, SlotUnavailableError):
+        return _slot_unavailable(error)
+    return _status_error(error)
+
+
+def _updated(row: AppointmentModel) -> AppointmentUpdated:
+    return AppointmentUpdated(appointment=Appointment.from_model(row))
+
+
+def _coupon_saved(row: CouponModel) -> CouponSaved:
+    return CouponSaved(coupon=Coupon.from_model(row))
+
+
 async def _change(
     info: GraphQLInfo, appointment_id: strawberry.ID, to: str, reason: str | None = None
 ) -> AppointmentUpdated | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
-    try:
-        row = await appointment_resolvers.change_status(
+    return await mutation_result(
+        lambda: appointment_resolvers.change_status(
             info.context, parse_id(appointment_id), to, reason=reason
-        )
-    except CaregraphError as error:
-        return _status_error(error)
-    return AppointmentUpdated(appointment=Appointment.from_model(row))
+        ),
+        _updated,
+        _status_error,
+    )
 
 
 @strawberry.type
@@ -906,15 +933,13 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[HoldSlotInput, strawberry.argument(description="The input.")],
     ) -> HoldSlotResult:
-        try:
-            hold = await slot_resolvers.hold_slot(
+        return await mutation_result(
+            lambda: slot_resolvers.hold_slot(
                 info.context, parse_id(input.doctor_id, "doctorId"), input.starts_at
-            )
-        except SlotUnavailableError as error:
-            return _slot_unavailable(error)
-        except CaregraphError as error:
-            return user_error(error)
-        return SlotHeld(hold=SlotHold.from_model(hold))
+            ),
+            lambda hold: SlotHeld(hold=SlotHold.from_model(hold)),
+            _hold_error,
+        )
 
     @strawberry.mutation(description="Release your hold on a slot.")
     async def release_hold(
@@ -922,11 +947,10 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[ReleaseHoldInput, strawberry.argument(description="The input.")],
     ) -> ReleaseHoldResult:
-        try:
-            released = await slot_resolvers.release_hold(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            return user_error(error)
-        return HoldReleased(id=_id(released))
+        return await mutation_result(
+            lambda: slot_resolvers.release_hold(info.context, parse_id(input.id)),
+            lambda released: HoldReleased(id=_id(released)),
+        )
 
     @strawberry.mutation(
         description="Book a slot for yourself. Re-validated on the server; exactly one of "
@@ -937,8 +961,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[BookAppointmentInput, strawberry.argument(description="The input.")],
     ) -> BookAppointmentResult:
-        try:
-            row = await appointment_resolvers.book_appointment(
+        return await mutation_result(
+            lambda: appointment_resolvers.book_appointment(
                 info.context,
                 appointment_resolvers.BookingRequest(
                     doctor_id=parse_id(input.doctor_id, "doctorId"),
@@ -947,14 +971,10 @@ class AppointmentsMutation:
                     coupon_code=input.coupon_code,
                     notes=input.notes,
                 ),
-            )
-        except SlotUnavailableError as error:
-            return _slot_unavailable(error)
-        except CouponInvalidError as error:
-            return CouponInvalid(message=error.message, code=error.code, reason=error.reason)
-        except CaregraphError as error:
-            return user_error(error)
-        return AppointmentBooked(appointment=Appointment.from_model(row))
+            ),
+            lambda row: AppointmentBooked(appointment=Appointment.from_model(row)),
+            _booking_error,
+        )
 
     @strawberry.mutation(description="The doctor or an admin confirms a pending appointment.")
     async def confirm_appointment(
@@ -997,15 +1017,13 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[RescheduleAppointmentInput, strawberry.argument(description="The input.")],
     ) -> RescheduleAppointmentResult:
-        try:
-            row = await appointment_resolvers.reschedule_appointment(
+        return await mutation_result(
+            lambda: appointment_resolvers.reschedule_appointment(
                 info.context, parse_id(input.id), input.starts_at, reason=input.reason
-            )
-        except SlotUnavailableError as error:
-            return _slot_unavailable(error)
-        except CaregraphError as error:
-            return _status_error(error)
-        return AppointmentUpdated(appointment=Appointment.from_model(row))
+            ),
+            _updated,
+            _reschedule_error,
+        )
 
     @strawberry.mutation(description="Admins and service_role: record a payment.")
     async def record_payment(
@@ -1013,8 +1031,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[RecordPaymentInput, strawberry.argument(description="The input.")],
     ) -> RecordPaymentResult:
-        try:
-            payment, appointment = await payment_resolvers.record_payment(
+        return await mutation_result(
+            lambda: payment_resolvers.record_payment(
                 info.context,
                 payment_resolvers.PaymentRecord(
                     appointment_id=parse_id(input.appointment_id, "appointmentId"),
@@ -1024,11 +1042,11 @@ class AppointmentsMutation:
                     provider=input.provider,
                     provider_ref=input.provider_ref,
                 ),
-            )
-        except CaregraphError as error:
-            return _status_error(error)
-        return PaymentRecorded(
-            payment=Payment.from_model(payment), appointment=Appointment.from_model(appointment)
+            ),
+            lambda saved: PaymentRecorded(
+                payment=Payment.from_model(saved[0]), appointment=Appointment.from_model(saved[1])
+            ),
+            _status_error,
         )
 
     @strawberry.mutation(description="Admins and service_role: refund a paid payment.")
@@ -1037,14 +1055,14 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[RefundPaymentInput, strawberry.argument(description="The input.")],
     ) -> RefundPaymentResult:
-        try:
-            payment, appointment = await payment_resolvers.refund_payment(
+        return await mutation_result(
+            lambda: payment_resolvers.refund_payment(
                 info.context, parse_id(input.payment_id, "paymentId"), input.reason
-            )
-        except CaregraphError as error:
-            return _status_error(error)
-        return PaymentRefunded(
-            payment=Payment.from_model(payment), appointment=Appointment.from_model(appointment)
+            ),
+            lambda saved: PaymentRefunded(
+                payment=Payment.from_model(saved[0]), appointment=Appointment.from_model(saved[1])
+            ),
+            _status_error,
         )
 
     @strawberry.mutation(description="Review your completed appointment (once).")
@@ -1053,16 +1071,16 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[ReviewAppointmentInput, strawberry.argument(description="The input.")],
     ) -> ReviewAppointmentResult:
-        try:
-            row = await review_resolvers.review_appointment(
+        return await mutation_result(
+            lambda: review_resolvers.review_appointment(
                 info.context,
                 parse_id(input.appointment_id, "appointmentId"),
                 input.rating,
                 input.comment,
-            )
-        except CaregraphError as error:
-            return _status_error(error)
-        return AppointmentReviewed(review=Review.from_model(row))
+            ),
+            lambda row: AppointmentReviewed(review=Review.from_model(row)),
+            _status_error,
+        )
 
     @strawberry.mutation(description="Admins: feature a review (or stop featuring it).")
     async def feature_review(
@@ -1070,13 +1088,12 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[FeatureReviewInput, strawberry.argument(description="The input.")],
     ) -> FeatureReviewResult:
-        try:
-            row = await review_resolvers.feature_review(
+        return await mutation_result(
+            lambda: review_resolvers.feature_review(
                 info.context, parse_id(input.review_id, "reviewId"), input.featured
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return ReviewFeatured(review=Review.from_model(row))
+            ),
+            lambda row: ReviewFeatured(review=Review.from_model(row)),
+        )
 
     @strawberry.mutation(description="Doctors (own) and admins: create a coupon.")
     async def create_coupon(
@@ -1084,8 +1101,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[CreateCouponInput, strawberry.argument(description="The input.")],
     ) -> CouponResult:
-        try:
-            row = await coupon_resolvers.create_coupon(
+        return await mutation_result(
+            lambda: coupon_resolvers.create_coupon(
                 info.context,
                 coupon_resolvers.CouponSpec(
                     code=input.code,
@@ -1099,10 +1116,9 @@ class AppointmentsMutation:
                     max_uses_per_user=input.max_uses_per_user,
                     active=input.active,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return CouponSaved(coupon=Coupon.from_model(row))
+            ),
+            _coupon_saved,
+        )
 
     @strawberry.mutation(description="Doctors (own) and admins: change a coupon.")
     async def update_coupon(
@@ -1110,8 +1126,8 @@ class AppointmentsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateCouponInput, strawberry.argument(description="The input.")],
     ) -> CouponResult:
-        try:
-            row = await coupon_resolvers.update_coupon(
+        return await mutation_result(
+            lambda: coupon_resolvers.update_coupon(
                 info.context,
                 parse_id(input.id),
                 coupon_resolvers.CouponChanges(
@@ -1121,7 +1137,6 @@ class AppointmentsMutation:
                     max_uses=input.max_uses,
                     max_uses_per_user=input.max_uses_per_user,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return CouponSaved(coupon=Coupon.from_model(row))
+            ),
+            _coupon_saved,
+        )

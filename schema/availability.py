@@ -13,7 +13,16 @@ from models import DoctorAvailability
 from resolvers import availability as availability_resolvers
 from resolvers.errors import CaregraphError
 from resolvers.validation import parse_id
-from schema.common import GraphQLInfo, NotAllowed, NotFoundError, ValidationError, user_error
+from schema.common import (
+    GraphQLInfo,
+    NotAllowed,
+    NotFoundError,
+    ValidationError,
+    deleted_id_field,
+    deprecated_id_field,
+    mutation_result,
+    user_error,
+)
 
 
 @strawberry.enum(description="What an availability exception does to its date.")
@@ -143,14 +152,8 @@ class RemoveAvailabilityExceptionInput:
 
 @strawberry.type(description="The exception was removed.")
 class AvailabilityExceptionRemoved:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the removed exception.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
-
-    @strawberry.field(description="Id of the removed exception.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    id: strawberry.ID = deprecated_id_field("Id of the removed exception.")
+    deleted_id: strawberry.ID = deleted_id_field("Id of the removed exception.")
 
 
 RemoveAvailabilityExceptionResult = Annotated[
@@ -205,11 +208,10 @@ class AvailabilityMutation:
             AddAvailabilityExceptionInput, strawberry.argument(description="The input.")
         ],
     ) -> AddAvailabilityExceptionResult:
-        try:
-            doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
-            row = await availability_resolvers.add_availability_exception(
+        return await mutation_result(
+            lambda: availability_resolvers.add_availability_exception(
                 info.context,
-                doctor_id,
+                parse_id(input.doctor_id, "doctorId") if input.doctor_id else None,
                 availability_resolvers.ExceptionSpec(
                     date=input.date,
                     kind=input.kind.value,
@@ -217,10 +219,9 @@ class AvailabilityMutation:
                     end_time=input.end_time,
                     reason=input.reason,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return AvailabilityExceptionAdded(exception=AvailabilityException.from_model(row))
+            ),
+            lambda row: AvailabilityExceptionAdded(exception=AvailabilityException.from_model(row)),
+        )
 
     @strawberry.mutation(description="Remove an availability exception.")
     async def remove_availability_exception(
@@ -230,10 +231,9 @@ class AvailabilityMutation:
             RemoveAvailabilityExceptionInput, strawberry.argument(description="The input.")
         ],
     ) -> RemoveAvailabilityExceptionResult:
-        try:
-            removed = await availability_resolvers.remove_availability_exception(
+        return await mutation_result(
+            lambda: availability_resolvers.remove_availability_exception(
                 info.context, parse_id(input.id)
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return AvailabilityExceptionRemoved(id=strawberry.ID(str(removed)))
+            ),
+            lambda removed: AvailabilityExceptionRemoved(id=strawberry.ID(str(removed))),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, overload
 
 import strawberry
 from graphql import GraphQLError
@@ -20,8 +20,15 @@ logger = logging.getLogger("caregraph.errors")
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
+SuccessT = TypeVar("SuccessT")
+ErrorT = TypeVar("ErrorT")
 
 GraphQLInfo = Info[Context, None]
+
+First = Annotated[int | None, strawberry.argument(description="Page size.")]
+"""The `first` argument of a keyset-paginated list."""
+After = Annotated[str | None, strawberry.argument(description="Cursor to continue after.")]
+"""The `after` argument of a keyset-paginated list."""
 
 
 @strawberry.enum(description="Sort direction.")
@@ -60,10 +67,6 @@ class Connection(Generic[NodeT]):
     async def total_count(self) -> int:
         return await self._count()
 
-    @property
-    def nodes(self) -> list[NodeT]:
-        return [edge.node for edge in self.edges]
-
 
 def connection_from_page(page: Page[RowT], to_node: Callable[[RowT], NodeT]) -> Connection[NodeT]:
     edges = [
@@ -80,6 +83,23 @@ def connection_from_page(page: Page[RowT], to_node: Callable[[RowT], NodeT]) -> 
         ),
         _count=page.count,
     )
+
+
+def _deleted_id(root: Any) -> strawberry.ID:
+    return strawberry.ID(root.id)
+
+
+def deprecated_id_field(description: str) -> Any:
+    """The `id` of a delete payload that predates `deletedId`; see `deleted_id_field`."""
+    return strawberry.field(
+        description=description,
+        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
+    )
+
+
+def deleted_id_field(description: str) -> Any:
+    """`deletedId`, read from the payload's deprecated `id`."""
+    return strawberry.field(resolver=_deleted_id, description=description)
 
 
 @strawberry.interface(description="An expected problem with a mutation; nothing was written.")
@@ -139,10 +159,34 @@ def user_error(error: errors.CaregraphError) -> ValidationError | NotAllowed | N
     return ValidationError(message=error.message, code=error.code, fields=[])
 
 
-def require_signed_in(info: GraphQLInfo) -> None:
-    viewer = info.context.viewer
-    if not (viewer.is_signed_in or viewer.is_service):
-        raise errors.Forbidden("Sign in first.")
+@overload
+async def mutation_result(
+    call: Callable[[], Awaitable[RowT]],
+    success: Callable[[RowT], SuccessT],
+) -> SuccessT | ValidationError | NotAllowed | NotFoundError: ...
+
+
+@overload
+async def mutation_result(
+    call: Callable[[], Awaitable[RowT]],
+    success: Callable[[RowT], SuccessT],
+    on_error: Callable[[errors.CaregraphError], ErrorT],
+) -> SuccessT | ErrorT: ...
+
+
+async def mutation_result(
+    call: Callable[[], Awaitable[RowT]],
+    success: Callable[[RowT], SuccessT],
+    on_error: Callable[[errors.CaregraphError], Any] = user_error,
+) -> Any:
+    """The union result of a mutation: `success` of what `call` returns, or the typed error
+    `on_error` (default `user_error`) makes of an expected error. `call` is a thunk so that
+    argument parsing (`parse_id`, ...) inside it is mapped like the resolver's own errors."""
+    try:
+        result = await call()
+    except errors.CaregraphError as error:
+        return on_error(error)
+    return success(result)
 
 
 class ErrorCodes(SchemaExtension):

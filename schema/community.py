@@ -16,13 +16,16 @@ from resolvers import community as community_resolvers
 from resolvers.errors import CaregraphError
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
     UserError,
     ValidationError,
     connection_from_page,
+    mutation_result,
     user_error,
 )
 
@@ -87,10 +90,8 @@ class Post:
     async def comments(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Comment]:
         page = await community_resolvers.post_comments(
             info.context, self.row.id, first=first, after=after
@@ -171,10 +172,8 @@ class Comment:
     async def replies(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Comment]:
         page = await community_resolvers.comment_replies(
             info.context, self.row.id, first=first, after=after
@@ -313,10 +312,8 @@ class CommunityQuery:
     async def feed(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[FeedFilter | None, strawberry.argument(description="Conditions.")] = None,
     ) -> Connection[Post]:
         conditions = filter or FeedFilter()
@@ -357,10 +354,8 @@ class CommunityQuery:
     async def reports(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[
             ReportFilter | None, strawberry.argument(description="Conditions.")
         ] = None,
@@ -563,6 +558,30 @@ ResolveReportResult = Annotated[
 ]
 
 
+def _post_saved(row: PostModel) -> PostSaved:
+    return PostSaved(post=Post.from_model(row))
+
+
+def _comment_saved(row: CommentModel) -> CommentSaved:
+    return CommentSaved(comment=Comment.from_model(row))
+
+
+def _report_content_error(
+    error: CaregraphError,
+) -> AlreadyReported | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, community_resolvers.AlreadyReported):
+        return AlreadyReported(message=error.message, code=error.code)
+    return user_error(error)
+
+
+def _resolve_report_error(
+    error: CaregraphError,
+) -> ReportClosed | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, community_resolvers.ReportClosed):
+        return ReportClosed(message=error.message, code=error.code)
+    return user_error(error)
+
+
 @strawberry.type
 class CommunityMutation:
     @strawberry.mutation(description="Write a post (signed in).")
@@ -571,13 +590,12 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[CreatePostInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
-        try:
-            row = await community_resolvers.create_post(
+        return await mutation_result(
+            lambda: community_resolvers.create_post(
                 info.context, input.title, input.body, input.tags, input.published
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return PostSaved(post=Post.from_model(row))
+            ),
+            _post_saved,
+        )
 
     @strawberry.mutation(description="Edit your post (admins: any post).")
     async def update_post(
@@ -585,17 +603,16 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[UpdatePostInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
-        try:
-            row = await community_resolvers.update_post(
+        return await mutation_result(
+            lambda: community_resolvers.update_post(
                 info.context,
                 parse_id(input.id),
                 community_resolvers.PostChanges(
                     title=input.title, body=input.body, tags=input.tags, published=input.published
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return PostSaved(post=Post.from_model(row))
+            ),
+            _post_saved,
+        )
 
     @strawberry.mutation(description="Delete your post (coaches and admins: any post).")
     async def delete_post(
@@ -603,11 +620,10 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
     ) -> DeletePostResult:
-        try:
-            deleted = await community_resolvers.delete_post(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            return user_error(error)
-        return PostDeleted(deleted_id=strawberry.ID(str(deleted)))
+        return await mutation_result(
+            lambda: community_resolvers.delete_post(info.context, parse_id(input.id)),
+            lambda deleted: PostDeleted(deleted_id=strawberry.ID(str(deleted))),
+        )
 
     @strawberry.mutation(description="Coaches and admins: hide a post from members.")
     async def hide_post(
@@ -615,11 +631,10 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
-        try:
-            row = await community_resolvers.set_post_hidden(info.context, parse_id(input.id), True)
-        except CaregraphError as error:
-            return user_error(error)
-        return PostSaved(post=Post.from_model(row))
+        return await mutation_result(
+            lambda: community_resolvers.set_post_hidden(info.context, parse_id(input.id), True),
+            _post_saved,
+        )
 
     @strawberry.mutation(description="Coaches and admins: show a hidden post again.")
     async def unhide_post(
@@ -627,11 +642,10 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
-        try:
-            row = await community_resolvers.set_post_hidden(info.context, parse_id(input.id), False)
-        except CaregraphError as error:
-            return user_error(error)
-        return PostSaved(post=Post.from_model(row))
+        return await mutation_result(
+            lambda: community_resolvers.set_post_hidden(info.context, parse_id(input.id), False),
+            _post_saved,
+        )
 
     @strawberry.mutation(description="Coaches and admins: pin (or unpin) a post.")
     async def pin_post(
@@ -639,11 +653,10 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[PinPostInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
-        try:
-            row = await community_resolvers.pin_post(info.context, parse_id(input.id), input.pinned)
-        except CaregraphError as error:
-            return user_error(error)
-        return PostSaved(post=Post.from_model(row))
+        return await mutation_result(
+            lambda: community_resolvers.pin_post(info.context, parse_id(input.id), input.pinned),
+            _post_saved,
+        )
 
     @strawberry.mutation(description="Comment on a post or reply to a comment (signed in).")
     async def create_comment(
@@ -651,16 +664,15 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[CreateCommentInput, strawberry.argument(description="The input.")],
     ) -> CommentResult:
-        try:
-            row = await community_resolvers.create_comment(
+        return await mutation_result(
+            lambda: community_resolvers.create_comment(
                 info.context,
                 parse_id(input.post_id, "postId"),
                 parse_id(input.parent_id, "parentId") if input.parent_id is not None else None,
                 input.body,
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return CommentSaved(comment=Comment.from_model(row))
+            ),
+            _comment_saved,
+        )
 
     @strawberry.mutation(description="Edit your comment (admins: any comment).")
     async def update_comment(
@@ -668,13 +680,12 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateCommentInput, strawberry.argument(description="The input.")],
     ) -> CommentResult:
-        try:
-            row = await community_resolvers.update_comment(
+        return await mutation_result(
+            lambda: community_resolvers.update_comment(
                 info.context, parse_id(input.id), input.body
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return CommentSaved(comment=Comment.from_model(row))
+            ),
+            _comment_saved,
+        )
 
     @strawberry.mutation(description="Delete your comment (coaches and admins: any comment).")
     async def delete_comment(
@@ -682,11 +693,10 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[CommentIdInput, strawberry.argument(description="The input.")],
     ) -> DeleteCommentResult:
-        try:
-            deleted = await community_resolvers.delete_comment(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            return user_error(error)
-        return CommentDeleted(deleted_id=strawberry.ID(str(deleted)))
+        return await mutation_result(
+            lambda: community_resolvers.delete_comment(info.context, parse_id(input.id)),
+            lambda deleted: CommentDeleted(deleted_id=strawberry.ID(str(deleted))),
+        )
 
     @strawberry.mutation(description="Coaches and admins: hide (or unhide) a comment.")
     async def hide_comment(
@@ -694,13 +704,12 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[HideCommentInput, strawberry.argument(description="The input.")],
     ) -> CommentResult:
-        try:
-            row = await community_resolvers.set_comment_hidden(
+        return await mutation_result(
+            lambda: community_resolvers.set_comment_hidden(
                 info.context, parse_id(input.id), input.hidden
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return CommentSaved(comment=Comment.from_model(row))
+            ),
+            _comment_saved,
+        )
 
     @strawberry.mutation(description="Like a post; liking twice is one like.")
     async def like_post(
@@ -742,19 +751,17 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[ReportContentInput, strawberry.argument(description="The input.")],
     ) -> ReportContentResult:
-        try:
-            row = await community_resolvers.report_content(
+        return await mutation_result(
+            lambda: community_resolvers.report_content(
                 info.context,
                 community_resolvers.TargetType(input.target_type.value),
                 parse_id(input.target_id, "targetId"),
                 community_resolvers.ReportReason(input.reason.value),
                 input.description,
-            )
-        except community_resolvers.AlreadyReported as error:
-            return AlreadyReported(message=error.message, code=error.code)
-        except CaregraphError as error:
-            return user_error(error)
-        return ContentReported(report=Report.from_model(row))
+            ),
+            lambda row: ContentReported(report=Report.from_model(row)),
+            _report_content_error,
+        )
 
     @strawberry.mutation(description="Coaches and admins: resolve a report.")
     async def resolve_report(
@@ -762,44 +769,32 @@ class CommunityMutation:
         info: GraphQLInfo,
         input: Annotated[ResolveReportInput, strawberry.argument(description="The input.")],
     ) -> ResolveReportResult:
-        try:
-            row = await community_resolvers.resolve_report(
+        return await mutation_result(
+            lambda: community_resolvers.resolve_report(
                 info.context,
                 parse_id(input.id),
                 community_resolvers.ReportAction(input.action.value),
-            )
-        except community_resolvers.ReportClosed as error:
-            return ReportClosed(message=error.message, code=error.code)
-        except CaregraphError as error:
-            return user_error(error)
-        return ReportResolved(report=Report.from_model(row))
-
-
-async def _post_like(
-    info: GraphQLInfo,
-    input: Annotated[PostLikeInput, strawberry.argument(description="The input.")],
-    *,
-    liked: bool,
-) -> PostLikeResult:
-    try:
-        row = await community_resolvers.set_post_like(
-            info.context, parse_id(input.post_id, "postId"), liked
+            ),
+            lambda row: ReportResolved(report=Report.from_model(row)),
+            _resolve_report_error,
         )
-    except CaregraphError as error:
-        return user_error(error)
-    return PostLikeChanged(post=Post.from_model(row), liked=liked)
+
+
+async def _post_like(info: GraphQLInfo, input: PostLikeInput, *, liked: bool) -> PostLikeResult:
+    return await mutation_result(
+        lambda: community_resolvers.set_post_like(
+            info.context, parse_id(input.post_id, "postId"), liked
+        ),
+        lambda row: PostLikeChanged(post=Post.from_model(row), liked=liked),
+    )
 
 
 async def _comment_like(
-    info: GraphQLInfo,
-    input: Annotated[CommentLikeInput, strawberry.argument(description="The input.")],
-    *,
-    liked: bool,
+    info: GraphQLInfo, input: CommentLikeInput, *, liked: bool
 ) -> CommentLikeResult:
-    try:
-        row = await community_resolvers.set_comment_like(
+    return await mutation_result(
+        lambda: community_resolvers.set_comment_like(
             info.context, parse_id(input.comment_id, "commentId"), liked
-        )
-    except CaregraphError as error:
-        return user_error(error)
-    return CommentLikeChanged(comment=Comment.from_model(row), liked=liked)
+        ),
+        lambda row: CommentLikeChanged(comment=Comment.from_model(row), liked=liked),
+    )

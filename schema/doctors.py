@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -18,19 +18,21 @@ from resolvers.availability import (
     RulesByDoctorIdLoader,
     exception_range,
 )
-from resolvers.errors import CaregraphError, ValidationFailed
+from resolvers.errors import ValidationFailed
 from resolvers.users import UserByIdLoader
 from resolvers.validation import parse_id
 from schema.availability import AvailabilityException, AvailabilityRule
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
     OrderDirection,
     ValidationError,
     connection_from_page,
-    user_error,
+    mutation_result,
 )
 from schema.users import User
 
@@ -70,7 +72,7 @@ class Doctor:
     )
     created_at: datetime = strawberry.field(description="When the profile was created.")
     updated_at: datetime = strawberry.field(description="When the profile last changed.")
-    user_id: strawberry.Private[str | None]
+    row: strawberry.Private[DoctorModel]
 
     @classmethod
     def from_model(cls, row: DoctorModel) -> Doctor:
@@ -93,14 +95,14 @@ class Doctor:
             cancellation_policy_hours=row.cancellation_policy_hours,
             created_at=row.created_at,
             updated_at=row.updated_at,
-            user_id=str(row.user_id) if row.user_id else None,
+            row=row,
         )
 
     @strawberry.field(
         description="Weekly rules, by weekday and start. Others see active rules only."
     )
     async def availability_rules(self, info: GraphQLInfo) -> list[AvailabilityRule]:
-        rules = await info.context.loaders.get(RulesByDoctorIdLoader).load(parse_id(self.id))
+        rules = await info.context.loaders.get(RulesByDoctorIdLoader).load(self.row.id)
         return [AvailabilityRule.from_model(rule) for rule in rules]
 
     @strawberry.field(
@@ -117,7 +119,7 @@ class Doctor:
     ) -> list[AvailabilityException]:
         start, end = exception_range(from_, to, date.today())
         rows = await info.context.loaders.get(ExceptionsByDoctorIdLoader).load(
-            ExceptionKey(parse_id(self.id), start, end)
+            ExceptionKey(self.row.id, start, end)
         )
         return [AvailabilityException.from_model(row) for row in rows]
 
@@ -125,9 +127,9 @@ class Doctor:
         description="The doctor's user account, where the users policy lets the viewer see it."
     )
     async def user(self, info: GraphQLInfo) -> User | None:
-        if self.user_id is None:
+        if self.row.user_id is None:
             return None
-        visible = await info.context.loaders.get(UserByIdLoader).load(parse_id(self.user_id))
+        visible = await info.context.loaders.get(UserByIdLoader).load(self.row.user_id)
         return User.from_visible(visible) if visible is not None else None
 
     @strawberry.field(
@@ -149,7 +151,7 @@ class Doctor:
         from schema.appointments import AppointmentType, resolve_available_slots
 
         return await resolve_available_slots(
-            info, self.id, from_, to, type or AppointmentType.STANDARD
+            info, self.row, from_, to, type or AppointmentType.STANDARD
         )
 
     @strawberry.field(
@@ -159,7 +161,7 @@ class Doctor:
     async def appointments(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         filter: Annotated[
             Annotated[AppointmentFilter, strawberry.lazy("schema.appointments")] | None,
@@ -168,13 +170,13 @@ class Doctor:
     ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.appointments")]]:
         from schema.appointments import resolve_doctor_appointments
 
-        return await resolve_doctor_appointments(info, self.id, first, after, filter)
+        return await resolve_doctor_appointments(info, self.row.id, first, after, filter)
 
     @strawberry.field(description="Reviews of this doctor, newest first.")
     async def reviews(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        first: First = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         featured: Annotated[
             bool, strawberry.argument(description="Only featured reviews.")
@@ -182,7 +184,7 @@ class Doctor:
     ) -> Connection[Annotated[Review, strawberry.lazy("schema.appointments")]]:
         from schema.appointments import resolve_doctor_reviews
 
-        return await resolve_doctor_reviews(info, self.id, first, after, featured)
+        return await resolve_doctor_reviews(info, self.row.id, first, after, featured)
 
 
 @strawberry.enum(description="What to sort doctors by.")
@@ -233,10 +235,8 @@ class DoctorsQuery:
     async def doctors(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[
             DoctorFilter | None, strawberry.argument(description="Conditions.")
         ] = None,
@@ -329,6 +329,12 @@ VerifyDoctorResult = Annotated[
 ]
 
 
+def _qualifications(value: JSON | None) -> list[Any] | None:
+    if value is not None and not isinstance(value, list):
+        raise ValidationFailed.single("qualifications", "must be a list of objects")
+    return value
+
+
 @strawberry.type
 class DoctorsMutation:
     @strawberry.mutation(description="Update a doctor profile: your own, or any as an admin.")
@@ -337,20 +343,16 @@ class DoctorsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateDoctorProfileInput, strawberry.argument(description="The input.")],
     ) -> UpdateDoctorProfileResult:
-        try:
-            doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
-            qualifications = input.qualifications
-            if qualifications is not None and not isinstance(qualifications, list):
-                raise ValidationFailed.single("qualifications", "must be a list of objects")
-            row = await doctor_resolvers.update_doctor_profile(
+        return await mutation_result(
+            lambda: doctor_resolvers.update_doctor_profile(
                 info.context,
-                doctor_id,
+                parse_id(input.doctor_id, "doctorId") if input.doctor_id else None,
                 doctor_resolvers.DoctorProfileChanges(
                     full_name=input.full_name,
                     specialties=input.specialties,
                     languages=input.languages,
                     bio=input.bio,
-                    qualifications=qualifications,
+                    qualifications=_qualifications(input.qualifications),
                     fee_standard=input.fee_standard,
                     fee_followup=input.fee_followup,
                     currency=input.currency,
@@ -359,10 +361,9 @@ class DoctorsMutation:
                     timezone=input.timezone,
                     cancellation_policy_hours=input.cancellation_policy_hours,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return DoctorProfileUpdated(doctor=Doctor.from_model(row))
+            ),
+            lambda row: DoctorProfileUpdated(doctor=Doctor.from_model(row)),
+        )
 
     @strawberry.mutation(description="Admins: mark a doctor verified (public) or not.")
     async def verify_doctor(
@@ -370,9 +371,9 @@ class DoctorsMutation:
         info: GraphQLInfo,
         input: Annotated[VerifyDoctorInput, strawberry.argument(description="The input.")],
     ) -> VerifyDoctorResult:
-        try:
-            doctor_id = parse_id(input.doctor_id, "doctorId")
-            row = await doctor_resolvers.verify_doctor(info.context, doctor_id, input.verified)
-        except CaregraphError as error:
-            return user_error(error)
-        return DoctorVerified(doctor=Doctor.from_model(row))
+        return await mutation_result(
+            lambda: doctor_resolvers.verify_doctor(
+                info.context, parse_id(input.doctor_id, "doctorId"), input.verified
+            ),
+            lambda row: DoctorVerified(doctor=Doctor.from_model(row)),
+        )

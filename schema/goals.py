@@ -16,13 +16,18 @@ from resolvers.errors import CaregraphError
 from resolvers.users import UserByIdLoader
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
     UserError,
     ValidationError,
     connection_from_page,
+    deleted_id_field,
+    deprecated_id_field,
+    mutation_result,
     user_error,
 )
 from schema.users import User
@@ -224,10 +229,8 @@ class Goal:
     async def check_ins(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[GoalCheckIn]:
         page = await goal_resolvers.goal_check_ins(
             info.context, parse_id(self.id), first=first, after=after
@@ -258,10 +261,8 @@ class GoalsQuery:
     async def goals(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[GoalFilter | None, strawberry.argument(description="Conditions.")] = None,
     ) -> Connection[Goal]:
         conditions = filter or GoalFilter()
@@ -323,9 +324,10 @@ class GoalClosed(UserError):
     status: GoalStatus = strawberry.field(description="The goal's status.")
 
 
-def _goal_error(
+def _status_error(
     error: CaregraphError,
-) -> ValidationError | NotAllowed | NotFoundError | InvalidStatusTransition | GoalClosed:
+) -> InvalidStatusTransition | ValidationError | NotAllowed | NotFoundError:
+    """Errors of `updateGoal`."""
     if isinstance(error, goal_resolvers.InvalidStatusTransition):
         return InvalidStatusTransition(
             message=error.message,
@@ -333,6 +335,13 @@ def _goal_error(
             from_status=GoalStatus(error.from_status),
             to_status=GoalStatus(error.to_status),
         )
+    return user_error(error)
+
+
+def _closed_error(
+    error: CaregraphError,
+) -> GoalClosed | ValidationError | NotAllowed | NotFoundError:
+    """Errors of the milestone and check-in mutations."""
     if isinstance(error, goal_resolvers.GoalClosed):
         return GoalClosed(message=error.message, code=error.code, status=GoalStatus(error.status))
     return user_error(error)
@@ -424,14 +433,8 @@ class DeleteGoalInput:
 
 @strawberry.type(description="The goal was deleted.")
 class GoalDeleted:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the deleted goal.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
-
-    @strawberry.field(description="Id of the deleted goal.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    id: strawberry.ID = deprecated_id_field("Id of the deleted goal.")
+    deleted_id: strawberry.ID = deleted_id_field("Id of the deleted goal.")
 
 
 DeleteGoalResult = Annotated[
@@ -546,15 +549,9 @@ class DeleteMilestoneInput:
 
 @strawberry.type(description="The milestone was deleted; later ones moved up.")
 class MilestoneDeleted:
-    id: strawberry.ID = strawberry.field(
-        description="Id of the deleted milestone.",
-        deprecation_reason="Use `deletedId`, the name every delete payload uses.",
-    )
+    id: strawberry.ID = deprecated_id_field("Id of the deleted milestone.")
     goal: Goal = strawberry.field(description="Its goal.")
-
-    @strawberry.field(description="Id of the deleted milestone.")
-    def deleted_id(self) -> strawberry.ID:
-        return self.id
+    deleted_id: strawberry.ID = deleted_id_field("Id of the deleted milestone.")
 
 
 DeleteMilestoneResult = Annotated[
@@ -609,11 +606,10 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[CreateGoalInput, strawberry.argument(description="The change.")],
     ) -> CreateGoalResult:
-        try:
-            owner_id = parse_id(input.owner_id, "ownerId") if input.owner_id else None
-            row = await goal_resolvers.create_goal(
+        return await mutation_result(
+            lambda: goal_resolvers.create_goal(
                 info.context,
-                owner_id,
+                parse_id(input.owner_id, "ownerId") if input.owner_id else None,
                 goal_resolvers.GoalSpec(
                     title=input.title,
                     type=input.type.value,
@@ -628,10 +624,9 @@ class GoalsMutation:
                     check_in_frequency=input.check_in_frequency.value,
                     importance=input.importance,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return GoalCreated(goal=Goal.from_model(row))
+            ),
+            lambda row: GoalCreated(goal=Goal.from_model(row)),
+        )
 
     @strawberry.mutation(
         description="Change a goal (owner or admin), including status moves; a doctor or "
@@ -642,8 +637,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateGoalInput, strawberry.argument(description="The change.")],
     ) -> UpdateGoalResult:
-        try:
-            row = await goal_resolvers.update_goal(
+        return await mutation_result(
+            lambda: goal_resolvers.update_goal(
                 info.context,
                 parse_id(input.id),
                 goal_resolvers.GoalChanges(
@@ -663,12 +658,10 @@ class GoalsMutation:
                     ),
                     importance=input.importance,
                 ),
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, GoalClosed)
-            return result
-        return GoalUpdated(goal=Goal.from_model(row))
+            ),
+            lambda row: GoalUpdated(goal=Goal.from_model(row)),
+            _status_error,
+        )
 
     @strawberry.mutation(description="Delete a goal with its milestones and check-ins.")
     async def delete_goal(
@@ -676,11 +669,10 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[DeleteGoalInput, strawberry.argument(description="The change.")],
     ) -> DeleteGoalResult:
-        try:
-            deleted = await goal_resolvers.delete_goal(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            return user_error(error)
-        return GoalDeleted(id=strawberry.ID(str(deleted)))
+        return await mutation_result(
+            lambda: goal_resolvers.delete_goal(info.context, parse_id(input.id)),
+            lambda deleted: GoalDeleted(id=strawberry.ID(str(deleted))),
+        )
 
     @strawberry.mutation(description="Add a milestone to a goal (at most 50 per goal).")
     async def add_milestone(
@@ -688,8 +680,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[AddMilestoneInput, strawberry.argument(description="The change.")],
     ) -> AddMilestoneResult:
-        try:
-            milestone, goal = await goal_resolvers.add_milestone(
+        return await mutation_result(
+            lambda: goal_resolvers.add_milestone(
                 info.context,
                 parse_id(input.goal_id, "goalId"),
                 goal_resolvers.MilestoneSpec(
@@ -700,13 +692,11 @@ class GoalsMutation:
                     reward=input.reward,
                     position=input.position,
                 ),
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneAdded(
-            milestone=GoalMilestone.from_model(milestone), goal=Goal.from_model(goal)
+            ),
+            lambda saved: MilestoneAdded(
+                milestone=GoalMilestone.from_model(saved[0]), goal=Goal.from_model(saved[1])
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Change a milestone's title, details, targets or reward.")
@@ -715,8 +705,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateMilestoneInput, strawberry.argument(description="The change.")],
     ) -> UpdateMilestoneResult:
-        try:
-            milestone, goal = await goal_resolvers.update_milestone(
+        return await mutation_result(
+            lambda: goal_resolvers.update_milestone(
                 info.context,
                 parse_id(input.id),
                 goal_resolvers.MilestoneChanges(
@@ -730,13 +720,11 @@ class GoalsMutation:
                     clear_target_value=input.target_value is None,
                     reward=input.reward,
                 ),
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneUpdated(
-            milestone=GoalMilestone.from_model(milestone), goal=Goal.from_model(goal)
+            ),
+            lambda saved: MilestoneUpdated(
+                milestone=GoalMilestone.from_model(saved[0]), goal=Goal.from_model(saved[1])
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Mark a milestone reached, or reopen it.")
@@ -745,16 +733,14 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[CompleteMilestoneInput, strawberry.argument(description="The change.")],
     ) -> CompleteMilestoneResult:
-        try:
-            milestone, goal = await goal_resolvers.complete_milestone(
+        return await mutation_result(
+            lambda: goal_resolvers.complete_milestone(
                 info.context, parse_id(input.id), input.completed
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneCompleted(
-            milestone=GoalMilestone.from_model(milestone), goal=Goal.from_model(goal)
+            ),
+            lambda saved: MilestoneCompleted(
+                milestone=GoalMilestone.from_model(saved[0]), goal=Goal.from_model(saved[1])
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Put a goal's milestones in a new order.")
@@ -763,18 +749,17 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[ReorderMilestonesInput, strawberry.argument(description="The change.")],
     ) -> ReorderMilestonesResult:
-        try:
-            ids = [parse_id(mid, "milestoneIds") for mid in input.milestone_ids]
-            milestones, goal = await goal_resolvers.reorder_milestones(
-                info.context, parse_id(input.goal_id, "goalId"), ids
-            )
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestonesReordered(
-            milestones=[GoalMilestone.from_model(row) for row in milestones],
-            goal=Goal.from_model(goal),
+        return await mutation_result(
+            lambda: goal_resolvers.reorder_milestones(
+                info.context,
+                parse_id(input.goal_id, "goalId"),
+                [parse_id(mid, "milestoneIds") for mid in input.milestone_ids],
+            ),
+            lambda saved: MilestonesReordered(
+                milestones=[GoalMilestone.from_model(row) for row in saved[0]],
+                goal=Goal.from_model(saved[1]),
+            ),
+            _closed_error,
         )
 
     @strawberry.mutation(description="Delete a milestone; later milestones move up.")
@@ -783,13 +768,13 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[DeleteMilestoneInput, strawberry.argument(description="The change.")],
     ) -> DeleteMilestoneResult:
-        try:
-            deleted, goal = await goal_resolvers.delete_milestone(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            result = _goal_error(error)
-            assert not isinstance(result, InvalidStatusTransition)
-            return result
-        return MilestoneDeleted(id=strawberry.ID(str(deleted)), goal=Goal.from_model(goal))
+        return await mutation_result(
+            lambda: goal_resolvers.delete_milestone(info.context, parse_id(input.id)),
+            lambda deleted: MilestoneDeleted(
+                id=strawberry.ID(str(deleted[0])), goal=Goal.from_model(deleted[1])
+            ),
+            _closed_error,
+        )
 
     @strawberry.mutation(
         description="Record a check-in; the goal's current value follows its newest-dated "
@@ -800,8 +785,8 @@ class GoalsMutation:
         info: GraphQLInfo,
         input: Annotated[CheckInInput, strawberry.argument(description="The change.")],
     ) -> CheckInResult:
-        try:
-            result = await goal_resolvers.check_in(
+        return await mutation_result(
+            lambda: goal_resolvers.check_in(
                 info.context,
                 goal_resolvers.CheckInSpec(
                     goal_id=parse_id(input.goal_id, "goalId"),
@@ -811,13 +796,11 @@ class GoalsMutation:
                     mood=input.mood.value if input.mood else None,
                     adherence=input.adherence,
                 ),
-            )
-        except CaregraphError as error:
-            problem = _goal_error(error)
-            assert not isinstance(problem, InvalidStatusTransition)
-            return problem
-        return CheckInRecorded(
-            check_in=GoalCheckIn.from_model(result.check_in),
-            goal=Goal.from_model(result.goal),
-            replaced=result.replaced,
+            ),
+            lambda result: CheckInRecorded(
+                check_in=GoalCheckIn.from_model(result.check_in),
+                goal=Goal.from_model(result.goal),
+                replaced=result.replaced,
+            ),
+            _closed_error,
         )

@@ -15,13 +15,16 @@ from resolvers import lessons as lesson_resolvers
 from resolvers.errors import BadUserInput, CaregraphError
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
     UserError,
     ValidationError,
     connection_from_page,
+    mutation_result,
     user_error,
 )
 
@@ -216,10 +219,8 @@ class LessonsQuery:
     async def lessons(
         self,
         info: GraphQLInfo,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
         filter: Annotated[
             LessonFilter | None, strawberry.argument(description="Conditions.")
         ] = None,
@@ -280,10 +281,8 @@ class LessonsQuery:
         user_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this user's progress.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[LessonProgress]:
         page = await lesson_resolvers.list_progress(
             info.context,
@@ -471,6 +470,14 @@ def _lesson_error(
     return user_error(error)
 
 
+def _lesson_saved(row: LessonModel) -> LessonSaved:
+    return LessonSaved(lesson=Lesson.from_model(row))
+
+
+def _entitlement_saved(row: EntitlementModel) -> EntitlementSaved:
+    return EntitlementSaved(entitlement=Entitlement.from_model(row))
+
+
 @strawberry.type
 class LessonsMutation:
     @strawberry.mutation(
@@ -481,16 +488,15 @@ class LessonsMutation:
         info: GraphQLInfo,
         input: Annotated[SaveLessonProgressInput, strawberry.argument(description="The input.")],
     ) -> SaveLessonProgressResult:
-        try:
-            row = await lesson_resolvers.save_lesson_progress(
+        return await mutation_result(
+            lambda: lesson_resolvers.save_lesson_progress(
                 info.context,
                 parse_id(input.lesson_id, "lessonId"),
                 input.position_sec,
                 input.completed,
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return LessonProgressSaved(progress=LessonProgress.from_model(row))
+            ),
+            lambda row: LessonProgressSaved(progress=LessonProgress.from_model(row)),
+        )
 
     @strawberry.mutation(description="Coaches and admins: create a lesson.")
     async def create_lesson(
@@ -498,8 +504,8 @@ class LessonsMutation:
         info: GraphQLInfo,
         input: Annotated[CreateLessonInput, strawberry.argument(description="The input.")],
     ) -> LessonWriteResult:
-        try:
-            row = await lesson_resolvers.create_lesson(
+        return await mutation_result(
+            lambda: lesson_resolvers.create_lesson(
                 info.context,
                 lesson_resolvers.LessonChanges(
                     slug=input.slug,
@@ -514,10 +520,10 @@ class LessonsMutation:
                     paywall=input.paywall,
                     published=input.published,
                 ),
-            )
-        except CaregraphError as error:
-            return _lesson_error(error)
-        return LessonSaved(lesson=Lesson.from_model(row))
+            ),
+            _lesson_saved,
+            _lesson_error,
+        )
 
     @strawberry.mutation(description="Coaches and admins: change a lesson.")
     async def update_lesson(
@@ -525,8 +531,8 @@ class LessonsMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateLessonInput, strawberry.argument(description="The input.")],
     ) -> LessonWriteResult:
-        try:
-            row = await lesson_resolvers.update_lesson(
+        return await mutation_result(
+            lambda: lesson_resolvers.update_lesson(
                 info.context,
                 parse_id(input.id),
                 lesson_resolvers.LessonChanges(
@@ -541,10 +547,10 @@ class LessonsMutation:
                     tags=input.tags,
                     paywall=input.paywall,
                 ),
-            )
-        except CaregraphError as error:
-            return _lesson_error(error)
-        return LessonSaved(lesson=Lesson.from_model(row))
+            ),
+            _lesson_saved,
+            _lesson_error,
+        )
 
     @strawberry.mutation(description="Coaches and admins: publish or unpublish a lesson.")
     async def publish_lesson(
@@ -552,13 +558,13 @@ class LessonsMutation:
         info: GraphQLInfo,
         input: Annotated[PublishLessonInput, strawberry.argument(description="The input.")],
     ) -> LessonWriteResult:
-        try:
-            row = await lesson_resolvers.publish_lesson(
+        return await mutation_result(
+            lambda: lesson_resolvers.publish_lesson(
                 info.context, parse_id(input.id), input.published
-            )
-        except CaregraphError as error:
-            return _lesson_error(error)
-        return LessonSaved(lesson=Lesson.from_model(row))
+            ),
+            _lesson_saved,
+            _lesson_error,
+        )
 
     @strawberry.mutation(description="Coaches and admins: delete a lesson.")
     async def delete_lesson(
@@ -566,11 +572,10 @@ class LessonsMutation:
         info: GraphQLInfo,
         input: Annotated[DeleteLessonInput, strawberry.argument(description="The input.")],
     ) -> DeleteLessonResult:
-        try:
-            deleted = await lesson_resolvers.delete_lesson(info.context, parse_id(input.id))
-        except CaregraphError as error:
-            return user_error(error)
-        return LessonDeleted(deleted_id=strawberry.ID(str(deleted)))
+        return await mutation_result(
+            lambda: lesson_resolvers.delete_lesson(info.context, parse_id(input.id)),
+            lambda deleted: LessonDeleted(deleted_id=strawberry.ID(str(deleted))),
+        )
 
     @strawberry.mutation(description="Admins: grant (or extend) a user's entitlement.")
     async def grant_entitlement(
@@ -578,13 +583,12 @@ class LessonsMutation:
         info: GraphQLInfo,
         input: Annotated[GrantEntitlementInput, strawberry.argument(description="The input.")],
     ) -> EntitlementResult:
-        try:
-            row = await lesson_resolvers.grant_entitlement(
+        return await mutation_result(
+            lambda: lesson_resolvers.grant_entitlement(
                 info.context, parse_id(input.user_id, "userId"), input.product, input.valid_until
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return EntitlementSaved(entitlement=Entitlement.from_model(row))
+            ),
+            _entitlement_saved,
+        )
 
     @strawberry.mutation(description="Admins: revoke a user's active entitlement.")
     async def revoke_entitlement(
@@ -592,10 +596,9 @@ class LessonsMutation:
         info: GraphQLInfo,
         input: Annotated[RevokeEntitlementInput, strawberry.argument(description="The input.")],
     ) -> EntitlementResult:
-        try:
-            row = await lesson_resolvers.revoke_entitlement(
+        return await mutation_result(
+            lambda: lesson_resolvers.revoke_entitlement(
                 info.context, parse_id(input.user_id, "userId"), input.product
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return EntitlementSaved(entitlement=Entitlement.from_model(row))
+            ),
+            _entitlement_saved,
+        )

@@ -10,15 +10,16 @@ import strawberry
 
 from resolvers import users as user_resolvers
 from resolvers.doctors import DoctorByUserIdLoader
-from resolvers.errors import CaregraphError
 from resolvers.validation import parse_id
 from schema.common import (
+    After,
     Connection,
+    First,
     GraphQLInfo,
     NotAllowed,
     NotFoundError,
     ValidationError,
-    user_error,
+    mutation_result,
 )
 
 if TYPE_CHECKING:
@@ -81,10 +82,8 @@ class User:
             Annotated[GoalStatus, strawberry.lazy("schema.goals")] | None,
             strawberry.argument(description="Only goals in this status."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Annotated[Goal, strawberry.lazy("schema.goals")]]:
         from schema.goals import user_goals
 
@@ -166,8 +165,8 @@ class UsersMutation:
         info: GraphQLInfo,
         input: Annotated[UpdateViewerProfileInput, strawberry.argument(description="The input.")],
     ) -> UpdateViewerProfileResult:
-        try:
-            visible = await user_resolvers.update_viewer_profile(
+        return await mutation_result(
+            lambda: user_resolvers.update_viewer_profile(
                 info.context,
                 user_resolvers.ProfileChanges(
                     full_name=input.full_name,
@@ -175,7 +174,6 @@ class UsersMutation:
                     timezone=input.timezone,
                     avatar_url=input.avatar_url,
                 ),
-            )
-        except CaregraphError as error:
-            return user_error(error)
-        return ViewerProfileUpdated(user=User.from_visible(visible))
+            ),
+            lambda visible: ViewerProfileUpdated(user=User.from_visible(visible)),
+        )
