@@ -82,10 +82,11 @@ def status_words(status: str) -> str:
     return STATUS_WORDS.get(status, status)
 
 
-def check_transition(appointment: Appointment, to_status: str) -> None:
+def check_transition(appointment: Appointment, to_status: str, message: str | None = None) -> None:
     if to_status not in TRANSITIONS.get(appointment.status, frozenset()):
         raise InvalidTransitionError(
-            f"An appointment that is {status_words(appointment.status)} cannot become "
+            message
+            or f"An appointment that is {status_words(appointment.status)} cannot become "
             f"{status_words(to_status)}.",
             appointment.status,
             to_status,
@@ -128,6 +129,19 @@ def record_event(
         event.created_at = now
     session.add(event)
     return event
+
+
+def move_to(
+    session: AsyncSession, viewer: Viewer, appointment: Appointment, to_status: str, note: str = ""
+) -> AppointmentEvent:
+    """The one way an appointment's status changes: checked against the state machine
+    and recorded as a `status_changed` event."""
+    check_transition(appointment, to_status)
+    from_status = appointment.status
+    appointment.status = to_status
+    return record_event(
+        session, viewer, appointment, kind="status_changed", from_status=from_status, note=note
+    )
 
 
 def _is_live_index_violation(error: IntegrityError) -> bool:
@@ -308,17 +322,13 @@ async def change_status(
             )
         if to_status == "cancelled" and actor_role(viewer, appointment) == "patient":
             await _check_patient_window(session, appointment, now, "cancel")
-        from_status = appointment.status
-        appointment.status = to_status
         if to_status == "cancelled":
             appointment.cancellation_reason = note or None
             appointment.cancelled_by = viewer.user_id
             appointment.cancelled_at = now
             if appointment.coupon_id is not None:
                 await _release_coupon(session, appointment)
-        record_event(
-            session, viewer, appointment, kind="status_changed", from_status=from_status, note=note
-        )
+        move_to(session, viewer, appointment, to_status, note)
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
@@ -665,5 +675,6 @@ __all__ = [
     "check_type",
     "get_appointment",
     "list_appointments",
+    "move_to",
     "reschedule_appointment",
 ]
