@@ -321,7 +321,8 @@ async def change_status(
                 to_status,
             )
         if to_status == "cancelled" and actor_role(viewer, appointment) == "patient":
-            await _check_patient_window(session, appointment, now, "cancel")
+            hours = await _cancellation_hours(session, appointment)
+            _check_patient_window(appointment, hours, now, "cancel")
         if to_status == "cancelled":
             appointment.cancellation_reason = note or None
             appointment.cancelled_by = viewer.user_id
@@ -347,12 +348,15 @@ async def _release_coupon(session: AsyncSession, appointment: Appointment) -> No
         )
 
 
-async def _check_patient_window(
-    session: AsyncSession, appointment: Appointment, now: datetime, action: str
-) -> None:
-    hours = await session.scalar(
+async def _cancellation_hours(session: AsyncSession, appointment: Appointment) -> int | None:
+    return await session.scalar(
         select(Doctor.cancellation_policy_hours).where(Doctor.id == appointment.doctor_id)
     )
+
+
+def _check_patient_window(
+    appointment: Appointment, hours: int | None, now: datetime, action: str
+) -> None:
     deadline = appointment.starts_at - timedelta(hours=hours or 0)
     if now > deadline:
         raise InvalidTransitionError(
@@ -395,9 +399,11 @@ async def reschedule_appointment(
                     appointment.status,
                 )
             role = actor_role(viewer, appointment)
-            if role == "patient":
-                await _check_patient_window(session, appointment, now, "reschedule")
             doctor = await lock_doctor(session, viewer, appointment.doctor_id)
+            if role == "patient":
+                _check_patient_window(
+                    appointment, doctor.cancellation_policy_hours, now, "reschedule"
+                )
             duration = appointment.ends_at - appointment.starts_at
             if role == "patient":
                 slot = await find_open_slot(
