@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold
-from models.appointment import APPOINTMENT_STATUSES, LIVE_STATUSES
+from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
 from resolvers.coupons import redeem_coupon
 from resolvers.errors import (
@@ -34,7 +34,6 @@ from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import appointment_policy
 from resolvers.slots import (
     SlotUnavailableError,
-    check_type,
     find_open_slot,
     lock_doctor,
     price_for,
@@ -176,7 +175,7 @@ async def book_appointment(
         "Doctors cannot book appointments with themselves.",
     )
     errors = FieldErrors()
-    errors.check(request.type in ("standard", "followup"), "type", "must be STANDARD or FOLLOWUP")
+    errors.check(request.type in APPOINTMENT_TYPES, "type", "must be STANDARD or FOLLOWUP")
     errors.check(
         len(request.notes) <= MAX_NOTES_LENGTH, "notes", f"at most {MAX_NOTES_LENGTH} characters"
     )
@@ -678,7 +677,6 @@ __all__ = [
     "SlotUnavailableError",
     "book_appointment",
     "change_status",
-    "check_type",
     "get_appointment",
     "list_appointments",
     "move_to",

@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
-from models.appointment import LIVE_STATUSES
+from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, CaregraphError, FieldErrors, Forbidden, NotFound
 from resolvers.identity import Viewer
@@ -35,7 +35,6 @@ MAX_SLOT_RANGE_DAYS = 62
 DEFAULT_SLOT_RANGE_DAYS = 7
 DEFAULT_SLOT_MINUTES = 30
 MAX_ACTIVE_HOLDS_PER_USER = 5
-APPOINTMENT_TYPES = ("standard", "followup")
 # Slot maths looks a few days either side of a date; beyond these the calendar ends.
 LAST_SLOT_DATE = date.max - timedelta(days=7)
 LAST_SLOT_INSTANT = datetime.combine(LAST_SLOT_DATE, time(), UTC)
