@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
@@ -38,7 +37,7 @@ from resolvers.slots import (
     lock_doctor,
     price_for,
 )
-from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
+from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
@@ -607,9 +606,7 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
         counter = self._counter()
         pages: dict[DoctorAppointmentsKey, Page[Appointment]] = {}
         for (conditions, first, after), doctor_ids in groups.items():
-            statement = visible(Appointment, self.viewer).where(
-                Appointment.doctor_id.in_(doctor_ids), *_filter_clauses(conditions)
-            )
+            statement = visible(Appointment, self.viewer).where(*_filter_clauses(conditions))
 
             def count(doctor_id: Any, conditions: AppointmentFilter = conditions) -> Any:
                 return counter.load(DoctorAppointmentsCountKey(doctor_id, conditions))
@@ -619,17 +616,15 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
                 Appointment,
                 statement,
                 Appointment.doctor_id,
+                doctor_ids,
                 APPOINTMENT_SORT,
                 _appointment_key,
                 first=first,
                 after=after,
                 count=count,
             )
-            for doctor_id in doctor_ids:
-                key = DoctorAppointmentsKey(doctor_id, conditions, first, after)
-                pages[key] = found.get(doctor_id) or empty_page(
-                    first, after, partial(count, doctor_id, conditions), _appointment_key
-                )
+            for doctor_id, page in found.items():
+                pages[DoctorAppointmentsKey(doctor_id, conditions, first, after)] = page
         return [pages[key] for key in keys]
 
     def _counter(self) -> AppointmentCountByDoctorIdLoader:

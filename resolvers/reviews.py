@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -23,7 +22,7 @@ from resolvers.loaders import PolicyLoader
 from resolvers.pagination import Page, SortKey, page_size
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import review_policy
-from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
+from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_COMMENT_LENGTH = 2000
 REVIEW_SORT = SortKey((Review.created_at, Review.id), descending=True)  # type: ignore[arg-type]
@@ -174,7 +173,7 @@ class ReviewsByDoctorIdLoader(PolicyLoader[DoctorReviewsKey, Page[Review]]):
         counter = ReviewCountByDoctorIdLoader(self.db, self.viewer)
         pages: dict[DoctorReviewsKey, Page[Review]] = {}
         for (first, after, featured_only), doctor_ids in groups.items():
-            statement = visible(Review, self.viewer).where(Review.doctor_id.in_(doctor_ids))
+            statement = visible(Review, self.viewer)
             if featured_only:
                 statement = statement.where(Review.featured.is_(True))
 
@@ -186,17 +185,15 @@ class ReviewsByDoctorIdLoader(PolicyLoader[DoctorReviewsKey, Page[Review]]):
                 Review,
                 statement,
                 Review.doctor_id,
+                doctor_ids,
                 REVIEW_SORT,
                 _review_key,
                 first=first,
                 after=after,
                 count=count,
             )
-            for doctor_id in doctor_ids:
-                key = DoctorReviewsKey(doctor_id, first, after, featured_only)
-                pages[key] = found.get(doctor_id) or empty_page(
-                    first, after, partial(count, doctor_id), _review_key
-                )
+            for doctor_id, page in found.items():
+                pages[DoctorReviewsKey(doctor_id, first, after, featured_only)] = page
         return [pages[key] for key in keys]
 
 
