@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,7 +80,7 @@ async def review_appointment(
             )
             session.add(review)
             await session.flush()
-            await refresh_rating(session, appointment.doctor_id)
+            await refresh_ratings(session, [appointment.doctor_id])
     except IntegrityError as error:
         if "uq_reviews_appointment_id" in str(error.orig):
             raise ValidationFailed.single(
@@ -90,9 +90,9 @@ async def review_appointment(
     return review
 
 
-async def refresh_rating(session: Any, doctor_id: uuid.UUID) -> None:
-    """One UPDATE computing the average and count from the reviews table."""
-    of_doctor = Review.doctor_id == doctor_id
+async def refresh_ratings(session: Any, doctor_ids: Iterable[uuid.UUID]) -> None:
+    """One UPDATE setting each doctor's average and count from the reviews table."""
+    of_doctor = Review.doctor_id == Doctor.id
     average = (
         select(func.coalesce(func.round(func.avg(Review.rating), 2), 0))
         .where(of_doctor)
@@ -101,7 +101,7 @@ async def refresh_rating(session: Any, doctor_id: uuid.UUID) -> None:
     count = select(func.count(Review.id)).where(of_doctor).scalar_subquery()
     await session.execute(
         update(Doctor)
-        .where(Doctor.id == doctor_id)
+        .where(Doctor.id.in_(list(doctor_ids)))
         .values(rating_avg=average, rating_count=count)
         .execution_options(synchronize_session=False)
     )
