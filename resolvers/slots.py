@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
 from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, CaregraphError, FieldErrors, Forbidden, NotFound
+from resolvers.errors import BadUserInput, CaregraphError, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.policies import readable, require, visible
@@ -484,12 +484,10 @@ async def hold_slot(
             .where(SlotHold.user_id == viewer.user_id, SlotHold.expires_at > now)
         )
         if (active or 0) >= MAX_ACTIVE_HOLDS_PER_USER:
-            errors = FieldErrors()
-            errors.add(
+            raise ValidationFailed.single(
                 "startsAt",
                 f"you already hold {MAX_ACTIVE_HOLDS_PER_USER} slots; release one or book",
             )
-            errors.raise_if_any()
         hold = SlotHold(
             doctor_id=doctor_id,
             user_id=viewer.user_id,
