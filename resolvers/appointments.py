@@ -585,13 +585,11 @@ class AppointmentCountByDoctorIdLoader(PolicyLoader[DoctorAppointmentsCountKey, 
         counts: dict[DoctorAppointmentsCountKey, int] = {}
         for conditions, doctor_ids in by_filter.items():
             statement = select(Appointment.doctor_id, func.count()).where(
-                readable(Appointment, self.viewer),
-                Appointment.doctor_id.in_(doctor_ids),
-                *_filter_clauses(conditions),
+                readable(Appointment, self.viewer), *_filter_clauses(conditions)
             )
-            found = await counts_per_parent(self.db, statement, Appointment.doctor_id)
-            for doctor_id in doctor_ids:
-                counts[DoctorAppointmentsCountKey(doctor_id, conditions)] = found.get(doctor_id, 0)
+            found = await counts_per_parent(self.db, statement, Appointment.doctor_id, doctor_ids)
+            for doctor_id, total in found.items():
+                counts[DoctorAppointmentsCountKey(doctor_id, conditions)] = total
         return [counts[key] for key in keys]
 
 

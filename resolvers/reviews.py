@@ -152,14 +152,12 @@ class ReviewCountByDoctorIdLoader(PolicyLoader[ReviewCountKey, int]):
             by_flag[key.featured_only].add(key.doctor_id)
         counts: dict[ReviewCountKey, int] = {}
         for featured_only, doctor_ids in by_flag.items():
-            statement = select(Review.doctor_id, func.count()).where(
-                readable(Review, self.viewer), Review.doctor_id.in_(doctor_ids)
-            )
+            statement = select(Review.doctor_id, func.count()).where(readable(Review, self.viewer))
             if featured_only:
                 statement = statement.where(Review.featured.is_(True))
-            found = await counts_per_parent(self.db, statement, Review.doctor_id)
-            for doctor_id in doctor_ids:
-                counts[ReviewCountKey(doctor_id, featured_only)] = found.get(doctor_id, 0)
+            found = await counts_per_parent(self.db, statement, Review.doctor_id, doctor_ids)
+            for doctor_id, total in found.items():
+                counts[ReviewCountKey(doctor_id, featured_only)] = total
         return [counts[key] for key in keys]
 
 

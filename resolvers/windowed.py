@@ -74,8 +74,15 @@ def _page(
     )
 
 
-async def counts_per_parent(db: Database, statement: Any, parent: Any) -> dict[Any, int]:
-    """`statement` is `select(parent, func.count())` filtered; grouped by parent here."""
+async def counts_per_parent(
+    db: Database, statement: Any, parent: Any, parent_ids: Iterable[Hashable]
+) -> dict[Any, int]:
+    """`statement` is `select(parent, func.count())` filtered by policy and filters; the
+    parents and the GROUP BY are added here. Every parent gets a count (0 when none)."""
+    parent_ids = list(parent_ids)
     async with db.read() as session:
-        rows = (await session.execute(statement.group_by(parent))).all()
-    return {row[0]: int(row[1]) for row in rows}
+        rows = (
+            await session.execute(statement.where(parent.in_(parent_ids)).group_by(parent))
+        ).all()
+    found = {row[0]: int(row[1]) for row in rows}
+    return {parent_id: found.get(parent_id, 0) for parent_id in parent_ids}
