@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
@@ -17,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold
-from models.appointment import APPOINTMENT_STATUSES, LIVE_STATUSES
+from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
 from resolvers.coupons import redeem_coupon
 from resolvers.errors import (
@@ -34,12 +33,11 @@ from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import appointment_policy
 from resolvers.slots import (
     SlotUnavailableError,
-    check_type,
     find_open_slot,
     lock_doctor,
     price_for,
 )
-from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
+from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
@@ -82,10 +80,11 @@ def status_words(status: str) -> str:
     return STATUS_WORDS.get(status, status)
 
 
-def check_transition(appointment: Appointment, to_status: str) -> None:
+def check_transition(appointment: Appointment, to_status: str, message: str | None = None) -> None:
     if to_status not in TRANSITIONS.get(appointment.status, frozenset()):
         raise InvalidTransitionError(
-            f"An appointment that is {status_words(appointment.status)} cannot become "
+            message
+            or f"An appointment that is {status_words(appointment.status)} cannot become "
             f"{status_words(to_status)}.",
             appointment.status,
             to_status,
@@ -130,6 +129,19 @@ def record_event(
     return event
 
 
+def move_to(
+    session: AsyncSession, viewer: Viewer, appointment: Appointment, to_status: str, note: str = ""
+) -> AppointmentEvent:
+    """The one way an appointment's status changes: checked against the state machine
+    and recorded as a `status_changed` event."""
+    check_transition(appointment, to_status)
+    from_status = appointment.status
+    appointment.status = to_status
+    return record_event(
+        session, viewer, appointment, kind="status_changed", from_status=from_status, note=note
+    )
+
+
 def _is_live_index_violation(error: IntegrityError) -> bool:
     return LIVE_INDEX in str(error.orig)
 
@@ -162,7 +174,7 @@ async def book_appointment(
         "Doctors cannot book appointments with themselves.",
     )
     errors = FieldErrors()
-    errors.check(request.type in ("standard", "followup"), "type", "must be STANDARD or FOLLOWUP")
+    errors.check(request.type in APPOINTMENT_TYPES, "type", "must be STANDARD or FOLLOWUP")
     errors.check(
         len(request.notes) <= MAX_NOTES_LENGTH, "notes", f"at most {MAX_NOTES_LENGTH} characters"
     )
@@ -307,18 +319,15 @@ async def change_status(
                 to_status,
             )
         if to_status == "cancelled" and actor_role(viewer, appointment) == "patient":
-            await _check_patient_window(session, appointment, now, "cancel")
-        from_status = appointment.status
-        appointment.status = to_status
+            hours = await _cancellation_hours(session, appointment)
+            _check_patient_window(appointment, hours, now, "cancel")
         if to_status == "cancelled":
             appointment.cancellation_reason = note or None
             appointment.cancelled_by = viewer.user_id
             appointment.cancelled_at = now
             if appointment.coupon_id is not None:
                 await _release_coupon(session, appointment)
-        record_event(
-            session, viewer, appointment, kind="status_changed", from_status=from_status, note=note
-        )
+        move_to(session, viewer, appointment, to_status, note)
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
@@ -337,12 +346,15 @@ async def _release_coupon(session: AsyncSession, appointment: Appointment) -> No
         )
 
 
-async def _check_patient_window(
-    session: AsyncSession, appointment: Appointment, now: datetime, action: str
-) -> None:
-    hours = await session.scalar(
+async def _cancellation_hours(session: AsyncSession, appointment: Appointment) -> int | None:
+    return await session.scalar(
         select(Doctor.cancellation_policy_hours).where(Doctor.id == appointment.doctor_id)
     )
+
+
+def _check_patient_window(
+    appointment: Appointment, hours: int | None, now: datetime, action: str
+) -> None:
     deadline = appointment.starts_at - timedelta(hours=hours or 0)
     if now > deadline:
         raise InvalidTransitionError(
@@ -385,9 +397,11 @@ async def reschedule_appointment(
                     appointment.status,
                 )
             role = actor_role(viewer, appointment)
-            if role == "patient":
-                await _check_patient_window(session, appointment, now, "reschedule")
             doctor = await lock_doctor(session, viewer, appointment.doctor_id)
+            if role == "patient":
+                _check_patient_window(
+                    appointment, doctor.cancellation_policy_hours, now, "reschedule"
+                )
             duration = appointment.ends_at - appointment.starts_at
             if role == "patient":
                 slot = await find_open_slot(
@@ -571,13 +585,11 @@ class AppointmentCountByDoctorIdLoader(PolicyLoader[DoctorAppointmentsCountKey, 
         counts: dict[DoctorAppointmentsCountKey, int] = {}
         for conditions, doctor_ids in by_filter.items():
             statement = select(Appointment.doctor_id, func.count()).where(
-                readable(Appointment, self.viewer),
-                Appointment.doctor_id.in_(doctor_ids),
-                *_filter_clauses(conditions),
+                readable(Appointment, self.viewer), *_filter_clauses(conditions)
             )
-            found = await counts_per_parent(self.db, statement, Appointment.doctor_id)
-            for doctor_id in doctor_ids:
-                counts[DoctorAppointmentsCountKey(doctor_id, conditions)] = found.get(doctor_id, 0)
+            found = await counts_per_parent(self.db, statement, Appointment.doctor_id, doctor_ids)
+            for doctor_id, total in found.items():
+                counts[DoctorAppointmentsCountKey(doctor_id, conditions)] = total
         return [counts[key] for key in keys]
 
 
@@ -592,9 +604,7 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
         counter = self._counter()
         pages: dict[DoctorAppointmentsKey, Page[Appointment]] = {}
         for (conditions, first, after), doctor_ids in groups.items():
-            statement = visible(Appointment, self.viewer).where(
-                Appointment.doctor_id.in_(doctor_ids), *_filter_clauses(conditions)
-            )
+            statement = visible(Appointment, self.viewer).where(*_filter_clauses(conditions))
 
             def count(doctor_id: Any, conditions: AppointmentFilter = conditions) -> Any:
                 return counter.load(DoctorAppointmentsCountKey(doctor_id, conditions))
@@ -604,17 +614,15 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
                 Appointment,
                 statement,
                 Appointment.doctor_id,
+                doctor_ids,
                 APPOINTMENT_SORT,
                 _appointment_key,
                 first=first,
                 after=after,
                 count=count,
             )
-            for doctor_id in doctor_ids:
-                key = DoctorAppointmentsKey(doctor_id, conditions, first, after)
-                pages[key] = found.get(doctor_id) or empty_page(
-                    first, after, partial(count, doctor_id, conditions), _appointment_key
-                )
+            for doctor_id, page in found.items():
+                pages[DoctorAppointmentsKey(doctor_id, conditions, first, after)] = page
         return [pages[key] for key in keys]
 
     def _counter(self) -> AppointmentCountByDoctorIdLoader:
@@ -662,8 +670,8 @@ __all__ = [
     "SlotUnavailableError",
     "book_appointment",
     "change_status",
-    "check_type",
     "get_appointment",
     "list_appointments",
+    "move_to",
     "reschedule_appointment",
 ]

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Coupon, CouponUsage, Doctor
 from resolvers.context import Context
-from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound
+from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.pagination import Page, SortKey, page_size, paginate
-from resolvers.policies import require, visible
+from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import coupon_policy
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,39}$")
@@ -152,7 +152,9 @@ async def create_coupon(ctx: Context, spec: CouponSpec) -> Coupon:
     try:
         async with ctx.db.transaction() as session:
             if doctor_id is not None:
-                exists = await session.scalar(select(Doctor.id).where(Doctor.id == doctor_id))
+                exists = await session.scalar(
+                    select(Doctor.id).where(Doctor.id == doctor_id, readable(Doctor, viewer))
+                )
                 if exists is None:
                     raise NotFound("Doctor not found.")
             coupon = Coupon(
@@ -172,9 +174,7 @@ async def create_coupon(ctx: Context, spec: CouponSpec) -> Coupon:
             await session.flush()
     except IntegrityError as error:
         if "uq_coupons_code" in str(error.orig):
-            errors = FieldErrors()
-            errors.add("code", "is already taken")
-            errors.raise_if_any()
+            raise ValidationFailed.single("code", "is already taken") from error
         raise
     return coupon
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Payment, Review
 from resolvers.demo import DOCTORS, demo_id, doctor_email, user_id_for
-from resolvers.reviews import refresh_rating
+from resolvers.reviews import refresh_ratings
 
 PATIENT = "patient@caregraph.dev"
 PATIENT2 = "patient2@caregraph.dev"
@@ -317,5 +317,4 @@ async def load_appointments_demo(session: AsyncSession) -> None:
     await session.execute(pg_insert(Payment).values(payments).on_conflict_do_nothing())
     await session.execute(pg_insert(Review).values(reviews).on_conflict_do_nothing())
     await session.execute(pg_insert(AppointmentEvent).values(events).on_conflict_do_nothing())
-    for doctor_id in sorted({row["doctor_id"] for row in reviews}):
-        await refresh_rating(session, doctor_id)
+    await refresh_ratings(session, {row["doctor_id"] for row in reviews})

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from models import Appointment, Payment
 from resolvers.appointments import (
     AppointmentByIdLoader,
-    InvalidTransitionError,
     check_transition,
-    record_event,
+    move_to,
+    status_words,
 )
 from resolvers.context import Context
 from resolvers.errors import FieldErrors, NotFound, ValidationFailed
@@ -84,12 +84,12 @@ async def record_payment(
                 )
                 if already:
                     raise ValidationFailed.single("appointmentId", "is already paid")
-                if appointment.status != "pending_payment":
-                    raise InvalidTransitionError(
-                        f"An appointment that is {appointment.status} cannot take a payment.",
-                        appointment.status,
-                        "confirmed",
-                    )
+                check_transition(
+                    appointment,
+                    "confirmed",
+                    f"An appointment that is {status_words(appointment.status)} cannot take "
+                    "a payment.",
+                )
             payment = Payment(
                 appointment_id=appointment.id,
                 amount=record.amount,
@@ -102,15 +102,8 @@ async def record_payment(
             )
             session.add(payment)
             if record.status == "paid":
-                check_transition(appointment, "confirmed")
-                appointment.status = "confirmed"
-                record_event(
-                    session,
-                    ctx.viewer,
-                    appointment,
-                    kind="status_changed",
-                    from_status="pending_payment",
-                    note=f"paid via {payment.provider}",
+                move_to(
+                    session, ctx.viewer, appointment, "confirmed", f"paid via {payment.provider}"
                 )
             await session.flush()
     except IntegrityError as error:
@@ -147,25 +140,15 @@ async def refund_payment(
             )
         appointment = (
             await session.scalars(
-                select(Appointment)
+                visible(Appointment, ctx.viewer)
                 .where(Appointment.id == payment.appointment_id)
                 .with_for_update()
             )
         ).one()
-        check_transition(appointment, "refunded")
+        move_to(session, ctx.viewer, appointment, "refunded", note)
         payment.status = "refunded"
         payment.refunded_at = now
         payment.refund_reason = note or None
-        from_status = appointment.status
-        appointment.status = "refunded"
-        record_event(
-            session,
-            ctx.viewer,
-            appointment,
-            kind="status_changed",
-            from_status=from_status,
-            note=note,
-        )
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return payment, appointment

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -23,7 +22,7 @@ from resolvers.loaders import PolicyLoader
 from resolvers.pagination import Page, SortKey, page_size
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import review_policy
-from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
+from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_COMMENT_LENGTH = 2000
 REVIEW_SORT = SortKey((Review.created_at, Review.id), descending=True)  # type: ignore[arg-type]
@@ -81,7 +80,7 @@ async def review_appointment(
             )
             session.add(review)
             await session.flush()
-            await refresh_rating(session, appointment.doctor_id)
+            await refresh_ratings(session, [appointment.doctor_id])
     except IntegrityError as error:
         if "uq_reviews_appointment_id" in str(error.orig):
             raise ValidationFailed.single(
@@ -91,9 +90,9 @@ async def review_appointment(
     return review
 
 
-async def refresh_rating(session: Any, doctor_id: uuid.UUID) -> None:
-    """One UPDATE computing the average and count from the reviews table."""
-    of_doctor = Review.doctor_id == doctor_id
+async def refresh_ratings(session: Any, doctor_ids: Iterable[uuid.UUID]) -> None:
+    """One UPDATE setting each doctor's average and count from the reviews table."""
+    of_doctor = Review.doctor_id == Doctor.id
     average = (
         select(func.coalesce(func.round(func.avg(Review.rating), 2), 0))
         .where(of_doctor)
@@ -102,7 +101,7 @@ async def refresh_rating(session: Any, doctor_id: uuid.UUID) -> None:
     count = select(func.count(Review.id)).where(of_doctor).scalar_subquery()
     await session.execute(
         update(Doctor)
-        .where(Doctor.id == doctor_id)
+        .where(Doctor.id.in_(list(doctor_ids)))
         .values(rating_avg=average, rating_count=count)
         .execution_options(synchronize_session=False)
     )
@@ -153,14 +152,12 @@ class ReviewCountByDoctorIdLoader(PolicyLoader[ReviewCountKey, int]):
             by_flag[key.featured_only].add(key.doctor_id)
         counts: dict[ReviewCountKey, int] = {}
         for featured_only, doctor_ids in by_flag.items():
-            statement = select(Review.doctor_id, func.count()).where(
-                readable(Review, self.viewer), Review.doctor_id.in_(doctor_ids)
-            )
+            statement = select(Review.doctor_id, func.count()).where(readable(Review, self.viewer))
             if featured_only:
                 statement = statement.where(Review.featured.is_(True))
-            found = await counts_per_parent(self.db, statement, Review.doctor_id)
-            for doctor_id in doctor_ids:
-                counts[ReviewCountKey(doctor_id, featured_only)] = found.get(doctor_id, 0)
+            found = await counts_per_parent(self.db, statement, Review.doctor_id, doctor_ids)
+            for doctor_id, total in found.items():
+                counts[ReviewCountKey(doctor_id, featured_only)] = total
         return [counts[key] for key in keys]
 
 
@@ -174,7 +171,7 @@ class ReviewsByDoctorIdLoader(PolicyLoader[DoctorReviewsKey, Page[Review]]):
         counter = ReviewCountByDoctorIdLoader(self.db, self.viewer)
         pages: dict[DoctorReviewsKey, Page[Review]] = {}
         for (first, after, featured_only), doctor_ids in groups.items():
-            statement = visible(Review, self.viewer).where(Review.doctor_id.in_(doctor_ids))
+            statement = visible(Review, self.viewer)
             if featured_only:
                 statement = statement.where(Review.featured.is_(True))
 
@@ -186,17 +183,15 @@ class ReviewsByDoctorIdLoader(PolicyLoader[DoctorReviewsKey, Page[Review]]):
                 Review,
                 statement,
                 Review.doctor_id,
+                doctor_ids,
                 REVIEW_SORT,
                 _review_key,
                 first=first,
                 after=after,
                 count=count,
             )
-            for doctor_id in doctor_ids:
-                key = DoctorReviewsKey(doctor_id, first, after, featured_only)
-                pages[key] = found.get(doctor_id) or empty_page(
-                    first, after, partial(count, doctor_id), _review_key
-                )
+            for doctor_id, page in found.items():
+                pages[DoctorReviewsKey(doctor_id, first, after, featured_only)] = page
         return [pages[key] for key in keys]
 
 

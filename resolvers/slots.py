@@ -23,9 +23,9 @@ from sqlalchemy import delete, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
-from models.appointment import LIVE_STATUSES
+from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, CaregraphError, FieldErrors, Forbidden, NotFound
+from resolvers.errors import BadUserInput, CaregraphError, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.policies import readable, require, visible
@@ -35,7 +35,6 @@ MAX_SLOT_RANGE_DAYS = 62
 DEFAULT_SLOT_RANGE_DAYS = 7
 DEFAULT_SLOT_MINUTES = 30
 MAX_ACTIVE_HOLDS_PER_USER = 5
-APPOINTMENT_TYPES = ("standard", "followup")
 # Slot maths looks a few days either side of a date; beyond these the calendar ends.
 LAST_SLOT_DATE = date.max - timedelta(days=7)
 LAST_SLOT_INSTANT = datetime.combine(LAST_SLOT_DATE, time(), UTC)
@@ -485,12 +484,10 @@ async def hold_slot(
             .where(SlotHold.user_id == viewer.user_id, SlotHold.expires_at > now)
         )
         if (active or 0) >= MAX_ACTIVE_HOLDS_PER_USER:
-            errors = FieldErrors()
-            errors.add(
+            raise ValidationFailed.single(
                 "startsAt",
                 f"you already hold {MAX_ACTIVE_HOLDS_PER_USER} slots; release one or book",
             )
-            errors.raise_if_any()
         hold = SlotHold(
             doctor_id=doctor_id,
             user_id=viewer.user_id,

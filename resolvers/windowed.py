@@ -5,7 +5,7 @@ GROUP BY. Never one query per parent."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ async def pages_per_parent(
     model: type[RowT],
     statement: Select[Any],
     parent: InstrumentedAttribute[Any],
+    parent_ids: Iterable[Hashable],
     sort: SortKey,
     key_of: Callable[[RowT], Sequence[Any]],
     *,
@@ -30,8 +31,11 @@ async def pages_per_parent(
     after: str | None,
     count: Callable[[Hashable], Any],
 ) -> dict[Any, Page[RowT]]:
-    """`statement` selects `model` already filtered (policy, parents, filters).
+    """A page for each of `parent_ids` (empty when a parent has no rows). `statement`
+    selects `model` already filtered by policy and filters; the parents are added here.
     `count(parent_id)` returns an awaitable total for that parent."""
+    parent_ids = list(parent_ids)
+    statement = statement.where(parent.in_(parent_ids))
     if after is not None:
         statement = statement.where(sort.after(decode_cursor_for(sort, after)))
     position = func.row_number().over(partition_by=parent, order_by=sort.order_by())
@@ -46,16 +50,10 @@ async def pages_per_parent(
     async with db.read() as session:
         for row in (await session.scalars(query)).all():
             grouped[getattr(row, parent.key)].append(row)
-    pages: dict[Any, Page[RowT]] = {}
-    for parent_id, rows in grouped.items():
-        pages[parent_id] = _page(rows, first, after, key_of, partial(count, parent_id))
-    return pages
-
-
-def empty_page(
-    first: int, after: str | None, count: Callable[[], Any], key_of: Callable[[Any], Any]
-) -> Page[Any]:
-    return _page([], first, after, key_of, count)
+    return {
+        parent_id: _page(grouped[parent_id], first, after, key_of, partial(count, parent_id))
+        for parent_id in parent_ids
+    }
 
 
 def _page(
@@ -76,8 +74,15 @@ def _page(
     )
 
 
-async def counts_per_parent(db: Database, statement: Any, parent: Any) -> dict[Any, int]:
-    """`statement` is `select(parent, func.count())` filtered; grouped by parent here."""
+async def counts_per_parent(
+    db: Database, statement: Any, parent: Any, parent_ids: Iterable[Hashable]
+) -> dict[Any, int]:
+    """`statement` is `select(parent, func.count())` filtered by policy and filters; the
+    parents and the GROUP BY are added here. Every parent gets a count (0 when none)."""
+    parent_ids = list(parent_ids)
     async with db.read() as session:
-        rows = (await session.execute(statement.group_by(parent))).all()
-    return {row[0]: int(row[1]) for row in rows}
+        rows = (
+            await session.execute(statement.where(parent.in_(parent_ids)).group_by(parent))
+        ).all()
+    found = {row[0]: int(row[1]) for row in rows}
+    return {parent_id: found.get(parent_id, 0) for parent_id in parent_ids}
