@@ -19,6 +19,7 @@ from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, S
 from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
 from resolvers.coupons import redeem_coupon
+from resolvers.doctors import lock_doctor
 from resolvers.errors import (
     BadUserInput,
     CaregraphError,
@@ -34,7 +35,6 @@ from resolvers.policies.appointments import appointment_policy
 from resolvers.slots import (
     SlotUnavailableError,
     find_open_slot,
-    lock_doctor,
     price_for,
 )
 from resolvers.windowed import counts_per_parent, pages_per_parent

@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
 from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
+from resolvers.doctors import lock_doctor
 from resolvers.errors import BadUserInput, CaregraphError, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
-from resolvers.policies import readable, require, visible
+from resolvers.policies import require, visible
 from resolvers.policies.appointments import appointment_policy, slot_hold_policy
 
 MAX_SLOT_RANGE_DAYS = 62
@@ -384,19 +385,6 @@ async def available_slots(
     return await ctx.loaders.get(SlotsByDoctorIdLoader).load(
         SlotKey(doctor.id, first, last, appointment_type, now, ctx.settings.min_lead_minutes)
     )
-
-
-async def lock_doctor(session: AsyncSession, viewer: Viewer, doctor_id: uuid.UUID) -> Doctor:
-    """The per-doctor booking lock: holds, bookings and moves of one doctor run one after
-    another (SELECT ... FOR UPDATE on the doctor row, held until commit)."""
-    doctor = (
-        await session.scalars(
-            select(Doctor).where(Doctor.id == doctor_id, readable(Doctor, viewer)).with_for_update()
-        )
-    ).one_or_none()
-    if doctor is None:
-        raise NotFound("Doctor not found.")
-    return doctor
 
 
 async def find_open_slot(
