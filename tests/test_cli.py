@@ -13,12 +13,13 @@ from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import select
 
 from models import UserRole
 from resolvers.database import Database
 from resolvers.settings import DEV_JWT_SECRET
-from server import ROOT
+from server import ROOT, main
 
 README = Path(ROOT) / "README.md"
 CI = Path(ROOT) / ".ci" / "run"
@@ -64,11 +65,35 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_help_lists_the_subcommands() -> None:
+def _readme_command_rows() -> list[tuple[str, list[str]]]:
+    """(command, its --options) of each row of the README's Commands table."""
+    rows = re.findall(r"^\| `python server\.py ([^`]+)` \|", README.read_text(), re.M)
+    return [(row.split()[0].strip("[]"), re.findall(r"--[a-z-]+", row)) for row in rows]
+
+
+def test_help_lists_the_readme_commands_and_their_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = _readme_command_rows()
+    assert [command for command, _ in rows] == [
+        "serve",
+        "migrate",
+        "seed",
+        "token",
+        "register-documents",
+        "export-schema",
+    ]
     result = _run("--help", env=_env())
     assert result.returncode == 0
-    for command in ("serve", "migrate", "seed", "token", "export-schema"):
-        assert command in result.stdout
+    for command, options in rows:
+        assert re.search(rf"^\s+{command}\b", result.stdout, re.M), command
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0
+        usage = capsys.readouterr().out
+        assert usage.startswith(f"usage: server.py {command}"), usage
+        for option in options:
+            assert option in usage, (command, option)
 
 
 async def test_token_prints_a_valid_token_on_its_last_line(database_url: str, db: Database) -> None:
@@ -123,15 +148,20 @@ def _wait_for(url: str, process: subprocess.Popen[str], seconds: float = 60) -> 
     raise AssertionError("server did not start")
 
 
-def _start(port: int, data_dir: Path) -> subprocess.Popen[str]:
+def _serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`python server.py ARGS` in the background, stderr folded into stdout."""
     return subprocess.Popen(
-        [sys.executable, "server.py", "--port", str(port)],
+        [sys.executable, "server.py", *args],
         cwd=ROOT,
-        env=_env(CAREGRAPH_DATA_DIR=str(data_dir)),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _start(port: int, data_dir: Path) -> subprocess.Popen[str]:
+    return _serve(_env(CAREGRAPH_DATA_DIR=str(data_dir)), "--port", str(port))
 
 
 def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
