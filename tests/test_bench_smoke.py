@@ -72,7 +72,7 @@ async def test_generator_and_baseline_agree_with_graphql(
                 statements.add(response.statements)
                 non_empty += all(_filled(expected, name) for name in operation.filled)
             assert len(statements) == 1, (operation.name, statements)
-            assert non_empty >= 3, operation.name
+            assert non_empty >= 4, (operation.name, non_empty)  # most of the six viewers
     finally:
         await pool.close()
 
