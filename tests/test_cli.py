@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -38,13 +39,43 @@ def test_readme_first_screen_has_the_two_commands_and_ci_runs_the_test_one() -> 
     assert test in ci_lines
 
 
-def test_readme_documents_every_setting() -> None:
+def _readme_default_matches(default: object, text: str) -> bool:
+    if isinstance(default, bool):
+        return text == str(default).lower()
+    if isinstance(default, int):
+        return text.isdigit() and int(text) == default
+    if isinstance(default, Path):
+        return Path(text) == default
+    if isinstance(default, list):
+        return bool(json.loads(text) == default)
+    return text == default
+
+
+def test_readme_documents_every_setting_with_its_default() -> None:
     from resolvers.settings import Settings
 
     readme = README.read_text()
     for name in Settings.model_fields:
         variable = "DATABASE_URL" if name == "database_url" else f"CAREGRAPH_{name.upper()}"
         assert variable in readme, f"{variable} is not in the README's configuration table"
+
+    checked = set()
+    for names, defaults in re.findall(
+        r"^\| (`[A-Z_]+`(?: / `[A-Z_]+`)*) \| ([^|]+) \|", readme, re.M
+    ):
+        variables = re.findall(r"`([A-Z_]+)`", names)
+        values = re.findall(r"`([^`]*)`", defaults)
+        for variable, value in zip(variables, values or [None] * len(variables), strict=True):
+            field = variable.removeprefix("CAREGRAPH_").lower()
+            if field not in Settings.model_fields:
+                continue  # PROMETHEUS_MULTIPROC_DIR
+            default = Settings.model_fields[field].get_default(call_default_factory=True)
+            if value is None:  # "unset", "dev-only default": nothing set until configured
+                assert default is None, (variable, default)
+            else:
+                assert _readme_default_matches(default, value), (variable, value, default)
+            checked.add(field)
+    assert checked == set(Settings.model_fields)
 
 
 def _env(**extra: str) -> dict[str, str]:
