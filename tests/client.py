@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from resolvers.database import Database, StatementCounter, statement_counter
+from resolvers.demo import user_id_for
 from resolvers.identity import mint_token
 from resolvers.settings import Settings
 
@@ -52,6 +53,10 @@ class GraphQLClient:
             role=role,  # type: ignore[arg-type]
             audience=self.settings.jwt_audience,
         )
+
+    def demo_token(self, email: str) -> str:
+        """A token for the demo account `email` (its id from `resolvers.demo.user_id_for`)."""
+        return self.token(user_id_for(email), email)
 
     async def execute(
         self,

@@ -71,14 +71,12 @@ mutation ($id: ID!) {{
 """
 
 
-def token(client: GraphQLClient, email: str) -> str:
-    return client.token(user_id_for(email), email)
-
-
 async def run(
     client: GraphQLClient, email: str | None, query: str, variables: dict[str, Any] | None = None
 ) -> Response:
-    response = await client.execute(query, variables, token=token(client, email) if email else None)
+    response = await client.execute(
+        query, variables, token=client.demo_token(email) if email else None
+    )
     assert "INTERNAL_SERVER_ERROR" not in response.codes, response.errors
     return response
 

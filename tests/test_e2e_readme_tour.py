@@ -11,7 +11,7 @@ from typing import Any
 from graphql import GraphQLInterfaceType, OperationDefinitionNode, parse, validate
 
 from resolvers.database import Database
-from resolvers.demo import load_demo_data, user_id_for
+from resolvers.demo import load_demo_data
 from schema import schema
 from tests.client import GraphQLClient
 
@@ -74,7 +74,7 @@ async def test_tour_runs_against_the_demo_clinic(client: GraphQLClient, db: Data
 
     async def run(name: str, variables: dict[str, Any] | None = None) -> Any:
         email = f"{ROLES[name]}@caregraph.dev"
-        token = client.token(user_id_for(email), email)
+        token = client.demo_token(email)
         response = await client.execute(
             operations[name], variables, token=token, operation_name=name
         )
