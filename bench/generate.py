@@ -25,7 +25,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -785,11 +784,6 @@ async def table_counts(database_url: str) -> dict[str, int]:
         return counts
     finally:
         await conn.close()
-
-
-def anchor_day() -> date:
-    """Day 0 of a dataset generated today (UTC)."""
-    return datetime.now(UTC).date()
 
 
 def default_database_url() -> str:

@@ -41,7 +41,7 @@ import orjson
 import psutil
 
 from bench.generate import Scale, default_database_url, prepare
-from bench.load import LoadResult, MixScript, drive, drive_mix
+from bench.load import LoadResult, MixScript, drive, drive_mix, percentile
 from bench.operations import (
     MUTATION_MIX,
     OPERATIONS,
@@ -302,7 +302,7 @@ class Measurement:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def percentile(self, fraction: float) -> float:
-        return LoadResult(0, 0, 0, self.latencies_ms, 0, None).percentile(fraction)
+        return percentile(self.latencies_ms, fraction)
 
     @property
     def cpu_ms_per_request(self) -> float:
