@@ -149,7 +149,7 @@ async def test_slot_baseline_matches_server_on_edge_cases(
         other = await session.get(User, viewer_id("patient", 2))
     assert own is not None and other is not None
     doctor = await make_doctor(db, timezone="America/New_York")
-    for day, start, end, slot, buffer, cap, active in [
+    for day, opens, closes, slot, buffer, cap, active in [
         (0, time(0, 30), time(4, 0), 30, 0, None, True),
         (1, time(9, 0), time(12, 0), 45, 10, 2, True),
         (1, time(14, 0), time(16, 0), 30, 0, None, False),
@@ -159,8 +159,8 @@ async def test_slot_baseline_matches_server_on_edge_cases(
             db,
             doctor,
             day_of_week=day,
-            start=start,
-            end=end,
+            start=opens,
+            end=closes,
             slot_minutes=slot,
             buffer_minutes=buffer,
             max_patients_per_day=cap,
