@@ -215,8 +215,10 @@ def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
     assert process.returncode == 0
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "Postgres still running"
 
-    tokens = dict(re.findall(r"^\s+(patient|doctor|coach|admin)\s+\S+\n\s+(\S+)$", output, re.M))
-    assert set(tokens) == {"patient", "doctor", "coach", "admin"}
+    printed = re.findall(r"^\s+(\w+)\s+(\S+@caregraph\.dev)\n\s+(\S+)$", output, re.M)
+    tokens = {name: token for name, _email, token in printed}
+    readme_accounts = re.findall(r"^\| `(\S+@caregraph\.dev)` \|", README.read_text(), re.M)
+    assert [email for _name, email, _token in printed] == readme_accounts
 
     process = _start(port, data_dir)
     try:
@@ -232,6 +234,14 @@ def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
         assert "DOCTOR" in body["data"]["viewer"]["roles"]
         assert body["data"]["viewer"]["doctor"]["fullName"] == "Dr. Sarah Ahmed"
         assert body["data"]["doctors"]["totalCount"] == 27
+        for _name, email, token in printed:
+            viewer = httpx.post(
+                f"http://127.0.0.1:{port}/graphql",
+                json={"query": "{ viewer { email } }"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert viewer.json() == {"data": {"viewer": {"email": email}}}
         graphiql = httpx.get(
             f"http://127.0.0.1:{port}/graphql", headers={"Accept": "text/html"}, timeout=10
         )
