@@ -21,24 +21,19 @@ from typing import Any
 import asyncpg
 import jwt
 import orjson
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bench.generate import connect_arguments
 from bench.operations import BY_NAME
 from resolvers.settings import DEV_JWT_SECRET
 
 
 async def create_pool(database_url: str, size: int = 10) -> asyncpg.Pool:
-    url = make_url(database_url)
     pool = await asyncpg.create_pool(
-        user=url.username,
-        password=url.password or None,
-        host=url.query.get("host") or url.host,
-        port=url.port,
-        database=url.database,
+        **connect_arguments(database_url),
         min_size=size,
         max_size=size,
         server_settings={"TimeZone": "UTC"},

@@ -2,7 +2,7 @@
 
 Every table is filled by one `INSERT ... SELECT ... FROM generate_series(...)` in its own
 transaction, so the full scale (20,000 patients, 500 doctors, 200,000 appointments,
-50,000 goals with 400,000 check-ins, 500 lessons, 20,000 posts, 200,000 comments) takes
+50,000 goals with about 200,000 check-ins, 500 lessons, 20,000 posts, 200,000 comments) takes
 well under a few minutes on 2 cores.
 
 Ids are deterministic: `md5('<kind>:<n>')::uuid` in SQL, `bench_id(kind, n)` in Python,
@@ -25,7 +25,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -701,16 +700,22 @@ FILLERS: tuple[Filler, ...] = (
 # --- running ---------------------------------------------------------------------------
 
 
-async def connect(database_url: str) -> asyncpg.Connection:
-    """asyncpg connection from a `postgresql://` URL (socket directory in `?host=`)."""
+def connect_arguments(database_url: str) -> dict[str, Any]:
+    """asyncpg's connection arguments for a `postgresql://` URL (socket directory in
+    `?host=`)."""
     url = make_url(database_url)
-    return await asyncpg.connect(
-        user=url.username,
-        password=url.password or None,
-        host=url.query.get("host") or url.host,
-        port=url.port,
-        database=url.database,
-    )
+    return {
+        "user": url.username,
+        "password": url.password or None,
+        "host": url.query.get("host") or url.host,
+        "port": url.port,
+        "database": url.database,
+    }
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    """asyncpg connection from a `postgresql://` URL."""
+    return await asyncpg.connect(**connect_arguments(database_url))
 
 
 async def _columns(conn: asyncpg.Connection, table: str) -> set[str]:
@@ -779,11 +784,6 @@ async def table_counts(database_url: str) -> dict[str, int]:
         return counts
     finally:
         await conn.close()
-
-
-def anchor_day() -> date:
-    """Day 0 of a dataset generated today (UTC)."""
-    return datetime.now(UTC).date()
 
 
 def default_database_url() -> str:

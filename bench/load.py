@@ -23,19 +23,13 @@ class LoadResult:
     client_cpu_seconds: float = 0.0
     """CPU time the load process spent in the measured window (all its clients)."""
 
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
 
-    def percentile(self, fraction: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-    @property
-    def bytes_per_response(self) -> float:
-        return self.response_bytes / self.requests if self.requests else 0.0
+def percentile(latencies_ms: list[float], fraction: float) -> float:
+    """The latency below which `fraction` of the requests finished (nan when none)."""
+    if not latencies_ms:
+        return float("nan")
+    ordered = sorted(latencies_ms)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 Send = Callable[[int], Awaitable[tuple[int, bytes]]]

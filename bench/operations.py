@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from bench.generate import Scale, bench_id
+from graphql import OperationDefinitionNode, parse
+
+from bench.generate import BENCH_EMAIL_DOMAIN, Scale, bench_id
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ def viewer_id(kind: str, n: int) -> uuid.UUID:
 
 
 def viewer_email(kind: str, n: int) -> str:
-    return f"{'patient' if kind == 'patient' else 'doctor-user'}{n}@bench.caregraph.dev"
+    return f"{'patient' if kind == 'patient' else 'doctor-user'}{n}@{BENCH_EMAIL_DOMAIN}"
 
 
 def viewer_numbers(kind: str, scale: Scale, count: int) -> list[int]:
@@ -775,6 +777,12 @@ BY_NAME = {operation.name: operation for operation in OPERATIONS}
 # --- mutation mix ------------------------------------------------------------------------
 
 
+def _operation_name(document: str) -> str:
+    (definition,) = parse(document).definitions
+    assert isinstance(definition, OperationDefinitionNode) and definition.name is not None
+    return definition.name.value
+
+
 @dataclass(frozen=True)
 class MutationMix:
     """Hold + book + cancel as a patient: one cycle is three requests, the cancel carrying
@@ -792,7 +800,11 @@ class MutationMix:
     """The `__typename` each step answers with when it worked."""
 
     def operation_names(self) -> tuple[str, str, str]:
-        return ("BenchHold", "BenchBook", "BenchCancel")
+        """The names of the hold, book and cancel operations (the access log's keys)."""
+        hold, book, cancel = (
+            _operation_name(document) for document in (self.hold, self.book, self.cancel)
+        )
+        return hold, book, cancel
 
     def viewers(self, count: int) -> list[int]:
         """Patients 2, 3, ...: clear of the read operations' viewers (1 + i * step)."""

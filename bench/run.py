@@ -1,18 +1,22 @@
 """Runs the bench: the real server and the raw-SQL baseline side by side, on one dataset.
 
-    python -m bench.run [--duration 10] [--concurrency 8,32] [--operations A,B]
-                        [--workers 1] [--scale full|tiny]
+    python -m bench.run [--duration 10] [--rounds 3] [--warmup 2] [--concurrency 8,32]
+                        [--operations A,B] [--workers 1] [--client httpx|raw]
+                        [--scale full|tiny] [--database-url URL] [--skip-generate]
 
 1. Migrates the bench database (`$BENCH_DATABASE_URL`, else database `caregraph_bench` in
    the embedded Postgres) and fills whatever is empty (bench.generate).
 2. Starts `python server.py --port P` (DATABASE_URL = the bench database) and
    `python -m bench.baseline --port Q` as subprocesses, with one JWT secret for both.
-3. For each operation and concurrency: drives the server, then the baseline, from a
-   separate load process (warm-up, then a fixed duration), and reads the SQL statements
-   per request from the server's JSON access log on stdout.
-4. Prints one table per operation: requests/s, p50/p99 latency, SQL statements per
-   request, response bytes, peak RSS of each server (with its worker processes), and the
-   server's throughput as a ratio of the baseline's.
+3. For each operation and concurrency: drives the server and the baseline in alternating
+   slices (`--rounds`, after a warm-up) from a separate load process, and reads the SQL
+   statements per request from the server's JSON access log on stdout. The mutation mix
+   (`BenchMutationMix`) drives the server only.
+4. Prints one table per operation (and saves it under bench/results/): requests/s,
+   p50/p99 latency, CPU per request of the server process (with its workers), of the local
+   Postgres and of the load process, SQL statements per request, response bytes, peak RSS
+   of each server (with its worker processes), and the server's throughput as a ratio of
+   the baseline's.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import orjson
 import psutil
 
 from bench.generate import Scale, default_database_url, prepare
-from bench.load import LoadResult, MixScript, drive, drive_mix
+from bench.load import LoadResult, MixScript, drive, drive_mix, percentile
 from bench.operations import (
     MUTATION_MIX,
     OPERATIONS,
@@ -298,7 +302,7 @@ class Measurement:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def percentile(self, fraction: float) -> float:
-        return LoadResult(0, 0, 0, self.latencies_ms, 0, None).percentile(fraction)
+        return percentile(self.latencies_ms, fraction)
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -380,7 +384,11 @@ class Tee:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from resolvers.database import StatementCounter, statement_counter
+from resolvers.database import Database, StatementCounter, statement_counter
+from resolvers.demo import user_id_for
 from resolvers.identity import mint_token
 from resolvers.settings import Settings
 
@@ -51,6 +54,10 @@ class GraphQLClient:
             audience=self.settings.jwt_audience,
         )
 
+    def demo_token(self, email: str) -> str:
+        """A token for the demo account `email` (its id from `resolvers.demo.user_id_for`)."""
+        return self.token(user_id_for(email), email)
+
     async def execute(
         self,
         query: str,
@@ -59,9 +66,11 @@ class GraphQLClient:
         as_user: Any = None,
         token: str | None = None,
         headers: dict[str, str] | None = None,
+        operation_name: str | None = None,
     ) -> Response:
-        """Runs `query` as anon, as a user (`as_user` with `.id` and `.email`), as
-        `"service"`, or with an explicit `token`."""
+        """Runs `query` (the operation `operation_name` of it, when given) as anon, as a
+        user (`as_user` with `.id` and `.email`), as `"service"`, or with an explicit
+        `token`."""
         all_headers = dict(headers or {})
         if as_user == "service":
             token = self.token(None, role="service_role")
@@ -69,14 +78,31 @@ class GraphQLClient:
             token = self.token(as_user.id, as_user.email)
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
+        payload: dict[str, Any] = {"query": query, "variables": variables or {}}
+        if operation_name is not None:
+            payload["operationName"] = operation_name
         counter = StatementCounter()
         reset = statement_counter.set(counter)
         try:
-            response = await self.http.post(
-                "/graphql",
-                json={"query": query, "variables": variables or {}},
-                headers=all_headers,
-            )
+            response = await self.http.post("/graphql", json=payload, headers=all_headers)
         finally:
             statement_counter.reset(reset)
         return Response(response.status_code, response.json(), counter.count, response.headers)
+
+
+def app_http(settings: Settings, db: Database, **overrides: Any) -> httpx.AsyncClient:
+    """An httpx client over a new app made from `settings` (with `overrides`) and `db`."""
+    from server import create_app
+
+    app = create_app(settings.model_copy(update=overrides), db)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@asynccontextmanager
+async def graphql_client(
+    settings: Settings, db: Database, **overrides: Any
+) -> AsyncIterator[GraphQLClient]:
+    """A `GraphQLClient` over a new app made from `settings` (with `overrides`) and `db`."""
+    custom = settings.model_copy(update=overrides)
+    async with app_http(custom, db) as http:
+        yield GraphQLClient(http, custom)

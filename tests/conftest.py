@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -16,8 +15,8 @@ from sqlalchemy.engine import make_url
 from models import Base
 from resolvers.database import Database
 from resolvers.settings import Settings
-from server import create_app, embedded_postgres_uri, migrate
-from tests.client import GraphQLClient
+from server import embedded_postgres_uri, migrate
+from tests.client import GraphQLClient, graphql_client
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_JWT_SECRET = "test-secret-for-caregraph-tests-0123456789abcdef"
@@ -89,7 +88,5 @@ async def _empty_tables(db: Database) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def client(settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
-    app = create_app(settings, db)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield GraphQLClient(http, settings)
+    async with graphql_client(settings, db) as client:
+        yield client

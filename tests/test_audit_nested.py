@@ -14,7 +14,7 @@ from resolvers.database import Database
 from tests.client import GraphQLClient
 from tests.factories import make_doctor, make_user, user_of
 from tests.factories_appointments import make_appointment, make_coupon, make_hold, make_review
-from tests.factories_community import like_post, make_post
+from tests.factories_community import like_post, make_post, make_report
 from tests.factories_goals import make_check_in, make_goal, make_milestone
 from tests.factories_lessons import make_entitlement, make_lesson, make_progress
 
@@ -58,6 +58,7 @@ async def _world(db: Database) -> dict[str, Any]:
     )
     await make_hold(db, doctor=doctor_a, user=p1, starts_at=datetime.now(UTC) + timedelta(days=3))
     await make_coupon(db, code="AONLY", doctor_id=doctor_a.id)
+    await make_report(db, p2, await make_post(db, p1))
     return {
         "doctor_a": doctor_a,
         "doctor_b": doctor_b,
@@ -109,6 +110,8 @@ async def test_doctor_appointment_patient_goals_tree(
         node = edge["node"]
         patient = node["patient"]
         assert (patient is not None) == patient_visible
+        assert node["review"]["rating"] == 4
+        assert (node["review"]["patient"] is not None) == review_author
         if patient is not None:
             assert (patient["email"] is not None) == contact
             assert (patient["phone"] is not None) == contact
@@ -152,8 +155,8 @@ CROSS_EXPECTED = {
     "p2": (False, None, False, None, False, None, 1, 0, 0, 0, 0, 0),
     "doctor_a": (True, True, True, True, True, True, 1, 1, 1, 0, 0, 0),
     "doctor_b": (False, None, False, None, False, None, 1, 0, 0, 0, 0, 0),
-    "coach": (True, False, False, None, True, False, 2, 0, 0, 0, 0, 0),
-    "admin": (True, True, True, True, True, True, 2, 1, 1, 0, 1, 1),
+    "coach": (True, False, False, None, True, False, 2, 0, 0, 1, 0, 0),
+    "admin": (True, True, True, True, True, True, 2, 1, 1, 1, 1, 1),
 }
 
 

@@ -156,6 +156,7 @@ async def _world(db: Database) -> dict[str, Any]:
     )
     return {
         "viewer": viewer,
+        "other": str(other.id),
         "post": str(post.id),
         "draft": str(draft.id),
         "hidden_post": str((await make_post(db, other, hidden=True)).id),
@@ -254,8 +255,6 @@ query ($post: ID!, $hidden: ID!, $reply: ID!, $goal: ID!, $appointment: ID!, $le
 
 async def test_hidden_ids_read_as_null(client: GraphQLClient, db: Database) -> None:
     world = await _world(db)
-    async with db.read() as session:
-        other_id = (await session.execute(text("SELECT author_id FROM posts LIMIT 1"))).scalar_one()
     variables = {
         "post": world["draft"],
         "hidden": world["hidden_comment"],
@@ -264,7 +263,7 @@ async def test_hidden_ids_read_as_null(client: GraphQLClient, db: Database) -> N
         "appointment": world["appointment"],
         "lesson": world["draft_lesson"],
         "unverified": world["unverified"],
-        "other": str(other_id),
+        "other": world["other"],
     }
     response = await client.execute(READS, variables, as_user=world["viewer"])
     assert not response.errors

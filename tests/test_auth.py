@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -22,8 +21,7 @@ from sqlalchemy import func, select
 from models import User
 from resolvers.database import Database
 from resolvers.settings import Settings
-from server import create_app
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, graphql_client
 from tests.conftest import TEST_JWT_SECRET
 from tests.factories import make_doctor, make_user
 
@@ -118,6 +116,7 @@ async def test_alg_none_with_tampered_header_is_401(client: GraphQLClient, db: D
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
     response = await client.execute(VIEWER, token=f"{header}.{payload}.")
     assert response.status == 401
+    assert response.codes == ["UNAUTHENTICATED"]
 
 
 async def test_first_request_provisions_user_once_under_concurrency(
@@ -177,39 +176,30 @@ def _jwks(signing_keys: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _client_with(settings: Settings, db: Database, **overrides: Any) -> GraphQLClient:
-    custom = settings.model_copy(update=overrides)
-    http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(custom, db)), base_url="http://test"
-    )
-    return GraphQLClient(http, custom)
-
-
 async def test_jwks_file_rs256_and_es256(
     settings: Settings, db: Database, tmp_path: Path, signing_keys: dict[str, Any]
 ) -> None:
     jwks_path = tmp_path / "jwks.json"
     jwks_path.write_text(json.dumps(_jwks(signing_keys)))
-    client = await _client_with(settings, db, jwks_file=jwks_path)
     user = await make_user(db)
     claims = _claims(user.id, email=user.email)
     rs = jwt.encode(claims, signing_keys["rsa"], algorithm="RS256", headers={"kid": "rsa-1"})
     es = jwt.encode(claims, signing_keys["ec"], algorithm="ES256", headers={"kid": "ec-1"})
-    for token in (rs, es):
-        response = await client.execute(VIEWER, token=token)
-        assert response.status == 200, response.body
-        assert response.data["viewer"]["id"] == str(user.id)
     unknown_kid = jwt.encode(
         claims, signing_keys["other"], algorithm="RS256", headers={"kid": "rsa-2"}
     )
     wrong_key = jwt.encode(
         claims, signing_keys["other"], algorithm="RS256", headers={"kid": "rsa-1"}
     )
-    for token in (unknown_kid, wrong_key):
-        response = await client.execute(VIEWER, token=token)
-        assert response.status == 401
-        assert response.codes == ["UNAUTHENTICATED"]
-    await client.http.aclose()
+    async with graphql_client(settings, db, jwks_file=jwks_path) as client:
+        for token in (rs, es):
+            response = await client.execute(VIEWER, token=token)
+            assert response.status == 200, response.body
+            assert response.data["viewer"]["id"] == str(user.id)
+        for token in (unknown_kid, wrong_key):
+            response = await client.execute(VIEWER, token=token)
+            assert response.status == 401
+            assert response.codes == ["UNAUTHENTICATED"]
 
 
 @pytest.fixture
@@ -242,25 +232,26 @@ async def test_jwks_url_is_fetched_once_and_cached(
     jwks_server: tuple[str, list[int]],
 ) -> None:
     url, hits = jwks_server
-    client = await _client_with(settings, db, jwks_url=url)
     user = await make_user(db)
     token = jwt.encode(
         _claims(user.id), signing_keys["rsa"], algorithm="RS256", headers={"kid": "rsa-1"}
     )
-    for _ in range(3):
-        response = await client.execute(VIEWER, token=token)
-        assert response.status == 200, response.body
+    async with graphql_client(settings, db, jwks_url=url) as client:
+        for _ in range(3):
+            response = await client.execute(VIEWER, token=token)
+            assert response.status == 200, response.body
+            assert response.data["viewer"]["id"] == str(user.id)
     assert len(hits) == 1
-    await client.http.aclose()
 
 
 async def test_issuer_is_checked_when_configured(settings: Settings, db: Database) -> None:
-    client = await _client_with(settings, db, jwt_issuer="https://auth.caregraph.dev")
     user = await make_user(db)
     good = jwt.encode(_claims(user.id, iss="https://auth.caregraph.dev"), TEST_JWT_SECRET)
     bad = jwt.encode(_claims(user.id, iss="https://evil.example"), TEST_JWT_SECRET)
-    assert (await client.execute(VIEWER, token=good)).status == 200
-    response = await client.execute(VIEWER, token=bad)
-    assert response.status == 401
-    assert "issuer" in response.errors[0]["message"]
-    await client.http.aclose()
+    no_issuer = jwt.encode(_claims(user.id), TEST_JWT_SECRET)
+    async with graphql_client(settings, db, jwt_issuer="https://auth.caregraph.dev") as client:
+        assert (await client.execute(VIEWER, token=good)).data["viewer"]["id"] == str(user.id)
+        response = await client.execute(VIEWER, token=bad)
+        assert response.status == 401
+        assert "issuer" in response.errors[0]["message"]
+        assert (await client.execute(VIEWER, token=no_issuer)).status == 401

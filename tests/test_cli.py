@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import select
 
 from models import UserRole
 from resolvers.database import Database
 from resolvers.settings import DEV_JWT_SECRET
-from server import ROOT
+from server import ROOT, main
 
 README = Path(ROOT) / "README.md"
 CI = Path(ROOT) / ".ci" / "run"
@@ -37,13 +39,43 @@ def test_readme_first_screen_has_the_two_commands_and_ci_runs_the_test_one() -> 
     assert test in ci_lines
 
 
-def test_readme_documents_every_setting() -> None:
+def _readme_default_matches(default: object, text: str) -> bool:
+    if isinstance(default, bool):
+        return text == str(default).lower()
+    if isinstance(default, int):
+        return text.isdigit() and int(text) == default
+    if isinstance(default, Path):
+        return Path(text) == default
+    if isinstance(default, list):
+        return bool(json.loads(text) == default)
+    return text == default
+
+
+def test_readme_documents_every_setting_with_its_default() -> None:
     from resolvers.settings import Settings
 
     readme = README.read_text()
     for name in Settings.model_fields:
         variable = "DATABASE_URL" if name == "database_url" else f"CAREGRAPH_{name.upper()}"
         assert variable in readme, f"{variable} is not in the README's configuration table"
+
+    checked = set()
+    for names, defaults in re.findall(
+        r"^\| (`[A-Z_]+`(?: / `[A-Z_]+`)*) \| ([^|]+) \|", readme, re.M
+    ):
+        variables = re.findall(r"`([A-Z_]+)`", names)
+        values = re.findall(r"`([^`]*)`", defaults)
+        for variable, value in zip(variables, values or [None] * len(variables), strict=True):
+            field = variable.removeprefix("CAREGRAPH_").lower()
+            if field not in Settings.model_fields:
+                continue  # PROMETHEUS_MULTIPROC_DIR
+            default = Settings.model_fields[field].get_default(call_default_factory=True)
+            if value is None:  # "unset", "dev-only default": nothing set until configured
+                assert default is None, (variable, default)
+            else:
+                assert _readme_default_matches(default, value), (variable, value, default)
+            checked.add(field)
+    assert checked == set(Settings.model_fields)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -64,11 +96,35 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_help_lists_the_subcommands() -> None:
+def _readme_command_rows() -> list[tuple[str, list[str]]]:
+    """(command, its --options) of each row of the README's Commands table."""
+    rows = re.findall(r"^\| `python server\.py ([^`]+)` \|", README.read_text(), re.M)
+    return [(row.split()[0].strip("[]"), re.findall(r"--[a-z-]+", row)) for row in rows]
+
+
+def test_help_lists_the_readme_commands_and_their_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = _readme_command_rows()
+    assert [command for command, _ in rows] == [
+        "serve",
+        "migrate",
+        "seed",
+        "token",
+        "register-documents",
+        "export-schema",
+    ]
     result = _run("--help", env=_env())
     assert result.returncode == 0
-    for command in ("serve", "migrate", "seed", "token", "export-schema"):
-        assert command in result.stdout
+    for command, options in rows:
+        assert re.search(rf"^\s+{command}\b", result.stdout, re.M), command
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0
+        usage = capsys.readouterr().out
+        assert usage.startswith(f"usage: server.py {command}"), usage
+        for option in options:
+            assert option in usage, (command, option)
 
 
 async def test_token_prints_a_valid_token_on_its_last_line(database_url: str, db: Database) -> None:
@@ -123,15 +179,20 @@ def _wait_for(url: str, process: subprocess.Popen[str], seconds: float = 60) -> 
     raise AssertionError("server did not start")
 
 
-def _start(port: int, data_dir: Path) -> subprocess.Popen[str]:
+def _serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`python server.py ARGS` in the background, stderr folded into stdout."""
     return subprocess.Popen(
-        [sys.executable, "server.py", "--port", str(port)],
+        [sys.executable, "server.py", *args],
         cwd=ROOT,
-        env=_env(CAREGRAPH_DATA_DIR=str(data_dir)),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _start(port: int, data_dir: Path) -> subprocess.Popen[str]:
+    return _serve(_env(CAREGRAPH_DATA_DIR=str(data_dir)), "--port", str(port))
 
 
 def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
@@ -154,8 +215,10 @@ def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
     assert process.returncode == 0
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "Postgres still running"
 
-    tokens = dict(re.findall(r"^\s+(patient|doctor|coach|admin)\s+\S+\n\s+(\S+)$", output, re.M))
-    assert set(tokens) == {"patient", "doctor", "coach", "admin"}
+    printed = re.findall(r"^\s+(\w+)\s+(\S+@caregraph\.dev)\n\s+(\S+)$", output, re.M)
+    tokens = {name: token for name, _email, token in printed}
+    readme_accounts = re.findall(r"^\| `(\S+@caregraph\.dev)` \|", README.read_text(), re.M)
+    assert [email for _name, email, _token in printed] == readme_accounts
 
     process = _start(port, data_dir)
     try:
@@ -171,6 +234,14 @@ def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
         assert "DOCTOR" in body["data"]["viewer"]["roles"]
         assert body["data"]["viewer"]["doctor"]["fullName"] == "Dr. Sarah Ahmed"
         assert body["data"]["doctors"]["totalCount"] == 27
+        for _name, email, token in printed:
+            viewer = httpx.post(
+                f"http://127.0.0.1:{port}/graphql",
+                json={"query": "{ viewer { email } }"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert viewer.json() == {"data": {"viewer": {"email": email}}}
         graphiql = httpx.get(
             f"http://127.0.0.1:{port}/graphql", headers={"Accept": "text/html"}, timeout=10
         )

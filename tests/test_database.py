@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-
 from resolvers.database import Database
 from resolvers.settings import Settings
-from server import create_app
+from tests.client import app_http
 from tests.factories import make_doctor
 
 QUERY = "{ doctors(first: 5) { totalCount edges { node { id availabilityRules { id } } } } }"
@@ -23,9 +21,7 @@ async def test_pgbouncer_mode_disables_named_prepared_statements(
             driver = raw.driver_connection
             assert driver is not None
             assert driver._stmt_cache.get_max_size() == 0
-        app = create_app(settings, pooled)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with app_http(settings, pooled) as http:
             for _ in range(3):
                 response = await http.post("/graphql", json={"query": QUERY})
                 assert response.json()["data"]["doctors"]["totalCount"] == 1

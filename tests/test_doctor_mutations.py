@@ -122,7 +122,7 @@ async def test_doctor_updates_own_profile(client: GraphQLClient, db: Database) -
     }
     row = await _doctor_row(db, doctor.id)
     assert row.full_name == "Dr. Renamed"
-    assert row.updated_at >= doctor.updated_at
+    assert row.updated_at > doctor.updated_at
 
 
 async def test_invalid_profile_reports_every_field_and_writes_nothing(
@@ -211,6 +211,9 @@ async def test_set_rules_replaces_all_rules(client: GraphQLClient, db: Database)
     result = response.data["setAvailabilityRules"]
     assert result["__typename"] == "AvailabilityRulesSet"
     assert result["doctorId"] == str(doctor.id)
+    assert sorted(result["rules"], key=lambda r: (r["dayOfWeek"], r["startTime"])) == [
+        {k: rule[k] for k in ("dayOfWeek", "startTime", "endTime")} for rule in rules
+    ]
     assert await _rules(db, doctor.id) == [
         (1, time(9), time(12)),
         (1, time(12), time(17)),

@@ -138,9 +138,14 @@ async def test_admin_and_service_role_see_everything(client: GraphQLClient, db: 
 async def test_coach_sees_what_a_patient_sees(client: GraphQLClient, db: Database) -> None:
     clinic = await _clinic(db)
     coach = await make_user(db, roles=("coach",))
+    patient = await make_user(db)
     response = await client.execute(DIRECTORY, as_user=coach)
     assert set(_ids(response.data)) == {str(clinic.verified.id)}
     assert response.data["doctors"]["totalCount"] == 1
+    # Nested rules and exceptions too: no inactive rule, nothing of the unverified doctor.
+    assert response.data == (await client.execute(DIRECTORY, as_user=patient)).data
+    single = await client.execute(ONE, {"id": str(clinic.unverified.id)}, as_user=coach)
+    assert single.data == {"doctor": None}
 
 
 async def test_verified_filter_cannot_widen_the_policy(client: GraphQLClient, db: Database) -> None:

@@ -3,10 +3,8 @@ shape, and the scalars say what they accept."""
 
 from __future__ import annotations
 
-import pytest
-
 from resolvers.database import Database
-from resolvers.demo import load_demo_data, user_id_for
+from resolvers.demo import load_demo_data
 from tests.client import GraphQLClient
 
 SCHEMA = """
@@ -56,11 +54,10 @@ async def test_scalars_describe_their_format(client: GraphQLClient) -> None:
     assert "string" in described["Decimal"]
 
 
-@pytest.mark.usefixtures("db")
 async def test_delete_goal_answers_with_deleted_id(client: GraphQLClient, db: Database) -> None:
     await load_demo_data(db)
     email = "patient@caregraph.dev"
-    token = client.token(user_id_for(email), email)
+    token = client.demo_token(email)
     goal = (await client.execute(MY_GOALS, token=token)).data["goals"]["edges"][0]["node"]["id"]
     deleted = await client.execute(DELETE_GOAL, {"id": goal}, token=token)
     assert deleted.data["deleteGoal"] == {"__typename": "GoalDeleted", "deletedId": goal}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,8 +15,7 @@ from pydantic import ValidationError as SettingsError
 
 from resolvers.database import Database
 from resolvers.settings import DEV_JWT_SECRET, Settings
-from server import create_app
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, app_http, graphql_client
 from tests.factories import make_doctor, make_user
 
 QUERY = "query Directory { doctors(first: 2) { totalCount } }"
@@ -30,14 +28,8 @@ def _sha(document: str) -> str:
 
 
 @pytest.fixture
-async def http(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(settings, db) as client:
-        yield client
-
-
-def _client(settings: Settings, db: Database, **overrides: Any) -> httpx.AsyncClient:
-    app = create_app(settings.model_copy(update=overrides), db)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+async def http(client: GraphQLClient) -> httpx.AsyncClient:
+    return client.http
 
 
 # --- methods and media types ----------------------------------------------------------
@@ -140,7 +132,7 @@ async def test_unknown_operation_name_and_bad_variables_are_clear_errors(
 
 
 async def test_body_size_limit_is_413(settings: Settings, db: Database) -> None:
-    async with _client(settings, db, max_body_bytes=2048) as http:
+    async with app_http(settings, db, max_body_bytes=2048) as http:
         huge = {"query": "{ __typename }", "variables": {"blob": "x" * 5000}}
         response = await http.post("/graphql", json=huge)
         assert response.status_code == 413
@@ -149,11 +141,11 @@ async def test_body_size_limit_is_413(settings: Settings, db: Database) -> None:
 
 async def test_batching_only_when_enabled_and_capped(settings: Settings, db: Database) -> None:
     batch = [{"query": "{ __typename }"}, {"query": QUERY}]
-    async with _client(settings, db) as http:
+    async with app_http(settings, db) as http:
         refused = await http.post("/graphql", json=batch)
         assert refused.status_code == 400
         assert "not enabled" in refused.json()["errors"][0]["message"]
-    async with _client(settings, db, batching_enabled=True, max_batch_size=2) as http:
+    async with app_http(settings, db, batching_enabled=True, max_batch_size=2) as http:
         ok = await http.post("/graphql", json=batch)
         assert ok.status_code == 200
         assert ok.json() == [
@@ -204,7 +196,7 @@ async def test_trusted_documents_mode_runs_only_registered_documents(
 
     await PersistedQueryStore(db).save(QUERY, trusted=True)
     admin = await make_user(db, roles=("admin",))
-    async with _client(settings, db, trusted_documents=True) as http:
+    async with app_http(settings, db, trusted_documents=True) as http:
         registered = await http.post("/graphql", json={"query": QUERY})
         assert registered.json() == {"data": {"doctors": {"totalCount": 0}}}
         by_hash = await http.post(
@@ -290,7 +282,7 @@ async def test_cost_budget_multiplies_nested_lists(settings: Settings, db: Datab
     query ($n: Int) {
       doctors(first: $n) { edges { node { id user { id } availabilityRules { id } } } }
     }"""
-    async with _client(settings, db, max_query_cost=500) as http:
+    async with app_http(settings, db, max_query_cost=500) as http:
         cheap = await http.post("/graphql", json={"query": query, "variables": {"n": 10}})
         assert "errors" not in cheap.json()
         costly = await http.post("/graphql", json={"query": query, "variables": {"n": 100}})
@@ -325,8 +317,8 @@ async def test_production_introspection_and_graphiql_for_admins_only(
 ) -> None:
     admin = await make_user(db, roles=("admin",))
     patient = await make_user(db)
-    async with _client(settings, db, **PRODUCTION) as http:
-        graphql = GraphQLClient(http, settings.model_copy(update=PRODUCTION))
+    async with graphql_client(settings, db, **PRODUCTION) as graphql:
+        http = graphql.http
         refused = await http.post("/graphql", json={"query": INTROSPECTION})
         assert _errors(refused)[0]["extensions"]["code"] == "FORBIDDEN"
         as_patient = await graphql.execute(INTROSPECTION, as_user=patient)
@@ -365,7 +357,7 @@ async def test_development_keeps_introspection_open(http: httpx.AsyncClient) -> 
 
 
 async def test_cors_for_configured_origins(settings: Settings, db: Database) -> None:
-    async with _client(settings, db, cors_origins=["https://app.caregraph.dev"]) as http:
+    async with app_http(settings, db, cors_origins=["https://app.caregraph.dev"]) as http:
         preflight = await http.options(
             "/graphql",
             headers={
@@ -418,7 +410,7 @@ async def test_readyz_is_503_when_migrations_are_behind_or_database_is_down(
         head = (await conn.execute(sql("SELECT version_num FROM alembic_version"))).scalar()
         await conn.execute(sql("UPDATE alembic_version SET version_num = '0001'"))
     try:
-        async with _client(settings, behind) as http:
+        async with app_http(settings, behind) as http:
             response = await http.get("/readyz")
             assert response.status_code == 503
             assert "migrations behind" in response.json()["reason"]
@@ -428,7 +420,7 @@ async def test_readyz_is_503_when_migrations_are_behind_or_database_is_down(
         await behind.dispose()
 
     down = Database("postgresql://nobody@127.0.0.1:1/nowhere")
-    async with _client(settings, down) as http:
+    async with app_http(settings, down) as http:
         response = await http.get("/readyz")
         assert response.status_code == 503
         assert "database unavailable" in response.json()["reason"]
@@ -440,8 +432,9 @@ async def test_database_outage_is_a_masked_500_with_a_graphql_body(
 ) -> None:
     user = await make_user(db)
     down = Database("postgresql://nobody@127.0.0.1:1/nowhere")
-    async with _client(settings, down) as http:
-        token = GraphQLClient(http, settings).token(user.id, user.email)
+    async with graphql_client(settings, down) as graphql:
+        http = graphql.http
+        token = graphql.token(user.id, user.email)
         with caplog.at_level(logging.ERROR, logger="caregraph.errors"):
             response = await http.post(
                 "/graphql",

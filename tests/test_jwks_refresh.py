@@ -8,11 +8,11 @@ import jwt
 
 from resolvers.database import Database
 from resolvers.settings import Settings
+from tests.client import graphql_client
 from tests.factories import make_user
 from tests.test_auth import (  # noqa: F401  (fixtures)
     VIEWER,
     _claims,
-    _client_with,
     jwks_server,
     signing_keys,
 )
@@ -25,23 +25,22 @@ async def test_unknown_kids_refresh_the_key_set_at_most_once_per_cooldown(
     jwks_server: tuple[str, list[int]],  # noqa: F811
 ) -> None:
     url, hits = jwks_server
-    client = await _client_with(settings, db, jwks_url=url)
     user = await make_user(db)
-    good = jwt.encode(
-        _claims(user.id), signing_keys["rsa"], algorithm="RS256", headers={"kid": "rsa-1"}
-    )
-    assert (await client.execute(VIEWER, token=good)).status == 200
-    assert len(hits) == 1
-    for attempt in range(5):
-        forged = jwt.encode(
-            _claims(user.id),
-            signing_keys["other"],
-            algorithm="RS256",
-            headers={"kid": f"made-up-{attempt}"},
+    async with graphql_client(settings, db, jwks_url=url) as client:
+        good = jwt.encode(
+            _claims(user.id), signing_keys["rsa"], algorithm="RS256", headers={"kid": "rsa-1"}
         )
-        response = await client.execute(VIEWER, token=forged)
-        assert response.status == 401
-        assert response.codes == ["UNAUTHENTICATED"]
-    assert len(hits) == 1, "unknown kids within the cooldown must not refetch the JWKS"
-    assert (await client.execute(VIEWER, token=good)).status == 200
-    await client.http.aclose()
+        assert (await client.execute(VIEWER, token=good)).status == 200
+        assert len(hits) == 1
+        for attempt in range(5):
+            forged = jwt.encode(
+                _claims(user.id),
+                signing_keys["other"],
+                algorithm="RS256",
+                headers={"kid": f"made-up-{attempt}"},
+            )
+            response = await client.execute(VIEWER, token=forged)
+            assert response.status == 401
+            assert response.codes == ["UNAUTHENTICATED"]
+        assert len(hits) == 1, "unknown kids within the cooldown must not refetch the JWKS"
+        assert (await client.execute(VIEWER, token=good)).status == 200

@@ -64,6 +64,20 @@ async def test_walk_all_pages_without_gaps_or_duplicates_under_ties(
     ids = [node["id"] for node in nodes]
     assert len(ids) == len(set(ids)) == 11
     assert set(ids) == {str(doctor.id) for doctor in created}
+    # The exact order: the chosen column (names ascending by default), then the id.
+    field, direction = (order["field"], order["direction"]) if order else ("NAME", "ASC")
+    column = {
+        "NAME": "full_name",
+        "RATING": "rating_avg",
+        "FEE": "fee_standard",
+        "CREATED_AT": "created_at",
+    }[field]
+    expected = sorted(
+        created,
+        key=lambda doctor: (getattr(doctor, column), doctor.id),
+        reverse=direction == "DESC",
+    )
+    assert ids == [str(doctor.id) for doctor in expected]
     if order and order["field"] == "NAME":
         names = [node["fullName"] for node in nodes]
         assert names == sorted(names, reverse=True)

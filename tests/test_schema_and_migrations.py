@@ -22,7 +22,14 @@ def test_committed_schema_graphql_matches_the_code() -> None:
 
 
 def test_every_type_and_field_has_a_description() -> None:
-    from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType
+    from graphql import (
+        GraphQLEnumType,
+        GraphQLInputObjectType,
+        GraphQLInterfaceType,
+        GraphQLObjectType,
+        GraphQLScalarType,
+        GraphQLUnionType,
+    )
 
     from schema import schema
 
@@ -30,14 +37,18 @@ def test_every_type_and_field_has_a_description() -> None:
     for name, graphql_type in schema._schema.type_map.items():
         if name.startswith("__"):
             continue
-        if isinstance(graphql_type, GraphQLObjectType | GraphQLInputObjectType):
-            if not graphql_type.description:
-                missing.append(name)
+        if not graphql_type.description:
+            missing.append(name)
+        if isinstance(
+            graphql_type, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType
+        ):
             for field_name, field in graphql_type.fields.items():
                 if not field.description:
                     missing.append(f"{name}.{field_name}")
-        elif isinstance(graphql_type, GraphQLEnumType) and not graphql_type.description:
-            missing.append(name)
+        else:
+            assert isinstance(
+                graphql_type, GraphQLEnumType | GraphQLUnionType | GraphQLScalarType
+            ), name
     assert missing == []
 
 

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from models import Appointment
 from resolvers.database import Database
 from tests.client import GraphQLClient
 from tests.factories import make_doctor, make_user, user_of
+from tests.factories_appointments import make_appointment
 
 USER = "query ($id: ID!) { user(id: $id) { id fullName email phone } }"
 DOCTOR_USER = "query ($id: ID!) { doctor(id: $id) { id user { id fullName email phone } } }"
-
-
-async def _book(db: Database, doctor_id: object, patient_id: object) -> None:
-    start = datetime.now(UTC) + timedelta(days=2)
-    async with db.transaction() as session:
-        session.add(
-            Appointment(
-                doctor_id=doctor_id,
-                patient_id=patient_id,
-                starts_at=start,
-                ends_at=start + timedelta(minutes=30),
-            )
-        )
 
 
 async def test_own_row_with_contact_and_nobody_elses(client: GraphQLClient, db: Database) -> None:
@@ -58,7 +45,9 @@ async def test_doctor_reads_own_patients_only(client: GraphQLClient, db: Databas
     doctor_user = await user_of(db, doctor)
     patient = await make_user(db)
     stranger = await make_user(db)
-    await _book(db, doctor.id, patient.id)
+    await make_appointment(
+        db, doctor=doctor, patient=patient, starts_at=datetime.now(UTC) + timedelta(days=2)
+    )
     seen = await client.execute(USER, {"id": str(patient.id)}, as_user=doctor_user)
     assert seen.data["user"]["email"] == patient.email
     assert seen.data["user"]["phone"] == patient.phone

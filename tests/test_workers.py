@@ -8,7 +8,6 @@ import hashlib
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,8 +15,7 @@ from sqlalchemy import select
 
 from models import PersistedQuery
 from resolvers.database import Database
-from server import ROOT
-from tests.test_cli import _env, _free_port, _run, _wait_for
+from tests.test_cli import _env, _free_port, _run, _serve, _wait_for
 
 QUERY = "query WorkerDirectory { doctors(first: 3) { totalCount } }"
 
@@ -46,17 +44,6 @@ async def test_register_documents_prints_ids_and_stores_trusted_documents(
     assert {(row.sha256, row.trusted) for row in rows} == {(h, True) for h in printed.values()}
 
 
-def _start_workers(database_url: str, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "server.py", "--workers", "2", "--port", str(port)],
-        cwd=ROOT,
-        env=_env(DATABASE_URL=database_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 async def _wait_for_workers(base: str, count: int, seconds: float = 60) -> None:
     """Until `count` distinct worker pids answered /healthz (a loaded machine starts the
     second worker later than the first)."""
@@ -72,7 +59,9 @@ async def _wait_for_workers(base: str, count: int, seconds: float = 60) -> None:
 
 async def test_two_workers_share_persisted_queries(database_url: str) -> None:
     port = _free_port()
-    process = await asyncio.to_thread(_start_workers, database_url, port)
+    process = await asyncio.to_thread(
+        _serve, _env(DATABASE_URL=database_url), "--workers", "2", "--port", str(port)
+    )
     base = f"http://127.0.0.1:{port}"
     sha = hashlib.sha256(QUERY.encode()).hexdigest()
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
@@ -105,17 +94,6 @@ async def test_two_workers_share_persisted_queries(database_url: str) -> None:
     assert len(served_by) == 2, f"expected both workers to answer, got {served_by}"
 
 
-def _start_server(database_url: str, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "server.py", "--port", str(port)],
-        cwd=ROOT,
-        env=_env(DATABASE_URL=database_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def _slow_request_across_shutdown(port: int, process: subprocess.Popen[str]) -> bytes:
     import socket
     import time
@@ -139,7 +117,7 @@ def _slow_request_across_shutdown(port: int, process: subprocess.Popen[str]) -> 
 
 async def test_graceful_shutdown_lets_in_flight_requests_finish(database_url: str) -> None:
     port = _free_port()
-    process = await asyncio.to_thread(_start_server, database_url, port)
+    process = await asyncio.to_thread(_serve, _env(DATABASE_URL=database_url), "--port", str(port))
     try:
         await asyncio.to_thread(_wait_for, f"http://127.0.0.1:{port}/healthz", process)
         raw = await asyncio.to_thread(_slow_request_across_shutdown, port, process)
