@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     max_query_depth: int = 15
     max_aliases: int = 30
     max_tokens: int = 5000
-    max_query_cost: int = 50_000
+    max_query_cost: int = 200_000
     default_page_size: int = 20
     max_page_size: int = 100
     max_body_bytes: int = 1_048_576

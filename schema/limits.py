@@ -1,5 +1,6 @@
 """Request limits that run after parsing and before execution: depth, aliases and a cost
-budget (list fields multiply their subtree by `first`), plus production-mode introspection
+budget (a field that takes `first` multiplies its subtree by `first`, or by the argument's
+default when it is not given), plus production-mode introspection
 for admins only. Each error names the limit, the allowed value and how far it was exceeded."""
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     StringValueNode,
     VariableNode,
+    get_named_type,
     visit,
 )
 from graphql.language import Visitor
@@ -42,49 +49,68 @@ class Measurement:
 class _Measurer:
     def __init__(
         self,
+        schema: GraphQLSchema,
         fragments: Mapping[str, FragmentDefinitionNode],
         variables: Mapping[str, Any],
         default_page_size: int,
     ) -> None:
+        self.schema = schema
         self.fragments = fragments
         self.variables = variables
         self.default_page_size = default_page_size
         self.result = Measurement()
 
-    def _first(self, node: FieldNode) -> int | None:
+    def _page_size(self, node: FieldNode, definition: GraphQLField | None) -> int:
+        """How many items a field may return: its `first` (given, from a variable, or the
+        argument's default); 1 for a field without a `first` argument."""
+        if definition is None or "first" not in definition.args:
+            return 1
         for argument in node.arguments or ():
             if argument.name.value != "first":
                 continue
             value = argument.value
             if isinstance(value, IntValueNode):
-                return int(value.value)
+                return max(int(value.value), 1)
             if isinstance(value, VariableNode):
                 given = self.variables.get(value.name.value)
-                return int(given) if isinstance(given, int) else self.default_page_size
-            return self.default_page_size
-        return None
+                if isinstance(given, int):
+                    return max(given, 1)
+        default = definition.args["first"].default_value
+        return max(default, 1) if isinstance(default, int) else self.default_page_size
+
+    def _type(self, name: str | None, fallback: GraphQLNamedType | None) -> GraphQLNamedType | None:
+        return self.schema.get_type(name) if name is not None else fallback
 
     def fields(
-        self, selection_set: SelectionSetNode | None, stack: tuple[str, ...]
-    ) -> Iterator[FieldNode]:
+        self,
+        selection_set: SelectionSetNode | None,
+        parent: GraphQLNamedType | None,
+        stack: tuple[str, ...],
+    ) -> Iterator[tuple[GraphQLNamedType | None, FieldNode]]:
+        """The fields of a selection set with the type each is selected on."""
         if selection_set is None:
             return
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                yield selection
+                yield parent, selection
             elif isinstance(selection, InlineFragmentNode):
-                yield from self.fields(selection.selection_set, stack)
+                condition = selection.type_condition
+                on = self._type(condition.name.value if condition else None, parent)
+                yield from self.fields(selection.selection_set, on, stack)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
                 if fragment is None or name in stack:  # unknown or cyclic: validation reports
                     continue
-                yield from self.fields(fragment.selection_set, (*stack, name))
+                on = self._type(fragment.type_condition.name.value, parent)
+                yield from self.fields(fragment.selection_set, on, (*stack, name))
 
-    def measure(self, selection_set: SelectionSetNode | None, depth: int) -> int:
+    def measure(
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None, depth: int
+    ) -> int:
         """Returns the cost of the selection set; records depth, aliases, introspection."""
         cost = 0
-        for node in self.fields(selection_set, ()):
+        for on, node in self.fields(selection_set, parent, ()):
             name = node.name.value
             if name in INTROSPECTION_FIELDS:
                 self.result.introspection = True
@@ -94,14 +120,19 @@ class _Measurer:
             if node.alias is not None:
                 self.result.aliases += 1
             self.result.depth = max(self.result.depth, depth)
-            child_cost = self.measure(node.selection_set, depth + 1)
-            first = self._first(node)
-            multiplier = max(first, 1) if first is not None else 1
-            cost += 1 + child_cost * multiplier
+            definition = (
+                on.fields.get(name)
+                if isinstance(on, GraphQLObjectType | GraphQLInterfaceType)
+                else None
+            )
+            child = get_named_type(definition.type) if definition is not None else None
+            child_cost = self.measure(node.selection_set, child, depth + 1)
+            cost += 1 + child_cost * self._page_size(node, definition)
         return cost
 
 
 def measure(
+    schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
@@ -113,9 +144,10 @@ def measure(
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    measurer = _Measurer(fragments, variables or {}, default_page_size)
+    measurer = _Measurer(schema, fragments, variables or {}, default_page_size)
     for operation in operations[:1]:
-        measurer.result.cost = measurer.measure(operation.selection_set, 1)
+        root = schema.get_root_type(operation.operation)
+        measurer.result.cost = measurer.measure(operation.selection_set, root, 1)
     return measurer.result
 
 
@@ -180,6 +212,7 @@ class RequestLimits(SchemaExtension):
     def _check(self, document: DocumentNode, request: Context) -> list[GraphQLError]:
         settings = request.settings
         measured = measure(
+            self.execution_context.schema._schema,
             document,
             self.execution_context.operation_name,
             self.execution_context.variables,

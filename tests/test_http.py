@@ -496,3 +496,23 @@ async def test_garbage_never_yields_a_500(http: httpx.AsyncClient) -> None:
         assert response.status_code < 500, response.text
         codes = [e["extensions"]["code"] for e in response.json().get("errors", [])]
         assert "INTERNAL_SERVER_ERROR" not in codes
+
+
+async def test_cost_budget_counts_lists_without_first_at_their_page_size(
+    settings: Settings, db: Database
+) -> None:
+    """A list that takes `first` costs its page size even when the client leaves `first`
+    out: the server returns that many rows all the same."""
+    implicit = "{ doctors { edges { node { appointments { edges { node { id } } } } } } }"
+    explicit = (
+        "{ doctors(first: 20) { edges { node { appointments(first: 20) "
+        "{ edges { node { id } } } } } } }"
+    )
+    async with app_http(settings, db, max_query_cost=1000) as http:
+        costs = []
+        for query in (implicit, explicit):
+            (error,) = _errors(await http.post("/graphql", json={"query": query}))
+            assert error["extensions"]["limit"] == "cost"
+            costs.append(error["extensions"]["actual"])
+    # doctors(1) + 20 x [edges, node, appointments (3) + 20 x (edges, node, id)]
+    assert costs[0] == costs[1] == 1 + 20 * (3 + 20 * 3)
