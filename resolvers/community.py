@@ -10,23 +10,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from functools import partial
 from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 
 from models import Comment, CommentLike, Post, PostLike, Report, User
 from resolvers.context import Context
+from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.pagination import (
     Page,
     SortKey,
     decode_cursor_for,
-    encode_cursor,
     page_size,
     paginate,
 )
@@ -38,6 +40,7 @@ from resolvers.policies.community import (
     post_policy,
     report_policy,
 )
+from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 10_000
@@ -174,9 +177,65 @@ async def get_comment(ctx: Context, comment_id: uuid.UUID) -> Comment | None:
     return await ctx.loaders.get(CommentByIdLoader).load(comment_id)
 
 
+# --- counts -----------------------------------------------------------------------------
+
+
+class _CountLoader(PolicyLoader[uuid.UUID, int]):
+    """Counts per parent id in one grouped query: `statement` selects (parent, count())."""
+
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
+        statement = self.statement(keys)
+        counts = await counts_per_parent(self.db, statement, statement.selected_columns[0])
+        return [counts.get(key, 0) for key in keys]
+
+
+class TopCommentCountByPostIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(Comment.post_id, func.count()).where(
+            readable(Comment, self.viewer), Comment.parent_id.is_(None), Comment.post_id.in_(keys)
+        )
+
+
+class CommentCountByPostIdLoader(_CountLoader):
+    """All comments (replies included) of a post that the viewer may read."""
+
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(Comment.post_id, func.count()).where(
+            readable(Comment, self.viewer), Comment.post_id.in_(keys)
+        )
+
+
+class ReplyCountByCommentIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(Comment.parent_id, func.count()).where(
+            readable(Comment, self.viewer), Comment.parent_id.in_(keys)
+        )
+
+
+class LikeCountByPostIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(PostLike.post_id, func.count()).where(
+            post_like_policy.counted(self.viewer), PostLike.post_id.in_(keys)
+        )
+
+
+class LikeCountByCommentIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(CommentLike.comment_id, func.count()).where(
+            comment_like_policy.counted(self.viewer), CommentLike.comment_id.in_(keys)
+        )
+
+
 # --- comment threads --------------------------------------------------------------------
 
 COMMENT_SORT = SortKey((Comment.created_at, Comment.id))  # type: ignore[arg-type]
+
+
+def _comment_key(comment: Comment) -> tuple[datetime, uuid.UUID]:
+    return (comment.created_at, comment.id)
 
 
 @dataclass(frozen=True)
@@ -185,54 +244,54 @@ class ThreadKey:
 
     parent_id: uuid.UUID
     first: int
-    after: tuple[datetime, uuid.UUID] | None
+    after: str | None
 
 
-@dataclass(frozen=True)
-class ThreadPage:
-    rows: list[Comment]
-    has_next_page: bool
-
-
-class _ThreadLoader(PolicyLoader[ThreadKey, ThreadPage]):
-    """Per-parent pages with one windowed query per distinct (`first`, `after`)."""
+class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
+    """Per-parent pages with one windowed query per distinct (`first`, `after`); totals
+    from `counts`, only when a page's `count` is awaited."""
 
     partition_name: ClassVar[str]
+    count_class: ClassVar[type[_CountLoader]]
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__(db, viewer)
+        self.counts = self.count_class(db, viewer)
 
     def scope(self) -> ColumnElement[bool]:
         raise NotImplementedError
 
-    async def batch_load_fn(self, keys: Sequence[ThreadKey]) -> list[ThreadPage]:
+    def count(self, parent_id: Any) -> Any:
+        return self.counts.load(parent_id)
+
+    async def batch_load_fn(self, keys: Sequence[ThreadKey]) -> list[Page[Comment]]:
         partition: InstrumentedAttribute[Any] = getattr(Comment, self.partition_name)
-        groups: dict[tuple[int, Any], set[uuid.UUID]] = defaultdict(set)
+        groups: dict[tuple[int, str | None], set[uuid.UUID]] = defaultdict(set)
         for key in keys:
             groups[(key.first, key.after)].add(key.parent_id)
-        found: dict[ThreadKey, list[Comment]] = defaultdict(list)
-        async with self.db.read() as session:
-            for (first, after), parent_ids in groups.items():
-                statement = select(
-                    Comment,
-                    func.row_number()
-                    .over(partition_by=partition, order_by=COMMENT_SORT.order_by())
-                    .label("rank"),
-                ).where(readable(Comment, self.viewer), self.scope(), partition.in_(parent_ids))
-                if after is not None:
-                    statement = statement.where(COMMENT_SORT.after(after))
-                ranked = statement.subquery()
-                comment = aliased(Comment, ranked)
-                paged = select(comment).where(ranked.c.rank <= first + 1).order_by(ranked.c.rank)
-                for row in (await session.scalars(paged)).all():
-                    parent = getattr(row, self.partition_name)
-                    found[ThreadKey(parent, first, after)].append(row)
-        pages = []
-        for key in keys:
-            rows = found.get(key, [])
-            pages.append(ThreadPage(rows[: key.first], len(rows) > key.first))
-        return pages
+        pages: dict[ThreadKey, Page[Comment]] = {}
+        for (first, after), parent_ids in groups.items():
+            found = await pages_per_parent(
+                self.db,
+                Comment,
+                visible(Comment, self.viewer).where(self.scope(), partition.in_(parent_ids)),
+                partition,
+                COMMENT_SORT,
+                _comment_key,
+                first=first,
+                after=after,
+                count=self.count,
+            )
+            for parent_id in parent_ids:
+                pages[ThreadKey(parent_id, first, after)] = found.get(parent_id) or empty_page(
+                    first, after, partial(self.count, parent_id), _comment_key
+                )
+        return [pages[key] for key in keys]
 
 
 class TopCommentsByPostIdLoader(_ThreadLoader):
     partition_name = "post_id"
+    count_class = TopCommentCountByPostIdLoader
 
     def scope(self) -> ColumnElement[bool]:
         return Comment.parent_id.is_(None)
@@ -240,72 +299,10 @@ class TopCommentsByPostIdLoader(_ThreadLoader):
 
 class RepliesByCommentIdLoader(_ThreadLoader):
     partition_name = "parent_id"
+    count_class = ReplyCountByCommentIdLoader
 
     def scope(self) -> ColumnElement[bool]:
         return Comment.parent_id.is_not(None)
-
-
-class _CountLoader(PolicyLoader[uuid.UUID, int]):
-    """Counts per parent id in one grouped query."""
-
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        raise NotImplementedError
-
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
-        async with self.db.read() as session:
-            counts = {key: int(n) for key, n in (await session.execute(self.statement(keys))).all()}
-        return [counts.get(key, 0) for key in keys]
-
-
-class TopCommentCountByPostIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(Comment.post_id, func.count())
-            .where(
-                readable(Comment, self.viewer),
-                Comment.parent_id.is_(None),
-                Comment.post_id.in_(keys),
-            )
-            .group_by(Comment.post_id)
-        )
-
-
-class CommentCountByPostIdLoader(_CountLoader):
-    """All comments (replies included) of a post that the viewer may read."""
-
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(Comment.post_id, func.count())
-            .where(readable(Comment, self.viewer), Comment.post_id.in_(keys))
-            .group_by(Comment.post_id)
-        )
-
-
-class ReplyCountByCommentIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(Comment.parent_id, func.count())
-            .where(readable(Comment, self.viewer), Comment.parent_id.in_(keys))
-            .group_by(Comment.parent_id)
-        )
-
-
-class LikeCountByPostIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(PostLike.post_id, func.count())
-            .where(post_like_policy.counted(self.viewer), PostLike.post_id.in_(keys))
-            .group_by(PostLike.post_id)
-        )
-
-
-class LikeCountByCommentIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(CommentLike.comment_id, func.count())
-            .where(comment_like_policy.counted(self.viewer), CommentLike.comment_id.in_(keys))
-            .group_by(CommentLike.comment_id)
-        )
 
 
 class ViewerLikedPostLoader(PolicyLoader[uuid.UUID, bool]):
@@ -407,28 +404,17 @@ def _nested_size(first: int | None, default: int) -> int:
 async def _thread_page(
     ctx: Context,
     loader_class: type[_ThreadLoader],
-    count_class: type[_CountLoader],
     parent_id: uuid.UUID,
     first: int,
     after: str | None,
 ) -> Page[Comment]:
-    position = decode_cursor_for(COMMENT_SORT, after) if after is not None else None
-    key = ThreadKey(parent_id, first, (position[0], position[1]) if position else None)
-    page = await ctx.loaders.get(loader_class).load(key)
+    if after is not None:
+        decode_cursor_for(COMMENT_SORT, after)  # a bad cursor is the caller's error
+    page = await ctx.loaders.get(loader_class).load(ThreadKey(parent_id, first, after))
     cache = ctx.loaders.get(CommentByIdLoader)
     for row in page.rows:
         cache.replace(row.id, row)
-
-    async def count() -> int:
-        return await ctx.loaders.get(count_class).load(parent_id)
-
-    return Page(
-        rows=page.rows,
-        cursors=[encode_cursor((row.created_at, row.id)) for row in page.rows],
-        has_next_page=page.has_next_page,
-        has_previous_page=after is not None,
-        count=count,
-    )
+    return page
 
 
 async def post_comments(
@@ -438,7 +424,6 @@ async def post_comments(
     return await _thread_page(
         ctx,
         TopCommentsByPostIdLoader,
-        TopCommentCountByPostIdLoader,
         post_id,
         _nested_size(first, 20),
         after,
@@ -452,7 +437,6 @@ async def comment_replies(
     return await _thread_page(
         ctx,
         RepliesByCommentIdLoader,
-        ReplyCountByCommentIdLoader,
         comment_id,
         _nested_size(first, 10),
         after,
