@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -509,12 +509,30 @@ class PostChanges:
     published: bool | None = None
 
 
+_RowT = TypeVar("_RowT", Post, Comment)
+
+
+async def _visible_row(
+    ctx: Context,
+    session: AsyncSession,
+    model: type[_RowT],
+    row_id: uuid.UUID,
+    *,
+    lock: Literal["update", "share"] | None = None,
+) -> _RowT:
+    """The post or comment through its read policy (NOT_FOUND when the viewer may not read
+    it), optionally locked for update or share-locked until the transaction ends."""
+    statement = visible(model, ctx.viewer).where(model.id == row_id)
+    if lock is not None:
+        statement = statement.with_for_update(read=lock == "share")
+    row = (await session.scalars(statement)).one_or_none()
+    if row is None:
+        raise NotFound(f"{model.__name__} not found.")
+    return row
+
+
 async def _locked_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID) -> Post:
-    statement = visible(Post, ctx.viewer).where(Post.id == post_id).with_for_update()
-    post = (await session.scalars(statement)).one_or_none()
-    if post is None:
-        raise NotFound("Post not found.")
-    return post
+    return await _visible_row(ctx, session, Post, post_id, lock="update")
 
 
 async def update_post(ctx: Context, post_id: uuid.UUID, changes: PostChanges) -> Post:
@@ -583,10 +601,7 @@ async def pin_post(ctx: Context, post_id: uuid.UUID, pinned: bool) -> Post:
 async def _open_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID, field: str) -> Post:
     """A post the viewer may read and interact with (published, not hidden), share-locked
     so it cannot be hidden or deleted until this transaction ends."""
-    statement = visible(Post, ctx.viewer).where(Post.id == post_id).with_for_update(read=True)
-    post = (await session.scalars(statement)).one_or_none()
-    if post is None:
-        raise NotFound("Post not found.")
+    post = await _visible_row(ctx, session, Post, post_id, lock="share")
     if not post.published or post.hidden:
         raise ValidationFailed.single(field, "this post is not open for comments and likes")
     return post
@@ -595,15 +610,11 @@ async def _open_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID, fi
 async def _open_comment(
     ctx: Context, session: AsyncSession, comment_id: uuid.UUID, field: str
 ) -> Comment:
-    statement = (
-        visible(Comment, ctx.viewer).where(Comment.id == comment_id).with_for_update(read=True)
-    )
-    comment = (await session.scalars(statement)).one_or_none()
-    if comment is None:
-        raise NotFound("Comment not found.")
+    """A comment the viewer may read that is not hidden, share-locked like `_open_post`
+    (the caller opens its post)."""
+    comment = await _visible_row(ctx, session, Comment, comment_id, lock="share")
     if comment.hidden:
         raise ValidationFailed.single(field, "this comment is hidden")
-    await _open_post(ctx, session, comment.post_id, field)
     return comment
 
 
@@ -635,11 +646,7 @@ async def create_comment(
 
 
 async def _locked_comment(ctx: Context, session: AsyncSession, comment_id: uuid.UUID) -> Comment:
-    statement = visible(Comment, ctx.viewer).where(Comment.id == comment_id).with_for_update()
-    comment = (await session.scalars(statement)).one_or_none()
-    if comment is None:
-        raise NotFound("Comment not found.")
-    return comment
+    return await _visible_row(ctx, session, Comment, comment_id, lock="update")
 
 
 async def update_comment(ctx: Context, comment_id: uuid.UUID, body: str) -> Comment:
@@ -696,20 +703,11 @@ async def set_post_like(ctx: Context, post_id: uuid.UUID, liked: bool) -> Post:
                 .on_conflict_do_nothing(index_elements=[PostLike.post_id, PostLike.user_id])
             )
         else:
-            post = await _readable_post(ctx, session, post_id)
+            post = await _visible_row(ctx, session, Post, post_id)
             await session.execute(
                 delete(PostLike).where(PostLike.post_id == post_id, PostLike.user_id == user_id)
             )
     ctx.loaders.get(PostByIdLoader).replace(post.id, post)
-    return post
-
-
-async def _readable_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID) -> Post:
-    post = (
-        await session.scalars(visible(Post, ctx.viewer).where(Post.id == post_id))
-    ).one_or_none()
-    if post is None:
-        raise NotFound("Post not found.")
     return post
 
 
@@ -720,6 +718,7 @@ async def set_comment_like(ctx: Context, comment_id: uuid.UUID, liked: bool) -> 
     async with ctx.db.transaction() as session:
         if liked:
             comment = await _open_comment(ctx, session, comment_id, "commentId")
+            await _open_post(ctx, session, comment.post_id, "commentId")
             await session.execute(
                 pg_insert(CommentLike)
                 .values(comment_id=comment_id, user_id=user_id)
@@ -728,12 +727,7 @@ async def set_comment_like(ctx: Context, comment_id: uuid.UUID, liked: bool) -> 
                 )
             )
         else:
-            found = (
-                await session.scalars(visible(Comment, ctx.viewer).where(Comment.id == comment_id))
-            ).one_or_none()
-            if found is None:
-                raise NotFound("Comment not found.")
-            comment = found
+            comment = await _visible_row(ctx, session, Comment, comment_id)
             await session.execute(
                 delete(CommentLike).where(
                     CommentLike.comment_id == comment_id, CommentLike.user_id == user_id
