@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -849,13 +849,22 @@ async def check_in(ctx: Context, spec: CheckInSpec) -> CheckInResult:
         _open_goal(goal)
         errors.check(spec.date >= goal.start_date, "date", "must not be before the goal's start")
         errors.raise_if_any()
-        existing = (
+        # The check-in of that date (if any) and the newest-dated one, in one read.
+        newest_date = (
+            select(func.max(GoalCheckIn.date))
+            .where(GoalCheckIn.goal_id == goal.id)
+            .scalar_subquery()
+        )
+        nearby = (
             await session.scalars(
                 select(GoalCheckIn).where(
-                    GoalCheckIn.goal_id == goal.id, GoalCheckIn.date == spec.date
+                    GoalCheckIn.goal_id == goal.id,
+                    or_(GoalCheckIn.date == spec.date, GoalCheckIn.date == newest_date),
                 )
             )
-        ).one_or_none()
+        ).all()
+        existing = next((row for row in nearby if row.date == spec.date), None)
+        newest = max(nearby, key=lambda row: row.date, default=None)
         if existing is None:
             row = GoalCheckIn(
                 goal_id=goal.id,
@@ -872,18 +881,11 @@ async def check_in(ctx: Context, spec: CheckInSpec) -> CheckInResult:
             row.note = note or ""
             row.mood = spec.mood
             row.adherence = spec.adherence
+        # The goal's current value is the value of its newest-dated check-in.
+        current = value if newest is None or spec.date >= newest.date else newest.value
+        if goal.current_value != current:
+            goal.current_value = current
         await session.flush()
-        newest = (
-            await session.execute(
-                select(GoalCheckIn.value)
-                .where(GoalCheckIn.goal_id == goal.id)
-                .order_by(GoalCheckIn.date.desc())
-                .limit(1)
-            )
-        ).scalar_one()
-        if goal.current_value != newest:
-            goal.current_value = newest
-            await session.flush()
     ctx.loaders.get(GoalByIdLoader).replace(goal.id, goal)
     pages = ctx.loaders.get(CheckInsByGoalIdLoader)
     pages.clear_all()
