@@ -844,15 +844,23 @@ async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportActio
             raise NotFound("Report not found.")
         if report.status != ReportStatus.PENDING.value:
             raise ReportClosed(f"This report was already {report.status}.")
+        # The content is acted on through its read policy, like hidePost and deletePost: a
+        # row the moderator may not read (another member's draft) is left as if deleted.
         model: type[Post] | type[Comment] = Post if report.target_type == "post" else Comment
         if action is ReportAction.HIDE_CONTENT:
-            target: Post | Comment | None = await session.get(
-                model, report.target_id, with_for_update=True
-            )
+            target: Post | Comment | None = (
+                await session.scalars(
+                    visible(model, ctx.viewer)
+                    .where(model.id == report.target_id)
+                    .with_for_update(of=model)
+                )
+            ).one_or_none()
             if target is not None:
                 _set_hidden(ctx, target, True)
         elif action is ReportAction.DELETE_CONTENT:
-            await session.execute(delete(model).where(model.id == report.target_id))
+            await session.execute(
+                delete(model).where(model.id == report.target_id, readable(model, ctx.viewer))
+            )
         status = ReportStatus.DISMISSED if action is ReportAction.DISMISS else ReportStatus.ACTIONED
         same_item = (
             Report.target_type == report.target_type,
