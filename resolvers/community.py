@@ -305,32 +305,34 @@ class RepliesByCommentIdLoader(_ThreadLoader):
         return Comment.parent_id.is_not(None)
 
 
-class ViewerLikedPostLoader(PolicyLoader[uuid.UUID, bool]):
+class _ViewerLikedLoader(PolicyLoader[uuid.UUID, bool]):
+    """Whether the viewer likes each item (their own like rows, through the likes policy)."""
+
+    model: ClassVar[type[PostLike] | type[CommentLike]]
+    item_name: ClassVar[str]
+
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[bool]:
         if self.viewer.user_id is None:
             return [False for _ in keys]
-        statement = select(PostLike.post_id).where(
-            readable(PostLike, self.viewer),
-            PostLike.user_id == self.viewer.user_id,
-            PostLike.post_id.in_(keys),
+        item: InstrumentedAttribute[Any] = getattr(self.model, self.item_name)
+        statement = select(item).where(
+            readable(self.model, self.viewer),
+            self.model.user_id == self.viewer.user_id,
+            item.in_(keys),
         )
         async with self.db.read() as session:
             liked = set((await session.scalars(statement)).all())
         return [key in liked for key in keys]
 
 
-class ViewerLikedCommentLoader(PolicyLoader[uuid.UUID, bool]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[bool]:
-        if self.viewer.user_id is None:
-            return [False for _ in keys]
-        statement = select(CommentLike.comment_id).where(
-            readable(CommentLike, self.viewer),
-            CommentLike.user_id == self.viewer.user_id,
-            CommentLike.comment_id.in_(keys),
-        )
-        async with self.db.read() as session:
-            liked = set((await session.scalars(statement)).all())
-        return [key in liked for key in keys]
+class ViewerLikedPostLoader(_ViewerLikedLoader):
+    model = PostLike
+    item_name = "post_id"
+
+
+class ViewerLikedCommentLoader(_ViewerLikedLoader):
+    model = CommentLike
+    item_name = "comment_id"
 
 
 @dataclass(frozen=True)
