@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -438,13 +438,18 @@ class GoalSpec:
     importance: int = 3
 
 
-async def _locked_goal(ctx: Context, session: AsyncSession, goal_id: uuid.UUID) -> Goal:
+async def _locked_goal(
+    ctx: Context,
+    session: AsyncSession,
+    goal_id: uuid.UUID | ColumnElement[Any],
+    not_found: str = "Goal not found.",
+) -> Goal:
     """The goal, locked for this transaction: NOT_FOUND when the viewer cannot read it,
-    FORBIDDEN when they can read but not write it."""
+    FORBIDDEN when they can read but not write it. `goal_id` may be a scalar subquery."""
     statement = visible(Goal, ctx.viewer).where(Goal.id == goal_id).with_for_update(of=Goal)
     goal = (await session.scalars(statement)).one_or_none()
     if goal is None:
-        raise NotFound("Goal not found.")
+        raise NotFound(not_found)
     require(
         goal_policy.can_write(ctx.viewer, goal),
         "Only the goal's owner or an admin may change this goal.",
@@ -631,13 +636,15 @@ async def _locked_milestone(
     ctx: Context, session: AsyncSession, milestone_id: uuid.UUID
 ) -> tuple[GoalMilestone, Goal]:
     """The milestone and its goal (locked): NOT_FOUND / FORBIDDEN / GOAL_CLOSED."""
-    statement = visible(GoalMilestone, ctx.viewer).where(GoalMilestone.id == milestone_id)
-    found = (await session.scalars(statement)).one_or_none()
-    if found is None:
-        raise NotFound("Milestone not found.")
-    goal = await _locked_goal(ctx, session, found.goal_id)
+    goal_id = (
+        visible(GoalMilestone, ctx.viewer)
+        .where(GoalMilestone.id == milestone_id)
+        .with_only_columns(GoalMilestone.goal_id)
+        .scalar_subquery()
+    )
+    goal = await _locked_goal(ctx, session, goal_id, "Milestone not found.")
     _open_goal(goal)
-    # Re-read under the goal's lock: milestone writes of one goal run one after another.
+    # Read under the goal's lock: milestone writes of one goal run one after another.
     milestone = (
         await session.scalars(
             select(GoalMilestone)
