@@ -1,6 +1,7 @@
 """Community: the feed (pinned first, then newest), threaded comments, likes, reports and
-moderation. Counts are computed per batch through the same policies as the rows, so they
-are exact under concurrency and never include content the viewer may not see."""
+moderation. Counts are computed per batch in SQL, so they are exact under concurrency:
+comment counts through the comments policy (never content the viewer may not see), like
+counts over every like of an item the viewer may read (the likes policy's `counted`)."""
 
 from __future__ import annotations
 
@@ -101,8 +102,11 @@ class AuthorProfile:
 
 
 class AuthorByIdLoader(PolicyLoader[uuid.UUID, AuthorProfile | None]):
-    """Public profiles of the authors of content the viewer has already read through its
-    policy (posts, comments, reports): only id, name and avatar are selected."""
+    """Public profiles (id, name, avatar; never contact fields) of users named by rows the
+    viewer has already read through their policies: authors of posts and comments, the
+    reporter and reviewer of a report, likers from the likes policy. This reads users
+    outside the users policy (the authors rule in resolvers/policies/community.py), so
+    callers pass only user ids taken from such rows."""
 
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[AuthorProfile | None]:
         statement = select(User.id, User.full_name, User.avatar_url).where(User.id.in_(keys))
