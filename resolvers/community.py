@@ -1,6 +1,7 @@
 """Community: the feed (pinned first, then newest), threaded comments, likes, reports and
-moderation. Counts are computed per batch through the same policies as the rows, so they
-are exact under concurrency and never include content the viewer may not see."""
+moderation. Counts are computed per batch in SQL, so they are exact under concurrency:
+comment counts through the comments policy (never content the viewer may not see), like
+counts over every like of an item the viewer may read (the likes policy's `counted`)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 
 from models import Comment, CommentLike, Post, PostLike, Report, User
 from resolvers.context import Context
+from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.pagination import (
     Page,
     SortKey,
     decode_cursor_for,
-    encode_cursor,
     page_size,
     paginate,
 )
@@ -38,6 +41,7 @@ from resolvers.policies.community import (
     post_policy,
     report_policy,
 )
+from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 10_000
@@ -98,8 +102,11 @@ class AuthorProfile:
 
 
 class AuthorByIdLoader(PolicyLoader[uuid.UUID, AuthorProfile | None]):
-    """Public profiles of the authors of content the viewer has already read through its
-    policy (posts, comments, reports): only id, name and avatar are selected."""
+    """Public profiles (id, name, avatar; never contact fields) of users named by rows the
+    viewer has already read through their policies: authors of posts and comments, the
+    reporter and reviewer of a report, likers from the likes policy. This reads users
+    outside the users policy (the authors rule in resolvers/policies/community.py), so
+    callers pass only user ids taken from such rows."""
 
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[AuthorProfile | None]:
         statement = select(User.id, User.full_name, User.avatar_url).where(User.id.in_(keys))
@@ -174,9 +181,65 @@ async def get_comment(ctx: Context, comment_id: uuid.UUID) -> Comment | None:
     return await ctx.loaders.get(CommentByIdLoader).load(comment_id)
 
 
+# --- counts -----------------------------------------------------------------------------
+
+
+class _CountLoader(PolicyLoader[uuid.UUID, int]):
+    """Counts per parent id in one grouped query: `statement` selects (parent, count())."""
+
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
+        statement = self.statement(keys)
+        counts = await counts_per_parent(self.db, statement, statement.selected_columns[0])
+        return [counts.get(key, 0) for key in keys]
+
+
+class TopCommentCountByPostIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(Comment.post_id, func.count()).where(
+            readable(Comment, self.viewer), Comment.parent_id.is_(None), Comment.post_id.in_(keys)
+        )
+
+
+class CommentCountByPostIdLoader(_CountLoader):
+    """All comments (replies included) of a post that the viewer may read."""
+
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(Comment.post_id, func.count()).where(
+            readable(Comment, self.viewer), Comment.post_id.in_(keys)
+        )
+
+
+class ReplyCountByCommentIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(Comment.parent_id, func.count()).where(
+            readable(Comment, self.viewer), Comment.parent_id.in_(keys)
+        )
+
+
+class LikeCountByPostIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(PostLike.post_id, func.count()).where(
+            post_like_policy.counted(self.viewer), PostLike.post_id.in_(keys)
+        )
+
+
+class LikeCountByCommentIdLoader(_CountLoader):
+    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+        return select(CommentLike.comment_id, func.count()).where(
+            comment_like_policy.counted(self.viewer), CommentLike.comment_id.in_(keys)
+        )
+
+
 # --- comment threads --------------------------------------------------------------------
 
 COMMENT_SORT = SortKey((Comment.created_at, Comment.id))  # type: ignore[arg-type]
+
+
+def _comment_key(comment: Comment) -> tuple[datetime, uuid.UUID]:
+    return (comment.created_at, comment.id)
 
 
 @dataclass(frozen=True)
@@ -185,54 +248,54 @@ class ThreadKey:
 
     parent_id: uuid.UUID
     first: int
-    after: tuple[datetime, uuid.UUID] | None
+    after: str | None
 
 
-@dataclass(frozen=True)
-class ThreadPage:
-    rows: list[Comment]
-    has_next_page: bool
-
-
-class _ThreadLoader(PolicyLoader[ThreadKey, ThreadPage]):
-    """Per-parent pages with one windowed query per distinct (`first`, `after`)."""
+class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
+    """Per-parent pages with one windowed query per distinct (`first`, `after`); totals
+    from `counts`, only when a page's `count` is awaited."""
 
     partition_name: ClassVar[str]
+    count_class: ClassVar[type[_CountLoader]]
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__(db, viewer)
+        self.counts = self.count_class(db, viewer)
 
     def scope(self) -> ColumnElement[bool]:
         raise NotImplementedError
 
-    async def batch_load_fn(self, keys: Sequence[ThreadKey]) -> list[ThreadPage]:
+    def count(self, parent_id: Any) -> Any:
+        return self.counts.load(parent_id)
+
+    async def batch_load_fn(self, keys: Sequence[ThreadKey]) -> list[Page[Comment]]:
         partition: InstrumentedAttribute[Any] = getattr(Comment, self.partition_name)
-        groups: dict[tuple[int, Any], set[uuid.UUID]] = defaultdict(set)
+        groups: dict[tuple[int, str | None], set[uuid.UUID]] = defaultdict(set)
         for key in keys:
             groups[(key.first, key.after)].add(key.parent_id)
-        found: dict[ThreadKey, list[Comment]] = defaultdict(list)
-        async with self.db.read() as session:
-            for (first, after), parent_ids in groups.items():
-                statement = select(
-                    Comment,
-                    func.row_number()
-                    .over(partition_by=partition, order_by=COMMENT_SORT.order_by())
-                    .label("rank"),
-                ).where(readable(Comment, self.viewer), self.scope(), partition.in_(parent_ids))
-                if after is not None:
-                    statement = statement.where(COMMENT_SORT.after(after))
-                ranked = statement.subquery()
-                comment = aliased(Comment, ranked)
-                paged = select(comment).where(ranked.c.rank <= first + 1).order_by(ranked.c.rank)
-                for row in (await session.scalars(paged)).all():
-                    parent = getattr(row, self.partition_name)
-                    found[ThreadKey(parent, first, after)].append(row)
-        pages = []
-        for key in keys:
-            rows = found.get(key, [])
-            pages.append(ThreadPage(rows[: key.first], len(rows) > key.first))
-        return pages
+        pages: dict[ThreadKey, Page[Comment]] = {}
+        for (first, after), parent_ids in groups.items():
+            found = await pages_per_parent(
+                self.db,
+                Comment,
+                visible(Comment, self.viewer).where(self.scope(), partition.in_(parent_ids)),
+                partition,
+                COMMENT_SORT,
+                _comment_key,
+                first=first,
+                after=after,
+                count=self.count,
+            )
+            for parent_id in parent_ids:
+                pages[ThreadKey(parent_id, first, after)] = found.get(parent_id) or empty_page(
+                    first, after, partial(self.count, parent_id), _comment_key
+                )
+        return [pages[key] for key in keys]
 
 
 class TopCommentsByPostIdLoader(_ThreadLoader):
     partition_name = "post_id"
+    count_class = TopCommentCountByPostIdLoader
 
     def scope(self) -> ColumnElement[bool]:
         return Comment.parent_id.is_(None)
@@ -240,100 +303,40 @@ class TopCommentsByPostIdLoader(_ThreadLoader):
 
 class RepliesByCommentIdLoader(_ThreadLoader):
     partition_name = "parent_id"
+    count_class = ReplyCountByCommentIdLoader
 
     def scope(self) -> ColumnElement[bool]:
         return Comment.parent_id.is_not(None)
 
 
-class _CountLoader(PolicyLoader[uuid.UUID, int]):
-    """Counts per parent id in one grouped query."""
+class _ViewerLikedLoader(PolicyLoader[uuid.UUID, bool]):
+    """Whether the viewer likes each item (their own like rows, through the likes policy)."""
 
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        raise NotImplementedError
+    model: ClassVar[type[PostLike] | type[CommentLike]]
+    item_name: ClassVar[str]
 
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
-        async with self.db.read() as session:
-            counts = {key: int(n) for key, n in (await session.execute(self.statement(keys))).all()}
-        return [counts.get(key, 0) for key in keys]
-
-
-class TopCommentCountByPostIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(Comment.post_id, func.count())
-            .where(
-                readable(Comment, self.viewer),
-                Comment.parent_id.is_(None),
-                Comment.post_id.in_(keys),
-            )
-            .group_by(Comment.post_id)
-        )
-
-
-class CommentCountByPostIdLoader(_CountLoader):
-    """All comments (replies included) of a post that the viewer may read."""
-
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(Comment.post_id, func.count())
-            .where(readable(Comment, self.viewer), Comment.post_id.in_(keys))
-            .group_by(Comment.post_id)
-        )
-
-
-class ReplyCountByCommentIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(Comment.parent_id, func.count())
-            .where(readable(Comment, self.viewer), Comment.parent_id.in_(keys))
-            .group_by(Comment.parent_id)
-        )
-
-
-class LikeCountByPostIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(PostLike.post_id, func.count())
-            .where(post_like_policy.counted(self.viewer), PostLike.post_id.in_(keys))
-            .group_by(PostLike.post_id)
-        )
-
-
-class LikeCountByCommentIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return (
-            select(CommentLike.comment_id, func.count())
-            .where(comment_like_policy.counted(self.viewer), CommentLike.comment_id.in_(keys))
-            .group_by(CommentLike.comment_id)
-        )
-
-
-class ViewerLikedPostLoader(PolicyLoader[uuid.UUID, bool]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[bool]:
         if self.viewer.user_id is None:
             return [False for _ in keys]
-        statement = select(PostLike.post_id).where(
-            readable(PostLike, self.viewer),
-            PostLike.user_id == self.viewer.user_id,
-            PostLike.post_id.in_(keys),
+        item: InstrumentedAttribute[Any] = getattr(self.model, self.item_name)
+        statement = select(item).where(
+            readable(self.model, self.viewer),
+            self.model.user_id == self.viewer.user_id,
+            item.in_(keys),
         )
         async with self.db.read() as session:
             liked = set((await session.scalars(statement)).all())
         return [key in liked for key in keys]
 
 
-class ViewerLikedCommentLoader(PolicyLoader[uuid.UUID, bool]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[bool]:
-        if self.viewer.user_id is None:
-            return [False for _ in keys]
-        statement = select(CommentLike.comment_id).where(
-            readable(CommentLike, self.viewer),
-            CommentLike.user_id == self.viewer.user_id,
-            CommentLike.comment_id.in_(keys),
-        )
-        async with self.db.read() as session:
-            liked = set((await session.scalars(statement)).all())
-        return [key in liked for key in keys]
+class ViewerLikedPostLoader(_ViewerLikedLoader):
+    model = PostLike
+    item_name = "post_id"
+
+
+class ViewerLikedCommentLoader(_ViewerLikedLoader):
+    model = CommentLike
+    item_name = "comment_id"
 
 
 @dataclass(frozen=True)
@@ -407,28 +410,17 @@ def _nested_size(first: int | None, default: int) -> int:
 async def _thread_page(
     ctx: Context,
     loader_class: type[_ThreadLoader],
-    count_class: type[_CountLoader],
     parent_id: uuid.UUID,
     first: int,
     after: str | None,
 ) -> Page[Comment]:
-    position = decode_cursor_for(COMMENT_SORT, after) if after is not None else None
-    key = ThreadKey(parent_id, first, (position[0], position[1]) if position else None)
-    page = await ctx.loaders.get(loader_class).load(key)
+    if after is not None:
+        decode_cursor_for(COMMENT_SORT, after)  # a bad cursor is the caller's error
+    page = await ctx.loaders.get(loader_class).load(ThreadKey(parent_id, first, after))
     cache = ctx.loaders.get(CommentByIdLoader)
     for row in page.rows:
         cache.replace(row.id, row)
-
-    async def count() -> int:
-        return await ctx.loaders.get(count_class).load(parent_id)
-
-    return Page(
-        rows=page.rows,
-        cursors=[encode_cursor((row.created_at, row.id)) for row in page.rows],
-        has_next_page=page.has_next_page,
-        has_previous_page=after is not None,
-        count=count,
-    )
+    return page
 
 
 async def post_comments(
@@ -438,7 +430,6 @@ async def post_comments(
     return await _thread_page(
         ctx,
         TopCommentsByPostIdLoader,
-        TopCommentCountByPostIdLoader,
         post_id,
         _nested_size(first, 20),
         after,
@@ -452,7 +443,6 @@ async def comment_replies(
     return await _thread_page(
         ctx,
         RepliesByCommentIdLoader,
-        ReplyCountByCommentIdLoader,
         comment_id,
         _nested_size(first, 10),
         after,
@@ -525,12 +515,30 @@ class PostChanges:
     published: bool | None = None
 
 
+_RowT = TypeVar("_RowT", Post, Comment)
+
+
+async def _visible_row(
+    ctx: Context,
+    session: AsyncSession,
+    model: type[_RowT],
+    row_id: uuid.UUID,
+    *,
+    lock: Literal["update", "share"] | None = None,
+) -> _RowT:
+    """The post or comment through its read policy (NOT_FOUND when the viewer may not read
+    it), optionally locked for update or share-locked until the transaction ends."""
+    statement = visible(model, ctx.viewer).where(model.id == row_id)
+    if lock is not None:
+        statement = statement.with_for_update(read=lock == "share")
+    row = (await session.scalars(statement)).one_or_none()
+    if row is None:
+        raise NotFound(f"{model.__name__} not found.")
+    return row
+
+
 async def _locked_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID) -> Post:
-    statement = visible(Post, ctx.viewer).where(Post.id == post_id).with_for_update()
-    post = (await session.scalars(statement)).one_or_none()
-    if post is None:
-        raise NotFound("Post not found.")
-    return post
+    return await _visible_row(ctx, session, Post, post_id, lock="update")
 
 
 async def update_post(ctx: Context, post_id: uuid.UUID, changes: PostChanges) -> Post:
@@ -599,10 +607,7 @@ async def pin_post(ctx: Context, post_id: uuid.UUID, pinned: bool) -> Post:
 async def _open_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID, field: str) -> Post:
     """A post the viewer may read and interact with (published, not hidden), share-locked
     so it cannot be hidden or deleted until this transaction ends."""
-    statement = visible(Post, ctx.viewer).where(Post.id == post_id).with_for_update(read=True)
-    post = (await session.scalars(statement)).one_or_none()
-    if post is None:
-        raise NotFound("Post not found.")
+    post = await _visible_row(ctx, session, Post, post_id, lock="share")
     if not post.published or post.hidden:
         raise ValidationFailed.single(field, "this post is not open for comments and likes")
     return post
@@ -611,15 +616,11 @@ async def _open_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID, fi
 async def _open_comment(
     ctx: Context, session: AsyncSession, comment_id: uuid.UUID, field: str
 ) -> Comment:
-    statement = (
-        visible(Comment, ctx.viewer).where(Comment.id == comment_id).with_for_update(read=True)
-    )
-    comment = (await session.scalars(statement)).one_or_none()
-    if comment is None:
-        raise NotFound("Comment not found.")
+    """A comment the viewer may read that is not hidden, share-locked like `_open_post`
+    (the caller opens its post)."""
+    comment = await _visible_row(ctx, session, Comment, comment_id, lock="share")
     if comment.hidden:
         raise ValidationFailed.single(field, "this comment is hidden")
-    await _open_post(ctx, session, comment.post_id, field)
     return comment
 
 
@@ -651,11 +652,7 @@ async def create_comment(
 
 
 async def _locked_comment(ctx: Context, session: AsyncSession, comment_id: uuid.UUID) -> Comment:
-    statement = visible(Comment, ctx.viewer).where(Comment.id == comment_id).with_for_update()
-    comment = (await session.scalars(statement)).one_or_none()
-    if comment is None:
-        raise NotFound("Comment not found.")
-    return comment
+    return await _visible_row(ctx, session, Comment, comment_id, lock="update")
 
 
 async def update_comment(ctx: Context, comment_id: uuid.UUID, body: str) -> Comment:
@@ -712,20 +709,11 @@ async def set_post_like(ctx: Context, post_id: uuid.UUID, liked: bool) -> Post:
                 .on_conflict_do_nothing(index_elements=[PostLike.post_id, PostLike.user_id])
             )
         else:
-            post = await _readable_post(ctx, session, post_id)
+            post = await _visible_row(ctx, session, Post, post_id)
             await session.execute(
                 delete(PostLike).where(PostLike.post_id == post_id, PostLike.user_id == user_id)
             )
     ctx.loaders.get(PostByIdLoader).replace(post.id, post)
-    return post
-
-
-async def _readable_post(ctx: Context, session: AsyncSession, post_id: uuid.UUID) -> Post:
-    post = (
-        await session.scalars(visible(Post, ctx.viewer).where(Post.id == post_id))
-    ).one_or_none()
-    if post is None:
-        raise NotFound("Post not found.")
     return post
 
 
@@ -736,6 +724,7 @@ async def set_comment_like(ctx: Context, comment_id: uuid.UUID, liked: bool) -> 
     async with ctx.db.transaction() as session:
         if liked:
             comment = await _open_comment(ctx, session, comment_id, "commentId")
+            await _open_post(ctx, session, comment.post_id, "commentId")
             await session.execute(
                 pg_insert(CommentLike)
                 .values(comment_id=comment_id, user_id=user_id)
@@ -744,12 +733,7 @@ async def set_comment_like(ctx: Context, comment_id: uuid.UUID, liked: bool) -> 
                 )
             )
         else:
-            found = (
-                await session.scalars(visible(Comment, ctx.viewer).where(Comment.id == comment_id))
-            ).one_or_none()
-            if found is None:
-                raise NotFound("Comment not found.")
-            comment = found
+            comment = await _visible_row(ctx, session, Comment, comment_id)
             await session.execute(
                 delete(CommentLike).where(
                     CommentLike.comment_id == comment_id, CommentLike.user_id == user_id
@@ -866,15 +850,23 @@ async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportActio
             raise NotFound("Report not found.")
         if report.status != ReportStatus.PENDING.value:
             raise ReportClosed(f"This report was already {report.status}.")
+        # The content is acted on through its read policy, like hidePost and deletePost: a
+        # row the moderator may not read (another member's draft) is left as if deleted.
         model: type[Post] | type[Comment] = Post if report.target_type == "post" else Comment
         if action is ReportAction.HIDE_CONTENT:
-            target: Post | Comment | None = await session.get(
-                model, report.target_id, with_for_update=True
-            )
+            target: Post | Comment | None = (
+                await session.scalars(
+                    visible(model, ctx.viewer)
+                    .where(model.id == report.target_id)
+                    .with_for_update(of=model)
+                )
+            ).one_or_none()
             if target is not None:
                 _set_hidden(ctx, target, True)
         elif action is ReportAction.DELETE_CONTENT:
-            await session.execute(delete(model).where(model.id == report.target_id))
+            await session.execute(
+                delete(model).where(model.id == report.target_id, readable(model, ctx.viewer))
+            )
         status = ReportStatus.DISMISSED if action is ReportAction.DISMISS else ReportStatus.ACTIONED
         same_item = (
             Report.target_type == report.target_type,

@@ -10,29 +10,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from models import Goal, GoalCheckIn, GoalMilestone, User
 from models.goal import CHECK_IN_FREQUENCIES, GOAL_STATUSES, GOAL_TYPES
 from models.goal_check_in import MOODS
 from resolvers.context import Context
+from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.pagination import (
     Page,
     SortKey,
     decode_cursor_for,
-    encode_cursor,
     page_size,
     paginate,
 )
-from resolvers.policies import require, visible
+from resolvers.policies import readable, require, visible
 from resolvers.policies.goals import goal_policy
+from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5000
@@ -145,48 +147,6 @@ class MilestonesByGoalIdLoader(PolicyLoader[uuid.UUID, list[GoalMilestone]]):
         return [grouped.get(key, []) for key in keys]
 
 
-@dataclass(frozen=True)
-class Window:
-    """One parent's slice of a per-parent page: up to `first` rows, and whether more follow."""
-
-    rows: list[Any]
-    has_next_page: bool
-
-
-async def _windows(
-    session: AsyncSession,
-    base: Select[Any],
-    model: type[Any],
-    parent: InstrumentedAttribute[Any],
-    sort: SortKey,
-    parent_ids: Sequence[uuid.UUID],
-    first: int,
-    after: Sequence[Any] | None,
-) -> dict[uuid.UUID, Window]:
-    """Up to `first` rows per parent in one statement: row_number() over (partition by
-    parent order by sort) <= first + 1 (the extra row tells whether a next page exists)."""
-    row_number = (
-        func.row_number().over(partition_by=parent, order_by=sort.order_by()).label("row_number")
-    )
-    inner = base.add_columns(row_number).where(parent.in_(parent_ids))
-    if after is not None:
-        inner = inner.where(sort.after(after))
-    subquery = inner.subquery()
-    row = aliased(model, subquery)
-    statement = (
-        select(row)
-        .where(subquery.c.row_number <= first + 1)
-        .order_by(subquery.c[parent.key], subquery.c.row_number)
-    )
-    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for item in (await session.scalars(statement)).all():
-        grouped[getattr(item, parent.key)].append(item)
-    return {
-        parent_id: Window(rows=grouped[parent_id][:first], has_next_page=len(rows) > first)
-        for parent_id, rows in grouped.items()
-    }
-
-
 CHECK_IN_SORT = SortKey((GoalCheckIn.date, GoalCheckIn.id), descending=True)  # type: ignore[arg-type]
 GOAL_SORT = SortKey((Goal.created_at, Goal.id), descending=True)  # type: ignore[arg-type]
 
@@ -199,6 +159,15 @@ def _goal_key(goal: Goal) -> tuple[datetime, uuid.UUID]:
     return (goal.created_at, goal.id)
 
 
+class CheckInCountByGoalIdLoader(PolicyLoader[uuid.UUID, int]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
+        statement = select(GoalCheckIn.goal_id, func.count()).where(
+            readable(GoalCheckIn, self.viewer), GoalCheckIn.goal_id.in_(keys)
+        )
+        counts = await counts_per_parent(self.db, statement, GoalCheckIn.goal_id)
+        return [counts.get(key, 0) for key in keys]
+
+
 @dataclass(frozen=True)
 class CheckInPageKey:
     goal_id: uuid.UUID
@@ -206,78 +175,39 @@ class CheckInPageKey:
     after: str | None
 
 
-class CheckInsByGoalIdLoader(PolicyLoader[CheckInPageKey, Window]):
-    """Newest-first check-ins per goal; one statement per distinct (first, after)."""
+class CheckInsByGoalIdLoader(PolicyLoader[CheckInPageKey, Page[GoalCheckIn]]):
+    """Newest-first check-ins per goal; one windowed statement per distinct (first, after).
+    Totals come from `counts`, only when a page's `count` is awaited."""
 
-    async def batch_load_fn(self, keys: Sequence[CheckInPageKey]) -> list[Window]:
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__(db, viewer)
+        self.counts = CheckInCountByGoalIdLoader(db, viewer)
+
+    def count(self, goal_id: Any) -> Any:
+        return self.counts.load(goal_id)
+
+    async def batch_load_fn(self, keys: Sequence[CheckInPageKey]) -> list[Page[GoalCheckIn]]:
         by_arguments: dict[tuple[int, str | None], set[uuid.UUID]] = defaultdict(set)
         for key in keys:
             by_arguments[(key.first, key.after)].add(key.goal_id)
-        found: dict[CheckInPageKey, Window] = {}
-        async with self.db.read() as session:
-            for (first, after), goal_ids in by_arguments.items():
-                windows = await _windows(
-                    session,
-                    visible(GoalCheckIn, self.viewer),
-                    GoalCheckIn,
-                    GoalCheckIn.goal_id,
-                    CHECK_IN_SORT,
-                    sorted(goal_ids),
-                    first,
-                    decode_cursor_for(CHECK_IN_SORT, after) if after is not None else None,
+        pages: dict[CheckInPageKey, Page[GoalCheckIn]] = {}
+        for (first, after), goal_ids in by_arguments.items():
+            found = await pages_per_parent(
+                self.db,
+                GoalCheckIn,
+                visible(GoalCheckIn, self.viewer).where(GoalCheckIn.goal_id.in_(goal_ids)),
+                GoalCheckIn.goal_id,
+                CHECK_IN_SORT,
+                _check_in_key,
+                first=first,
+                after=after,
+                count=self.count,
+            )
+            for goal_id in goal_ids:
+                pages[CheckInPageKey(goal_id, first, after)] = found.get(goal_id) or empty_page(
+                    first, after, partial(self.count, goal_id), _check_in_key
                 )
-                for goal_id, window in windows.items():
-                    found[CheckInPageKey(goal_id, first, after)] = window
-        return [found.get(key, Window([], False)) for key in keys]
-
-
-class CheckInCountByGoalIdLoader(PolicyLoader[uuid.UUID, int]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
-        statement = (
-            visible(GoalCheckIn, self.viewer)
-            .with_only_columns(GoalCheckIn.goal_id, func.count())
-            .where(GoalCheckIn.goal_id.in_(keys))
-            .group_by(GoalCheckIn.goal_id)
-        )
-        async with self.db.read() as session:
-            counts = {goal_id: count for goal_id, count in (await session.execute(statement)).all()}
-        return [int(counts.get(key, 0)) for key in keys]
-
-
-@dataclass(frozen=True)
-class OwnerGoalsKey:
-    owner_id: uuid.UUID
-    status: str | None
-    first: int
-    after: str | None
-
-
-class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Window]):
-    """Newest-first goals per owner that the viewer may read (for `User.goals`)."""
-
-    async def batch_load_fn(self, keys: Sequence[OwnerGoalsKey]) -> list[Window]:
-        by_arguments: dict[tuple[str | None, int, str | None], set[uuid.UUID]] = defaultdict(set)
-        for key in keys:
-            by_arguments[(key.status, key.first, key.after)].add(key.owner_id)
-        found: dict[OwnerGoalsKey, Window] = {}
-        async with self.db.read() as session:
-            for (status, first, after), owner_ids in by_arguments.items():
-                base = visible(Goal, self.viewer)
-                if status is not None:
-                    base = base.where(Goal.status == status)
-                windows = await _windows(
-                    session,
-                    base,
-                    Goal,
-                    Goal.owner_id,
-                    GOAL_SORT,
-                    sorted(owner_ids),
-                    first,
-                    decode_cursor_for(GOAL_SORT, after) if after is not None else None,
-                )
-                for owner_id, window in windows.items():
-                    found[OwnerGoalsKey(owner_id, status, first, after)] = window
-        return [found.get(key, Window([], False)) for key in keys]
+        return [pages[key] for key in keys]
 
 
 @dataclass(frozen=True)
@@ -292,19 +222,63 @@ class GoalCountByOwnerIdLoader(PolicyLoader[OwnerGoalCountKey, int]):
         for key in keys:
             by_status[key.status].add(key.owner_id)
         counts: dict[OwnerGoalCountKey, int] = {}
-        async with self.db.read() as session:
-            for status, owner_ids in by_status.items():
-                statement = (
-                    visible(Goal, self.viewer)
-                    .with_only_columns(Goal.owner_id, func.count())
-                    .where(Goal.owner_id.in_(owner_ids))
-                    .group_by(Goal.owner_id)
-                )
-                if status is not None:
-                    statement = statement.where(Goal.status == status)
-                for owner_id, count in (await session.execute(statement)).all():
-                    counts[OwnerGoalCountKey(owner_id, status)] = int(count)
-        return [counts.get(key, 0) for key in keys]
+        for status, owner_ids in by_status.items():
+            statement = select(Goal.owner_id, func.count()).where(
+                readable(Goal, self.viewer), Goal.owner_id.in_(owner_ids)
+            )
+            if status is not None:
+                statement = statement.where(Goal.status == status)
+            found = await counts_per_parent(self.db, statement, Goal.owner_id)
+            for owner_id in owner_ids:
+                counts[OwnerGoalCountKey(owner_id, status)] = found.get(owner_id, 0)
+        return [counts[key] for key in keys]
+
+
+@dataclass(frozen=True)
+class OwnerGoalsKey:
+    owner_id: uuid.UUID
+    status: str | None
+    first: int
+    after: str | None
+
+
+class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Page[Goal]]):
+    """Newest-first goals per owner that the viewer may read (for `User.goals`); one
+    windowed statement per distinct (status, first, after)."""
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__(db, viewer)
+        self.counts = GoalCountByOwnerIdLoader(db, viewer)
+
+    async def batch_load_fn(self, keys: Sequence[OwnerGoalsKey]) -> list[Page[Goal]]:
+        by_arguments: dict[tuple[str | None, int, str | None], set[uuid.UUID]] = defaultdict(set)
+        for key in keys:
+            by_arguments[(key.status, key.first, key.after)].add(key.owner_id)
+        pages: dict[OwnerGoalsKey, Page[Goal]] = {}
+        for (status, first, after), owner_ids in by_arguments.items():
+            statement = visible(Goal, self.viewer).where(Goal.owner_id.in_(owner_ids))
+            if status is not None:
+                statement = statement.where(Goal.status == status)
+
+            def count(owner_id: Any, status: str | None = status) -> Any:
+                return self.counts.load(OwnerGoalCountKey(owner_id, status))
+
+            found = await pages_per_parent(
+                self.db,
+                Goal,
+                statement,
+                Goal.owner_id,
+                GOAL_SORT,
+                _goal_key,
+                first=first,
+                after=after,
+                count=count,
+            )
+            for owner_id in owner_ids:
+                pages[OwnerGoalsKey(owner_id, status, first, after)] = found.get(
+                    owner_id
+                ) or empty_page(first, after, partial(count, owner_id), _goal_key)
+        return [pages[key] for key in keys]
 
 
 # --- reads --------------------------------------------------------------------------------
@@ -353,16 +327,6 @@ async def goal_milestones(ctx: Context, goal_id: uuid.UUID) -> list[GoalMileston
     return await ctx.loaders.get(MilestonesByGoalIdLoader).load(goal_id)
 
 
-def _page_from_window(window: Window, after: str | None, key_of: Any, count: Any) -> Page[Any]:
-    return Page(
-        rows=window.rows,
-        cursors=[encode_cursor(key_of(row)) for row in window.rows],
-        has_next_page=window.has_next_page,
-        has_previous_page=after is not None,
-        count=count,
-    )
-
-
 async def goal_check_ins(
     ctx: Context, goal_id: uuid.UUID, *, first: int | None, after: str | None
 ) -> Page[GoalCheckIn]:
@@ -370,14 +334,7 @@ async def goal_check_ins(
     limit = _limit(ctx, first)
     if after is not None:
         decode_cursor_for(CHECK_IN_SORT, after)  # a bad cursor is the caller's error
-    window = await ctx.loaders.get(CheckInsByGoalIdLoader).load(
-        CheckInPageKey(goal_id, limit, after)
-    )
-
-    async def count() -> int:
-        return await ctx.loaders.get(CheckInCountByGoalIdLoader).load(goal_id)
-
-    return _page_from_window(window, after, _check_in_key, count)
+    return await ctx.loaders.get(CheckInsByGoalIdLoader).load(CheckInPageKey(goal_id, limit, after))
 
 
 async def owner_goals(
@@ -392,19 +349,13 @@ async def owner_goals(
     limit = _limit(ctx, first)
     if after is not None:
         decode_cursor_for(GOAL_SORT, after)
-    window = await ctx.loaders.get(GoalsByOwnerIdLoader).load(
+    page = await ctx.loaders.get(GoalsByOwnerIdLoader).load(
         OwnerGoalsKey(owner_id, status, limit, after)
     )
     loader = ctx.loaders.get(GoalByIdLoader)
-    for goal in window.rows:
+    for goal in page.rows:
         loader.replace(goal.id, goal)
-
-    async def count() -> int:
-        return await ctx.loaders.get(GoalCountByOwnerIdLoader).load(
-            OwnerGoalCountKey(owner_id, status)
-        )
-
-    return _page_from_window(window, after, _goal_key, count)
+    return page
 
 
 # --- validation helpers -------------------------------------------------------------------
@@ -487,13 +438,18 @@ class GoalSpec:
     importance: int = 3
 
 
-async def _locked_goal(ctx: Context, session: AsyncSession, goal_id: uuid.UUID) -> Goal:
+async def _locked_goal(
+    ctx: Context,
+    session: AsyncSession,
+    goal_id: uuid.UUID | ColumnElement[Any],
+    not_found: str = "Goal not found.",
+) -> Goal:
     """The goal, locked for this transaction: NOT_FOUND when the viewer cannot read it,
-    FORBIDDEN when they can read but not write it."""
+    FORBIDDEN when they can read but not write it. `goal_id` may be a scalar subquery."""
     statement = visible(Goal, ctx.viewer).where(Goal.id == goal_id).with_for_update(of=Goal)
     goal = (await session.scalars(statement)).one_or_none()
     if goal is None:
-        raise NotFound("Goal not found.")
+        raise NotFound(not_found)
     require(
         goal_policy.can_write(ctx.viewer, goal),
         "Only the goal's owner or an admin may change this goal.",
@@ -680,13 +636,15 @@ async def _locked_milestone(
     ctx: Context, session: AsyncSession, milestone_id: uuid.UUID
 ) -> tuple[GoalMilestone, Goal]:
     """The milestone and its goal (locked): NOT_FOUND / FORBIDDEN / GOAL_CLOSED."""
-    statement = visible(GoalMilestone, ctx.viewer).where(GoalMilestone.id == milestone_id)
-    found = (await session.scalars(statement)).one_or_none()
-    if found is None:
-        raise NotFound("Milestone not found.")
-    goal = await _locked_goal(ctx, session, found.goal_id)
+    goal_id = (
+        visible(GoalMilestone, ctx.viewer)
+        .where(GoalMilestone.id == milestone_id)
+        .with_only_columns(GoalMilestone.goal_id)
+        .scalar_subquery()
+    )
+    goal = await _locked_goal(ctx, session, goal_id, "Milestone not found.")
     _open_goal(goal)
-    # Re-read under the goal's lock: milestone writes of one goal run one after another.
+    # Read under the goal's lock: milestone writes of one goal run one after another.
     milestone = (
         await session.scalars(
             select(GoalMilestone)
@@ -898,13 +856,22 @@ async def check_in(ctx: Context, spec: CheckInSpec) -> CheckInResult:
         _open_goal(goal)
         errors.check(spec.date >= goal.start_date, "date", "must not be before the goal's start")
         errors.raise_if_any()
-        existing = (
+        # The check-in of that date (if any) and the newest-dated one, in one read.
+        newest_date = (
+            select(func.max(GoalCheckIn.date))
+            .where(GoalCheckIn.goal_id == goal.id)
+            .scalar_subquery()
+        )
+        nearby = (
             await session.scalars(
                 select(GoalCheckIn).where(
-                    GoalCheckIn.goal_id == goal.id, GoalCheckIn.date == spec.date
+                    GoalCheckIn.goal_id == goal.id,
+                    or_(GoalCheckIn.date == spec.date, GoalCheckIn.date == newest_date),
                 )
             )
-        ).one_or_none()
+        ).all()
+        existing = next((row for row in nearby if row.date == spec.date), None)
+        newest = max(nearby, key=lambda row: row.date, default=None)
         if existing is None:
             row = GoalCheckIn(
                 goal_id=goal.id,
@@ -921,19 +888,13 @@ async def check_in(ctx: Context, spec: CheckInSpec) -> CheckInResult:
             row.note = note or ""
             row.mood = spec.mood
             row.adherence = spec.adherence
+        # The goal's current value is the value of its newest-dated check-in.
+        current = value if newest is None or spec.date >= newest.date else newest.value
+        if goal.current_value != current:
+            goal.current_value = current
         await session.flush()
-        newest = (
-            await session.execute(
-                select(GoalCheckIn.value)
-                .where(GoalCheckIn.goal_id == goal.id)
-                .order_by(GoalCheckIn.date.desc())
-                .limit(1)
-            )
-        ).scalar_one()
-        if goal.current_value != newest:
-            goal.current_value = newest
-            await session.flush()
     ctx.loaders.get(GoalByIdLoader).replace(goal.id, goal)
-    ctx.loaders.get(CheckInsByGoalIdLoader).clear_all()
-    ctx.loaders.get(CheckInCountByGoalIdLoader).clear(goal.id)
+    pages = ctx.loaders.get(CheckInsByGoalIdLoader)
+    pages.clear_all()
+    pages.counts.clear(goal.id)
     return CheckInResult(check_in=row, goal=goal, replaced=existing is not None)

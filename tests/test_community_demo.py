@@ -49,7 +49,7 @@ async def test_demo_lessons_and_community(client: GraphQLClient, db: Database) -
         for lesson in module["lessons"]
         if lesson["paywall"]
     ]
-    assert all(lesson["videoId"] for lesson in unlocked)
+    assert unlocked and all(lesson["videoId"] for lesson in unlocked)
     assert "My 30-day reflection (draft)" not in [
         edge["node"]["title"] for edge in entitled["feed"]["edges"]
     ]

@@ -204,7 +204,11 @@ async def test_doctor_is_a_patient_in_the_community(client: GraphQLClient, db: D
     assert set(_by_title(feed)) == {"Published"}
     assert _by_title(feed)["Published"]["commentCount"] == 2
     assert (await client.execute(REPORTS, as_user=doctor)).data["reports"]["totalCount"] == 0
-    assert world.published.id is not None
+    for hidden_id in (world.draft.id, world.hidden.id):
+        response = await client.execute(POST, {"id": str(hidden_id)}, as_user=doctor)
+        assert response.data["post"] is None
+    response = await client.execute(COMMENT, {"id": str(world.hidden_comment.id)}, as_user=doctor)
+    assert response.data["comment"] is None
 
 
 async def test_author_type_exposes_no_contact_fields(client: GraphQLClient) -> None:

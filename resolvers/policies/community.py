@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import aliased
@@ -25,6 +26,8 @@ from sqlalchemy.orm import aliased
 from models import Comment, CommentLike, Post, PostLike, Report
 from resolvers.identity import Viewer
 from resolvers.policies import TablePolicy
+
+LikeT = TypeVar("LikeT", PostLike, CommentLike)
 
 
 def is_moderator(viewer: Viewer) -> bool:
@@ -94,40 +97,32 @@ class CommentPolicy(TablePolicy[Comment]):
         return is_moderator(viewer)
 
 
-class PostLikePolicy(TablePolicy[PostLike]):
+class _LikePolicy(TablePolicy[LikeT]):
+    """post_likes and comment_likes: the same rules on either table."""
+
+    model: ClassVar[type[PostLike] | type[CommentLike]]
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return self.model.user_id == viewer.user_id
+
+    def counted(self, viewer: Viewer) -> ColumnElement[bool]:
+        """Likes that count towards `likeCount` of an item the viewer may read: all."""
+        return true() if viewer.is_service or viewer.user_id is not None else false()
+
+    def can_write(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
+        return viewer.user_id is not None and viewer.user_id == user_id
+
+
+class PostLikePolicy(_LikePolicy[PostLike]):
     model = PostLike
 
-    def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin:
-            return true()
-        if viewer.user_id is None:
-            return false()
-        return PostLike.user_id == viewer.user_id
 
-    def counted(self, viewer: Viewer) -> ColumnElement[bool]:
-        """Likes that count towards `likeCount` of a post the viewer may read: all."""
-        return true() if viewer.is_service or viewer.user_id is not None else false()
-
-    def can_write(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
-        return viewer.user_id is not None and viewer.user_id == user_id
-
-
-class CommentLikePolicy(TablePolicy[CommentLike]):
+class CommentLikePolicy(_LikePolicy[CommentLike]):
     model = CommentLike
-
-    def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin:
-            return true()
-        if viewer.user_id is None:
-            return false()
-        return CommentLike.user_id == viewer.user_id
-
-    def counted(self, viewer: Viewer) -> ColumnElement[bool]:
-        """Likes that count towards `likeCount` of a comment the viewer may read: all."""
-        return true() if viewer.is_service or viewer.user_id is not None else false()
-
-    def can_write(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
-        return viewer.user_id is not None and viewer.user_id == user_id
 
 
 class ReportPolicy(TablePolicy[Report]):

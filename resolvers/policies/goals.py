@@ -10,13 +10,15 @@ a goal gets NOT_FOUND for writes to it (not-found before forbidden, as RLS behav
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from models import Appointment, Goal, GoalCheckIn, GoalMilestone
 from resolvers.identity import Viewer
 from resolvers.policies import TablePolicy
+
+ChildT = TypeVar("ChildT", GoalMilestone, GoalCheckIn)
 
 # Appointments in these statuses do not open a patient's goals to the doctor.
 EXCLUDED_APPOINTMENT_STATUSES = ("cancelled",)
@@ -64,26 +66,25 @@ def _goal_readable(viewer: Viewer, goal_id: Any) -> ColumnElement[bool]:
     return select(Goal.id).where(Goal.id == goal_id, goal_policy.read(viewer)).exists()
 
 
-class GoalMilestonePolicy(TablePolicy[GoalMilestone]):
+class _GoalChildPolicy(TablePolicy[ChildT]):
+    """goal_milestones and goal_check_ins: readable when their goal is."""
+
+    model: ClassVar[type[GoalMilestone] | type[GoalCheckIn]]
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return _goal_readable(viewer, self.model.goal_id)
+
+
+class GoalMilestonePolicy(_GoalChildPolicy[GoalMilestone]):
     model = GoalMilestone
 
-    def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin or viewer.is_coach:
-            return true()
-        if viewer.user_id is None:
-            return false()
-        return _goal_readable(viewer, GoalMilestone.goal_id)
 
-
-class GoalCheckInPolicy(TablePolicy[GoalCheckIn]):
+class GoalCheckInPolicy(_GoalChildPolicy[GoalCheckIn]):
     model = GoalCheckIn
-
-    def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin or viewer.is_coach:
-            return true()
-        if viewer.user_id is None:
-            return false()
-        return _goal_readable(viewer, GoalCheckIn.goal_id)
 
 
 goal_policy = GoalPolicy()
