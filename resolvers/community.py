@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from functools import partial
 from typing import Any, ClassVar, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
@@ -41,7 +40,7 @@ from resolvers.policies.community import (
     post_policy,
     report_policy,
 )
-from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
+from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 10_000
@@ -185,51 +184,46 @@ async def get_comment(ctx: Context, comment_id: uuid.UUID) -> Comment | None:
 
 
 class _CountLoader(PolicyLoader[uuid.UUID, int]):
-    """Counts per parent id in one grouped query: `statement` selects (parent, count())."""
+    """Counts per parent id in one grouped query: `statement` selects (parent, count())
+    under the policy; the parent ids and the GROUP BY are added by `counts_per_parent`."""
 
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+    def statement(self) -> Select[Any, Any]:
         raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
-        statement = self.statement(keys)
-        counts = await counts_per_parent(self.db, statement, statement.selected_columns[0])
-        return [counts.get(key, 0) for key in keys]
+        statement = self.statement()
+        counts = await counts_per_parent(self.db, statement, statement.selected_columns[0], keys)
+        return [counts[key] for key in keys]
 
 
 class TopCommentCountByPostIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+    def statement(self) -> Select[Any, Any]:
         return select(Comment.post_id, func.count()).where(
-            readable(Comment, self.viewer), Comment.parent_id.is_(None), Comment.post_id.in_(keys)
+            readable(Comment, self.viewer), Comment.parent_id.is_(None)
         )
 
 
 class CommentCountByPostIdLoader(_CountLoader):
     """All comments (replies included) of a post that the viewer may read."""
 
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return select(Comment.post_id, func.count()).where(
-            readable(Comment, self.viewer), Comment.post_id.in_(keys)
-        )
+    def statement(self) -> Select[Any, Any]:
+        return select(Comment.post_id, func.count()).where(readable(Comment, self.viewer))
 
 
 class ReplyCountByCommentIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return select(Comment.parent_id, func.count()).where(
-            readable(Comment, self.viewer), Comment.parent_id.in_(keys)
-        )
+    def statement(self) -> Select[Any, Any]:
+        return select(Comment.parent_id, func.count()).where(readable(Comment, self.viewer))
 
 
 class LikeCountByPostIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
-        return select(PostLike.post_id, func.count()).where(
-            post_like_policy.counted(self.viewer), PostLike.post_id.in_(keys)
-        )
+    def statement(self) -> Select[Any, Any]:
+        return select(PostLike.post_id, func.count()).where(post_like_policy.counted(self.viewer))
 
 
 class LikeCountByCommentIdLoader(_CountLoader):
-    def statement(self, keys: Sequence[uuid.UUID]) -> Select[Any, Any]:
+    def statement(self) -> Select[Any, Any]:
         return select(CommentLike.comment_id, func.count()).where(
-            comment_like_policy.counted(self.viewer), CommentLike.comment_id.in_(keys)
+            comment_like_policy.counted(self.viewer)
         )
 
 
@@ -278,18 +272,17 @@ class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
             found = await pages_per_parent(
                 self.db,
                 Comment,
-                visible(Comment, self.viewer).where(self.scope(), partition.in_(parent_ids)),
+                visible(Comment, self.viewer).where(self.scope()),
                 partition,
+                parent_ids,
                 COMMENT_SORT,
                 _comment_key,
                 first=first,
                 after=after,
                 count=self.count,
             )
-            for parent_id in parent_ids:
-                pages[ThreadKey(parent_id, first, after)] = found.get(parent_id) or empty_page(
-                    first, after, partial(self.count, parent_id), _comment_key
-                )
+            for parent_id, page in found.items():
+                pages[ThreadKey(parent_id, first, after)] = page
         return [pages[key] for key in keys]
 
 

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
@@ -34,7 +33,7 @@ from resolvers.pagination import (
 )
 from resolvers.policies import readable, require, visible
 from resolvers.policies.goals import goal_policy
-from resolvers.windowed import counts_per_parent, empty_page, pages_per_parent
+from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5000
@@ -162,10 +161,10 @@ def _goal_key(goal: Goal) -> tuple[datetime, uuid.UUID]:
 class CheckInCountByGoalIdLoader(PolicyLoader[uuid.UUID, int]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
         statement = select(GoalCheckIn.goal_id, func.count()).where(
-            readable(GoalCheckIn, self.viewer), GoalCheckIn.goal_id.in_(keys)
+            readable(GoalCheckIn, self.viewer)
         )
-        counts = await counts_per_parent(self.db, statement, GoalCheckIn.goal_id)
-        return [counts.get(key, 0) for key in keys]
+        counts = await counts_per_parent(self.db, statement, GoalCheckIn.goal_id, keys)
+        return [counts[key] for key in keys]
 
 
 @dataclass(frozen=True)
@@ -195,18 +194,17 @@ class CheckInsByGoalIdLoader(PolicyLoader[CheckInPageKey, Page[GoalCheckIn]]):
             found = await pages_per_parent(
                 self.db,
                 GoalCheckIn,
-                visible(GoalCheckIn, self.viewer).where(GoalCheckIn.goal_id.in_(goal_ids)),
+                visible(GoalCheckIn, self.viewer),
                 GoalCheckIn.goal_id,
+                goal_ids,
                 CHECK_IN_SORT,
                 _check_in_key,
                 first=first,
                 after=after,
                 count=self.count,
             )
-            for goal_id in goal_ids:
-                pages[CheckInPageKey(goal_id, first, after)] = found.get(goal_id) or empty_page(
-                    first, after, partial(self.count, goal_id), _check_in_key
-                )
+            for goal_id, page in found.items():
+                pages[CheckInPageKey(goal_id, first, after)] = page
         return [pages[key] for key in keys]
 
 
@@ -223,14 +221,12 @@ class GoalCountByOwnerIdLoader(PolicyLoader[OwnerGoalCountKey, int]):
             by_status[key.status].add(key.owner_id)
         counts: dict[OwnerGoalCountKey, int] = {}
         for status, owner_ids in by_status.items():
-            statement = select(Goal.owner_id, func.count()).where(
-                readable(Goal, self.viewer), Goal.owner_id.in_(owner_ids)
-            )
+            statement = select(Goal.owner_id, func.count()).where(readable(Goal, self.viewer))
             if status is not None:
                 statement = statement.where(Goal.status == status)
-            found = await counts_per_parent(self.db, statement, Goal.owner_id)
-            for owner_id in owner_ids:
-                counts[OwnerGoalCountKey(owner_id, status)] = found.get(owner_id, 0)
+            found = await counts_per_parent(self.db, statement, Goal.owner_id, owner_ids)
+            for owner_id, count in found.items():
+                counts[OwnerGoalCountKey(owner_id, status)] = count
         return [counts[key] for key in keys]
 
 
@@ -256,7 +252,7 @@ class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Page[Goal]]):
             by_arguments[(key.status, key.first, key.after)].add(key.owner_id)
         pages: dict[OwnerGoalsKey, Page[Goal]] = {}
         for (status, first, after), owner_ids in by_arguments.items():
-            statement = visible(Goal, self.viewer).where(Goal.owner_id.in_(owner_ids))
+            statement = visible(Goal, self.viewer)
             if status is not None:
                 statement = statement.where(Goal.status == status)
 
@@ -268,16 +264,15 @@ class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Page[Goal]]):
                 Goal,
                 statement,
                 Goal.owner_id,
+                owner_ids,
                 GOAL_SORT,
                 _goal_key,
                 first=first,
                 after=after,
                 count=count,
             )
-            for owner_id in owner_ids:
-                pages[OwnerGoalsKey(owner_id, status, first, after)] = found.get(
-                    owner_id
-                ) or empty_page(first, after, partial(count, owner_id), _goal_key)
+            for owner_id, page in found.items():
+                pages[OwnerGoalsKey(owner_id, status, first, after)] = page
         return [pages[key] for key in keys]
 
 

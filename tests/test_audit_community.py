@@ -95,3 +95,43 @@ async def test_admins_and_service_still_read_every_draft(
     )
     assert reads.data["post"] == {"id": str(world["draft"].id)}
     assert reads.data["comment"]["post"] == {"id": str(world["draft"].id)}
+
+
+RESOLVE_REPORT = """
+mutation ($id: ID!, $action: ReportAction!) {
+  resolveReport(input: {id: $id, action: $action}) {
+    __typename ... on ReportResolved { report { status action } }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("action", ["HIDE_CONTENT", "DELETE_CONTENT"])
+async def test_resolving_a_report_cannot_reach_a_draft_the_coach_may_not_read(
+    client: GraphQLClient, db: Database, action: str
+) -> None:
+    """hidePost answers NOT_FOUND for another member's draft; a report must not be a way
+    around that: the draft and its comments stay as they are, the report is closed."""
+    from sqlalchemy import select
+
+    from models import Comment, Post
+
+    author = await make_user(db)
+    coach = await make_user(db, roles=("coach",))
+    draft = await make_post(db, author, published=False)
+    comment = await make_comment(db, draft, author)
+    post_report = await make_report(db, author, draft)
+    comment_report = await make_report(db, author, comment)
+    for report in (post_report, comment_report):
+        response = await client.execute(
+            RESOLVE_REPORT, {"id": str(report.id), "action": action}, as_user=coach
+        )
+        assert response.data["resolveReport"] == {
+            "__typename": "ReportResolved",
+            "report": {"status": "ACTIONED", "action": action},
+        }
+    async with db.read() as session:
+        kept_post = await session.scalar(select(Post).where(Post.id == draft.id))
+        kept_comment = await session.scalar(select(Comment).where(Comment.id == comment.id))
+    assert kept_post is not None and kept_post.hidden is False
+    assert kept_comment is not None and kept_comment.hidden is False
