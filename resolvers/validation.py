@@ -20,3 +20,9 @@ def parse_id(value: str, field: str = "id") -> uuid.UUID:
             {field: [f"not a valid id: {value!r}"]},
             message=f"`{field}` is not a valid id: {value!r}",
         ) from None
+
+
+def parse_optional_id(value: str | None, field: str = "id") -> uuid.UUID | None:
+    """`parse_id` for an optional argument: null means omitted; any other value, the empty
+    string included, must be a valid id."""
+    return None if value is None else parse_id(value, field)

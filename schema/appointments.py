@@ -30,7 +30,7 @@ from resolvers.doctors import DoctorByIdLoader
 from resolvers.errors import CaregraphError
 from resolvers.slots import SlotUnavailableError
 from resolvers.users import UserByIdLoader
-from resolvers.validation import parse_id
+from resolvers.validation import parse_id, parse_optional_id
 from schema.common import (
     Connection,
     First,
@@ -363,7 +363,7 @@ class AppointmentFilter:
             statuses=tuple(sorted(s.value for s in self.status)) if self.status else None,
             start=self.from_,
             end=self.to,
-            doctor_id=parse_id(self.doctor_id, "doctorId") if self.doctor_id else None,
+            doctor_id=parse_optional_id(self.doctor_id, "doctorId"),
         )
 
 
@@ -581,7 +581,7 @@ class AppointmentsQuery:
     ) -> Connection[Coupon]:
         page = await coupon_resolvers.list_coupons(
             info.context,
-            parse_id(doctor_id, "doctorId") if doctor_id else None,
+            parse_optional_id(doctor_id, "doctorId"),
             first=first,
             after=after,
         )
@@ -1108,7 +1108,7 @@ class AppointmentsMutation:
                     code=input.code,
                     kind=input.kind.value,
                     value=input.value,
-                    doctor_id=parse_id(input.doctor_id, "doctorId") if input.doctor_id else None,
+                    doctor_id=parse_optional_id(input.doctor_id, "doctorId"),
                     currency=input.currency,
                     valid_from=input.valid_from,
                     valid_until=input.valid_until,

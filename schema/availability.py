@@ -12,7 +12,7 @@ from models import AvailabilityException as ExceptionModel
 from models import DoctorAvailability
 from resolvers import availability as availability_resolvers
 from resolvers.errors import CaregraphError
-from resolvers.validation import parse_id
+from resolvers.validation import parse_id, parse_optional_id
 from schema.common import (
     GraphQLInfo,
     NotAllowed,
@@ -175,7 +175,7 @@ class AvailabilityMutation:
         input: Annotated[SetAvailabilityRulesInput, strawberry.argument(description="The input.")],
     ) -> SetAvailabilityRulesResult:
         try:
-            doctor_id = parse_id(input.doctor_id, "doctorId") if input.doctor_id else None
+            doctor_id = parse_optional_id(input.doctor_id, "doctorId")
             rules = await availability_resolvers.set_availability_rules(
                 info.context,
                 doctor_id,
@@ -211,7 +211,7 @@ class AvailabilityMutation:
         return await mutation_result(
             lambda: availability_resolvers.add_availability_exception(
                 info.context,
-                parse_id(input.doctor_id, "doctorId") if input.doctor_id else None,
+                parse_optional_id(input.doctor_id, "doctorId"),
                 availability_resolvers.ExceptionSpec(
                     date=input.date,
                     kind=input.kind.value,

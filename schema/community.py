@@ -14,7 +14,7 @@ from models import Post as PostModel
 from models import Report as ReportModel
 from resolvers import community as community_resolvers
 from resolvers.errors import CaregraphError
-from resolvers.validation import parse_id
+from resolvers.validation import parse_id, parse_optional_id
 from schema.common import (
     After,
     Connection,
@@ -668,7 +668,7 @@ class CommunityMutation:
             lambda: community_resolvers.create_comment(
                 info.context,
                 parse_id(input.post_id, "postId"),
-                parse_id(input.parent_id, "parentId") if input.parent_id is not None else None,
+                parse_optional_id(input.parent_id, "parentId"),
                 input.body,
             ),
             _comment_saved,

@@ -20,7 +20,7 @@ from resolvers.availability import (
 )
 from resolvers.errors import ValidationFailed
 from resolvers.users import UserByIdLoader
-from resolvers.validation import parse_id
+from resolvers.validation import parse_id, parse_optional_id
 from schema.availability import AvailabilityException, AvailabilityRule
 from schema.common import (
     After,
@@ -346,7 +346,7 @@ class DoctorsMutation:
         return await mutation_result(
             lambda: doctor_resolvers.update_doctor_profile(
                 info.context,
-                parse_id(input.doctor_id, "doctorId") if input.doctor_id else None,
+                parse_optional_id(input.doctor_id, "doctorId"),
                 doctor_resolvers.DoctorProfileChanges(
                     full_name=input.full_name,
                     specialties=input.specialties,

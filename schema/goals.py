@@ -14,7 +14,7 @@ from models import GoalMilestone as MilestoneModel
 from resolvers import goals as goal_resolvers
 from resolvers.errors import CaregraphError
 from resolvers.users import UserByIdLoader
-from resolvers.validation import parse_id
+from resolvers.validation import parse_id, parse_optional_id
 from schema.common import (
     After,
     Connection,
@@ -271,7 +271,7 @@ class GoalsQuery:
             goal_resolvers.GoalFilter(
                 status=conditions.status.value if conditions.status else None,
                 type=conditions.type.value if conditions.type else None,
-                owner_id=parse_id(conditions.owner_id, "ownerId") if conditions.owner_id else None,
+                owner_id=parse_optional_id(conditions.owner_id, "ownerId"),
                 due_before=conditions.due_before,
             ),
             first=first,
@@ -609,7 +609,7 @@ class GoalsMutation:
         return await mutation_result(
             lambda: goal_resolvers.create_goal(
                 info.context,
-                parse_id(input.owner_id, "ownerId") if input.owner_id else None,
+                parse_optional_id(input.owner_id, "ownerId"),
                 goal_resolvers.GoalSpec(
                     title=input.title,
                     type=input.type.value,

@@ -13,7 +13,7 @@ from models import LessonProgress as LessonProgressModel
 from models.entitlement import LESSONS_PRODUCT
 from resolvers import lessons as lesson_resolvers
 from resolvers.errors import BadUserInput, CaregraphError
-from resolvers.validation import parse_id
+from resolvers.validation import parse_id, parse_optional_id
 from schema.common import (
     After,
     Connection,
@@ -252,7 +252,7 @@ class LessonsQuery:
         if (id is None) == (slug is None):
             raise BadUserInput("Pass exactly one of `id` and `slug`.")
         row = await lesson_resolvers.get_lesson(
-            info.context, lesson_id=parse_id(id) if id is not None else None, slug=slug
+            info.context, lesson_id=parse_optional_id(id), slug=slug
         )
         return Lesson.from_model(row) if row is not None else None
 
@@ -286,7 +286,7 @@ class LessonsQuery:
     ) -> Connection[LessonProgress]:
         page = await lesson_resolvers.list_progress(
             info.context,
-            parse_id(user_id, "userId") if user_id is not None else None,
+            parse_optional_id(user_id, "userId"),
             first=first,
             after=after,
         )

@@ -430,3 +430,17 @@ async def test_viewer_profile_update_and_validation(client: GraphQLClient, db: D
     assert row is not None and row.timezone == "Asia/Tokyo"
     anon = await client.execute(UPDATE_VIEWER, {"input": {"fullName": "x"}})
     assert anon.data["updateViewerProfile"]["code"] == "FORBIDDEN"
+
+
+async def test_an_empty_doctor_id_is_invalid_not_omitted(
+    client: GraphQLClient, db: Database
+) -> None:
+    doctor = await make_doctor(db)
+    me = await user_of(db, doctor)
+    response = await client.execute(
+        UPDATE_PROFILE, {"input": {"doctorId": "", "bio": "changed"}}, as_user=me
+    )
+    result = response.data["updateDoctorProfile"]
+    assert result["__typename"] == "ValidationError"
+    assert [f["field"] for f in result["fields"]] == ["doctorId"]
+    assert (await _doctor_row(db, doctor.id)).bio == ""
