@@ -199,12 +199,18 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         state = request.scope.setdefault("state", {})
         if request.method not in ("GET", "POST"):
-            return self._plain_error(405, "Use GET or POST.", {"Allow": "GET, POST"})
+            return self._json(
+                {"errors": [_error("Use GET or POST.", "METHOD_NOT_ALLOWED")]},
+                405,
+                JSON,
+                {"Allow": "GET, POST"},
+            )
         media_type = _accepted_media_type(request.headers.get("accept"))
         if self._wants_graphiql(request):
             return await self._graphiql(request)
         if media_type is None:
-            return self._plain_error(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.", media_type=JSON)
+            message = f"Accept {GRAPHQL_RESPONSE} or {JSON}."
+            return self._json({"errors": [_error(message, "NOT_ACCEPTABLE")]}, 406, JSON)
         try:
             viewer = await self._authenticate(request.headers.get("authorization"))
         except Unauthenticated as error:
@@ -442,17 +448,6 @@ class GraphQLEndpoint:
             status_code=status,
             media_type=f"{media_type}; charset=utf-8",
             headers=headers,
-        )
-
-    def _plain_error(
-        self,
-        status: int,
-        message: str,
-        headers: dict[str, str] | None = None,
-        media_type: str = JSON,
-    ) -> Response:
-        return self._json(
-            {"errors": [_error(message, "BAD_USER_INPUT")]}, status, media_type, headers
         )
 
     # --- GraphiQL -----------------------------------------------------------------------

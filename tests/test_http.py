@@ -52,6 +52,7 @@ async def test_mutation_over_get_is_405_with_allow_post(http: httpx.AsyncClient)
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     other = await http.put("/graphql", json={"query": QUERY})
     assert other.status_code == 405
+    assert other.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     assert other.headers["allow"] == "GET, POST"
 
 
@@ -83,6 +84,7 @@ async def test_graphql_response_media_type_uses_spec_status_codes(
         "/graphql", json={"query": QUERY}, headers={"Accept": "text/plain"}
     )
     assert unacceptable.status_code == 406
+    assert unacceptable.json()["errors"][0]["extensions"]["code"] == "NOT_ACCEPTABLE"
 
 
 @pytest.mark.parametrize(
