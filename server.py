@@ -173,6 +173,7 @@ class AccessLogMiddleware:
                             "status": status,
                             "duration_ms": round(duration * 1000, 2),
                             "sql_statements": counter.count,
+                            "executor": state.get("executor"),
                             "error_codes": state.get("error_codes") or [],
                             "pid": os.getpid(),
                         }

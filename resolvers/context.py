@@ -17,6 +17,16 @@ class Context:
     settings: Settings
     request_id: str
     loaders: Loaders = field(init=False)
+    executor: str = field(default="graphql-core", init=False)
+    """Which executor answered: `compiled` (schema/execution.py) or `graphql-core`."""
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db, self.viewer)
+
+    def reset_loaders(self) -> None:
+        """Empty loader caches, as at the start of the request (the viewer's own row
+        primed again)."""
+        from resolvers.users import prime_viewer
+
+        self.loaders = Loaders(self.db, self.viewer)
+        prime_viewer(self)

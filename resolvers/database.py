@@ -69,12 +69,21 @@ class Database:
             connect_args=connect_args,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Reads run each statement on its own (autocommit): no BEGIN and ROLLBACK round
+        # trips around every loader batch. Under READ COMMITTED every statement takes its
+        # own snapshot inside a transaction too, so reads see exactly what they saw.
+        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_sessions = async_sessionmaker(
+            self.autocommit_engine,
+            expire_on_commit=False,
+            autoflush=False,
+        )
         event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A short-lived session for reads (one loader batch, one root query)."""
-        async with self._sessions() as session:
+        async with self._read_sessions() as session:
             yield session
 
     @asynccontextmanager

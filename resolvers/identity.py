@@ -193,7 +193,8 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
     except (KeyError, ValueError) as exc:
         raise Unauthenticated("Token has no valid `sub` claim") from exc
 
-    async with db.engine.connect() as conn:
+    # Autocommit: the provisioning INSERT is one statement, committed on its own.
+    async with db.autocommit_engine.connect() as conn:
         row = (await conn.execute(_VIEWER_SQL, {"id": user_id})).first()
         if row is None:
             email = str(claims.get("email") or f"{user_id}@users.invalid").strip().lower()
@@ -201,11 +202,9 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
                 _PROVISION_SQL,
                 {"id": user_id, "email": email, "full_name": email.split("@")[0]},
             )
-            await conn.commit()
             row = (await conn.execute(_VIEWER_SQL, {"id": user_id})).first()
             if row is None:
                 raise Unauthenticated("The token's email belongs to another account")
-        await conn.rollback()
     roles = frozenset({"patient", *row.roles})
     if row.doctor_id is not None:
         roles = roles | {"doctor"}

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # Behind PgBouncer / Supavisor transaction pooling (Supabase port 6543): no named
     # prepared statements (statement cache 0, unique statement names).
     db_pgbouncer: bool = False
-    db_pool_size: int = 10
+    db_pool_size: int = 40
     db_max_overflow: int = 20
     data_dir: Path = Path(".data")
 
@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Only registered documents run (admins and service_role excepted).
     trusted_documents: bool = False
     log_requests: bool = True
+    # Queries run on the compiled executor (schema/execution.py); false: graphql-core's.
+    compiled_execution: bool = True
 
     # Booking: how long a slot hold lasts, and how far ahead of now a slot must start.
     hold_minutes: int = Field(default=10, ge=1, le=120)

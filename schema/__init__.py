@@ -18,6 +18,7 @@ from schema.availability import AvailabilityMutation
 from schema.common import ErrorCodes
 from schema.community import CommunityMutation, CommunityQuery
 from schema.doctors import DoctorsMutation, DoctorsQuery
+from schema.execution import CompiledExecutionContext
 from schema.goals import GoalsMutation, GoalsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.limits import RequestLimits
@@ -81,6 +82,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides=SCALAR_OVERRIDES,
+        execution_context_class=CompiledExecutionContext if settings.compiled_execution else None,
         extensions=[
             ErrorCodes,
             lambda: ParserCache(maxsize=512),

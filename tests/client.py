@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 
 from resolvers.database import Database, StatementCounter, statement_counter
 from resolvers.demo import user_id_for
@@ -37,10 +40,38 @@ class Response:
         return [error.get("extensions", {}).get("code") for error in self.errors]
 
 
+_REQUEST_ID = re.compile(r"request id [^)]*")
+
+
+def _is_query(query: str, operation_name: str | None) -> bool:
+    try:
+        operation = get_operation_ast(parse(query), operation_name)
+    except GraphQLError:
+        return False
+    return operation is not None and operation.operation == OperationType.QUERY
+
+
+def _comparable(body: Any) -> Any:
+    """The body without what differs between any two requests: request ids."""
+    for error in body.get("errors") or [] if isinstance(body, dict) else []:
+        error["message"] = _REQUEST_ID.sub("request id <id>", error.get("message", ""))
+        (error.get("extensions") or {}).pop("requestId", None)
+    return body
+
+
 class GraphQLClient:
-    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        reference: httpx.AsyncClient | None = None,
+    ) -> None:
         self.http = http
         self.settings = settings
+        self.reference = reference
+        """An app on graphql-core's executor: every query is sent to it too, and its
+        response must be the same, byte for byte (a differential test of
+        `schema.execution` over the whole suite)."""
 
     def token(
         self, user_id: uuid.UUID | None, email: str | None = None, role: str = "authenticated"
@@ -87,6 +118,14 @@ class GraphQLClient:
             response = await self.http.post("/graphql", json=payload, headers=all_headers)
         finally:
             statement_counter.reset(reset)
+        if self.reference is not None and _is_query(query, operation_name):
+            expected = await self.reference.post("/graphql", json=payload, headers=all_headers)
+            assert response.status_code == expected.status_code
+            assert _comparable(response.json()) == _comparable(expected.json()), query
+            same_order = orjson.dumps(_comparable(response.json())) == orjson.dumps(
+                _comparable(expected.json())
+            )
+            assert same_order, f"keys in another order: {query}"
         return Response(response.status_code, response.json(), counter.count, response.headers)
 
 
@@ -100,9 +139,18 @@ def app_http(settings: Settings, db: Database, **overrides: Any) -> httpx.AsyncC
 
 @asynccontextmanager
 async def graphql_client(
-    settings: Settings, db: Database, **overrides: Any
+    settings: Settings, db: Database, *, differential: bool = True, **overrides: Any
 ) -> AsyncIterator[GraphQLClient]:
-    """A `GraphQLClient` over a new app made from `settings` (with `overrides`) and `db`."""
+    """A `GraphQLClient` over a new app made from `settings` (with `overrides`) and `db`.
+    `differential`: also send every query to an app on graphql-core's executor (pass
+    False where the test counts what the app does, e.g. key-set fetches)."""
     custom = settings.model_copy(update=overrides)
-    async with app_http(custom, db) as http:
-        yield GraphQLClient(http, custom)
+    if not custom.compiled_execution or not differential:
+        async with app_http(custom, db) as http:
+            yield GraphQLClient(http, custom)
+        return
+    async with (
+        app_http(custom, db) as http,
+        app_http(custom, db, compiled_execution=False) as reference,
+    ):
+        yield GraphQLClient(http, custom, reference)

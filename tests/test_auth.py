@@ -236,7 +236,7 @@ async def test_jwks_url_is_fetched_once_and_cached(
     token = jwt.encode(
         _claims(user.id), signing_keys["rsa"], algorithm="RS256", headers={"kid": "rsa-1"}
     )
-    async with graphql_client(settings, db, jwks_url=url) as client:
+    async with graphql_client(settings, db, differential=False, jwks_url=url) as client:
         for _ in range(3):
             response = await client.execute(VIEWER, token=token)
             assert response.status == 200, response.body

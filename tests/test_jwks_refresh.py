@@ -26,7 +26,7 @@ async def test_unknown_kids_refresh_the_key_set_at_most_once_per_cooldown(
 ) -> None:
     url, hits = jwks_server
     user = await make_user(db)
-    async with graphql_client(settings, db, jwks_url=url) as client:
+    async with graphql_client(settings, db, differential=False, jwks_url=url) as client:
         good = jwt.encode(
             _claims(user.id), signing_keys["rsa"], algorithm="RS256", headers={"kid": "rsa-1"}
         )
