@@ -304,7 +304,7 @@ async def test_giant_document_is_refused_by_the_token_limit(http: httpx.AsyncCli
 
 # --- production mode ------------------------------------------------------------------
 
-PRODUCTION = {"env": "production", "jwt_secret": "x" * 48}
+PRODUCTION: dict[str, Any] = {"env": "production", "jwt_secret": "x" * 48}
 INTROSPECTION = "{ __schema { queryType { name } } }"
 
 
