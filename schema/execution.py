@@ -315,34 +315,50 @@ class _Run:
             self.failure = self.failure or error
             return
         if yielded is not None:
+            if not asyncio.isfuture(yielded):
+                running.close()
+                self.failure = self.failure or RuntimeError(f"awaited {yielded!r}")
+                return
             # What a task does with a future its coroutine yields: take over the wait.
             yielded._asyncio_future_blocking = False
         self.waiting.append((yielded, running, out, field))
 
     async def drain(self) -> None:
-        """Resume suspended resolvers until none is left. Every resolver suspended on a
-        loader future is resumed in the same pass, so the loads they go on to make are
-        queued before the loader dispatches: one batch per loader and round, as under
+        """Resume suspended resolvers until none is left. All resolvers whose future is
+        done are resumed before this waits again, so the loads they go on to make are
+        queued before any loader dispatches: one batch per loader and round, as with
         graphql-core's gathered coroutines."""
+        loop = asyncio.get_running_loop()
         while self.waiting:
-            suspended, self.waiting = self.waiting, []
-            for yielded, running, out, field in suspended:
-                if yielded is None:
-                    await asyncio.sleep(0)
-                elif not asyncio.isfuture(yielded):
-                    running.close()
-                    self.failure = self.failure or RuntimeError(f"awaited {yielded!r}")
-                    continue
-                elif not yielded.done():
-                    try:
-                        await yielded
-                    except asyncio.CancelledError:
-                        task = asyncio.current_task()
-                        if task is not None and task.cancelling():
-                            raise
-                    except Exception:
-                        pass
+            ready: list[Any] = []
+            blocked: list[Any] = []
+            for entry in self.waiting:
+                (ready if entry[0] is None or entry[0].done() else blocked).append(entry)
+            self.waiting = blocked
+            if not ready:
+                await self._first_done(loop, [entry[0] for entry in blocked])
+                continue
+            if any(entry[0] is None for entry in ready):
+                await asyncio.sleep(0)
+            for _yielded, running, out, field in ready:
                 self._step(running, out, field)
+
+    @staticmethod
+    async def _first_done(loop: asyncio.AbstractEventLoop, futures: list[Any]) -> None:
+        woken = loop.create_future()
+
+        def wake(_future: Any) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        pending = {id(future): future for future in futures}.values()
+        for future in pending:
+            future.add_done_callback(wake)
+        try:
+            await woken
+        finally:
+            for future in pending:
+                future.remove_done_callback(wake)
 
 
 class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
