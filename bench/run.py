@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +73,8 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     base_url: str
     statements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    executors: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    """Which executor answered (the access log's `executor`), per operation."""
     peak_rss: int = 0
     output_tail: list[str] = field(default_factory=list)
 
@@ -110,6 +112,7 @@ class ServerProcess:
                     continue
                 if entry.get("operation"):
                     self.statements[entry["operation"]].append(int(entry["sql_statements"]))
+                    self.executors[entry["operation"]][str(entry.get("executor"))] += 1
                 continue
             self.output_tail = [*self.output_tail[-40:], line]
 
@@ -496,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
                         for name, measurement in measured.items()
                     ]
                 _print_table(operation.name, rows)
+                executors = server.executors.get(operation.name) or Counter()
+                answered = sum(executors.values())
+                shares = ", ".join(
+                    f"{name} {count / answered:.0%}" for name, count in executors.most_common()
+                )
+                print(f"  server executor: {shares or 'not logged'}")
             if run_mix:
                 rows = []
                 for concurrency in concurrencies:
