@@ -44,6 +44,7 @@ from graphql import (
     GraphQLScalarType,
     GraphQLString,
     OperationType,
+    VariableNode,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet, collect_subfields
 from graphql.execution.values import get_argument_values
@@ -56,6 +57,7 @@ logger = logging.getLogger("caregraph.execution")
 
 _DEFINITION = "strawberry-definition"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_MAX_PLANS = 512
 
 Completer = Callable[["_Run", Any], Any]
 
@@ -65,16 +67,25 @@ class Unsupported(Exception):
 
 
 class _Field:
-    __slots__ = ("call", "complete", "key", "name")
+    __slots__ = ("complete", "details", "field_def", "key", "name", "object_type", "path")
 
     def __init__(
-        self, key: str, name: str, call: Callable[[Any], Any] | None, complete: Completer
+        self,
+        key: str,
+        name: str,
+        complete: Completer,
+        resolved: tuple[GraphQLObjectType, Any, FieldDetailsList, Path] | None = None,
     ) -> None:
         self.key = key
         self.name = name
         """The Python attribute for plain fields; the type name for `__typename`."""
-        self.call = call
         self.complete = complete
+        self.object_type: GraphQLObjectType | None = None
+        self.field_def: Any = None
+        self.details: FieldDetailsList = []
+        self.path: Path | None = None
+        if resolved is not None:
+            self.object_type, self.field_def, self.details, self.path = resolved
 
 
 _TYPENAME = 0
@@ -135,7 +146,7 @@ class _Run:
         self.executor = executor
         self.waiting: list[tuple[Any, Any, dict[str, Any], _Field]] = []
         self.failure: BaseException | None = None
-        self._selections: dict[tuple[GraphQLObjectType, int], tuple[Any, _Selection]] = {}
+        self.calls: dict[_Field, Callable[[Any], Any]] = {}
 
     # --- planning ---------------------------------------------------------------------
 
@@ -147,7 +158,7 @@ class _Run:
             node = details[0].node
             name = node.name.value
             if name == "__typename":
-                fields.append((_TYPENAME, _Field(key, object_type.name, None, _same)))
+                fields.append((_TYPENAME, _Field(key, object_type.name, _same)))
                 continue
             field_def = object_type.fields.get(name)
             if field_def is None:
@@ -160,22 +171,30 @@ class _Run:
             if definition.extensions:
                 raise Unsupported(f"{object_type.name}.{name} has field extensions")
             if definition.base_resolver is None:
-                attribute = _Field(key, definition.python_name, None, complete)
+                attribute = _Field(key, definition.python_name, complete)
                 fields.append((_ATTRIBUTE, attribute))
                 continue
-            call = self._resolver_call(object_type, field_def, definition, details, path)
-            fields.append((_RESOLVER, _Field(key, name, call, complete)))
+            resolved = (object_type, field_def, details, path)
+            fields.append((_RESOLVER, _Field(key, name, complete, resolved)))
         return _Selection(fields)
 
-    def _resolver_call(
-        self,
-        object_type: GraphQLObjectType,
-        field_def: Any,
-        definition: StrawberryField,
-        details: FieldDetailsList,
-        path: Path,
-    ) -> Callable[[Any], Any]:
+    def call(self, field: _Field) -> Callable[[Any], Any]:
+        """The field's resolver bound to this request's arguments and info."""
+        call = self.calls.get(field)
+        if call is None:
+            call = self.calls[field] = self._bind(field)
+        return call
+
+    def _bind(self, field: _Field) -> Callable[[Any], Any]:
         executor = self.executor
+        object_type, field_def, details, path = (
+            field.object_type,
+            field.field_def,
+            field.details,
+            field.path,
+        )
+        assert object_type is not None and path is not None
+        definition = field_def.extensions[_DEFINITION]
         first = details[0]
         raw_arguments = (
             get_argument_values(
@@ -289,8 +308,8 @@ class _Run:
             if kind == _ATTRIBUTE:
                 out[field.key] = field.complete(self, getattr(source, field.name))
             elif kind == _RESOLVER:
-                assert field.call is not None
-                value = field.call(source)
+                call = self.calls.get(field) or self.call(field)
+                value = call(source)
                 if hasattr(value, "__await__"):
                     out[field.key] = None
                     self._step(value.__await__(), out, field)
@@ -378,12 +397,32 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
             )
         return self._execute_compiled(root_type, root_value, grouped_field_set)
 
+    def _root_selection(
+        self, run: _Run, root_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> _Selection:
+        """The operation's plan. The planned selection sets (and those planned lazily below
+        them) are kept for the next request with the same parsed document (the parser
+        cache hands out the same nodes), unless a variable decides which fields it has."""
+        plans: dict[int, tuple[Any, _Selection | None]] = self.schema.__dict__.setdefault(
+            "_compiled_plans", {}
+        )
+        operation = self.operation
+        cached = plans.get(id(operation))
+        if cached is not None and cached[0] is operation and cached[1] is not None:
+            return cached[1]
+        root = run.selection(root_type, grouped_field_set, None)
+        if cached is None:
+            if len(plans) >= _MAX_PLANS:
+                plans.pop(next(iter(plans)))
+            plans[id(operation)] = (operation, root if _fixed_selection(self) else None)
+        return root
+
     async def _execute_compiled(
         self, root_type: GraphQLObjectType, root_value: Any, grouped_field_set: GroupedFieldSet
     ) -> dict[str, Any]:
         run = _Run(self)
         try:
-            root = run.selection(root_type, grouped_field_set, None)
+            root = self._root_selection(run, root_type, grouped_field_set)
             data = run.complete_object(root, root_value)
         except Exception as error:
             run.failure = error
@@ -409,3 +448,24 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 def _same(_run: _Run, value: Any) -> Any:
     return value
+
+
+def _fixed_selection(executor: CompiledExecutionContext) -> bool:
+    """Whether the fields collected from the operation are the same for any variables:
+    no `@skip`/`@include` takes a variable, and no fragment takes arguments."""
+    if any(fragment.variable_signatures for fragment in executor.fragments.values()):
+        return False
+    definitions = [executor.operation, *(f.definition for f in executor.fragments.values())]
+    stack: list[Any] = [definition.selection_set for definition in definitions]
+    while stack:
+        selection_set = stack.pop()
+        if selection_set is None:
+            continue
+        for selection in selection_set.selections:
+            for directive in selection.directives or ():
+                if any(
+                    isinstance(argument.value, VariableNode) for argument in directive.arguments
+                ):
+                    return False
+            stack.append(getattr(selection, "selection_set", None))
+    return True

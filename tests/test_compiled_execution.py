@@ -188,3 +188,28 @@ async def test_switched_off_every_operation_runs_on_graphql_core(
             response = await plain.execute("{ viewer { user { id } } }", as_user=viewer)
     assert response.data["viewer"]["user"]["id"] == str(viewer.id)
     assert _executors(caplog) == ["graphql-core"]
+
+
+async def test_a_kept_plan_takes_each_request_s_arguments_and_viewer(
+    client: GraphQLClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Plans are kept per parsed document; arguments, variables and the viewer are bound
+    per request, so the second request with other values answers for its own."""
+    viewer = await _community(db)
+    other = await make_user(db)
+    query = """
+    query Page($first: Int!) {
+      feed(first: $first) { edges { node { id viewerHasLiked comments(first: $first) {
+        edges { node { id } } } } } }
+    }
+    """
+    one, executor = await _run(client, caplog, query, {"first": 1}, as_user=viewer)
+    assert executor == "compiled"
+    three, executor = await _run(client, caplog, query, {"first": 3}, as_user=viewer)
+    assert executor == "compiled"
+    assert len(one.data["feed"]["edges"]) == 1 and len(three.data["feed"]["edges"]) == 3
+    assert [len(e["node"]["comments"]["edges"]) for e in three.data["feed"]["edges"]] == [3] * 3
+    assert all(e["node"]["viewerHasLiked"] for e in three.data["feed"]["edges"])
+    theirs, executor = await _run(client, caplog, query, {"first": 3}, as_user=other)
+    assert executor == "compiled"
+    assert not any(e["node"]["viewerHasLiked"] for e in theirs.data["feed"]["edges"])
