@@ -21,11 +21,11 @@ class Context:
     """Which executor answered: `compiled` (schema/execution.py) or `graphql-core`."""
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db, self.viewer)
+        self.reset_loaders()
 
     def reset_loaders(self) -> None:
-        """Empty loader caches, as at the start of the request (the viewer's own row
-        primed again)."""
+        """Empty loader caches with the viewer's own row primed, as at the start of the
+        request."""
         from resolvers.users import prime_viewer
 
         self.loaders = Loaders(self.db, self.viewer)

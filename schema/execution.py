@@ -4,10 +4,11 @@ executor, without its per-field, per-object machinery.
 graphql-core completes every field of every object on its own: a resolve-info object, the
 argument values, an awaitable check and a coroutine (and an asyncio task per list item)
 for each. On a feed page that is some 20,000 field completions a request, and they cost
-far more than the SQL behind them. This executor plans each selection set once per
-request instead (fields collected with graphql-core's own `collect_subfields`, argument
-values coerced once per field, one resolve info per field) and then completes objects
-with a loop over that plan:
+far more than the SQL behind them. This executor plans each selection set once instead
+(fields collected with graphql-core's own `collect_subfields`; the plan kept per parsed
+document unless a variable decides which fields it has), binds each resolver to the
+request's argument values and info once, and then completes objects with a loop over
+that plan:
 
 - fields without a resolver are a `getattr` and an output coercion;
 - resolvers are called directly with their converted arguments, `self` and `info`, as
@@ -21,8 +22,8 @@ abstract types (unions and interfaces), fields with extensions, permission class
 exception handlers, and every error. On a resolver error, a `null` in a non-null
 position or a value that does not coerce, the whole operation runs again on graphql-core's
 executor, which builds the response with its located errors. Queries only read, so the
-second run answers the same data (from the loader caches the first run filled). Tests
-compare both executors on the bench operations and the test suite's queries.
+second run answers the same data; it starts with empty loader caches, as graphql-core
+alone would. Tests compare both executors on every query of the test suite.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
+
+from resolvers.context import Context
 
 logger = logging.getLogger("caregraph.execution")
 
@@ -178,14 +181,8 @@ class _Run:
             fields.append((_RESOLVER, _Field(key, name, complete, resolved)))
         return _Selection(fields)
 
-    def call(self, field: _Field) -> Callable[[Any], Any]:
-        """The field's resolver bound to this request's arguments and info."""
-        call = self.calls.get(field)
-        if call is None:
-            call = self.calls[field] = self._bind(field)
-        return call
-
     def _bind(self, field: _Field) -> Callable[[Any], Any]:
+        """The field's resolver bound to this request's arguments and info."""
         executor = self.executor
         object_type, field_def, details, path = (
             field.object_type,
@@ -308,7 +305,9 @@ class _Run:
             if kind == _ATTRIBUTE:
                 out[field.key] = field.complete(self, getattr(source, field.name))
             elif kind == _RESOLVER:
-                call = self.calls.get(field) or self.call(field)
+                call = self.calls.get(field)
+                if call is None:
+                    call = self.calls[field] = self._bind(field)
                 value = call(source)
                 if hasattr(value, "__await__"):
                     out[field.key] = None
@@ -428,16 +427,16 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
             run.failure = error
             data = {}
         await run.drain()
+        context = self.context_value
         if run.failure is None:
-            if hasattr(self.context_value, "executor"):
-                self.context_value.executor = "compiled"
+            if isinstance(context, Context):
+                context.executor = "compiled"
             return data
         logger.debug("graphql-core executes this operation: %r", run.failure)
         # From the state graphql-core alone would start in: with the loader caches the
         # compiled run filled, fields would finish (and errors arrive) in another order.
-        reset_loaders = getattr(self.context_value, "reset_loaders", None)
-        if reset_loaders is not None:
-            reset_loaders()
+        if isinstance(context, Context):
+            context.reset_loaders()
         result = super().execute_collected_root_fields(
             root_type, root_value, grouped_field_set, False, ()
         )

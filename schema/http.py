@@ -33,7 +33,6 @@ from resolvers.errors import Unauthenticated
 from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
 from resolvers.persisted_queries import PersistedQueryStore, document_hash
 from resolvers.settings import Settings
-from resolvers.users import prime_viewer
 from schema.limits import introspection_allowed
 
 logger = logging.getLogger("caregraph.errors")
@@ -396,7 +395,6 @@ class GraphQLEndpoint:
             settings=self.settings,
             request_id=state.get("request_id") or uuid.uuid4().hex,
         )
-        prime_viewer(context)
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
