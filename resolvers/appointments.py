@@ -37,6 +37,7 @@ from resolvers.slots import (
     find_open_slot,
     price_for,
 )
+from resolvers.templates import AnySelect
 from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_NOTES_LENGTH = 2000
@@ -507,6 +508,14 @@ def _filter_clauses(conditions: AppointmentFilter) -> list[ColumnElement[bool]]:
     return clauses
 
 
+def _template_key(loader: type[Any], conditions: AppointmentFilter) -> object:
+    """Filters by status only are built once (`resolvers/templates.py`); times and
+    doctors vary without bound, so those statements are built per batch."""
+    if conditions.start is None and conditions.end is None and conditions.doctor_id is None:
+        return (loader, conditions.statuses)
+    return None
+
+
 def _check_filter(conditions: AppointmentFilter) -> None:
     if conditions.start and conditions.end and conditions.end < conditions.start:
         raise BadUserInput("`to` must not be before `from`.")
@@ -584,10 +593,20 @@ class AppointmentCountByDoctorIdLoader(PolicyLoader[DoctorAppointmentsCountKey, 
             by_filter[key.conditions].add(key.doctor_id)
         counts: dict[DoctorAppointmentsCountKey, int] = {}
         for conditions, doctor_ids in by_filter.items():
-            statement = select(Appointment.doctor_id, func.count()).where(
-                readable(Appointment, self.viewer), *_filter_clauses(conditions)
+
+            def statement(viewer: Viewer, conditions: AppointmentFilter = conditions) -> AnySelect:
+                return select(Appointment.doctor_id, func.count()).where(
+                    readable(Appointment, viewer), *_filter_clauses(conditions)
+                )
+
+            found = await counts_per_parent(
+                self.db,
+                self.viewer,
+                _template_key(type(self), conditions),
+                statement,
+                Appointment.doctor_id,
+                doctor_ids,
             )
-            found = await counts_per_parent(self.db, statement, Appointment.doctor_id, doctor_ids)
             for doctor_id, total in found.items():
                 counts[DoctorAppointmentsCountKey(doctor_id, conditions)] = total
         return [counts[key] for key in keys]
@@ -604,13 +623,17 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
         counter = self._counter()
         pages: dict[DoctorAppointmentsKey, Page[Appointment]] = {}
         for (conditions, first, after), doctor_ids in groups.items():
-            statement = visible(Appointment, self.viewer).where(*_filter_clauses(conditions))
+
+            def statement(viewer: Viewer, conditions: AppointmentFilter = conditions) -> AnySelect:
+                return visible(Appointment, viewer).where(*_filter_clauses(conditions))
 
             def count(doctor_id: Any, conditions: AppointmentFilter = conditions) -> Any:
                 return counter.load(DoctorAppointmentsCountKey(doctor_id, conditions))
 
             found = await pages_per_parent(
                 self.db,
+                self.viewer,
+                _template_key(type(self), conditions),
                 Appointment,
                 statement,
                 Appointment.doctor_id,

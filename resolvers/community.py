@@ -187,43 +187,45 @@ class _CountLoader(PolicyLoader[uuid.UUID, int]):
     """Counts per parent id in one grouped query: `statement` selects (parent, count())
     under the policy; the parent ids and the GROUP BY are added by `counts_per_parent`."""
 
-    def statement(self) -> Select[Any, Any]:
+    def statement(self, viewer: Viewer) -> Select[Any, Any]:
         raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
-        statement = self.statement()
-        counts = await counts_per_parent(self.db, statement, statement.selected_columns[0], keys)
+        parent = self.statement(self.viewer).selected_columns[0]
+        counts = await counts_per_parent(
+            self.db, self.viewer, type(self), self.statement, parent, keys
+        )
         return [counts[key] for key in keys]
 
 
 class TopCommentCountByPostIdLoader(_CountLoader):
-    def statement(self) -> Select[Any, Any]:
+    def statement(self, viewer: Viewer) -> Select[Any, Any]:
         return select(Comment.post_id, func.count()).where(
-            readable(Comment, self.viewer), Comment.parent_id.is_(None)
+            readable(Comment, viewer), Comment.parent_id.is_(None)
         )
 
 
 class CommentCountByPostIdLoader(_CountLoader):
     """All comments (replies included) of a post that the viewer may read."""
 
-    def statement(self) -> Select[Any, Any]:
-        return select(Comment.post_id, func.count()).where(readable(Comment, self.viewer))
+    def statement(self, viewer: Viewer) -> Select[Any, Any]:
+        return select(Comment.post_id, func.count()).where(readable(Comment, viewer))
 
 
 class ReplyCountByCommentIdLoader(_CountLoader):
-    def statement(self) -> Select[Any, Any]:
-        return select(Comment.parent_id, func.count()).where(readable(Comment, self.viewer))
+    def statement(self, viewer: Viewer) -> Select[Any, Any]:
+        return select(Comment.parent_id, func.count()).where(readable(Comment, viewer))
 
 
 class LikeCountByPostIdLoader(_CountLoader):
-    def statement(self) -> Select[Any, Any]:
-        return select(PostLike.post_id, func.count()).where(post_like_policy.counted(self.viewer))
+    def statement(self, viewer: Viewer) -> Select[Any, Any]:
+        return select(PostLike.post_id, func.count()).where(post_like_policy.counted(viewer))
 
 
 class LikeCountByCommentIdLoader(_CountLoader):
-    def statement(self) -> Select[Any, Any]:
+    def statement(self, viewer: Viewer) -> Select[Any, Any]:
         return select(CommentLike.comment_id, func.count()).where(
-            comment_like_policy.counted(self.viewer)
+            comment_like_policy.counted(viewer)
         )
 
 
@@ -271,8 +273,10 @@ class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
         for (first, after), parent_ids in groups.items():
             found = await pages_per_parent(
                 self.db,
+                self.viewer,
+                type(self),
                 Comment,
-                visible(Comment, self.viewer).where(self.scope()),
+                lambda viewer: visible(Comment, viewer).where(self.scope()),
                 partition,
                 parent_ids,
                 COMMENT_SORT,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -85,6 +85,13 @@ class Database:
         """A short-lived session for reads (one loader batch, one root query)."""
         async with self._read_sessions() as session:
             yield session
+
+    async def rows(
+        self, statement: Executable, parameters: dict[str, Any]
+    ) -> Sequence[Row[*tuple[Any, ...]]]:
+        """Runs one read statement on a Core connection (autocommit, no ORM session)."""
+        async with self.autocommit_engine.connect() as connection:
+            return (await connection.execute(statement, parameters)).all()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -33,6 +33,7 @@ from resolvers.pagination import (
 )
 from resolvers.policies import readable, require, visible
 from resolvers.policies.goals import goal_policy
+from resolvers.templates import AnySelect
 from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
@@ -160,10 +161,16 @@ def _goal_key(goal: Goal) -> tuple[datetime, uuid.UUID]:
 
 class CheckInCountByGoalIdLoader(PolicyLoader[uuid.UUID, int]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
-        statement = select(GoalCheckIn.goal_id, func.count()).where(
-            readable(GoalCheckIn, self.viewer)
+        counts = await counts_per_parent(
+            self.db,
+            self.viewer,
+            type(self),
+            lambda viewer: select(GoalCheckIn.goal_id, func.count()).where(
+                readable(GoalCheckIn, viewer)
+            ),
+            GoalCheckIn.goal_id,
+            keys,
         )
-        counts = await counts_per_parent(self.db, statement, GoalCheckIn.goal_id, keys)
         return [counts[key] for key in keys]
 
 
@@ -193,8 +200,10 @@ class CheckInsByGoalIdLoader(PolicyLoader[CheckInPageKey, Page[GoalCheckIn]]):
         for (first, after), goal_ids in by_arguments.items():
             found = await pages_per_parent(
                 self.db,
+                self.viewer,
+                type(self),
                 GoalCheckIn,
-                visible(GoalCheckIn, self.viewer),
+                lambda viewer: visible(GoalCheckIn, viewer),
                 GoalCheckIn.goal_id,
                 goal_ids,
                 CHECK_IN_SORT,
@@ -221,10 +230,14 @@ class GoalCountByOwnerIdLoader(PolicyLoader[OwnerGoalCountKey, int]):
             by_status[key.status].add(key.owner_id)
         counts: dict[OwnerGoalCountKey, int] = {}
         for status, owner_ids in by_status.items():
-            statement = select(Goal.owner_id, func.count()).where(readable(Goal, self.viewer))
-            if status is not None:
-                statement = statement.where(Goal.status == status)
-            found = await counts_per_parent(self.db, statement, Goal.owner_id, owner_ids)
+
+            def statement(viewer: Viewer, status: str | None = status) -> AnySelect:
+                counted = select(Goal.owner_id, func.count()).where(readable(Goal, viewer))
+                return counted if status is None else counted.where(Goal.status == status)
+
+            found = await counts_per_parent(
+                self.db, self.viewer, (type(self), status), statement, Goal.owner_id, owner_ids
+            )
             for owner_id, count in found.items():
                 counts[OwnerGoalCountKey(owner_id, status)] = count
         return [counts[key] for key in keys]
@@ -252,15 +265,18 @@ class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Page[Goal]]):
             by_arguments[(key.status, key.first, key.after)].add(key.owner_id)
         pages: dict[OwnerGoalsKey, Page[Goal]] = {}
         for (status, first, after), owner_ids in by_arguments.items():
-            statement = visible(Goal, self.viewer)
-            if status is not None:
-                statement = statement.where(Goal.status == status)
+
+            def statement(viewer: Viewer, status: str | None = status) -> AnySelect:
+                goals = visible(Goal, viewer)
+                return goals if status is None else goals.where(Goal.status == status)
 
             def count(owner_id: Any, status: str | None = status) -> Any:
                 return self.counts.load(OwnerGoalCountKey(owner_id, status))
 
             found = await pages_per_parent(
                 self.db,
+                self.viewer,
+                (type(self), status),
                 Goal,
                 statement,
                 Goal.owner_id,

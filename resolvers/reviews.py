@@ -18,10 +18,12 @@ from models import Appointment, Doctor, Review
 from resolvers.appointments import InvalidTransitionError
 from resolvers.context import Context
 from resolvers.errors import FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.pagination import Page, SortKey, page_size
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import review_policy
+from resolvers.templates import AnySelect
 from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_COMMENT_LENGTH = 2000
@@ -152,10 +154,19 @@ class ReviewCountByDoctorIdLoader(PolicyLoader[ReviewCountKey, int]):
             by_flag[key.featured_only].add(key.doctor_id)
         counts: dict[ReviewCountKey, int] = {}
         for featured_only, doctor_ids in by_flag.items():
-            statement = select(Review.doctor_id, func.count()).where(readable(Review, self.viewer))
-            if featured_only:
-                statement = statement.where(Review.featured.is_(True))
-            found = await counts_per_parent(self.db, statement, Review.doctor_id, doctor_ids)
+
+            def statement(viewer: Viewer, featured_only: bool = featured_only) -> AnySelect:
+                counted = select(Review.doctor_id, func.count()).where(readable(Review, viewer))
+                return counted.where(Review.featured.is_(True)) if featured_only else counted
+
+            found = await counts_per_parent(
+                self.db,
+                self.viewer,
+                (type(self), featured_only),
+                statement,
+                Review.doctor_id,
+                doctor_ids,
+            )
             for doctor_id, total in found.items():
                 counts[ReviewCountKey(doctor_id, featured_only)] = total
         return [counts[key] for key in keys]
@@ -171,15 +182,18 @@ class ReviewsByDoctorIdLoader(PolicyLoader[DoctorReviewsKey, Page[Review]]):
         counter = ReviewCountByDoctorIdLoader(self.db, self.viewer)
         pages: dict[DoctorReviewsKey, Page[Review]] = {}
         for (first, after, featured_only), doctor_ids in groups.items():
-            statement = visible(Review, self.viewer)
-            if featured_only:
-                statement = statement.where(Review.featured.is_(True))
+
+            def statement(viewer: Viewer, featured_only: bool = featured_only) -> AnySelect:
+                reviews = visible(Review, viewer)
+                return reviews.where(Review.featured.is_(True)) if featured_only else reviews
 
             def count(doctor_id: Any, featured_only: bool = featured_only) -> Any:
                 return counter.load(ReviewCountKey(doctor_id, featured_only))
 
             found = await pages_per_parent(
                 self.db,
+                self.viewer,
+                (type(self), featured_only),
                 Review,
                 statement,
                 Review.doctor_id,

@@ -1,6 +1,8 @@
 """Per-parent pages for nested connections: one query for many parents, limited per
 parent with `row_number() OVER (PARTITION BY parent ...)`, and per-parent counts with one
-GROUP BY. Never one query per parent."""
+GROUP BY. Never one query per parent. Both are statement templates
+(`resolvers/templates.py`): built once per call site and viewer shape, run with the
+parent ids and the page size bound."""
 
 from __future__ import annotations
 
@@ -9,19 +11,23 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from resolvers.database import Database
+from resolvers.identity import Viewer
 from resolvers.pagination import Page, SortKey, decode_cursor_for, encode_cursor
+from resolvers.templates import AnySelect, any_of, fetch_rows, instances
 
 RowT = TypeVar("RowT")
 
 
 async def pages_per_parent(
     db: Database,
+    viewer: Viewer,
+    key: object,
     model: type[RowT],
-    statement: Select[Any],
+    build: Callable[[Viewer], AnySelect],
     parent: InstrumentedAttribute[Any],
     parent_ids: Iterable[Hashable],
     sort: SortKey,
@@ -31,25 +37,37 @@ async def pages_per_parent(
     after: str | None,
     count: Callable[[Hashable], Any],
 ) -> dict[Any, Page[RowT]]:
-    """A page for each of `parent_ids` (empty when a parent has no rows). `statement`
-    selects `model` already filtered by policy and filters; the parents are added here.
-    `count(parent_id)` returns an awaitable total for that parent."""
+    """A page for each of `parent_ids` (empty when a parent has no rows). `build(viewer)`
+    selects `model` already filtered by policy and filters, the same for every call with
+    this `key`; the parents are added here. `count(parent_id)` returns an awaitable total
+    for that parent."""
     parent_ids = list(parent_ids)
-    statement = statement.where(parent.in_(parent_ids))
-    if after is not None:
-        statement = statement.where(sort.after(decode_cursor_for(sort, after)))
-    position = func.row_number().over(partition_by=parent, order_by=sort.order_by())
-    ranked = statement.add_columns(position.label("position")).subquery()
-    entity = aliased(model, ranked)
-    query = (
-        select(entity)
-        .where(ranked.c.position <= first + 1)
-        .order_by(ranked.c[parent.key], ranked.c.position)
+    after_values = decode_cursor_for(sort, after) if after is not None else None
+
+    def windowed(for_viewer: Viewer) -> AnySelect:
+        statement = build(for_viewer).where(any_of(parent, "parent_ids"))
+        if after_values is not None:
+            statement = statement.where(sort.after(after_values))
+        position = func.row_number().over(partition_by=parent, order_by=sort.order_by())
+        ranked = statement.add_columns(position.label("position")).subquery()
+        return (
+            select(aliased(model, ranked))
+            .where(ranked.c.position <= bindparam("limit"))
+            .order_by(ranked.c[parent.key], ranked.c.position)
+        )
+
+    rows = await fetch_rows(
+        db,
+        # A cursor's values go into the statement: such pages are built per call.
+        ("pages_per_parent", key) if after_values is None and key is not None else None,
+        viewer,
+        windowed,
+        parent_ids=parent_ids,
+        limit=first + 1,
     )
     grouped: dict[Any, list[RowT]] = defaultdict(list)
-    async with db.read() as session:
-        for row in (await session.scalars(query)).all():
-            grouped[getattr(row, parent.key)].append(row)
+    for row in instances(model, rows):
+        grouped[getattr(row, parent.key)].append(row)
     return {
         parent_id: _page(grouped[parent_id], first, after, key_of, partial(count, parent_id))
         for parent_id in parent_ids
@@ -75,14 +93,23 @@ def _page(
 
 
 async def counts_per_parent(
-    db: Database, statement: Any, parent: Any, parent_ids: Iterable[Hashable]
+    db: Database,
+    viewer: Viewer,
+    key: object,
+    build: Callable[[Viewer], AnySelect],
+    parent: Any,
+    parent_ids: Iterable[Hashable],
 ) -> dict[Any, int]:
-    """`statement` is `select(parent, func.count())` filtered by policy and filters; the
-    parents and the GROUP BY are added here. Every parent gets a count (0 when none)."""
+    """`build(viewer)` is `select(parent, func.count())` filtered by policy and filters,
+    the same for every call with this `key`; the parents and the GROUP BY are added here.
+    Every parent gets a count (0 when none)."""
     parent_ids = list(parent_ids)
-    async with db.read() as session:
-        rows = (
-            await session.execute(statement.where(parent.in_(parent_ids)).group_by(parent))
-        ).all()
+    rows = await fetch_rows(
+        db,
+        None if key is None else ("counts_per_parent", key),
+        viewer,
+        lambda for_viewer: build(for_viewer).where(any_of(parent, "parent_ids")).group_by(parent),
+        parent_ids=parent_ids,
+    )
     found = {row[0]: int(row[1]) for row in rows}
     return {parent_id: found.get(parent_id, 0) for parent_id in parent_ids}

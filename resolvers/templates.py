@@ -1,0 +1,168 @@
+"""Read statements built once per shape and run with each request's values.
+
+Building a SQLAlchemy statement (policy predicates, windowed subqueries over aliased
+entities) costs more CPU than running it, and an ORM `Session` around a batch costs as
+much again. Yet a loader's statement differs between requests only in values: the
+viewer's ids, the parent ids, the page size. So a read here is
+
+- built once per *key* (the call site and whatever changes its structure, e.g. a status
+  filter) and *viewer shape*: role, app roles, and whether the viewer has a user and a
+  doctor profile, which is all a policy's `read` branches on. It is built for a stand-in
+  viewer whose ids are the named bind parameters `viewer_user_id` / `viewer_doctor_id`,
+  so the very same policy code (`resolvers/policies`) writes the predicate;
+- run on a Core connection (autocommit, like every read) with the request's values bound
+  by name: the viewer's ids and the builder's own parameters (`any_of(column)`'s
+  `keys`, a `limit`);
+- turned into model objects straight from the rows (`instances`), as the ORM would load
+  them, without an identity map: reads never write back.
+
+A statement that cannot be templated (say, one that compares a viewer id in Python) fails
+while it is built for the stand-in; it is then built for the real viewer on every call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import ColumnElement, Row, any_, bindparam, inspect
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.sql import Select
+
+from resolvers.database import Database
+from resolvers.identity import Viewer
+
+ModelT = TypeVar("ModelT")
+AnySelect = Select[*tuple[Any, ...]]
+"""A SELECT of any columns."""
+
+_VIEWER_USER_ID = bindparam("viewer_user_id", type_=UUID(as_uuid=True))
+_VIEWER_DOCTOR_ID = bindparam("viewer_doctor_id", type_=UUID(as_uuid=True))
+_MAX_TEMPLATES = 2048
+
+
+def any_of(column: Any, name: str = "keys") -> ColumnElement[bool]:
+    """`column = ANY(:name)`: one statement text for any number of keys (an IN list
+    would change with their count), bound as an array of the column's type."""
+    return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(column.type))))
+
+
+def _viewer_shape(viewer: Viewer) -> tuple[Any, ...]:
+    return (viewer.role, viewer.app_roles, viewer.user_id is None, viewer.doctor_id is None)
+
+
+def _stand_in(viewer: Viewer) -> Viewer:
+    """The viewer as a policy sees it while a template is built: same role and app
+    roles, ids as named bind parameters."""
+    return replace(
+        viewer,
+        user_id=cast(uuid.UUID, _VIEWER_USER_ID) if viewer.user_id is not None else None,
+        doctor_id=cast(uuid.UUID, _VIEWER_DOCTOR_ID) if viewer.doctor_id is not None else None,
+        email=None,
+        profile=None,
+    )
+
+
+def _check_no_viewer_values(key: object, statement: AnySelect, viewer: Viewer) -> None:
+    """A template is shared by every viewer of a shape: it must reach the viewer only
+    through the stand-in. A builder that closed over the real viewer (`self.viewer`
+    instead of its argument) would bind this viewer's ids for all of them; refuse it."""
+    own = {value for value in (viewer.user_id, viewer.doctor_id) if value is not None}
+    if not own:
+        return
+    compiled = statement.compile(dialect=postgresql.dialect())
+    for bind in compiled.binds.values():
+        values = bind.value if isinstance(bind.value, list | tuple) else [bind.value]
+        if any(isinstance(value, uuid.UUID) and value in own for value in values):
+            raise RuntimeError(
+                f"Statement template {key!r} binds the viewer's id as a value: its builder "
+                "must use the viewer it is given."
+            )
+
+
+@dataclass(frozen=True)
+class _Untemplatable:
+    """Marks a key whose statement must be built for each real viewer."""
+
+
+_UNTEMPLATABLE = _Untemplatable()
+_templates: dict[Hashable, AnySelect | _Untemplatable] = {}
+
+
+def statement_for(
+    key: object, viewer: Viewer, build: Callable[[Viewer], AnySelect]
+) -> tuple[AnySelect, dict[str, Any]]:
+    """The statement `build` makes for `viewer`, built once per key and viewer shape,
+    with the viewer's values to bind. A key of None builds it for this call only (when
+    it holds values that vary without bound, like a decoded cursor)."""
+    if key is None:
+        return build(viewer), {}
+    cache_key = (key, _viewer_shape(viewer))
+    statement = _templates.get(cache_key)
+    if statement is None:
+        try:
+            statement = build(_stand_in(viewer))
+        except Exception:
+            # A builder that needs real values (e.g. compares an id in Python).
+            statement = _UNTEMPLATABLE
+        else:
+            _check_no_viewer_values(key, statement, viewer)
+        if len(_templates) >= _MAX_TEMPLATES:
+            _templates.clear()
+        _templates[cache_key] = statement
+    if isinstance(statement, _Untemplatable):
+        return build(viewer), {}
+    return statement, {"viewer_user_id": viewer.user_id, "viewer_doctor_id": viewer.doctor_id}
+
+
+async def fetch_rows(
+    db: Database,
+    key: object,
+    viewer: Viewer,
+    build: Callable[[Viewer], AnySelect],
+    **values: Any,
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """Runs `build`'s statement (see `statement_for`) with `values` for its own named
+    parameters."""
+    statement, parameters = statement_for(key, viewer, build)
+    parameters.update(values)
+    return await db.rows(statement, parameters)
+
+
+_columns_to_attributes: dict[type[Any], dict[str, str]] = {}
+
+
+def _attributes_by_column(model: type[Any]) -> dict[str, str]:
+    found = _columns_to_attributes.get(model)
+    if found is None:
+        mapper = inspect(model)
+        found = {
+            column.key: mapper.get_property_by_column(column).key
+            for column in mapper.local_table.columns
+        }
+        _columns_to_attributes[model] = found
+    return found
+
+
+def instances(model: type[ModelT], rows: Sequence[Row[*tuple[Any, ...]]]) -> list[ModelT]:
+    """Model objects, as the ORM loads them, from rows with the model's columns by name
+    (what `select(model)` returns, also from an aliased subquery); other columns (a
+    window's position, a label) are left out."""
+    if not rows:
+        return []
+    by_column = _attributes_by_column(model)
+    pairs = [
+        (index, by_column[name]) for index, name in enumerate(rows[0]._fields) if name in by_column
+    ]
+    new_instance = inspect(model).class_manager.new_instance
+    found: list[ModelT] = []
+    for row in rows:
+        instance = new_instance()
+        state = instance.__dict__
+        for index, attribute in pairs:
+            state[attribute] = row[index]
+        found.append(instance)
+    return found
