@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -496,24 +496,46 @@ class AppointmentFilter:
 
 
 def _filter_clauses(conditions: AppointmentFilter) -> list[ColumnElement[bool]]:
+    """Times and the doctor are named parameters (`_filter_values`), so one statement
+    template serves every value (`resolvers/templates.py`)."""
     clauses: list[ColumnElement[bool]] = []
     if conditions.statuses:
         clauses.append(Appointment.status.in_(conditions.statuses))
     if conditions.start is not None:
-        clauses.append(Appointment.starts_at >= conditions.start)
+        clauses.append(
+            Appointment.starts_at >= bindparam("filter_start", conditions.start, _STARTS_AT)
+        )
     if conditions.end is not None:
-        clauses.append(Appointment.starts_at < conditions.end)
+        clauses.append(Appointment.starts_at < bindparam("filter_end", conditions.end, _STARTS_AT))
     if conditions.doctor_id is not None:
-        clauses.append(Appointment.doctor_id == conditions.doctor_id)
+        clauses.append(
+            Appointment.doctor_id == bindparam("filter_doctor_id", conditions.doctor_id, _DOCTOR_ID)
+        )
     return clauses
 
 
-def _template_key(loader: type[Any], conditions: AppointmentFilter) -> object:
-    """Filters by status only are built once (`resolvers/templates.py`); times and
-    doctors vary without bound, so those statements are built per batch."""
-    if conditions.start is None and conditions.end is None and conditions.doctor_id is None:
-        return (loader, conditions.statuses)
-    return None
+_STARTS_AT = Appointment.__table__.c.starts_at.type
+_DOCTOR_ID = Appointment.__table__.c.doctor_id.type
+
+
+def _filter_values(conditions: AppointmentFilter) -> dict[str, Any]:
+    values = {
+        "filter_start": conditions.start,
+        "filter_end": conditions.end,
+        "filter_doctor_id": conditions.doctor_id,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _template_key(site: object, conditions: AppointmentFilter) -> object:
+    """Statements differ by the statuses and by which of the named filters are set."""
+    return (
+        site,
+        conditions.statuses,
+        conditions.start is None,
+        conditions.end is None,
+        conditions.doctor_id is None,
+    )
 
 
 def _check_filter(conditions: AppointmentFilter) -> None:
@@ -548,11 +570,15 @@ async def list_appointments(
     )
     page = await paginate(
         ctx.db,
-        visible(Appointment, ctx.viewer).where(*_filter_clauses(conditions)),
+        ctx.viewer,
+        _template_key("list_appointments", conditions),
+        Appointment,
+        lambda viewer: visible(Appointment, viewer).where(*_filter_clauses(conditions)),
         APPOINTMENT_SORT_DESC if descending else APPOINTMENT_SORT,
         _appointment_key,
         first=limit,
         after=after,
+        values=_filter_values(conditions),
     )
     loader = ctx.loaders.get(AppointmentByIdLoader)
     for row in page.rows:
@@ -562,9 +588,8 @@ async def list_appointments(
 
 class AppointmentByIdLoader(PolicyLoader[uuid.UUID, Appointment | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Appointment | None]:
-        statement = visible(Appointment, self.viewer).where(Appointment.id.in_(keys))
-        async with self.db.read() as session:
-            found = {row.id: row for row in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Appointment, Appointment.id, keys)
+        found = {row.id: row for row in rows}
         return [found.get(key) for key in keys]
 
 
@@ -606,6 +631,7 @@ class AppointmentCountByDoctorIdLoader(PolicyLoader[DoctorAppointmentsCountKey, 
                 statement,
                 Appointment.doctor_id,
                 doctor_ids,
+                _filter_values(conditions),
             )
             for doctor_id, total in found.items():
                 counts[DoctorAppointmentsCountKey(doctor_id, conditions)] = total
@@ -643,6 +669,7 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
                 first=first,
                 after=after,
                 count=count,
+                values=_filter_values(conditions),
             )
             for doctor_id, page in found.items():
                 pages[DoctorAppointmentsKey(doctor_id, conditions, first, after)] = page

@@ -27,19 +27,17 @@ MAX_REASON_LENGTH = 500
 
 class RulesByDoctorIdLoader(PolicyLoader[uuid.UUID, list[DoctorAvailability]]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[list[DoctorAvailability]]:
-        statement = (
-            visible(DoctorAvailability, self.viewer)
-            .where(DoctorAvailability.doctor_id.in_(keys))
-            .order_by(
-                DoctorAvailability.doctor_id,
-                DoctorAvailability.day_of_week,
-                DoctorAvailability.start_time,
-            )
+        rows = await self.visible_where_in(
+            DoctorAvailability,
+            DoctorAvailability.doctor_id,
+            keys,
+            DoctorAvailability.doctor_id,
+            DoctorAvailability.day_of_week,
+            DoctorAvailability.start_time,
         )
         grouped: dict[uuid.UUID, list[DoctorAvailability]] = defaultdict(list)
-        async with self.db.read() as session:
-            for rule in (await session.scalars(statement)).all():
-                grouped[rule.doctor_id].append(rule)
+        for rule in rows:
+            grouped[rule.doctor_id].append(rule)
         return [grouped.get(key, []) for key in keys]
 
 

@@ -40,6 +40,7 @@ from resolvers.policies.community import (
     post_policy,
     report_policy,
 )
+from resolvers.templates import AnySelect, any_of, fetch_rows
 from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
@@ -108,12 +109,14 @@ class AuthorByIdLoader(PolicyLoader[uuid.UUID, AuthorProfile | None]):
     callers pass only user ids taken from such rows."""
 
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[AuthorProfile | None]:
-        statement = select(User.id, User.full_name, User.avatar_url).where(User.id.in_(keys))
-        async with self.db.read() as session:
-            found = {
-                row.id: AuthorProfile(row.id, row.full_name, row.avatar_url)
-                for row in (await session.execute(statement)).all()
-            }
+        rows = await fetch_rows(
+            self.db,
+            type(self),
+            self.viewer,
+            lambda _viewer: select(User.id, User.full_name, User.avatar_url).where(any_of(User.id)),
+            keys=list(keys),
+        )
+        found = {row.id: AuthorProfile(row.id, row.full_name, row.avatar_url) for row in rows}
         return [found.get(key) for key in keys]
 
 
@@ -137,13 +140,21 @@ async def list_feed(
     limit = page_size(
         first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
     )
-    statement = visible(Post, ctx.viewer)
-    if feed_filter.tag and feed_filter.tag.strip():
-        statement = statement.where(Post.tags.contains([feed_filter.tag.strip().lower()]))
-    if feed_filter.author_id is not None:
-        statement = statement.where(Post.author_id == feed_filter.author_id)
+
+    def statement(viewer: Viewer) -> AnySelect:
+        posts = visible(Post, viewer)
+        if feed_filter.tag and feed_filter.tag.strip():
+            posts = posts.where(Post.tags.contains([feed_filter.tag.strip().lower()]))
+        if feed_filter.author_id is not None:
+            posts = posts.where(Post.author_id == feed_filter.author_id)
+        return posts
+
     page = await paginate(
         ctx.db,
+        ctx.viewer,
+        # An author is a value without bound: such feeds are built per call.
+        ("feed", feed_filter.tag) if feed_filter.author_id is None else None,
+        Post,
         statement,
         FEED_SORT,
         lambda post: (post.pinned, post.created_at, post.id),
@@ -158,17 +169,15 @@ async def list_feed(
 
 class PostByIdLoader(PolicyLoader[uuid.UUID, Post | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Post | None]:
-        statement = visible(Post, self.viewer).where(Post.id.in_(keys))
-        async with self.db.read() as session:
-            found = {post.id: post for post in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Post, Post.id, keys)
+        found = {post.id: post for post in rows}
         return [found.get(key) for key in keys]
 
 
 class CommentByIdLoader(PolicyLoader[uuid.UUID, Comment | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Comment | None]:
-        statement = visible(Comment, self.viewer).where(Comment.id.in_(keys))
-        async with self.db.read() as session:
-            found = {row.id: row for row in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Comment, Comment.id, keys)
+        found = {row.id: row for row in rows}
         return [found.get(key) for key in keys]
 
 
@@ -759,13 +768,20 @@ async def list_reports(
     limit = page_size(
         first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
     )
-    statement = visible(Report, ctx.viewer)
-    if report_filter.status is not None:
-        statement = statement.where(Report.status == report_filter.status.value)
-    if report_filter.target_type is not None:
-        statement = statement.where(Report.target_type == report_filter.target_type.value)
+
+    def statement(viewer: Viewer) -> AnySelect:
+        reports = visible(Report, viewer)
+        if report_filter.status is not None:
+            reports = reports.where(Report.status == report_filter.status.value)
+        if report_filter.target_type is not None:
+            reports = reports.where(Report.target_type == report_filter.target_type.value)
+        return reports
+
     return await paginate(
         ctx.db,
+        ctx.viewer,
+        ("reports", report_filter),
+        Report,
         statement,
         REPORT_SORT,
         lambda report: (report.created_at, report.id),

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Coupon, CouponUsage, Doctor
 from resolvers.context import Context
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.identity import Viewer
 from resolvers.pagination import Page, SortKey, page_size, paginate
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import coupon_policy
@@ -219,8 +220,8 @@ async def update_coupon(ctx: Context, coupon_id: uuid.UUID, changes: CouponChang
     return coupon
 
 
-def _coupons_statement(ctx: Context, doctor_id: uuid.UUID | None) -> Select[Coupon]:
-    statement = visible(Coupon, ctx.viewer)
+def _coupons_statement(viewer: Viewer, doctor_id: uuid.UUID | None) -> Select[Coupon]:
+    statement = visible(Coupon, viewer)
     if doctor_id is not None:
         statement = statement.where(Coupon.doctor_id == doctor_id)
     return statement
@@ -235,7 +236,10 @@ async def list_coupons(
     )
     return await paginate(
         ctx.db,
-        _coupons_statement(ctx, doctor_id),
+        ctx.viewer,
+        "coupons" if doctor_id is None else None,
+        Coupon,
+        lambda viewer: _coupons_statement(viewer, doctor_id),
         SortKey((Coupon.created_at, Coupon.id), descending=True),  # type: ignore[arg-type]
         lambda coupon: (coupon.created_at, coupon.id),
         first=limit,

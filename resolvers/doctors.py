@@ -63,8 +63,8 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(ctx: Context, doctor_filter: DoctorFilter) -> Select[Doctor]:
-    statement = visible(Doctor, ctx.viewer)
+def _filtered(viewer: Viewer, doctor_filter: DoctorFilter) -> Select[Doctor]:
+    statement = visible(Doctor, viewer)
     if doctor_filter.specialty:
         statement = statement.where(Doctor.specialties.contains([doctor_filter.specialty]))
     if doctor_filter.language:
@@ -95,7 +95,11 @@ async def list_doctors(
     sort = SortKey((column, Doctor.id), descending=order.descending)  # type: ignore[arg-type]
     page = await paginate(
         ctx.db,
-        _filtered(ctx, doctor_filter),
+        ctx.viewer,
+        # Free-text search is a value without bound: such lists are built per call.
+        None if doctor_filter.search else ("doctors", doctor_filter),
+        Doctor,
+        lambda viewer: _filtered(viewer, doctor_filter),
         sort,
         lambda doctor: (getattr(doctor, attribute), doctor.id),
         first=limit,
@@ -109,17 +113,15 @@ async def list_doctors(
 
 class DoctorByIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Doctor | None]:
-        statement = visible(Doctor, self.viewer).where(Doctor.id.in_(keys))
-        async with self.db.read() as session:
-            found = {doctor.id: doctor for doctor in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Doctor, Doctor.id, keys)
+        found = {doctor.id: doctor for doctor in rows}
         return [found.get(key) for key in keys]
 
 
 class DoctorByUserIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Doctor | None]:
-        statement = visible(Doctor, self.viewer).where(Doctor.user_id.in_(keys))
-        async with self.db.read() as session:
-            found = {doctor.user_id: doctor for doctor in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Doctor, Doctor.user_id, keys)
+        found = {doctor.user_id: doctor for doctor in rows}
         return [found.get(key) for key in keys]
 
 

@@ -125,9 +125,8 @@ def milestone_completion(milestones: Sequence[GoalMilestone]) -> MilestoneComple
 
 class GoalByIdLoader(PolicyLoader[uuid.UUID, Goal | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Goal | None]:
-        statement = visible(Goal, self.viewer).where(Goal.id.in_(keys))
-        async with self.db.read() as session:
-            found = {goal.id: goal for goal in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Goal, Goal.id, keys)
+        found = {goal.id: goal for goal in rows}
         return [found.get(key) for key in keys]
 
 
@@ -135,15 +134,16 @@ class MilestonesByGoalIdLoader(PolicyLoader[uuid.UUID, list[GoalMilestone]]):
     """All milestones of each goal (at most MAX_MILESTONES_PER_GOAL), by position."""
 
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[list[GoalMilestone]]:
-        statement = (
-            visible(GoalMilestone, self.viewer)
-            .where(GoalMilestone.goal_id.in_(keys))
-            .order_by(GoalMilestone.goal_id, GoalMilestone.position)
+        rows = await self.visible_where_in(
+            GoalMilestone,
+            GoalMilestone.goal_id,
+            keys,
+            GoalMilestone.goal_id,
+            GoalMilestone.position,
         )
         grouped: dict[uuid.UUID, list[GoalMilestone]] = defaultdict(list)
-        async with self.db.read() as session:
-            for milestone in (await session.scalars(statement)).all():
-                grouped[milestone.goal_id].append(milestone)
+        for milestone in rows:
+            grouped[milestone.goal_id].append(milestone)
         return [grouped.get(key, []) for key in keys]
 
 
@@ -314,16 +314,32 @@ async def list_goals(
 ) -> Page[Goal]:
     """Goals the viewer may read, newest first, keyset-paginated."""
     limit = _limit(ctx, first)
-    statement = visible(Goal, ctx.viewer)
-    if goal_filter.status is not None:
-        statement = statement.where(Goal.status == goal_filter.status)
-    if goal_filter.type is not None:
-        statement = statement.where(Goal.type == goal_filter.type)
-    if goal_filter.owner_id is not None:
-        statement = statement.where(Goal.owner_id == goal_filter.owner_id)
-    if goal_filter.due_before is not None:
-        statement = statement.where(Goal.target_date < goal_filter.due_before)
-    page = await paginate(ctx.db, statement, GOAL_SORT, _goal_key, first=limit, after=after)
+
+    def statement(viewer: Viewer) -> AnySelect:
+        goals = visible(Goal, viewer)
+        if goal_filter.status is not None:
+            goals = goals.where(Goal.status == goal_filter.status)
+        if goal_filter.type is not None:
+            goals = goals.where(Goal.type == goal_filter.type)
+        if goal_filter.owner_id is not None:
+            goals = goals.where(Goal.owner_id == goal_filter.owner_id)
+        if goal_filter.due_before is not None:
+            goals = goals.where(Goal.target_date < goal_filter.due_before)
+        return goals
+
+    unbounded = goal_filter.owner_id is not None or goal_filter.due_before is not None
+    page = await paginate(
+        ctx.db,
+        ctx.viewer,
+        # An owner or a date is a value without bound: such lists are built per call.
+        None if unbounded else ("goals", goal_filter),
+        Goal,
+        statement,
+        GOAL_SORT,
+        _goal_key,
+        first=limit,
+        after=after,
+    )
     loader = ctx.loaders.get(GoalByIdLoader)
     for goal in page.rows:
         loader.replace(goal.id, goal)

@@ -20,6 +20,7 @@ from models import Entitlement, Lesson, LessonProgress, User
 from models.entitlement import LESSONS_PRODUCT
 from resolvers.context import Context
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound
+from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.pagination import Page, SortKey, page_size, paginate
 from resolvers.policies import readable, require, visible
@@ -29,6 +30,7 @@ from resolvers.policies.lessons import (
     lesson_policy,
     lesson_progress_policy,
 )
+from resolvers.templates import AnySelect, any_of, fetch_models
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -70,8 +72,8 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(ctx: Context, lesson_filter: LessonFilter) -> Select[Lesson]:
-    statement = visible(Lesson, ctx.viewer)
+def _filtered(viewer: Viewer, lesson_filter: LessonFilter) -> Select[Lesson]:
+    statement = visible(Lesson, viewer)
     if lesson_filter.module:
         statement = statement.where(Lesson.module == lesson_filter.module)
     if lesson_filter.tag:
@@ -98,7 +100,11 @@ async def list_lessons(
     )
     page = await paginate(
         ctx.db,
-        _filtered(ctx, lesson_filter),
+        ctx.viewer,
+        # Free-text search is a value without bound: such lists are built per call.
+        None if lesson_filter.search else ("lessons", lesson_filter),
+        Lesson,
+        lambda viewer: _filtered(viewer, lesson_filter),
         LESSON_SORT,
         lambda lesson: (lesson.module, lesson.position, lesson.id),
         first=limit,
@@ -112,17 +118,15 @@ async def list_lessons(
 
 class LessonByIdLoader(PolicyLoader[uuid.UUID, Lesson | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Lesson | None]:
-        statement = visible(Lesson, self.viewer).where(Lesson.id.in_(keys))
-        async with self.db.read() as session:
-            found = {lesson.id: lesson for lesson in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Lesson, Lesson.id, keys)
+        found = {lesson.id: lesson for lesson in rows}
         return [found.get(key) for key in keys]
 
 
 class LessonBySlugLoader(PolicyLoader[str, Lesson | None]):
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Lesson | None]:
-        statement = visible(Lesson, self.viewer).where(Lesson.slug.in_(keys))
-        async with self.db.read() as session:
-            found = {lesson.slug: lesson for lesson in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Lesson, Lesson.slug, keys)
+        found = {lesson.slug: lesson for lesson in rows}
         return [found.get(key) for key in keys]
 
 
@@ -164,12 +168,17 @@ class ProgressByLessonIdLoader(PolicyLoader[uuid.UUID, LessonProgress | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[LessonProgress | None]:
         if self.viewer.user_id is None:
             return [None for _ in keys]
-        statement = visible(LessonProgress, self.viewer).where(
-            LessonProgress.user_id == self.viewer.user_id,
-            LessonProgress.lesson_id.in_(keys),
+        rows = await fetch_models(
+            self.db,
+            type(self),
+            self.viewer,
+            LessonProgress,
+            lambda viewer: visible(LessonProgress, viewer).where(
+                LessonProgress.user_id == viewer.user_id, any_of(LessonProgress.lesson_id)
+            ),
+            keys=list(keys),
         )
-        async with self.db.read() as session:
-            found = {row.lesson_id: row for row in (await session.scalars(statement)).all()}
+        found = {row.lesson_id: row for row in rows}
         return [found.get(key) for key in keys]
 
 
@@ -267,11 +276,16 @@ async def list_progress(
     limit = page_size(
         first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
     )
-    statement = visible(LessonProgress, ctx.viewer)
-    if user_id is not None:
-        statement = statement.where(LessonProgress.user_id == user_id)
+
+    def statement(viewer: Viewer) -> AnySelect:
+        rows = visible(LessonProgress, viewer)
+        return rows if user_id is None else rows.where(LessonProgress.user_id == user_id)
+
     return await paginate(
         ctx.db,
+        ctx.viewer,
+        "progress" if user_id is None else None,
+        LessonProgress,
         statement,
         PROGRESS_SORT,
         lambda row: (row.last_watched_at, row.id),

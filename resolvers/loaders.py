@@ -3,15 +3,19 @@ connection), so loaders resolving side by side never share an `AsyncSession`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 
 from resolvers.database import Database
 from resolvers.identity import Viewer
+from resolvers.policies import visible
+from resolvers.templates import any_of, fetch_models
 
 KeyT = TypeVar("KeyT")
 ValueT = TypeVar("ValueT")
+ModelT = TypeVar("ModelT")
 LoaderT = TypeVar("LoaderT", bound="PolicyLoader[Any, Any]")
 
 
@@ -22,6 +26,20 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
         super().__init__()
         self.db = db
         self.viewer = viewer
+
+    async def visible_where_in(
+        self, model: type[ModelT], column: Any, keys: Iterable[Any], *order_by: Any
+    ) -> list[ModelT]:
+        """Rows of `model` the viewer may read whose `column` is one of `keys`, in one
+        statement template (`resolvers/templates.py`) per loader and column."""
+        return await fetch_models(
+            self.db,
+            (type(self), model, column),
+            self.viewer,
+            model,
+            lambda viewer: visible(model, viewer).where(any_of(column)).order_by(*order_by),
+            keys=list(keys),
+        )
 
     def replace(self, key: KeyT, value: ValueT) -> None:
         """Put a freshly written row in the cache (after a mutation's commit)."""

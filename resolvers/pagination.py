@@ -11,10 +11,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
 
 from resolvers.database import Database
 from resolvers.errors import BadUserInput
+from resolvers.identity import Viewer
+from resolvers.templates import AnySelect, fetch_rows, instances
 
 RowT = TypeVar("RowT")
 
@@ -124,27 +126,50 @@ class Page(Generic[RowT]):
 
 async def paginate(
     db: Database,
-    statement: Select[RowT],
+    viewer: Viewer,
+    key: object,
+    model: type[RowT],
+    build: Callable[[Viewer], AnySelect],
     sort: SortKey,
     key_of: Callable[[RowT], Sequence[Any]],
     *,
     first: int,
     after: str | None,
+    values: dict[str, Any] | None = None,
 ) -> Page[RowT]:
-    """Runs one keyset-paginated query; `count` runs a COUNT only when awaited."""
-    paged = statement
-    if after is not None:
-        paged = paged.where(sort.after(decode_cursor_for(sort, after)))
-    paged = paged.order_by(*sort.order_by()).limit(first + 1)
-    async with db.read() as session:
-        rows = list((await session.execute(paged)).scalars().all())
+    """Runs one keyset-paginated query of `model`; `count` runs a COUNT only when
+    awaited. `build(viewer)` selects the rows (policy and filters): a statement template
+    (`resolvers/templates.py`) for every call with this `key` and sort, `values` bound by
+    name; a key of None builds it per call (filters with values that vary without bound
+    and no named parameters)."""
+    values = values or {}
+    after_values = decode_cursor_for(sort, after) if after is not None else None
+
+    def paged(for_viewer: Viewer) -> AnySelect:
+        statement = build(for_viewer)
+        if after_values is not None:
+            statement = statement.where(sort.after(after_values))
+        return statement.order_by(*sort.order_by()).limit(bindparam("limit"))
+
+    template_key = None if key is None or after_values is not None else ("paginate", key, sort)
+    rows = instances(
+        model,
+        await fetch_rows(db, template_key, viewer, paged, limit=first + 1, **values),
+    )
     has_next = len(rows) > first
     rows = rows[:first]
 
     async def count() -> int:
-        count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
-        async with db.read() as session:
-            return int((await session.execute(count_statement)).scalar_one())
+        counted = await fetch_rows(
+            db,
+            None if key is None else ("count", key),
+            viewer,
+            lambda for_viewer: select(func.count()).select_from(
+                build(for_viewer).order_by(None).subquery()
+            ),
+            **values,
+        )
+        return int(counted[0][0])
 
     return Page(
         rows=rows,

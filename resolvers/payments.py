@@ -156,13 +156,10 @@ async def refund_payment(
 
 class PaymentsByAppointmentIdLoader(PolicyLoader[uuid.UUID, list[Payment]]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[list[Payment]]:
-        statement = (
-            visible(Payment, self.viewer)
-            .where(Payment.appointment_id.in_(keys))
-            .order_by(Payment.created_at, Payment.id)
+        rows = await self.visible_where_in(
+            Payment, Payment.appointment_id, keys, Payment.created_at, Payment.id
         )
         grouped: dict[uuid.UUID, list[Payment]] = defaultdict(list)
-        async with self.db.read() as session:
-            for payment in (await session.scalars(statement)).all():
-                grouped[payment.appointment_id].append(payment)
+        for payment in rows:
+            grouped[payment.appointment_id].append(payment)
         return [grouped.get(key, []) for key in keys]

@@ -127,9 +127,8 @@ async def feature_review(ctx: Context, review_id: uuid.UUID, featured: bool) -> 
 
 class ReviewByAppointmentIdLoader(PolicyLoader[uuid.UUID, Review | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Review | None]:
-        statement = visible(Review, self.viewer).where(Review.appointment_id.in_(keys))
-        async with self.db.read() as session:
-            found = {r.appointment_id: r for r in (await session.scalars(statement)).all()}
+        rows = await self.visible_where_in(Review, Review.appointment_id, keys)
+        found = {r.appointment_id: r for r in rows}
         return [found.get(key) for key in keys]
 
 

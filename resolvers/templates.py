@@ -132,6 +132,18 @@ async def fetch_rows(
     return await db.rows(statement, parameters)
 
 
+async def fetch_models(
+    db: Database,
+    key: object,
+    viewer: Viewer,
+    model: type[ModelT],
+    build: Callable[[Viewer], AnySelect],
+    **values: Any,
+) -> list[ModelT]:
+    """`fetch_rows` of a `select(model)`, as model objects."""
+    return instances(model, await fetch_rows(db, key, viewer, build, **values))
+
+
 _columns_to_attributes: dict[type[Any], dict[str, str]] = {}
 
 

@@ -14,6 +14,7 @@ from resolvers.errors import FieldErrors, Forbidden, NotFound
 from resolvers.loaders import PolicyLoader
 from resolvers.policies import readable, require
 from resolvers.policies.users import user_policy
+from resolvers.templates import any_of, fetch_rows, instances
 from resolvers.validation import TIMEZONES
 
 MAX_NAME_LENGTH = 200
@@ -29,14 +30,19 @@ class VisibleUser:
 
 class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[VisibleUser | None]:
-        contact = user_policy.contact(self.viewer)
-        statement = select(User, contact.label("contact_visible")).where(
-            readable(User, self.viewer), User.id.in_(keys)
+        rows = await fetch_rows(
+            self.db,
+            type(self),
+            self.viewer,
+            lambda viewer: select(User, user_policy.contact(viewer).label("contact_visible")).where(
+                readable(User, viewer), any_of(User.id)
+            ),
+            keys=list(keys),
         )
-        found: dict[uuid.UUID, VisibleUser] = {}
-        async with self.db.read() as session:
-            for user, contact_visible in (await session.execute(statement)).all():
-                found[user.id] = VisibleUser(user, bool(contact_visible))
+        found = {
+            user.id: VisibleUser(user, bool(row.contact_visible))
+            for user, row in zip(instances(User, rows), rows, strict=True)
+        }
         return [found.get(key) for key in keys]
 
 

@@ -36,11 +36,12 @@ async def pages_per_parent(
     first: int,
     after: str | None,
     count: Callable[[Hashable], Any],
+    values: dict[str, Any] | None = None,
 ) -> dict[Any, Page[RowT]]:
     """A page for each of `parent_ids` (empty when a parent has no rows). `build(viewer)`
     selects `model` already filtered by policy and filters, the same for every call with
-    this `key`; the parents are added here. `count(parent_id)` returns an awaitable total
-    for that parent."""
+    this `key` (`values` bound by name); the parents are added here. `count(parent_id)`
+    returns an awaitable total for that parent."""
     parent_ids = list(parent_ids)
     after_values = decode_cursor_for(sort, after) if after is not None else None
 
@@ -64,6 +65,7 @@ async def pages_per_parent(
         windowed,
         parent_ids=parent_ids,
         limit=first + 1,
+        **(values or {}),
     )
     grouped: dict[Any, list[RowT]] = defaultdict(list)
     for row in instances(model, rows):
@@ -99,9 +101,11 @@ async def counts_per_parent(
     build: Callable[[Viewer], AnySelect],
     parent: Any,
     parent_ids: Iterable[Hashable],
+    values: dict[str, Any] | None = None,
 ) -> dict[Any, int]:
     """`build(viewer)` is `select(parent, func.count())` filtered by policy and filters,
-    the same for every call with this `key`; the parents and the GROUP BY are added here.
+    the same for every call with this `key` (`values` bound by name); the parents and the
+    GROUP BY are added here.
     Every parent gets a count (0 when none)."""
     parent_ids = list(parent_ids)
     rows = await fetch_rows(
@@ -110,6 +114,7 @@ async def counts_per_parent(
         viewer,
         lambda for_viewer: build(for_viewer).where(any_of(parent, "parent_ids")).group_by(parent),
         parent_ids=parent_ids,
+        **(values or {}),
     )
     found = {row[0]: int(row[1]) for row in rows}
     return {parent_id: found.get(parent_id, 0) for parent_id in parent_ids}
