@@ -118,10 +118,22 @@ class SortKey:
 @dataclass
 class Page(Generic[RowT]):
     rows: list[RowT]
-    cursors: list[str]
+    key_of: Callable[[RowT], Sequence[Any]]
+    """A row's sort key, encoded as its cursor only when a query asks for it."""
     has_next_page: bool
     has_previous_page: bool
     count: Callable[[], Awaitable[int]]
+
+    def cursor(self, row: RowT) -> str:
+        return encode_cursor(self.key_of(row))
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursor(self.rows[0]) if self.rows else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursor(self.rows[-1]) if self.rows else None
 
 
 async def paginate(
@@ -173,7 +185,7 @@ async def paginate(
 
     return Page(
         rows=rows,
-        cursors=[encode_cursor(key_of(row)) for row in rows],
+        key_of=key_of,
         has_next_page=has_next,
         has_previous_page=after is not None,
         count=count,

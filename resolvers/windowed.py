@@ -16,7 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from resolvers.database import Database
 from resolvers.identity import Viewer
-from resolvers.pagination import Page, SortKey, decode_cursor_for, encode_cursor
+from resolvers.pagination import Page, SortKey, decode_cursor_for
 from resolvers.templates import AnySelect, any_of, fetch_rows, instances
 
 RowT = TypeVar("RowT")
@@ -87,7 +87,7 @@ def _page(
     rows = rows[:first]
     return Page(
         rows=rows,
-        cursors=[encode_cursor(key_of(row)) for row in rows],
+        key_of=key_of,
         has_next_page=has_next,
         has_previous_page=after is not None,
         count=count,

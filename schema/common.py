@@ -43,16 +43,27 @@ class PageInfo:
     has_previous_page: bool = strawberry.field(
         description="This page was requested with `after`, so items precede it."
     )
-    start_cursor: str | None = strawberry.field(description="Cursor of the first item.")
-    end_cursor: str | None = strawberry.field(
-        description="Cursor of the last item; pass it as `after` for the next page."
-    )
+    _page: strawberry.Private[Page[Any]]
+
+    @strawberry.field(description="Cursor of the first item.")
+    def start_cursor(self) -> str | None:
+        return self._page.start_cursor
+
+    @strawberry.field(description="Cursor of the last item; pass it as `after` for the next page.")
+    def end_cursor(self) -> str | None:
+        return self._page.end_cursor
 
 
 @strawberry.type(description="One item of a list and its cursor.")
 class Edge(Generic[NodeT]):
     node: NodeT = strawberry.field(description="The item.")
-    cursor: str = strawberry.field(description="Opaque cursor of this item, for `after`.")
+    _page: strawberry.Private[Page[Any]]
+    _row: strawberry.Private[Any]
+
+    @strawberry.field(description="Opaque cursor of this item, for `after`.")
+    def cursor(self) -> str:
+        # Encoded only when a query selects it.
+        return self._page.cursor(self._row)
 
 
 @strawberry.type(description="A page of a list, keyset-paginated with `first` and `after`.")
@@ -69,17 +80,13 @@ class Connection(Generic[NodeT]):
 
 
 def connection_from_page(page: Page[RowT], to_node: Callable[[RowT], NodeT]) -> Connection[NodeT]:
-    edges = [
-        Edge(node=to_node(row), cursor=cursor)
-        for row, cursor in zip(page.rows, page.cursors, strict=True)
-    ]
+    edges = [Edge(node=to_node(row), _page=page, _row=row) for row in page.rows]
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
+            _page=page,
         ),
         _count=page.count,
     )
