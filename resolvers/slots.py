@@ -113,6 +113,20 @@ def to_utc(local: datetime, zone: ZoneInfo) -> datetime | None:
     return instant
 
 
+def _fixed_offset(local_start: datetime, local_end: datetime, zone: ZoneInfo) -> timedelta | None:
+    """The zone's UTC offset over a window of one local day, when the window has no
+    clock change (the same offset at both ends, both existing times): every start in it
+    is then `local - offset`, as `to_utc` would find one by one. None otherwise."""
+    first = to_utc(local_start, zone)
+    last = to_utc(local_end, zone)
+    if first is None or last is None:
+        return None
+    offset = local_start - first.replace(tzinfo=None)
+    if local_end - last.replace(tzinfo=None) != offset:
+        return None
+    return offset
+
+
 def price_for(doctor: Doctor, appointment_type: str) -> Decimal:
     return doctor.fee_followup if appointment_type == "followup" else doctor.fee_standard
 
@@ -191,8 +205,13 @@ def compute_slots(
             buffer = timedelta(minutes=buffer_minutes)
             local = datetime.combine(current, window_start)
             local_end = datetime.combine(current, window_end)
+            offset = _fixed_offset(local, local_end, zone)
             while local + length <= local_end:
-                starts_at = to_utc(local, zone)
+                starts_at = (
+                    (local - offset).replace(tzinfo=UTC)
+                    if offset is not None
+                    else to_utc(local, zone)
+                )
                 local += step
                 if starts_at is None or starts_at < earliest:
                     continue
@@ -247,7 +266,7 @@ async def load_schedules(
         .where(DoctorAvailability.doctor_id.in_(ids), DoctorAvailability.active.is_(True))
         .order_by(DoctorAvailability.start_time)
     )
-    for rule in rules:
+    for rule in rules.all():
         schedules[rule.doctor_id].rules.append(Rule(*rule[1:]))
     exceptions = await session.execute(
         select(
@@ -262,7 +281,7 @@ async def load_schedules(
             AvailabilityException.date <= end,
         )
     )
-    for exception in exceptions:
+    for exception in exceptions.all():
         schedules[exception.doctor_id].exceptions.append(DayException(*exception[1:]))
     # A local date spans at most UTC-14..UTC+14 around its UTC date.
     low = datetime.combine(start - timedelta(days=2), time(), UTC)
@@ -293,7 +312,7 @@ async def load_schedules(
     )
     if holds_visible_to is not None:
         holds = holds.where(SlotHold.user_id != holds_visible_to)
-    for busy in await session.execute(union_all(appointments, holds)):
+    for busy in (await session.execute(union_all(appointments, holds))).all():
         schedules[busy.doctor_id].busy.append(Busy(busy[1], busy[2], bool(busy[3])))
     return schedules
 
@@ -320,6 +339,8 @@ def check_type(appointment_type: str) -> None:
 @dataclass(frozen=True)
 class SlotKey:
     doctor_id: uuid.UUID
+    doctor: Doctor = field(compare=False, hash=False, repr=False)
+    """The row as the viewer read it (through the doctors policy) in this request."""
     start: date
     end: date
     type: str
@@ -328,18 +349,16 @@ class SlotKey:
 
 
 class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
-    """Open slots for many doctors and ranges: four statements per batch, whatever the
-    number of doctors (doctors, rules, exceptions, busy intervals)."""
+    """Open slots for many doctors and ranges: three statements per batch, whatever the
+    number of doctors (rules, exceptions, busy intervals), for the doctors' rows the
+    request has read already."""
 
     async def batch_load_fn(self, keys: Sequence[SlotKey]) -> list[list[Slot]]:
-        ids = {key.doctor_id for key in keys}
+        doctors = list({key.doctor_id: key.doctor for key in keys}.values())
         start = min(key.start for key in keys)
         end = max(key.end for key in keys)
         now = min(key.now for key in keys)
         async with self.db.read() as session:
-            doctors = (
-                await session.scalars(visible(Doctor, self.viewer).where(Doctor.id.in_(ids)))
-            ).all()
             schedules = await load_schedules(
                 session,
                 doctors,
@@ -383,7 +402,9 @@ async def available_slots(
     if first > last:
         return []
     return await ctx.loaders.get(SlotsByDoctorIdLoader).load(
-        SlotKey(doctor.id, first, last, appointment_type, now, ctx.settings.min_lead_minutes)
+        SlotKey(
+            doctor.id, doctor, first, last, appointment_type, now, ctx.settings.min_lead_minutes
+        )
     )
 
 

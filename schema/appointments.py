@@ -103,26 +103,31 @@ class ActorRole(Enum):
 # --- slots and holds -----------------------------------------------------------------
 
 
+def _local_start_time(root: AvailableSlot) -> str:
+    # Computed only when a query selects it (a directory page lists hundreds of slots).
+    return root.starts_at.astimezone(ZoneInfo(root.timezone)).strftime("%H:%M")
+
+
 @strawberry.type(description="An open, bookable slot. Times are UTC instants.")
 class AvailableSlot:
     starts_at: datetime = strawberry.field(description="Start (UTC).")
     ends_at: datetime = strawberry.field(description="End (UTC).")
     timezone: str = strawberry.field(description="The doctor's IANA time zone.")
     local_date: date = strawberry.field(description="The date in the doctor's time zone.")
-    local_start_time: str = strawberry.field(description="Start in the doctor's time zone, HH:MM.")
+    local_start_time: str = strawberry.field(
+        resolver=_local_start_time, description="Start in the doctor's time zone, HH:MM."
+    )
     type: AppointmentType = strawberry.field(description="The type the price is for.")
     price: Decimal = strawberry.field(description="Price of this type before coupons.")
     currency: str = strawberry.field(description="ISO 4217 currency of the price.")
 
     @classmethod
     def from_slot(cls, slot: slot_resolvers.Slot) -> AvailableSlot:
-        local = slot.starts_at.astimezone(ZoneInfo(slot.timezone))
         return cls(
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             timezone=slot.timezone,
             local_date=slot.local_date,
-            local_start_time=local.strftime("%H:%M"),
             type=AppointmentType(slot.type),
             price=slot.price,
             currency=slot.currency,
