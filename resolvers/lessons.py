@@ -9,9 +9,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, false, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -30,7 +30,7 @@ from resolvers.policies.lessons import (
     lesson_policy,
     lesson_progress_policy,
 )
-from resolvers.templates import AnySelect, any_of, fetch_models
+from resolvers.templates import AnySelect, any_of, fetch_models, fetch_rows
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -144,13 +144,16 @@ class EntitledLoader(PolicyLoader[str, bool]):
     """Keyed by product: whether the viewer holds an active entitlement to it."""
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[bool]:
-        user_id = self.viewer.user_id
-        if user_id is None:
+        if self.viewer.user_id is None:
             return [False for _ in keys]
-        columns = [active_entitlement(user_id, product) for product in keys]
-        async with self.db.read() as session:
-            row = (await session.execute(select(*columns))).one()
-        return [bool(value) for value in row]
+        products = tuple(keys)
+
+        def statement(viewer: Viewer) -> AnySelect:
+            user_id = cast(uuid.UUID, viewer.user_id)
+            return select(*[active_entitlement(user_id, product) for product in products])
+
+        rows = await fetch_rows(self.db, (type(self), products), self.viewer, statement)
+        return [bool(value) for value in rows[0]]
 
 
 async def content_visible(ctx: Context, lesson: Lesson) -> bool:
@@ -192,31 +195,32 @@ class LessonModule:
 
 async def list_modules(ctx: Context) -> list[LessonModule]:
     """Modules of the lessons the viewer may see, with the viewer's completed counts."""
-    viewer = ctx.viewer
-    own_progress = (
-        and_(
-            LessonProgress.lesson_id == Lesson.id,
-            LessonProgress.user_id == viewer.user_id,
-            readable(LessonProgress, viewer),
+
+    def statement(viewer: Viewer) -> AnySelect:
+        own_progress = (
+            and_(
+                LessonProgress.lesson_id == Lesson.id,
+                LessonProgress.user_id == viewer.user_id,
+                readable(LessonProgress, viewer),
+            )
+            if viewer.user_id is not None
+            else false()
         )
-        if viewer.user_id is not None
-        else false()
-    )
-    statement = (
-        select(
-            Lesson.module,
-            func.count(Lesson.id),
-            func.count(LessonProgress.id).filter(LessonProgress.completed.is_(True)),
-            func.coalesce(func.sum(Lesson.duration_sec), 0),
+        return (
+            select(
+                Lesson.module,
+                func.count(Lesson.id),
+                func.count(LessonProgress.id).filter(LessonProgress.completed.is_(True)),
+                func.coalesce(func.sum(Lesson.duration_sec), 0),
+            )
+            .select_from(Lesson)
+            .outerjoin(LessonProgress, own_progress)
+            .where(readable(Lesson, viewer))
+            .group_by(Lesson.module)
+            .order_by(Lesson.module)
         )
-        .select_from(Lesson)
-        .outerjoin(LessonProgress, own_progress)
-        .where(readable(Lesson, viewer))
-        .group_by(Lesson.module)
-        .order_by(Lesson.module)
-    )
-    async with ctx.db.read() as session:
-        rows = (await session.execute(statement)).all()
+
+    rows = await fetch_rows(ctx.db, "lesson_modules", ctx.viewer, statement)
     return [
         LessonModule(name, int(count or 0), int(completed or 0), int(duration or 0))
         for name, count, completed, duration in rows
@@ -237,27 +241,38 @@ class LessonsByModuleLoader(PolicyLoader[ModuleLessonsKey, list[Lesson]]):
         for key in keys:
             by_first[key.first].add(key.module)
         grouped: dict[ModuleLessonsKey, list[Lesson]] = defaultdict(list)
-        async with self.db.read() as session:
-            for first, modules in by_first.items():
-                ranked = (
-                    select(
-                        Lesson,
-                        func.row_number()
-                        .over(partition_by=Lesson.module, order_by=(Lesson.position, Lesson.id))
-                        .label("rank"),
-                    )
-                    .where(readable(Lesson, self.viewer), Lesson.module.in_(modules))
-                    .subquery()
-                )
-                lesson = aliased(Lesson, ranked)
-                statement = (
-                    select(lesson)
-                    .where(ranked.c.rank <= first)
-                    .order_by(ranked.c.module, ranked.c.rank)
-                )
-                for row in (await session.scalars(statement)).all():
-                    grouped[ModuleLessonsKey(row.module, first)].append(row)
+        for first, modules in by_first.items():
+            rows = await fetch_models(
+                self.db,
+                type(self),
+                self.viewer,
+                Lesson,
+                _first_lessons_per_module,
+                keys=list(modules),
+                first=first,
+            )
+            for row in rows:
+                grouped[ModuleLessonsKey(row.module, first)].append(row)
         return [grouped.get(key, []) for key in keys]
+
+
+def _first_lessons_per_module(viewer: Viewer) -> AnySelect:
+    ranked = (
+        select(
+            Lesson,
+            func.row_number()
+            .over(partition_by=Lesson.module, order_by=(Lesson.position, Lesson.id))
+            .label("rank"),
+        )
+        .where(readable(Lesson, viewer), any_of(Lesson.module))
+        .subquery()
+    )
+    lesson = aliased(Lesson, ranked)
+    return (
+        select(lesson)
+        .where(ranked.c.rank <= bindparam("first"))
+        .order_by(ranked.c.module, ranked.c.rank)
+    )
 
 
 # --- progress ---------------------------------------------------------------------------
