@@ -16,8 +16,11 @@ viewer's ids, the parent ids, the page size. So a read here is
 - turned into model objects straight from the rows (`instances`), as the ORM would load
   them, without an identity map: reads never write back.
 
-A statement that cannot be templated (say, one that compares a viewer id in Python) fails
-while it is built for the stand-in; it is then built for the real viewer on every call.
+A builder must reach the viewer's ids only through SQL expressions. One that compares a
+viewer id in Python fails while it is built for the stand-in (the stand-in's ids raise
+on `==`), and is then built for the real viewer on every call. One that closed over the
+real viewer instead of its argument is refused: the template is checked for the ids of
+the viewer it was first built for.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Row, any_, bindparam, inspect
+from sqlalchemy import BindParameter, ColumnElement, ColumnOperators, Row, any_, bindparam, inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ClauseElement
 
 from resolvers.database import Database
 from resolvers.identity import Viewer
@@ -39,8 +43,29 @@ ModelT = TypeVar("ModelT")
 AnySelect = Select[*tuple[Any, ...]]
 """A SELECT of any columns."""
 
-_VIEWER_USER_ID = bindparam("viewer_user_id", type_=UUID(as_uuid=True))
-_VIEWER_DOCTOR_ID = bindparam("viewer_doctor_id", type_=UUID(as_uuid=True))
+
+class _ViewerId(BindParameter[uuid.UUID]):
+    """A stand-in viewer id: a named bind parameter in SQL. Comparing it with a Python
+    value (`viewer.user_id == row.owner_id`) would silently be false, so it raises,
+    and the statement is then built per call for the real viewer."""
+
+    inherit_cache = True
+
+    def __eq__(self, other: Any) -> Any:
+        if isinstance(other, ClauseElement | ColumnOperators):
+            return super().__eq__(other)
+        raise TypeError("A stand-in viewer id is compared in Python.")
+
+    def __ne__(self, other: Any) -> Any:
+        if isinstance(other, ClauseElement | ColumnOperators):
+            return super().__ne__(other)
+        raise TypeError("A stand-in viewer id is compared in Python.")
+
+    __hash__ = BindParameter.__hash__
+
+
+_VIEWER_USER_ID = _ViewerId("viewer_user_id", type_=UUID(as_uuid=True))
+_VIEWER_DOCTOR_ID = _ViewerId("viewer_doctor_id", type_=UUID(as_uuid=True))
 _MAX_TEMPLATES = 2048
 
 

@@ -1,0 +1,113 @@
+"""Statement templates (resolvers/templates.py): one statement per call site and viewer
+shape serves every viewer of that shape with their own ids bound, never another's."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import inspect, select
+
+from models import Goal
+from resolvers import templates
+from resolvers.database import Database
+from resolvers.identity import Viewer
+from resolvers.policies import visible
+from resolvers.templates import any_of, fetch_models, statement_for
+from tests.client import GraphQLClient
+from tests.factories import make_user
+from tests.factories_goals import make_goal
+
+GOALS = "query { goals(first: 10) { edges { node { id title } } } }"
+
+
+def _patient(user_id: uuid.UUID) -> Viewer:
+    return Viewer(role="authenticated", user_id=user_id, app_roles=frozenset({"patient"}))
+
+
+async def test_one_template_serves_each_viewer_their_own_rows(
+    client: GraphQLClient, db: Database
+) -> None:
+    first, second = await make_user(db), await make_user(db)
+    first_goal = await make_goal(db, first, title="First's goal")
+    second_goal = await make_goal(db, second, title="Second's goal")
+
+    seen_first = await client.execute(GOALS, as_user=first)
+    built = dict(templates._templates)
+    seen_second = await client.execute(GOALS, as_user=second)
+
+    assert [edge["node"]["id"] for edge in seen_first.data["goals"]["edges"]] == [
+        str(first_goal.id)
+    ]
+    assert [edge["node"]["id"] for edge in seen_second.data["goals"]["edges"]] == [
+        str(second_goal.id)
+    ]
+    # The second viewer reused the first one's statements: nothing new was built.
+    assert templates._templates.keys() == built.keys()
+    assert all(templates._templates[key] is built[key] for key in built)
+
+
+async def test_a_template_is_built_per_viewer_shape(db: Database) -> None:
+    patient = _patient(uuid.uuid4())
+    admin = Viewer(role="authenticated", user_id=uuid.uuid4(), app_roles=frozenset({"admin"}))
+    key = ("test", "per shape")
+    for_patient, patient_values = statement_for(key, patient, lambda v: visible(Goal, v))
+    for_admin, admin_values = statement_for(key, admin, lambda v: visible(Goal, v))
+    assert for_patient is not for_admin
+    assert patient_values["viewer_user_id"] == patient.user_id
+    assert admin_values["viewer_user_id"] == admin.user_id
+    # The admin's statement has no owner condition; the patient's binds the viewer's id.
+    assert "viewer_user_id" in str(for_patient)
+    assert "viewer_user_id" not in str(for_admin)
+
+
+async def test_a_builder_that_binds_the_real_viewer_is_refused(db: Database) -> None:
+    viewer = _patient(uuid.uuid4())
+    with pytest.raises(RuntimeError, match="binds the viewer's id"):
+        statement_for(
+            ("test", "leaky"),
+            viewer,
+            lambda _stand_in: select(Goal).where(Goal.owner_id == viewer.user_id),
+        )
+
+
+async def test_a_builder_that_needs_real_values_is_built_per_call(db: Database) -> None:
+    owner = await make_user(db)
+    goal = await make_goal(db, owner)
+    other = await make_user(db)
+
+    def build(viewer: Viewer) -> object:
+        # Compares the id in Python: impossible with the stand-in's bind parameter.
+        if viewer.user_id == owner.id:
+            return visible(Goal, viewer)
+        return visible(Goal, viewer).where(Goal.id.is_(None))
+
+    key = ("test", "python comparison")
+    owner_rows = await fetch_models(db, key, _patient(owner.id), Goal, build)  # type: ignore[arg-type]
+    other_rows = await fetch_models(db, key, _patient(other.id), Goal, build)  # type: ignore[arg-type]
+    assert [row.id for row in owner_rows] == [goal.id]
+    assert other_rows == []
+    assert isinstance(
+        templates._templates[(key, templates._viewer_shape(_patient(owner.id)))],
+        templates._Untemplatable,
+    )
+
+
+async def test_instances_match_what_the_orm_loads(db: Database) -> None:
+    owner = await make_user(db)
+    goal = await make_goal(db, owner, description="Walk more", importance=4)
+    viewer = _patient(owner.id)
+    [loaded] = await fetch_models(
+        db,
+        ("test", "instances"),
+        viewer,
+        Goal,
+        lambda v: visible(Goal, v).where(any_of(Goal.id)),
+        keys=[goal.id],
+    )
+    async with db.read() as session:
+        orm_goal = (await session.scalars(select(Goal).where(Goal.id == goal.id))).one()
+    for attribute in inspect(Goal).column_attrs:
+        assert getattr(loaded, attribute.key) == getattr(orm_goal, attribute.key), attribute.key
+        assert type(getattr(loaded, attribute.key)) is type(getattr(orm_goal, attribute.key))
+    assert type(loaded) is Goal
