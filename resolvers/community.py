@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from models import Comment, CommentLike, Post, PostLike, Report, User
 from resolvers.context import Context
@@ -196,20 +197,25 @@ class _CountLoader(PolicyLoader[uuid.UUID, int]):
     """Counts per parent id in one grouped query: `statement` selects (parent, count())
     under the policy; the parent ids and the GROUP BY are added by `counts_per_parent`."""
 
+    parent: ClassVar[KeyedColumnElement[Any]]
+    """The column counted by, selected first by `statement` (a table column: an ORM
+    attribute would act as a descriptor on the loader)."""
+
     def statement(self, viewer: Viewer) -> Select[Any, Any]:
         raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[int]:
-        parent = self.statement(self.viewer).selected_columns[0]
         counts = await counts_per_parent(
-            self.db, self.viewer, type(self), self.statement, parent, keys
+            self.db, self.viewer, type(self), self.statement, self.parent, keys
         )
         return [counts[key] for key in keys]
 
 
 class TopCommentCountByPostIdLoader(_CountLoader):
+    parent = Comment.__table__.c.post_id
+
     def statement(self, viewer: Viewer) -> Select[Any, Any]:
-        return select(Comment.post_id, func.count()).where(
+        return select(self.parent, func.count()).where(
             readable(Comment, viewer), Comment.parent_id.is_(None)
         )
 
@@ -217,25 +223,31 @@ class TopCommentCountByPostIdLoader(_CountLoader):
 class CommentCountByPostIdLoader(_CountLoader):
     """All comments (replies included) of a post that the viewer may read."""
 
+    parent = Comment.__table__.c.post_id
+
     def statement(self, viewer: Viewer) -> Select[Any, Any]:
-        return select(Comment.post_id, func.count()).where(readable(Comment, viewer))
+        return select(self.parent, func.count()).where(readable(Comment, viewer))
 
 
 class ReplyCountByCommentIdLoader(_CountLoader):
+    parent = Comment.__table__.c.parent_id
+
     def statement(self, viewer: Viewer) -> Select[Any, Any]:
-        return select(Comment.parent_id, func.count()).where(readable(Comment, viewer))
+        return select(self.parent, func.count()).where(readable(Comment, viewer))
 
 
 class LikeCountByPostIdLoader(_CountLoader):
+    parent = PostLike.__table__.c.post_id
+
     def statement(self, viewer: Viewer) -> Select[Any, Any]:
-        return select(PostLike.post_id, func.count()).where(post_like_policy.counted(viewer))
+        return select(self.parent, func.count()).where(post_like_policy.counted(viewer))
 
 
 class LikeCountByCommentIdLoader(_CountLoader):
+    parent = CommentLike.__table__.c.comment_id
+
     def statement(self, viewer: Viewer) -> Select[Any, Any]:
-        return select(CommentLike.comment_id, func.count()).where(
-            comment_like_policy.counted(viewer)
-        )
+        return select(self.parent, func.count()).where(comment_like_policy.counted(viewer))
 
 
 # --- comment threads --------------------------------------------------------------------

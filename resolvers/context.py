@@ -28,5 +28,12 @@ class Context:
         request."""
         from resolvers.users import prime_viewer
 
+        previous = getattr(self, "loaders", None)
+        if previous is not None:
+            previous.close()
         self.loaders = Loaders(self.db, self.viewer)
         prime_viewer(self)
+
+    def close(self) -> None:
+        """The request is answered: free what its loaders hold (see `Loaders.close`)."""
+        self.loaders.close()

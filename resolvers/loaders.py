@@ -61,3 +61,12 @@ class Loaders:
             loader = loader_class(self._db, self._viewer)
             self._loaders[loader_class] = loader
         return loader  # type: ignore[no-any-return,unused-ignore]
+
+    def close(self) -> None:
+        """Drops every loader's cache at the end of the request. A cached page refers
+        back to its loader (its total is counted on demand), so each cache is a cycle
+        holding every row the request read; left alone, only the garbage collector
+        could free it, walking all of those rows first."""
+        for loader in self._loaders.values():
+            loader.clear_all()
+        self._loaders.clear()

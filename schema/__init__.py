@@ -58,6 +58,7 @@ class FreshLoaders(FieldExtension):
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
     ) -> Any:
+        info.context.loaders.close()
         info.context.loaders = Loaders(info.context.db, info.context.viewer)
         return await next_(source, info, **kwargs)
 

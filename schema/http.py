@@ -412,6 +412,8 @@ class GraphQLEndpoint:
             # GET mutations were refused above; this is a subscription, which HTTP does not serve.
             kind = invalid.operation_type.value
             raise RequestError(400, f"{kind.capitalize()} operations are not supported.") from None
+        finally:
+            context.close()
         state["executor"] = context.executor
         body: dict[str, Any] = {}
         status = 200
