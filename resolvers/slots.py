@@ -162,7 +162,8 @@ def compute_slots(
     doctor = schedule.doctor
     if not doctor.verified or not doctor.accepting_patients:
         return []
-    zone = ZoneInfo(doctor.timezone)
+    doctor_id, timezone, currency = doctor.id, doctor.timezone, doctor.currency
+    zone = ZoneInfo(timezone)
     price = price_for(doctor, appointment_type)
     exceptions: dict[date, list[DayException]] = defaultdict(list)
     for exception in schedule.exceptions:
@@ -206,12 +207,15 @@ def compute_slots(
             local = datetime.combine(current, window_start)
             local_end = datetime.combine(current, window_end)
             offset = _fixed_offset(local, local_end, zone)
+            # Without a clock change in the window, starts step through UTC as they do
+            # through local time.
+            instant = (local - offset).replace(tzinfo=UTC) if offset is not None else None
             while local + length <= local_end:
-                starts_at = (
-                    (local - offset).replace(tzinfo=UTC)
-                    if offset is not None
-                    else to_utc(local, zone)
-                )
+                if instant is not None:
+                    starts_at: datetime | None = instant
+                    instant += step
+                else:
+                    starts_at = to_utc(local, zone)
                 local += step
                 if starts_at is None or starts_at < earliest:
                     continue
@@ -220,14 +224,14 @@ def compute_slots(
                     continue
                 slots.append(
                     Slot(
-                        doctor_id=doctor.id,
-                        starts_at=starts_at,
-                        ends_at=ends_at,
-                        local_date=current,
-                        timezone=doctor.timezone,
-                        type=appointment_type,
-                        price=price,
-                        currency=doctor.currency,
+                        doctor_id,
+                        starts_at,
+                        ends_at,
+                        current,
+                        timezone,
+                        appointment_type,
+                        price,
+                        currency,
                     )
                 )
     slots.sort(key=lambda slot: slot.starts_at)

@@ -122,13 +122,14 @@ class AvailableSlot:
     currency: str = strawberry.field(description="ISO 4217 currency of the price.")
 
     @classmethod
-    def from_slot(cls, slot: slot_resolvers.Slot) -> AvailableSlot:
+    def from_slot(cls, slot: slot_resolvers.Slot, type_: AppointmentType) -> AvailableSlot:
+        """`type_`: the type the slots were computed for (`slot.type`, as the enum)."""
         return cls(
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             timezone=slot.timezone,
             local_date=slot.local_date,
-            type=AppointmentType(slot.type),
+            type=type_,
             price=slot.price,
             currency=slot.currency,
         )
@@ -164,7 +165,7 @@ async def resolve_available_slots(
 ) -> list[AvailableSlot]:
     """Used by `Doctor.availableSlots`."""
     slots = await slot_resolvers.available_slots(info.context, doctor, from_, to, type_.value)
-    return [AvailableSlot.from_slot(slot) for slot in slots]
+    return [AvailableSlot.from_slot(slot, type_) for slot in slots]
 
 
 # --- appointments --------------------------------------------------------------------
