@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -500,7 +500,8 @@ def _filter_clauses(conditions: AppointmentFilter) -> list[ColumnElement[bool]]:
     template serves every value (`resolvers/templates.py`)."""
     clauses: list[ColumnElement[bool]] = []
     if conditions.statuses:
-        clauses.append(Appointment.status.in_(conditions.statuses))
+        # A parameter per status (the statuses are part of the template's key).
+        clauses.append(Appointment.status.in_([literal(status) for status in conditions.statuses]))
     if conditions.start is not None:
         clauses.append(
             Appointment.starts_at >= bindparam("filter_start", conditions.start, _STARTS_AT)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BindParameter, ColumnElement, ColumnOperators, Row, any_, bindparam, inspect
+from sqlalchemy import BindParameter, ColumnElement, ColumnOperators, any_, bindparam, inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.sql import Select
@@ -119,12 +119,13 @@ _templates: dict[Hashable, AnySelect | _Untemplatable] = {}
 
 def statement_for(
     key: object, viewer: Viewer, build: Callable[[Viewer], AnySelect]
-) -> tuple[AnySelect, dict[str, Any]]:
+) -> tuple[AnySelect, dict[str, Any], bool]:
     """The statement `build` makes for `viewer`, built once per key and viewer shape,
-    with the viewer's values to bind. A key of None builds it for this call only (when
-    it holds values that vary without bound, like a decoded cursor)."""
+    with the viewer's values to bind, and whether it is such a kept template. A key of
+    None builds it for this call only (when it holds values that vary without bound,
+    like a decoded cursor)."""
     if key is None:
-        return build(viewer), {}
+        return build(viewer), {}, False
     cache_key = (key, _viewer_shape(viewer))
     statement = _templates.get(cache_key)
     if statement is None:
@@ -139,8 +140,9 @@ def statement_for(
             _templates.clear()
         _templates[cache_key] = statement
     if isinstance(statement, _Untemplatable):
-        return build(viewer), {}
-    return statement, {"viewer_user_id": viewer.user_id, "viewer_doctor_id": viewer.doctor_id}
+        return build(viewer), {}, False
+    viewer_ids = {"viewer_user_id": viewer.user_id, "viewer_doctor_id": viewer.doctor_id}
+    return statement, viewer_ids, True
 
 
 async def fetch_rows(
@@ -149,12 +151,12 @@ async def fetch_rows(
     viewer: Viewer,
     build: Callable[[Viewer], AnySelect],
     **values: Any,
-) -> Sequence[Row[*tuple[Any, ...]]]:
+) -> Sequence[Any]:
     """Runs `build`'s statement (see `statement_for`) with `values` for its own named
-    parameters."""
-    statement, parameters = statement_for(key, viewer, build)
+    parameters. Rows are tuples with their columns as attributes too."""
+    statement, parameters, reusable = statement_for(key, viewer, build)
     parameters.update(values)
-    return await db.rows(statement, parameters)
+    return await db.rows(statement, parameters, reusable=reusable)
 
 
 async def fetch_models(
@@ -184,7 +186,7 @@ def _attributes_by_column(model: type[Any]) -> dict[str, str]:
     return found
 
 
-def instances(model: type[ModelT], rows: Sequence[Row[*tuple[Any, ...]]]) -> list[ModelT]:
+def instances(model: type[ModelT], rows: Sequence[Any]) -> list[ModelT]:
     """Model objects, as the ORM loads them, from rows with the model's columns by name
     (what `select(model)` returns, also from an aliased subquery); other columns (a
     window's position, a label) are left out."""

@@ -8,14 +8,14 @@ import uuid
 import pytest
 from sqlalchemy import inspect, select
 
-from models import Goal
+from models import Doctor, Goal
 from resolvers import templates
-from resolvers.database import Database
+from resolvers.database import Database, StatementCounter, statement_counter
 from resolvers.identity import Viewer
 from resolvers.policies import visible
-from resolvers.templates import any_of, fetch_models, statement_for
+from resolvers.templates import AnySelect, any_of, fetch_models, statement_for
 from tests.client import GraphQLClient
-from tests.factories import make_user
+from tests.factories import make_doctor, make_user
 from tests.factories_goals import make_goal
 
 GOALS = "query { goals(first: 10) { edges { node { id title } } } }"
@@ -51,8 +51,8 @@ async def test_a_template_is_built_per_viewer_shape(db: Database) -> None:
     patient = _patient(uuid.uuid4())
     admin = Viewer(role="authenticated", user_id=uuid.uuid4(), app_roles=frozenset({"admin"}))
     key = ("test", "per shape")
-    for_patient, patient_values = statement_for(key, patient, lambda v: visible(Goal, v))
-    for_admin, admin_values = statement_for(key, admin, lambda v: visible(Goal, v))
+    for_patient, patient_values, _ = statement_for(key, patient, lambda v: visible(Goal, v))
+    for_admin, admin_values, _ = statement_for(key, admin, lambda v: visible(Goal, v))
     assert for_patient is not for_admin
     assert patient_values["viewer_user_id"] == patient.user_id
     assert admin_values["viewer_user_id"] == admin.user_id
@@ -111,3 +111,38 @@ async def test_instances_match_what_the_orm_loads(db: Database) -> None:
         assert getattr(loaded, attribute.key) == getattr(orm_goal, attribute.key), attribute.key
         assert type(getattr(loaded, attribute.key)) is type(getattr(orm_goal, attribute.key))
     assert type(loaded) is Goal
+
+
+async def test_a_kept_statement_runs_straight_on_the_driver(db: Database) -> None:
+    """From its second run a template goes to asyncpg with its SQL text: same rows, same
+    types (array columns included), one statement counted."""
+    doctor = await make_doctor(
+        db, specialties=["Cardiology", "Sleep"], qualifications=[{"title": "MD"}]
+    )
+    other = await make_doctor(db, specialties=["Dermatology"])
+    viewer = _patient(uuid.uuid4())
+    key = ("test", "prepared")
+
+    def build(for_viewer: Viewer) -> AnySelect:
+        return visible(Doctor, for_viewer).where(any_of(Doctor.id)).order_by(Doctor.full_name)
+
+    through_sqlalchemy = await fetch_models(db, key, viewer, Doctor, build, keys=[doctor.id])
+    statement, _, reusable = statement_for(key, viewer, build)
+    assert reusable and db._prepared[id(statement)][1] is not None
+
+    counter = StatementCounter()
+    token = statement_counter.set(counter)
+    try:
+        prepared = await fetch_models(db, key, viewer, Doctor, build, keys=[doctor.id, other.id])
+    finally:
+        statement_counter.reset(token)
+    assert counter.count == 1
+    assert {row.id for row in prepared} == {doctor.id, other.id}
+    assert [row.full_name for row in prepared] == sorted([doctor.full_name, other.full_name])
+    [same] = [row for row in prepared if row.id == doctor.id]
+    for attribute in inspect(Doctor).column_attrs:
+        expected = getattr(through_sqlalchemy[0], attribute.key)
+        assert getattr(same, attribute.key) == expected, attribute.key
+        assert type(getattr(same, attribute.key)) is type(expected), attribute.key
+    assert same.specialties == ["Cardiology", "Sleep"]
+    assert same.qualifications == [{"title": "MD"}]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, false, literal, or_, select, true
 
 from models import Appointment, Goal, GoalCheckIn, GoalMilestone
 from resolvers.identity import Viewer
@@ -33,7 +33,11 @@ def _has_care_relationship(doctor_id: uuid.UUID, owner_id: Any) -> ColumnElement
         .where(
             Appointment.patient_id == owner_id,
             Appointment.doctor_id == doctor_id,
-            Appointment.status.not_in(EXCLUDED_APPOINTMENT_STATUSES),
+            # One parameter per status (not an expanding list): the statement text is
+            # then final, which lets a kept statement go straight to the driver.
+            Appointment.status.not_in(
+                [literal(status) for status in EXCLUDED_APPOINTMENT_STATUSES]
+            ),
             Appointment.cancelled_at.is_(None),
         )
         .exists()
