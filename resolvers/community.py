@@ -25,7 +25,7 @@ from resolvers.context import Context
 from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
+from resolvers.loaders import Loaders, PolicyLoader
 from resolvers.pagination import (
     Page,
     SortKey,
@@ -42,7 +42,7 @@ from resolvers.policies.community import (
     report_policy,
 )
 from resolvers.templates import AnySelect, any_of, fetch_rows
-from resolvers.windowed import counts_per_parent, pages_per_parent
+from resolvers.windowed import Joined, counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 10_000
@@ -305,10 +305,39 @@ class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
                 first=first,
                 after=after,
                 count=self.count,
+                joined=_authors_joined(self.loaders),
             )
             for parent_id, page in found.items():
                 pages[ThreadKey(parent_id, first, after)] = page
         return [pages[key] for key in keys]
+
+
+def _authors_joined(loaders: Loaders | None) -> Joined | None:
+    """Each comment's author profile read with the comment, into `AuthorByIdLoader`: the
+    authors rule lets the viewer see the public name and avatar of the author of a row
+    they may read, which is what that loader serves."""
+    if loaders is None:
+        return None
+    authors = loaders.get(AuthorByIdLoader)
+
+    def join(query: AnySelect, comment: Any) -> AnySelect:
+        return query.add_columns(
+            User.id.label("author_user_id"),
+            User.full_name.label("author_full_name"),
+            User.avatar_url.label("author_avatar_url"),
+        ).outerjoin(User, User.id == comment.author_id)
+
+    def read(rows: Sequence[Any]) -> None:
+        for row in rows:
+            if row.author_id is not None:
+                authors.prime(
+                    row.author_id,
+                    AuthorProfile(row.author_user_id, row.author_full_name, row.author_avatar_url)
+                    if row.author_user_id is not None
+                    else None,
+                )
+
+    return Joined(join, read)
 
 
 class TopCommentsByPostIdLoader(_ThreadLoader):

@@ -26,6 +26,8 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
         super().__init__()
         self.db = db
         self.viewer = viewer
+        self.loaders: Loaders | None = None
+        """The request's loaders, when created through them (to prime another loader)."""
 
     async def visible_where_in(
         self, model: type[ModelT], column: Any, keys: Iterable[Any], *order_by: Any
@@ -59,6 +61,7 @@ class Loaders:
         loader = self._loaders.get(loader_class)
         if loader is None:
             loader = loader_class(self._db, self._viewer)
+            loader.loaders = self
             self._loaders[loader_class] = loader
         return loader  # type: ignore[no-any-return,unused-ignore]
 

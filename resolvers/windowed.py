@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -37,11 +38,13 @@ async def pages_per_parent(
     after: str | None,
     count: Callable[[Hashable], Any],
     values: dict[str, Any] | None = None,
+    joined: Joined | None = None,
 ) -> dict[Any, Page[RowT]]:
     """A page for each of `parent_ids` (empty when a parent has no rows). `build(viewer)`
     selects `model` already filtered by policy and filters, the same for every call with
     this `key` (`values` bound by name); the parents are added here. `count(parent_id)`
-    returns an awaitable total for that parent."""
+    returns an awaitable total for that parent. `joined` reads related columns with the
+    rows (see `Joined`)."""
     parent_ids = list(parent_ids)
     after_values = decode_cursor_for(sort, after) if after is not None else None
 
@@ -51,22 +54,30 @@ async def pages_per_parent(
             statement = statement.where(sort.after(after_values))
         position = func.row_number().over(partition_by=parent, order_by=sort.order_by())
         ranked = statement.add_columns(position.label("position")).subquery()
-        return (
-            select(aliased(model, ranked))
+        entity = aliased(model, ranked)
+        query = (
+            select(entity)
             .where(ranked.c.position <= bindparam("limit"))
             .order_by(ranked.c[parent.key], ranked.c.position)
         )
+        return joined.join(query, entity) if joined is not None else query
 
     rows = await fetch_rows(
         db,
         # A cursor's values go into the statement: such pages are built per call.
-        ("pages_per_parent", key) if after_values is None and key is not None else None,
+        (
+            ("pages_per_parent", key, joined is not None)
+            if after_values is None and key is not None
+            else None
+        ),
         viewer,
         windowed,
         parent_ids=parent_ids,
         limit=first + 1,
         **(values or {}),
     )
+    if joined is not None:
+        joined.read(rows)
     grouped: dict[Any, list[RowT]] = defaultdict(list)
     for row in instances(model, rows):
         grouped[getattr(row, parent.key)].append(row)
@@ -74,6 +85,17 @@ async def pages_per_parent(
         parent_id: _page(grouped[parent_id], first, after, key_of, partial(count, parent_id))
         for parent_id in parent_ids
     }
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Columns of a related table read in the same statement as the rows, e.g. to prime
+    another loader with them (`read(rows)`) so the fields that need them resolve without
+    a statement and a wait of their own. `join(query, entity)` adds the columns (with
+    labels that are not the model's column names) and the join to the outer query."""
+
+    join: Callable[[AnySelect, Any], AnySelect]
+    read: Callable[[Sequence[Any]], None]
 
 
 def _page(

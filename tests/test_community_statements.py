@@ -63,8 +63,48 @@ async def test_feed_statement_count_is_fixed(client: GraphQLClient, db: Database
     assert len(edges) == 20
     assert all(len(edge["node"]["comments"]["edges"]) <= 5 for edge in edges)
     assert sum(len(edge["node"]["comments"]["edges"]) for edge in edges) >= 90
-    # viewer (1) + feed (1) + authors of posts (1) + comments (1) + their authors (1)
-    # + replies (1) + their authors (1)
-    assert few.statements == many.statements == 7
+    # viewer (1) + feed (1) + authors of posts (1) + comments with their authors (1)
+    # + replies with their authors (1)
+    assert few.statements == many.statements == 5
     assert few_counts.statements == many_counts.statements
     print(f"feed statements: shape={many.statements} with counts={many_counts.statements}")
+
+
+THREAD_AUTHORS = """
+query {
+  feed(first: 5) { edges { node {
+    comments(first: 5) { edges { node {
+      body author { id displayName avatarUrl }
+      replies(first: 5) { edges { node { body author { id displayName } } } }
+    } } }
+  } } }
+}
+"""
+
+
+async def test_comment_authors_read_with_their_comments(
+    client: GraphQLClient, db: Database
+) -> None:
+    """Comment and reply authors come with the thread's statement (the authors rule: the
+    public name and avatar of the author of a row the viewer may read)."""
+    viewer = await make_user(db)
+    ann = await make_user(db, full_name="Ann Commenter")
+    bob = await make_user(db, full_name="Bob Replier")
+    post = await make_post(db, viewer)
+    comment = await make_comment(db, post, ann, body="first")
+    await make_comment(db, post, bob, parent=comment, body="reply")
+    response = await client.execute(THREAD_AUTHORS, as_user=viewer)
+    [thread] = response.data["feed"]["edges"][0]["node"]["comments"]["edges"]
+    assert thread["node"]["body"] == "first"
+    assert thread["node"]["author"] == {
+        "id": str(ann.id),
+        "displayName": "Ann Commenter",
+        "avatarUrl": None,
+    }
+    [reply] = thread["node"]["replies"]["edges"]
+    assert reply["node"] == {
+        "body": "reply",
+        "author": {"id": str(bob.id), "displayName": "Bob Replier"},
+    }
+    # viewer, feed, comments with authors, replies with authors
+    assert response.statements == 4
