@@ -61,6 +61,8 @@ SERVICE = Viewer(role="service_role")
 # An unknown `kid` refreshes a URL-backed key set at most this often, so tokens with
 # made-up key ids cannot make every request fetch the JWKS.
 UNKNOWN_KID_REFRESH_SECONDS = 30.0
+# Verified HS256 tokens kept (claims re-checked for time on every use); cleared when full.
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class TokenVerifier:
@@ -77,6 +79,7 @@ class TokenVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = -math.inf
         self._lock = asyncio.Lock()
+        self._verified: dict[str, dict[str, Any]] = {}
         if settings.jwks_file is not None:
             self._keys = self._parse_jwks(settings.jwks_file.read_text())
 
@@ -122,6 +125,15 @@ class TokenVerifier:
         return key
 
     async def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims. An HS256 token verified before (same secret for the life of
+        the process) is not decoded again, only its `exp`, `nbf` and `iat` are checked
+        against the clock; tokens signed with JWKS keys are verified every time, so a
+        key removed from the set stops its tokens at once."""
+        known = self._verified.get(token)
+        if known is not None:
+            if _current(known):
+                return known
+            del self._verified[token]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -155,7 +167,18 @@ class TokenVerifier:
             raise Unauthenticated("Token issuer is not accepted") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"Invalid token: {exc}") from exc
+        if algorithm == "HS256":
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.clear()
+            self._verified[token] = claims
         return claims
+
+
+def _current(claims: dict[str, Any]) -> bool:
+    """The time checks `jwt.decode` made (no leeway): not expired, not before `nbf`, not
+    issued in the future."""
+    now = time.time()
+    return now < claims["exp"] and claims.get("nbf", now) <= now and claims.get("iat", now) <= now
 
 
 _VIEWER_SQL = text(
@@ -194,17 +217,18 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
         raise Unauthenticated("Token has no valid `sub` claim") from exc
 
     # Autocommit: the provisioning INSERT is one statement, committed on its own.
-    async with db.autocommit_engine.connect() as conn:
-        row = (await conn.execute(_VIEWER_SQL, {"id": user_id})).first()
-        if row is None:
-            email = str(claims.get("email") or f"{user_id}@users.invalid").strip().lower()
+    found = await db.rows(_VIEWER_SQL, {"id": user_id}, reusable=True)
+    if not found:
+        email = str(claims.get("email") or f"{user_id}@users.invalid").strip().lower()
+        async with db.autocommit_engine.connect() as conn:
             await conn.execute(
                 _PROVISION_SQL,
                 {"id": user_id, "email": email, "full_name": email.split("@")[0]},
             )
-            row = (await conn.execute(_VIEWER_SQL, {"id": user_id})).first()
-            if row is None:
-                raise Unauthenticated("The token's email belongs to another account")
+        found = await db.rows(_VIEWER_SQL, {"id": user_id}, reusable=True)
+        if not found:
+            raise Unauthenticated("The token's email belongs to another account")
+    row = found[0]
     roles = frozenset({"patient", *row.roles})
     if row.doctor_id is not None:
         roles = roles | {"doctor"}

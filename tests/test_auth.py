@@ -20,6 +20,8 @@ from sqlalchemy import func, select
 
 from models import User
 from resolvers.database import Database
+from resolvers.errors import Unauthenticated
+from resolvers.identity import TokenVerifier
 from resolvers.settings import Settings
 from tests.client import GraphQLClient, graphql_client
 from tests.conftest import TEST_JWT_SECRET
@@ -58,6 +60,22 @@ async def test_valid_hs256_token(client: GraphQLClient, db: Database) -> None:
         "email": user.email,
         "roles": ["COACH", "PATIENT"],
     }
+
+
+async def test_a_verified_token_still_expires(settings: Settings) -> None:
+    """HS256 tokens are verified once per process, but their time claims are checked on
+    every use: a token that expires after being accepted is refused."""
+    verifier = TokenVerifier(settings)
+    user_id = uuid.uuid4()
+    token = jwt.encode(_claims(user_id, exp=int(time.time()) + 2), TEST_JWT_SECRET)
+    assert (await verifier.verify(token))["sub"] == str(user_id)
+    assert (await verifier.verify(token))["sub"] == str(user_id)
+    await asyncio.sleep(2.1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await verifier.verify(token)
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(tampered)
 
 
 @pytest.mark.parametrize(
