@@ -10,9 +10,10 @@ viewer's ids, the parent ids, the page size. So a read here is
   doctor profile, which is all a policy's `read` branches on. It is built for a stand-in
   viewer whose ids are the named bind parameters `viewer_user_id` / `viewer_doctor_id`,
   so the very same policy code (`resolvers/policies`) writes the predicate;
-- run on a Core connection (autocommit, like every read) with the request's values bound
-  by name: the viewer's ids and the builder's own parameters (`any_of(column)`'s
-  `keys`, a `limit`);
+- run in autocommit, like every read, with the request's values bound by name: the
+  viewer's ids and the builder's own parameters (`any_of(column)`'s `keys`, a
+  `limit`). Its first run goes through SQLAlchemy Core; from then on its compiled SQL
+  goes straight to asyncpg (`Database.rows`);
 - turned into model objects straight from the rows (`instances`), as the ORM would load
   them, without an identity map: reads never write back.
 
