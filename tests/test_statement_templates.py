@@ -76,15 +76,15 @@ async def test_a_builder_that_needs_real_values_is_built_per_call(db: Database) 
     goal = await make_goal(db, owner)
     other = await make_user(db)
 
-    def build(viewer: Viewer) -> object:
+    def build(viewer: Viewer) -> AnySelect:
         # Compares the id in Python: impossible with the stand-in's bind parameter.
         if viewer.user_id == owner.id:
             return visible(Goal, viewer)
         return visible(Goal, viewer).where(Goal.id.is_(None))
 
     key = ("test", "python comparison")
-    owner_rows = await fetch_models(db, key, _patient(owner.id), Goal, build)  # type: ignore[arg-type]
-    other_rows = await fetch_models(db, key, _patient(other.id), Goal, build)  # type: ignore[arg-type]
+    owner_rows = await fetch_models(db, key, _patient(owner.id), Goal, build)
+    other_rows = await fetch_models(db, key, _patient(other.id), Goal, build)
     assert [row.id for row in owner_rows] == [goal.id]
     assert other_rows == []
     assert isinstance(
