@@ -647,7 +647,7 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
         groups: dict[tuple[AppointmentFilter, int, str | None], set[uuid.UUID]] = defaultdict(set)
         for key in keys:
             groups[(key.conditions, key.first, key.after)].add(key.doctor_id)
-        counter = self._counter()
+        counter = self.sibling(AppointmentCountByDoctorIdLoader)
         pages: dict[DoctorAppointmentsKey, Page[Appointment]] = {}
         for (conditions, first, after), doctor_ids in groups.items():
 
@@ -675,11 +675,6 @@ class AppointmentsByDoctorIdLoader(PolicyLoader[DoctorAppointmentsKey, Page[Appo
             for doctor_id, page in found.items():
                 pages[DoctorAppointmentsKey(doctor_id, conditions, first, after)] = page
         return [pages[key] for key in keys]
-
-    def _counter(self) -> AppointmentCountByDoctorIdLoader:
-        if not hasattr(self, "_count_loader"):
-            self._count_loader = AppointmentCountByDoctorIdLoader(self.db, self.viewer)
-        return self._count_loader
 
 
 async def doctor_appointments(

@@ -22,10 +22,9 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 
 from models import Comment, CommentLike, Post, PostLike, Report, User
 from resolvers.context import Context
-from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
-from resolvers.loaders import Loaders, PolicyLoader
+from resolvers.loaders import PolicyLoader
 from resolvers.pagination import (
     Page,
     SortKey,
@@ -275,15 +274,11 @@ class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
     partition_name: ClassVar[str]
     count_class: ClassVar[type[_CountLoader]]
 
-    def __init__(self, db: Database, viewer: Viewer) -> None:
-        super().__init__(db, viewer)
-        self.counts = self.count_class(db, viewer)
-
     def scope(self) -> ColumnElement[bool]:
         raise NotImplementedError
 
     def count(self, parent_id: Any) -> Any:
-        return self.counts.load(parent_id)
+        return self.sibling(self.count_class).load(parent_id)
 
     async def batch_load_fn(self, keys: Sequence[ThreadKey]) -> list[Page[Comment]]:
         partition: InstrumentedAttribute[Any] = getattr(Comment, self.partition_name)
@@ -305,20 +300,17 @@ class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
                 first=first,
                 after=after,
                 count=self.count,
-                joined=_authors_joined(self.loaders),
+                joined=_authors_joined(self.sibling(AuthorByIdLoader)),
             )
             for parent_id, page in found.items():
                 pages[ThreadKey(parent_id, first, after)] = page
         return [pages[key] for key in keys]
 
 
-def _authors_joined(loaders: Loaders | None) -> Joined | None:
+def _authors_joined(authors: AuthorByIdLoader) -> Joined:
     """Each comment's author profile read with the comment, into `AuthorByIdLoader`: the
     authors rule lets the viewer see the public name and avatar of the author of a row
     they may read, which is what that loader serves."""
-    if loaders is None:
-        return None
-    authors = loaders.get(AuthorByIdLoader)
 
     def join(query: AnySelect, comment: Any) -> AnySelect:
         return query.add_columns(
@@ -366,13 +358,16 @@ class _ViewerLikedLoader(PolicyLoader[uuid.UUID, bool]):
         if self.viewer.user_id is None:
             return [False for _ in keys]
         item: InstrumentedAttribute[Any] = getattr(self.model, self.item_name)
-        statement = select(item).where(
-            readable(self.model, self.viewer),
-            self.model.user_id == self.viewer.user_id,
-            item.in_(keys),
+        rows = await fetch_rows(
+            self.db,
+            type(self),
+            self.viewer,
+            lambda viewer: select(item).where(
+                readable(self.model, viewer), self.model.user_id == viewer.user_id, any_of(item)
+            ),
+            keys=list(keys),
         )
-        async with self.db.read() as session:
-            liked = set((await session.scalars(statement)).all())
+        liked = {row[0] for row in rows}
         return [key in liked for key in keys]
 
 

@@ -23,16 +23,17 @@ class Context:
     def __post_init__(self) -> None:
         self.reset_loaders()
 
-    def reset_loaders(self) -> None:
-        """Empty loader caches with the viewer's own row primed, as at the start of the
-        request."""
+    def reset_loaders(self, *, with_viewer_row: bool = True) -> None:
+        """Empty loader caches, as at the start of the request: with the viewer's own row
+        primed from the viewer statement, unless a write since may have changed it."""
         from resolvers.users import prime_viewer
 
         previous = getattr(self, "loaders", None)
         if previous is not None:
             previous.close()
         self.loaders = Loaders(self.db, self.viewer)
-        prime_viewer(self)
+        if with_viewer_row:
+            prime_viewer(self)
 
     def close(self) -> None:
         """The request is answered: free what its loaders hold (see `Loaders.close`)."""

@@ -181,10 +181,9 @@ class Database:
         driver, skipping SQLAlchemy's per-execution work."""
         entry = self._prepared.get(id(statement)) if reusable else None
         known = entry is not None and entry[0] is statement
-        if entry is not None and known:
-            prepared = entry[1]
-            if prepared is not None and prepared.accepts(parameters):
-                return await self._run_prepared(prepared, parameters)
+        prepared = entry[1] if entry is not None and known else None
+        if prepared is not None and prepared.accepts(parameters):
+            return await self._run_prepared(prepared, parameters)
         async with self.autocommit_engine.connect() as connection:
             result = await connection.execute(statement, parameters)
             rows = result.all()

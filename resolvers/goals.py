@@ -20,7 +20,6 @@ from models import Goal, GoalCheckIn, GoalMilestone, User
 from models.goal import CHECK_IN_FREQUENCIES, GOAL_STATUSES, GOAL_TYPES
 from models.goal_check_in import MOODS
 from resolvers.context import Context
-from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
@@ -185,12 +184,8 @@ class CheckInsByGoalIdLoader(PolicyLoader[CheckInPageKey, Page[GoalCheckIn]]):
     """Newest-first check-ins per goal; one windowed statement per distinct (first, after).
     Totals come from `counts`, only when a page's `count` is awaited."""
 
-    def __init__(self, db: Database, viewer: Viewer) -> None:
-        super().__init__(db, viewer)
-        self.counts = CheckInCountByGoalIdLoader(db, viewer)
-
     def count(self, goal_id: Any) -> Any:
-        return self.counts.load(goal_id)
+        return self.sibling(CheckInCountByGoalIdLoader).load(goal_id)
 
     async def batch_load_fn(self, keys: Sequence[CheckInPageKey]) -> list[Page[GoalCheckIn]]:
         by_arguments: dict[tuple[int, str | None], set[uuid.UUID]] = defaultdict(set)
@@ -255,10 +250,6 @@ class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Page[Goal]]):
     """Newest-first goals per owner that the viewer may read (for `User.goals`); one
     windowed statement per distinct (status, first, after)."""
 
-    def __init__(self, db: Database, viewer: Viewer) -> None:
-        super().__init__(db, viewer)
-        self.counts = GoalCountByOwnerIdLoader(db, viewer)
-
     async def batch_load_fn(self, keys: Sequence[OwnerGoalsKey]) -> list[Page[Goal]]:
         by_arguments: dict[tuple[str | None, int, str | None], set[uuid.UUID]] = defaultdict(set)
         for key in keys:
@@ -271,7 +262,9 @@ class GoalsByOwnerIdLoader(PolicyLoader[OwnerGoalsKey, Page[Goal]]):
                 return goals if status is None else goals.where(Goal.status == status)
 
             def count(owner_id: Any, status: str | None = status) -> Any:
-                return self.counts.load(OwnerGoalCountKey(owner_id, status))
+                return self.sibling(GoalCountByOwnerIdLoader).load(
+                    OwnerGoalCountKey(owner_id, status)
+                )
 
             found = await pages_per_parent(
                 self.db,
@@ -921,7 +914,6 @@ async def check_in(ctx: Context, spec: CheckInSpec) -> CheckInResult:
             goal.current_value = current
         await session.flush()
     ctx.loaders.get(GoalByIdLoader).replace(goal.id, goal)
-    pages = ctx.loaders.get(CheckInsByGoalIdLoader)
-    pages.clear_all()
-    pages.counts.clear(goal.id)
+    ctx.loaders.get(CheckInsByGoalIdLoader).clear_all()
+    ctx.loaders.get(CheckInCountByGoalIdLoader).clear(goal.id)
     return CheckInResult(check_in=row, goal=goal, replaced=existing is not None)

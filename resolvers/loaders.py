@@ -27,7 +27,14 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
         self.db = db
         self.viewer = viewer
         self.loaders: Loaders | None = None
-        """The request's loaders, when created through them (to prime another loader)."""
+        """The request's loaders, set by `Loaders.get` (see `sibling`)."""
+
+    def sibling(self, loader_class: type[LoaderT]) -> LoaderT:
+        """Another loader of the same request, e.g. the one counting this loader's totals
+        or one this loader primes: one instance and one cache per request."""
+        if self.loaders is None:
+            raise RuntimeError(f"{type(self).__name__} was made outside `Loaders.get`")
+        return self.loaders.get(loader_class)
 
     async def visible_where_in(
         self, model: type[ModelT], column: Any, keys: Iterable[Any], *order_by: Any
@@ -36,7 +43,7 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
         statement template (`resolvers/templates.py`) per loader and column."""
         return await fetch_models(
             self.db,
-            (type(self), model, column),
+            (type(self), model, column, order_by),
             self.viewer,
             model,
             lambda viewer: visible(model, viewer).where(any_of(column)).order_by(*order_by),

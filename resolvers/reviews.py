@@ -178,7 +178,7 @@ class ReviewsByDoctorIdLoader(PolicyLoader[DoctorReviewsKey, Page[Review]]):
         groups: dict[tuple[int, str | None, bool], set[uuid.UUID]] = defaultdict(set)
         for key in keys:
             groups[(key.first, key.after, key.featured_only)].add(key.doctor_id)
-        counter = ReviewCountByDoctorIdLoader(self.db, self.viewer)
+        counter = self.sibling(ReviewCountByDoctorIdLoader)
         pages: dict[DoctorReviewsKey, Page[Review]] = {}
         for (first, after, featured_only), doctor_ids in groups.items():
 

@@ -11,7 +11,6 @@ from strawberry.extensions import FieldExtension, MaxTokensLimiter, ParserCache,
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
-from resolvers.loaders import Loaders
 from resolvers.settings import Settings
 from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
@@ -58,8 +57,7 @@ class FreshLoaders(FieldExtension):
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
     ) -> Any:
-        info.context.loaders.close()
-        info.context.loaders = Loaders(info.context.db, info.context.viewer)
+        info.context.reset_loaders(with_viewer_row=False)
         return await next_(source, info, **kwargs)
 
 
