@@ -402,6 +402,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     print(flush=True)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info"}
     options["timeout_graceful_shutdown"] = 10  # in-flight requests finish on shutdown
+    # Our JSON access log already has one line per request (with its SQL statement count):
+    # uvicorn's own line would only repeat it.
+    options["access_log"] = not settings.log_requests
     if workers > 1:
         # Workers are separate processes: they reach the database resolved here.
         os.environ["DATABASE_URL"] = url

@@ -59,6 +59,7 @@ class _Measurer:
         self.variables = variables
         self.default_page_size = default_page_size
         self.result = Measurement()
+        self.variables_read: dict[str, Any] = {}
 
     def _page_size(self, node: FieldNode, definition: GraphQLField | None) -> int:
         """How many items a field may return: its `first` (given, from a variable, or the
@@ -73,6 +74,7 @@ class _Measurer:
                 return max(int(value.value), 1)
             if isinstance(value, VariableNode):
                 given = self.variables.get(value.name.value)
+                self.variables_read[value.name.value] = given
                 if isinstance(given, int):
                     return max(given, 1)
         default = definition.args["first"].default_value
@@ -138,17 +140,75 @@ def measure(
     variables: Mapping[str, Any] | None,
     default_page_size: int,
 ) -> Measurement:
+    return _measure(schema, document, operation_name, variables or {}, default_page_size)[0]
+
+
+def _measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any],
+    default_page_size: int,
+) -> tuple[Measurement, dict[str, Any]]:
+    """The measurement and the variables it read (those given to `first`)."""
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    measurer = _Measurer(schema, fragments, variables or {}, default_page_size)
+    measurer = _Measurer(schema, fragments, variables, default_page_size)
     for operation in operations[:1]:
         root = schema.get_root_type(operation.operation)
         measurer.result.cost = measurer.measure(operation.selection_set, root, 1)
-    return measurer.result
+    return measurer.result, measurer.variables_read
+
+
+class MeasurementCache:
+    """Measurements of the documents seen lately. A measurement depends on the document,
+    the operation and only the variables given to `first`, so it is kept with the values
+    those variables had, and reused while they have the same ones (same type and value).
+    Documents come from the parser cache, so a repeated query is the same object."""
+
+    def __init__(self, max_documents: int = 512, variants_per_document: int = 8) -> None:
+        self._max_documents = max_documents
+        self._variants = variants_per_document
+        self._entries: dict[
+            tuple[int, str | None, int],
+            tuple[DocumentNode, list[tuple[dict[str, Any], Measurement]]],
+        ] = {}
+
+    def measure(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        default_page_size: int,
+    ) -> Measurement:
+        given = variables or {}
+        key = (id(document), operation_name, default_page_size)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is document:
+            for read, measured in entry[1]:
+                if all(_same(given.get(name), value) for name, value in read.items()):
+                    return measured
+        measured, read = _measure(schema, document, operation_name, given, default_page_size)
+        if entry is None or entry[0] is not document:
+            if len(self._entries) >= self._max_documents:
+                self._entries.clear()
+            entry = (document, [])
+            self._entries[key] = entry
+        if len(entry[1]) < self._variants:
+            entry[1].append((read, measured))
+        return measured
+
+
+def _same(given: Any, kept: Any) -> bool:
+    return type(given) is type(kept) and given == kept
+
+
+_measurements = MeasurementCache()
 
 
 def _has_nul(value: Any) -> bool:
@@ -211,7 +271,7 @@ class RequestLimits(SchemaExtension):
 
     def _check(self, document: DocumentNode, request: Context) -> list[GraphQLError]:
         settings = request.settings
-        measured = measure(
+        measured = _measurements.measure(
             self.execution_context.schema._schema,
             document,
             self.execution_context.operation_name,

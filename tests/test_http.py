@@ -292,6 +292,11 @@ async def test_cost_budget_multiplies_nested_lists(settings: Settings, db: Datab
         assert error["extensions"]["limit"] == "cost"
         assert error["extensions"]["actual"] == 1 + 100 * 7
         assert "exceeds the limit of 500 by 201" in error["message"]
+        # Measurements are kept per document with the `first` values they read.
+        again = await http.post("/graphql", json={"query": query, "variables": {"n": 10}})
+        assert "errors" not in again.json()
+        costly_again = await http.post("/graphql", json={"query": query, "variables": {"n": 100}})
+        assert _errors(costly_again)[0]["extensions"]["actual"] == 1 + 100 * 7
 
 
 async def test_giant_document_is_refused_by_the_token_limit(http: httpx.AsyncClient) -> None:
