@@ -1,6 +1,6 @@
 """Per-parent pages for nested connections: one query for many parents, limited per
 parent with `row_number() OVER (PARTITION BY parent ...)`, and per-parent counts with one
-GROUP BY. Never one query per parent. Both are statement templates
+query over the parent ids. Never one query per parent. Both are statement templates
 (`resolvers/templates.py`): built once per call site and viewer shape, run with the
 parent ids and the page size bound."""
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ARRAY, bindparam, column, func, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from resolvers.database import Database
@@ -126,15 +126,33 @@ async def counts_per_parent(
     values: dict[str, Any] | None = None,
 ) -> dict[Any, int]:
     """`build(viewer)` is `select(parent, func.count())` filtered by policy and filters,
-    the same for every call with this `key` (`values` bound by name); the parents and the
-    GROUP BY are added here.
+    the same for every call with this `key` (`values` bound by name). Here it becomes a
+    count per parent id: `SELECT k.id, (SELECT count(*) ... WHERE parent = k.id) FROM
+    unnest(:parent_ids) AS k(id)`. Correlated on one parent at a time, the policy's own
+    subqueries (e.g. "the comment's post is readable") are index lookups; counted for
+    all parents in one GROUP BY, the planner may hash a whole table for them instead.
     Every parent gets a count (0 when none)."""
     parent_ids = list(parent_ids)
+
+    def per_parent(for_viewer: Viewer) -> AnySelect:
+        keys = (
+            func.unnest(bindparam("parent_ids", type_=ARRAY(parent.type)))
+            .table_valued(column("id", parent.type))
+            .render_derived(name="parents")
+        )
+        counted = (
+            build(for_viewer)
+            .with_only_columns(func.count(), maintain_column_froms=True)
+            .where(parent == keys.c.id)
+            .scalar_subquery()
+        )
+        return select(keys.c.id, counted)
+
     rows = await fetch_rows(
         db,
         None if key is None else ("counts_per_parent", key),
         viewer,
-        lambda for_viewer: build(for_viewer).where(any_of(parent, "parent_ids")).group_by(parent),
+        per_parent,
         parent_ids=parent_ids,
         **(values or {}),
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import FieldExtension, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import FieldExtension, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
@@ -23,6 +23,7 @@ from schema.lessons import LessonsMutation, LessonsQuery
 from schema.limits import RequestLimits
 from schema.scalars import SCALAR_OVERRIDES
 from schema.users import UsersMutation, UsersQuery
+from schema.validation import DocumentValidationCache
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
@@ -85,7 +86,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
+            DocumentValidationCache,
             RequestLimits,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ],

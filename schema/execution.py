@@ -31,7 +31,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, time
+from decimal import Decimal
+from enum import Enum
 from typing import Any, cast
+from uuid import UUID
 
 from graphql import (
     GraphQLBoolean,
@@ -44,6 +48,8 @@ from graphql import (
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLString,
+    ListValueNode,
+    ObjectValueNode,
     OperationType,
     VariableNode,
 )
@@ -70,7 +76,16 @@ class Unsupported(Exception):
 
 
 class _Field:
-    __slots__ = ("complete", "details", "field_def", "key", "name", "object_type", "path")
+    __slots__ = (
+        "complete",
+        "details",
+        "field_def",
+        "key",
+        "literal_arguments",
+        "name",
+        "object_type",
+        "path",
+    )
 
     def __init__(
         self,
@@ -87,6 +102,9 @@ class _Field:
         self.field_def: Any = None
         self.details: FieldDetailsList = []
         self.path: Path | None = None
+        # Converted arguments, kept with the plan when they are literals of immutable
+        # values (the same for every request of this document).
+        self.literal_arguments: dict[str, Any] | None = None
         if resolved is not None:
             self.object_type, self.field_def, self.details, self.path = resolved
 
@@ -136,6 +154,26 @@ def _leaf(type_: GraphQLScalarType | GraphQLEnumType) -> Completer:
 
         return integer
     return coerced
+
+
+def _has_variable(node: Any) -> bool:
+    if isinstance(node, VariableNode):
+        return True
+    if isinstance(node, ListValueNode):
+        return any(_has_variable(item) for item in node.values)
+    if isinstance(node, ObjectValueNode):
+        return any(_has_variable(item.value) for item in node.fields)
+    return False
+
+
+_IMMUTABLE = (int, float, str, bool, type(None), Enum, UUID, date, time, Decimal)
+
+
+def _immutable(value: Any) -> bool:
+    """A value no resolver can change in place (shared by requests when kept)."""
+    if isinstance(value, tuple | frozenset):
+        return all(_immutable(item) for item in value)
+    return isinstance(value, _IMMUTABLE)
 
 
 def _is_list_like(value: Any) -> bool:
@@ -193,28 +231,39 @@ class _Run:
         assert object_type is not None and path is not None
         definition = field_def.extensions[_DEFINITION]
         first = details[0]
-        raw_arguments = (
-            get_argument_values(
-                field_def,
-                first.node,
-                executor.variable_values,
-                first.fragment_variable_values,
-                executor.hide_suggestions,
-            )
-            if field_def.args or first.node.arguments
-            else {}
-        )
         nodes = [detail.node for detail in details]
         graphql_info = executor.build_resolve_info(field_def, nodes, object_type, path)
         converter = executor.schema._strawberry_schema.schema_converter  # type: ignore[attr-defined]
         info = converter.config.info_class(_raw_info=graphql_info, _field=definition)
-        kwargs = convert_arguments(
-            raw_arguments,
-            definition.arguments,
-            scalar_registry=converter.scalar_registry,
-            config=converter.config,
-            info=info,
-        )
+        if field.literal_arguments is not None:
+            kwargs = dict(field.literal_arguments)
+        else:
+            raw_arguments = (
+                get_argument_values(
+                    field_def,
+                    first.node,
+                    executor.variable_values,
+                    first.fragment_variable_values,
+                    executor.hide_suggestions,
+                )
+                if field_def.args or first.node.arguments
+                else {}
+            )
+            kwargs = convert_arguments(
+                raw_arguments,
+                definition.arguments,
+                scalar_registry=converter.scalar_registry,
+                config=converter.config,
+                info=info,
+            )
+            if (
+                first.fragment_variable_values is None
+                and not any(
+                    _has_variable(argument.value) for argument in first.node.arguments or ()
+                )
+                and all(_immutable(value) for value in kwargs.values())
+            ):
+                field.literal_arguments = dict(kwargs)
         resolver = definition.base_resolver
         assert resolver is not None
         if resolver.info_parameter is not None:
