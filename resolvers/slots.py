@@ -10,16 +10,18 @@ per-doctor lock, so the client's idea of a slot is never trusted.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, literal, select, union_all
+from sqlalchemy import Executable, bindparam, delete, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
@@ -31,6 +33,7 @@ from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import appointment_policy, slot_hold_policy
+from resolvers.templates import any_of
 
 MAX_SLOT_RANGE_DAYS = 62
 DEFAULT_SLOT_RANGE_DAYS = 7
@@ -238,26 +241,16 @@ def compute_slots(
     return slots
 
 
-async def load_schedules(
-    session: AsyncSession,
-    doctors: Iterable[Doctor],
-    *,
-    start: date,
-    end: date,
-    now: datetime,
-    holds_visible_to: uuid.UUID | None,
-    exclude_appointment_id: uuid.UUID | None = None,
-) -> dict[uuid.UUID, Schedule]:
-    """Rules, exceptions and busy intervals of many doctors: three statements in all.
-
-    Busy intervals are appointments and holds of everyone (slots are public, derived
-    data; the rows themselves stay behind their policies). The viewer's own holds do not
-    block the viewer."""
-    schedules = {doctor.id: Schedule(doctor) for doctor in doctors}
-    if not schedules:
-        return schedules
-    ids = list(schedules)
-    rules = await session.execute(
+@functools.cache
+def _schedule_statements(
+    *, holds_of_others: bool, exclude_appointment: bool
+) -> tuple[Executable, Executable, Executable]:
+    """Rules, exceptions and busy intervals of the doctors in `:doctor_ids`, built once
+    per variant with every value a named parameter (the same statement text for any
+    doctors and dates): `:start`..`:end` local dates, busy intervals overlapping
+    `:low`..`:high`, holds unexpired at `:now`, and when asked, not the holds of
+    `:holder` and not the appointment `:excluded`."""
+    rules = (
         select(
             DoctorAvailability.doctor_id,
             DoctorAvailability.day_of_week,
@@ -267,58 +260,116 @@ async def load_schedules(
             DoctorAvailability.buffer_minutes,
             DoctorAvailability.max_patients_per_day,
         )
-        .where(DoctorAvailability.doctor_id.in_(ids), DoctorAvailability.active.is_(True))
+        .where(any_of(DoctorAvailability.doctor_id, "doctor_ids"))
+        .where(DoctorAvailability.active.is_(True))
         .order_by(DoctorAvailability.start_time)
     )
-    for rule in rules.all():
-        schedules[rule.doctor_id].rules.append(Rule(*rule[1:]))
-    exceptions = await session.execute(
-        select(
-            AvailabilityException.doctor_id,
-            AvailabilityException.date,
-            AvailabilityException.kind,
-            AvailabilityException.start_time,
-            AvailabilityException.end_time,
-        ).where(
-            AvailabilityException.doctor_id.in_(ids),
-            AvailabilityException.date >= start,
-            AvailabilityException.date <= end,
-        )
+    exceptions = select(
+        AvailabilityException.doctor_id,
+        AvailabilityException.date,
+        AvailabilityException.kind,
+        AvailabilityException.start_time,
+        AvailabilityException.end_time,
+    ).where(
+        any_of(AvailabilityException.doctor_id, "doctor_ids"),
+        AvailabilityException.date >= bindparam("start"),
+        AvailabilityException.date <= bindparam("end"),
     )
-    for exception in exceptions.all():
-        schedules[exception.doctor_id].exceptions.append(DayException(*exception[1:]))
-    # A local date spans at most UTC-14..UTC+14 around its UTC date.
-    low = datetime.combine(start - timedelta(days=2), time(), UTC)
-    high = datetime.combine(end + timedelta(days=2), time(), UTC)
     appointments = select(
         Appointment.doctor_id,
         Appointment.starts_at,
         Appointment.ends_at,
         literal(True).label("is_appointment"),
     ).where(
-        Appointment.doctor_id.in_(ids),
-        Appointment.status.in_(LIVE_STATUSES),
-        Appointment.starts_at < high,
-        Appointment.ends_at > low,
+        any_of(Appointment.doctor_id, "doctor_ids"),
+        Appointment.status.in_([literal(status) for status in LIVE_STATUSES]),
+        Appointment.starts_at < bindparam("high"),
+        Appointment.ends_at > bindparam("low"),
     )
-    if exclude_appointment_id is not None:
-        appointments = appointments.where(Appointment.id != exclude_appointment_id)
+    if exclude_appointment:
+        appointments = appointments.where(Appointment.id != bindparam("excluded"))
     holds = select(
         SlotHold.doctor_id,
         SlotHold.starts_at,
         SlotHold.ends_at,
         literal(False).label("is_appointment"),
     ).where(
-        SlotHold.doctor_id.in_(ids),
-        SlotHold.expires_at > now,
-        SlotHold.starts_at < high,
-        SlotHold.ends_at > low,
+        any_of(SlotHold.doctor_id, "doctor_ids"),
+        SlotHold.expires_at > bindparam("now"),
+        SlotHold.starts_at < bindparam("high"),
+        SlotHold.ends_at > bindparam("low"),
     )
+    if holds_of_others:
+        holds = holds.where(SlotHold.user_id != bindparam("holder"))
+    # One row per doctor with the intervals as arrays: a week of a busy directory page
+    # is over a thousand intervals, and a row each costs more to read than the arrays.
+    intervals = union_all(appointments, holds).subquery("busy")
+    busy = select(
+        intervals.c.doctor_id,
+        func.array_agg(intervals.c.starts_at),
+        func.array_agg(intervals.c.ends_at),
+        func.array_agg(intervals.c.is_appointment),
+    ).group_by(intervals.c.doctor_id)
+    return rules, exceptions, busy
+
+
+RunRows = Callable[[Executable, dict[str, Any]], Awaitable[Sequence[Any]]]
+
+
+async def load_schedules(
+    run: RunRows,
+    doctors: Iterable[Doctor],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    holds_visible_to: uuid.UUID | None,
+    exclude_appointment_id: uuid.UUID | None = None,
+) -> dict[uuid.UUID, Schedule]:
+    """Rules, exceptions and busy intervals of many doctors: three statements in all,
+    each run by `run` (`in_session` inside a transaction, or `Database.rows`).
+
+    Busy intervals are appointments and holds of everyone (slots are public, derived
+    data; the rows themselves stay behind their policies). The viewer's own holds do not
+    block the viewer."""
+    schedules = {doctor.id: Schedule(doctor) for doctor in doctors}
+    if not schedules:
+        return schedules
+    rules, exceptions, busy = _schedule_statements(
+        holds_of_others=holds_visible_to is not None,
+        exclude_appointment=exclude_appointment_id is not None,
+    )
+    # A local date spans at most UTC-14..UTC+14 around its UTC date.
+    values: dict[str, Any] = {
+        "doctor_ids": list(schedules),
+        "start": start,
+        "end": end,
+        "low": datetime.combine(start - timedelta(days=2), time(), UTC),
+        "high": datetime.combine(end + timedelta(days=2), time(), UTC),
+        "now": now,
+    }
     if holds_visible_to is not None:
-        holds = holds.where(SlotHold.user_id != holds_visible_to)
-    for busy in (await session.execute(union_all(appointments, holds))).all():
-        schedules[busy.doctor_id].busy.append(Busy(busy[1], busy[2], bool(busy[3])))
+        values["holder"] = holds_visible_to
+    if exclude_appointment_id is not None:
+        values["excluded"] = exclude_appointment_id
+    for rule in await run(rules, {"doctor_ids": values["doctor_ids"]}):
+        schedules[rule.doctor_id].rules.append(Rule(*rule[1:]))
+    exception_values = {name: values[name] for name in ("doctor_ids", "start", "end")}
+    for exception in await run(exceptions, exception_values):
+        schedules[exception.doctor_id].exceptions.append(DayException(*exception[1:]))
+    busy_values = {name: value for name, value in values.items() if name not in ("start", "end")}
+    for doctor_id, starts, ends, appointment_flags in await run(busy, busy_values):
+        schedules[doctor_id].busy.extend(map(Busy, starts, ends, appointment_flags))
     return schedules
+
+
+def in_session(session: AsyncSession) -> RunRows:
+    """Runs schedule statements in `session` (and its transaction)."""
+
+    async def run(statement: Executable, values: dict[str, Any]) -> Sequence[Any]:
+        return (await session.execute(statement, values)).all()
+
+    return run
 
 
 def slot_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
@@ -362,15 +413,15 @@ class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
         start = min(key.start for key in keys)
         end = max(key.end for key in keys)
         now = min(key.now for key in keys)
-        async with self.db.read() as session:
-            schedules = await load_schedules(
-                session,
-                doctors,
-                start=start,
-                end=end,
-                now=now,
-                holds_visible_to=self.viewer.user_id,
-            )
+        db = self.db
+        schedules = await load_schedules(
+            lambda statement, values: db.rows(statement, values, reusable=True),
+            doctors,
+            start=start,
+            end=end,
+            now=now,
+            holds_visible_to=self.viewer.user_id,
+        )
         results: list[list[Slot]] = []
         for key in keys:
             schedule = schedules.get(key.doctor_id)
@@ -435,7 +486,7 @@ async def find_open_slot(
         raise SlotUnavailableError("This slot is beyond the calendar.", starts_at)
     local_date = starts_at.astimezone(ZoneInfo(doctor.timezone)).date()
     schedules = await load_schedules(
-        session,
+        in_session(session),
         [doctor],
         start=local_date,
         end=local_date,
