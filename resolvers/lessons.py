@@ -3,10 +3,11 @@ and lesson and entitlement management."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -163,6 +164,24 @@ async def content_visible(ctx: Context, lesson: Lesson) -> bool:
     if decided is not None:
         return decided
     return await ctx.loaders.get(EntitledLoader).load(LESSONS_PRODUCT)
+
+
+async def load_ahead(
+    ctx: Context, lessons: Sequence[Lesson], *, progress: bool, content: bool
+) -> None:
+    """Loads in one round what the fields of a page of lessons will ask for, so that
+    each resolves without a wait of its own: the viewer's progress on them, and whether
+    the viewer is entitled to paywalled content (`content_visible`). The loaders keep
+    any failure, so a field that would have failed still reports its own error."""
+    waits: list[Awaitable[Any]] = []
+    if progress and lessons:
+        progress_loader = ctx.loaders.get(ProgressByLessonIdLoader)
+        waits.append(progress_loader.load_many([lesson.id for lesson in lessons]))
+    if content and any(lesson_policy.content(ctx.viewer, lesson) is None for lesson in lessons):
+        waits.append(ctx.loaders.get(EntitledLoader).load(LESSONS_PRODUCT))
+    for wait in waits:
+        with contextlib.suppress(Exception):
+            await wait
 
 
 class ProgressByLessonIdLoader(PolicyLoader[uuid.UUID, LessonProgress | None]):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar, overload
 
 import strawberry
-from graphql import GraphQLError
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
@@ -24,6 +31,66 @@ SuccessT = TypeVar("SuccessT")
 ErrorT = TypeVar("ErrorT")
 
 GraphQLInfo = Info[Context, None]
+
+# --- look-ahead ----------------------------------------------------------------------
+
+_SELECTS_KEPT = 4096
+_selects_seen: dict[tuple[int, tuple[str, ...]], tuple[FieldNode, bool]] = {}
+
+
+def selects(info: GraphQLInfo, *path: str) -> bool:
+    """Whether the query selects the field at `path` (field names, not aliases) below
+    the field being resolved, through fragments, e.g. `selects(info, "edges", "node",
+    "viewerProgress")`. A resolver uses it to load ahead what the fields below it will
+    ask for. `@skip`/`@include` are not evaluated: a field they leave out only loads
+    what would not be used. Answers are kept per parsed field node (the parser cache
+    hands out the same nodes for the same document)."""
+    raw = info._raw_info
+    node = raw.field_nodes[0]
+    key = (id(node), path)
+    kept = _selects_seen.get(key)
+    if kept is not None and kept[0] is node:
+        return kept[1]
+    found = _selects(raw.field_nodes, path, raw.fragments)
+    if len(_selects_seen) >= _SELECTS_KEPT:
+        _selects_seen.clear()
+    _selects_seen[key] = (node, found)
+    return found
+
+
+def _selects(
+    nodes: Sequence[FieldNode],
+    path: tuple[str, ...],
+    fragments: Mapping[str, FragmentDefinitionNode],
+) -> bool:
+    if not path:
+        return True
+    name, rest = path[0], path[1:]
+    return any(
+        child.name.value == name and _selects([child], rest, fragments)
+        for node in nodes
+        for child in _subfields(node.selection_set, fragments, frozenset())
+    )
+
+
+def _subfields(
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    spread: frozenset[str],
+) -> Iterator[FieldNode]:
+    if selection_set is None:
+        return
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _subfields(selection.selection_set, fragments, spread)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in spread:
+                yield from _subfields(fragment.selection_set, fragments, spread | {name})
+
 
 First = Annotated[int | None, strawberry.argument(description="Page size.")]
 """The `first` argument of a keyset-paginated list."""

@@ -25,6 +25,7 @@ from schema.common import (
     ValidationError,
     connection_from_page,
     mutation_result,
+    selects,
     user_error,
 )
 
@@ -236,6 +237,14 @@ class LessonsQuery:
             ),
             first=first,
             after=after,
+        )
+        await lesson_resolvers.load_ahead(
+            info.context,
+            page.rows,
+            progress=selects(info, "edges", "node", "viewerProgress"),
+            content=any(
+                selects(info, "edges", "node", field) for field in ("locked", "videoId", "chapters")
+            ),
         )
         return connection_from_page(page, Lesson.from_model)
 
