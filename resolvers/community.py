@@ -5,9 +5,11 @@ counts over every like of an item the viewer may read (the likes policy's `count
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -489,6 +491,104 @@ async def comment_replies(
         _nested_size(first, 10),
         after,
     )
+
+
+# --- look-ahead ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadArguments:
+    """`first` and `after` of a nested comments or replies list, as the query gives them."""
+
+    first: int | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class CommentsAhead:
+    """What the query selects on each comment of a list, for `load_ahead`."""
+
+    like_count: bool = False
+    viewer_has_liked: bool = False
+    author: bool = False
+    replies: ThreadArguments | None = None
+
+
+@dataclass(frozen=True)
+class PostsAhead:
+    """What the query selects on each post of a list, for `load_ahead`."""
+
+    like_count: bool = False
+    comment_count: bool = False
+    viewer_has_liked: bool = False
+    author: bool = False
+    comments: ThreadArguments | None = None
+    on_comments: CommentsAhead = CommentsAhead()
+
+
+async def load_ahead(ctx: Context, posts: Sequence[Post], ahead: PostsAhead) -> None:
+    """Loads, a level at a time, what the fields below a page of posts will ask for: the
+    posts' counts, likes, authors and comment pages, then the same for those comments
+    and their replies. Each level is one round of the same loaders (and statements) the
+    fields use, so the fields then resolve without a wait each. A failure is left in
+    the loader for its field to report."""
+    post_ids = [post.id for post in posts]
+    waits: list[Awaitable[Any]] = []
+    if ahead.like_count:
+        waits.append(ctx.loaders.get(LikeCountByPostIdLoader).load_many(post_ids))
+    if ahead.comment_count:
+        waits.append(ctx.loaders.get(CommentCountByPostIdLoader).load_many(post_ids))
+    if ahead.viewer_has_liked:
+        waits.append(ctx.loaders.get(ViewerLikedPostLoader).load_many(post_ids))
+    if ahead.author:
+        authors = [post.author_id for post in posts if post.author_id is not None]
+        waits.append(ctx.loaders.get(AuthorByIdLoader).load_many(authors))
+    comments = None
+    if ahead.comments is not None:
+        comments = _threads(ctx, TopCommentsByPostIdLoader, post_ids, ahead.comments, 20)
+        waits.append(comments)
+    await _settled(waits)
+    if comments is not None and comments.done() and comments.exception() is None:
+        top_level = [row for page in comments.result() for row in page.rows]
+        await _load_ahead_comments(ctx, top_level, ahead.on_comments)
+
+
+async def _load_ahead_comments(
+    ctx: Context, comments: Sequence[Comment], ahead: CommentsAhead
+) -> None:
+    if not comments:
+        return
+    comment_ids = [comment.id for comment in comments]
+    waits: list[Awaitable[Any]] = []
+    if ahead.like_count:
+        waits.append(ctx.loaders.get(LikeCountByCommentIdLoader).load_many(comment_ids))
+    if ahead.viewer_has_liked:
+        waits.append(ctx.loaders.get(ViewerLikedCommentLoader).load_many(comment_ids))
+    if ahead.author:
+        authors = [comment.author_id for comment in comments if comment.author_id is not None]
+        waits.append(ctx.loaders.get(AuthorByIdLoader).load_many(authors))
+    if ahead.replies is not None:
+        waits.append(_threads(ctx, RepliesByCommentIdLoader, comment_ids, ahead.replies, 10))
+    await _settled(waits)
+
+
+def _threads(
+    ctx: Context,
+    loader_class: type[_ThreadLoader],
+    parent_ids: list[uuid.UUID],
+    arguments: ThreadArguments,
+    default_size: int,
+) -> asyncio.Future[list[Page[Comment]]]:
+    """The pages `_thread_page` will ask for, with the same keys."""
+    size = _nested_size(arguments.first, default_size)
+    keys = [ThreadKey(parent_id, size, arguments.after) for parent_id in parent_ids]
+    return ctx.loaders.get(loader_class).load_many(keys)
+
+
+async def _settled(waits: list[Awaitable[Any]]) -> None:
+    for wait in waits:
+        with contextlib.suppress(Exception):
+            await wait
 
 
 # --- post and comment writes ------------------------------------------------------------

@@ -15,7 +15,9 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     SelectionSetNode,
+    value_from_ast_untyped,
 )
+from graphql.execution.values import VariableValues
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
@@ -35,7 +37,7 @@ GraphQLInfo = Info[Context, None]
 # --- look-ahead ----------------------------------------------------------------------
 
 _SELECTS_KEPT = 4096
-_selects_seen: dict[tuple[int, tuple[str, ...]], tuple[FieldNode, bool]] = {}
+_selects_seen: dict[tuple[int, tuple[str, ...]], tuple[FieldNode, tuple[FieldNode, ...]]] = {}
 
 
 def selects(info: GraphQLInfo, *path: str) -> bool:
@@ -43,34 +45,54 @@ def selects(info: GraphQLInfo, *path: str) -> bool:
     the field being resolved, through fragments, e.g. `selects(info, "edges", "node",
     "viewerProgress")`. A resolver uses it to load ahead what the fields below it will
     ask for. `@skip`/`@include` are not evaluated: a field they leave out only loads
-    what would not be used. Answers are kept per parsed field node (the parser cache
-    hands out the same nodes for the same document)."""
+    what would not be used."""
+    return bool(_selected_nodes(info, path))
+
+
+def selected_arguments(info: GraphQLInfo, *path: str) -> list[dict[str, Any]]:
+    """The arguments of each selection of the field at `path` (as `selects`), with
+    variables replaced by their values; arguments not given are left out."""
+    given: Any = info._raw_info.variable_values
+    # graphql-core 3.3 types them as `VariableValues`; strawberry's executor passes a dict.
+    variables: dict[str, Any] = given.coerced if isinstance(given, VariableValues) else given
+    return [
+        {
+            argument.name.value: value_from_ast_untyped(argument.value, variables)
+            for argument in node.arguments or ()
+        }
+        for node in _selected_nodes(info, path)
+    ]
+
+
+def _selected_nodes(info: GraphQLInfo, path: tuple[str, ...]) -> tuple[FieldNode, ...]:
+    """The field nodes at `path`, kept per parsed field node (the parser cache hands out
+    the same nodes for the same document)."""
     raw = info._raw_info
     node = raw.field_nodes[0]
     key = (id(node), path)
     kept = _selects_seen.get(key)
     if kept is not None and kept[0] is node:
         return kept[1]
-    found = _selects(raw.field_nodes, path, raw.fragments)
+    found = tuple(_at_path(raw.field_nodes, path, raw.fragments))
     if len(_selects_seen) >= _SELECTS_KEPT:
         _selects_seen.clear()
     _selects_seen[key] = (node, found)
     return found
 
 
-def _selects(
+def _at_path(
     nodes: Sequence[FieldNode],
     path: tuple[str, ...],
     fragments: Mapping[str, FragmentDefinitionNode],
-) -> bool:
+) -> Iterator[FieldNode]:
     if not path:
-        return True
+        yield from nodes
+        return
     name, rest = path[0], path[1:]
-    return any(
-        child.name.value == name and _selects([child], rest, fragments)
-        for node in nodes
-        for child in _subfields(node.selection_set, fragments, frozenset())
-    )
+    for node in nodes:
+        for child in _subfields(node.selection_set, fragments, frozenset()):
+            if child.name.value == name:
+                yield from _at_path([child], rest, fragments)
 
 
 def _subfields(

@@ -26,6 +26,8 @@ from schema.common import (
     ValidationError,
     connection_from_page,
     mutation_result,
+    selected_arguments,
+    selects,
     user_error,
 )
 
@@ -50,6 +52,37 @@ async def _author(info: GraphQLInfo, user_id: uuid.UUID | None) -> Author | None
         return None
     profile = await info.context.loaders.get(community_resolvers.AuthorByIdLoader).load(user_id)
     return Author.from_profile(profile) if profile is not None else None
+
+
+def _thread_arguments(info: GraphQLInfo, *path: str) -> community_resolvers.ThreadArguments | None:
+    """The arguments of the nested list at `path` when the query selects it once."""
+    selected = selected_arguments(info, *path)
+    if len(selected) != 1:
+        return None
+    first, after = selected[0].get("first"), selected[0].get("after")
+    if not (first is None or isinstance(first, int)) or not (
+        after is None or isinstance(after, str)
+    ):
+        return None
+    return community_resolvers.ThreadArguments(first, after)
+
+
+def posts_ahead(info: GraphQLInfo) -> community_resolvers.PostsAhead:
+    """What to load ahead for a connection of posts (`community_resolvers.load_ahead`)."""
+    post = ("edges", "node")
+    comment = (*post, "comments", "edges", "node")
+    return community_resolvers.PostsAhead(
+        like_count=selects(info, *post, "likeCount"),
+        comment_count=selects(info, *post, "commentCount"),
+        viewer_has_liked=selects(info, *post, "viewerHasLiked"),
+        author=selects(info, *post, "author"),
+        comments=_thread_arguments(info, *post, "comments"),
+        on_comments=community_resolvers.CommentsAhead(
+            like_count=selects(info, *comment, "likeCount"),
+            viewer_has_liked=selects(info, *comment, "viewerHasLiked"),
+            replies=_thread_arguments(info, *comment, "replies"),
+        ),
+    )
 
 
 @strawberry.type(description="A community post. Counts include only comments the viewer may see.")
@@ -328,6 +361,7 @@ class CommunityQuery:
             first=first,
             after=after,
         )
+        await community_resolvers.load_ahead(info.context, page.rows, posts_ahead(info))
         return connection_from_page(page, Post.from_model)
 
     @strawberry.field(description="A post by id; null when absent or not visible.")

@@ -14,6 +14,7 @@ from resolvers.database import Database
 from schema.common import selects
 from tests.client import GraphQLClient
 from tests.factories import make_user
+from tests.factories_community import like_comment, like_post, make_comment, make_post
 from tests.factories_lessons import make_entitlement, make_lesson, make_progress
 
 INLINE = """
@@ -93,3 +94,59 @@ def test_selects_follows_fragments_and_field_names_not_aliases() -> None:
     )
     assert selects(cyclic, "edges", "cursor")
     assert not selects(cyclic, "edges", "node")
+
+
+FEED = """
+query ($comments: Int) {
+  feed(first: 10) {
+    edges { node {
+      id likeCount commentCount viewerHasLiked author { displayName }
+      comments(first: $comments) { edges { node {
+        id body likeCount viewerHasLiked author { displayName }
+        replies(first: 2) { edges { node { id body author { displayName } } } }
+      } } }
+    } }
+  }
+}
+"""
+# The same fields with `comments` selected twice (equal arguments): the feed then does not
+# load comment pages ahead, and each field loads its own.
+FEED_TWICE = FEED.replace(
+    "comments(first: $comments) {",
+    "again: comments(first: $comments) { edges { node { id } } }\n"
+    "      comments(first: $comments) {",
+)
+BAD_CURSOR = """
+query { feed(first: 10) { edges { node { id comments(first: 2, after: "garbage") {
+  edges { node { id } } } } } } }
+"""
+
+
+async def test_the_feed_loads_ahead_what_its_fields_would_load(
+    client: GraphQLClient, db: Database
+) -> None:
+    viewer, writer = await make_user(db), await make_user(db)
+    for p in range(3):
+        post = await make_post(db, writer, title=f"Post {p}")
+        await like_post(db, post, viewer)
+        for c in range(3):
+            comment = await make_comment(db, post, await make_user(db), body=f"Comment {p}.{c}")
+            await like_comment(db, comment, viewer)
+            for r in range(3):
+                await make_comment(db, post, writer, parent=comment, body=f"Reply {p}.{c}.{r}")
+
+    ahead = await client.execute(FEED, {"comments": 2}, as_user=viewer)
+    each = await client.execute(FEED_TWICE, {"comments": 2}, as_user=viewer)
+    assert ahead.errors == each.errors == []
+    posts = ahead.data["feed"]["edges"]
+    assert len(posts) == 3
+    assert all(edge["node"]["viewerHasLiked"] for edge in posts)
+    assert [len(edge["node"]["comments"]["edges"]) for edge in posts] == [2, 2, 2]
+    for edge in each.data["feed"]["edges"]:
+        del edge["node"]["again"]
+    assert each.data == ahead.data
+    # The same loaders, so the same statements, either way.
+    assert ahead.statements == each.statements
+
+    bad = await client.execute(BAD_CURSOR, as_user=viewer)
+    assert bad.codes == ["BAD_USER_INPUT"]  # as without look-ahead: the field reports it
