@@ -5,8 +5,8 @@ counts over every like of an item the viewer may read (the likes policy's `count
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import inspect
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
@@ -443,7 +443,7 @@ async def likers(
 ) -> list[AuthorProfile]:
     size = _nested_size(first, 10)
     user_ids = await ctx.loaders.get(loader_class).load(LikersKey(item_id, size))
-    profiles = await ctx.loaders.get(AuthorByIdLoader).load_many(user_ids)
+    profiles = await ctx.loaders.get(AuthorByIdLoader).load_each(user_ids)
     return [profile for profile in profiles if profile is not None]
 
 
@@ -535,21 +535,29 @@ async def load_ahead(ctx: Context, posts: Sequence[Post], ahead: PostsAhead) -> 
     post_ids = [post.id for post in posts]
     waits: list[Awaitable[Any]] = []
     if ahead.like_count:
-        waits.append(ctx.loaders.get(LikeCountByPostIdLoader).load_many(post_ids))
+        waits.append(ctx.loaders.get(LikeCountByPostIdLoader).load_each(post_ids))
     if ahead.comment_count:
-        waits.append(ctx.loaders.get(CommentCountByPostIdLoader).load_many(post_ids))
+        waits.append(ctx.loaders.get(CommentCountByPostIdLoader).load_each(post_ids))
     if ahead.viewer_has_liked:
-        waits.append(ctx.loaders.get(ViewerLikedPostLoader).load_many(post_ids))
+        waits.append(ctx.loaders.get(ViewerLikedPostLoader).load_each(post_ids))
     if ahead.author:
         authors = [post.author_id for post in posts if post.author_id is not None]
-        waits.append(ctx.loaders.get(AuthorByIdLoader).load_many(authors))
+        waits.append(ctx.loaders.get(AuthorByIdLoader).load_each(authors))
     comments = None
     if ahead.comments is not None:
         comments = _threads(ctx, TopCommentsByPostIdLoader, post_ids, ahead.comments, 20)
-        waits.append(comments)
-    await _settled(waits)
-    if comments is not None and comments.done() and comments.exception() is None:
-        top_level = [row for page in comments.result() for row in page.rows]
+    try:
+        await _settled(waits)
+    except BaseException:  # cancelled: the comment pages are not awaited
+        if inspect.iscoroutine(comments):
+            comments.close()
+        raise
+    if comments is not None:
+        try:
+            pages = await comments
+        except Exception:
+            return
+        top_level = [row for page in pages for row in page.rows]
         await _load_ahead_comments(ctx, top_level, ahead.on_comments)
 
 
@@ -561,12 +569,12 @@ async def _load_ahead_comments(
     comment_ids = [comment.id for comment in comments]
     waits: list[Awaitable[Any]] = []
     if ahead.like_count:
-        waits.append(ctx.loaders.get(LikeCountByCommentIdLoader).load_many(comment_ids))
+        waits.append(ctx.loaders.get(LikeCountByCommentIdLoader).load_each(comment_ids))
     if ahead.viewer_has_liked:
-        waits.append(ctx.loaders.get(ViewerLikedCommentLoader).load_many(comment_ids))
+        waits.append(ctx.loaders.get(ViewerLikedCommentLoader).load_each(comment_ids))
     if ahead.author:
         authors = [comment.author_id for comment in comments if comment.author_id is not None]
-        waits.append(ctx.loaders.get(AuthorByIdLoader).load_many(authors))
+        waits.append(ctx.loaders.get(AuthorByIdLoader).load_each(authors))
     if ahead.replies is not None:
         waits.append(_threads(ctx, RepliesByCommentIdLoader, comment_ids, ahead.replies, 10))
     await _settled(waits)
@@ -578,11 +586,11 @@ def _threads(
     parent_ids: list[uuid.UUID],
     arguments: ThreadArguments,
     default_size: int,
-) -> asyncio.Future[list[Page[Comment]]]:
-    """The pages `_thread_page` will ask for, with the same keys."""
+) -> Awaitable[list[Page[Comment]]]:
+    """The pages `_thread_page` will ask for, with the same keys (queued now)."""
     size = _nested_size(arguments.first, default_size)
     keys = [ThreadKey(parent_id, size, arguments.after) for parent_id in parent_ids]
-    return ctx.loaders.get(loader_class).load_many(keys)
+    return ctx.loaders.get(loader_class).load_each(keys)
 
 
 async def _settled(waits: list[Awaitable[Any]]) -> None:

@@ -176,7 +176,7 @@ async def load_ahead(
     waits: list[Awaitable[Any]] = []
     if progress and lessons:
         progress_loader = ctx.loaders.get(ProgressByLessonIdLoader)
-        waits.append(progress_loader.load_many([lesson.id for lesson in lessons]))
+        waits.append(progress_loader.load_each([lesson.id for lesson in lessons]))
     if content and any(lesson_policy.content(ctx.viewer, lesson) is None for lesson in lessons):
         waits.append(ctx.loaders.get(EntitledLoader).load(LESSONS_PRODUCT))
     for wait in waits:

@@ -3,7 +3,7 @@ connection), so loaders resolving side by side never share an `AsyncSession`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
@@ -50,10 +50,31 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
             keys=list(keys),
         )
 
+    def load_each(self, keys: Iterable[KeyT]) -> Awaitable[list[ValueT]]:
+        """`load_many` without `asyncio.gather`: the keys are queued now (so they join
+        this round's batch) and their futures awaited in turn when the result is. One
+        batch resolves them together, so unlike gather this schedules no callback per
+        key. Every future is awaited, so a failure is raised once and none is left
+        unretrieved."""
+        return _each([self.load(key) for key in keys])
+
     def replace(self, key: KeyT, value: ValueT) -> None:
         """Put a freshly written row in the cache (after a mutation's commit)."""
         self.clear(key)
         self.prime(key, value)
+
+
+async def _each(futures: list[Awaitable[ValueT]]) -> list[ValueT]:
+    values: list[ValueT] = []
+    failure: BaseException | None = None
+    for future in futures:
+        try:
+            values.append(await future)
+        except Exception as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
+    return values
 
 
 class Loaders:

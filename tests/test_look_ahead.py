@@ -5,12 +5,16 @@ field that is not selected costs no statement."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from resolvers.database import Database
+from resolvers.identity import Viewer
+from resolvers.loaders import PolicyLoader
 from schema.common import selects
 from tests.client import GraphQLClient
 from tests.factories import make_user
@@ -150,3 +154,27 @@ async def test_the_feed_loads_ahead_what_its_fields_would_load(
 
     bad = await client.execute(BAD_CURSOR, as_user=viewer)
     assert bad.codes == ["BAD_USER_INPUT"]  # as without look-ahead: the field reports it
+
+
+class _Doubling(PolicyLoader[int, int]):
+    """Doubles its keys in one batch; a negative key fails on its own."""
+
+    batches: list[list[int]]
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int | Exception]:  # type: ignore[override]
+        self.batches.append(list(keys))
+        return [ValueError(f"negative {key}") if key < 0 else key * 2 for key in keys]
+
+
+async def test_load_each_queues_every_key_in_one_batch_and_raises_a_failure_once(
+    db: Database,
+) -> None:
+    loader = _Doubling(db, Viewer(role="anon"))
+    loader.batches = []
+    first, second = loader.load_each([1, 2]), loader.load_each([3])
+    assert await second == [6]
+    assert await first == [2, 4]
+    assert loader.batches == [[1, 2, 3]]  # both calls joined one batch before any await
+    with pytest.raises(ValueError, match="negative -1"):
+        await loader.load_each([4, -1, 5])
+    assert await loader.load_each([4, 5]) == [8, 10]  # the others were loaded and kept
