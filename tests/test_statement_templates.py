@@ -111,6 +111,8 @@ async def test_instances_match_what_the_orm_loads(db: Database) -> None:
         assert getattr(loaded, attribute.key) == getattr(orm_goal, attribute.key), attribute.key
         assert type(getattr(loaded, attribute.key)) is type(getattr(orm_goal, attribute.key))
     assert type(loaded) is Goal
+    # A read-only value: no instance state, so no session could take it up as a row.
+    assert inspect(loaded, raiseerr=False) is None
 
 
 async def test_a_kept_statement_runs_straight_on_the_driver(db: Database) -> None:
