@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Executable, bindparam, delete, func, literal, select, union_all
@@ -79,8 +79,9 @@ class Busy:
     is_appointment: bool
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
+    """An open slot (a named tuple: a directory page makes hundreds)."""
+
     doctor_id: uuid.UUID
     starts_at: datetime
     ends_at: datetime
@@ -181,7 +182,8 @@ def compute_slots(
     day = start
     while day <= end:
         current, day = day, day + timedelta(days=1)
-        day_rules = [rule for rule in schedule.rules if rule.day_of_week == weekday_of(current)]
+        weekday = weekday_of(current)
+        day_rules = [rule for rule in schedule.rules if rule.day_of_week == weekday]
         day_exceptions = exceptions.get(current, [])
         if any(exception.kind == "blocked" for exception in day_exceptions):
             continue
