@@ -19,7 +19,7 @@ from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, S
 from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.context import Context
 from resolvers.coupons import redeem_coupon
-from resolvers.doctors import lock_doctor
+from resolvers.doctors import DoctorByIdLoader, doctors_joined, lock_doctor
 from resolvers.errors import (
     BadUserInput,
     CaregraphError,
@@ -562,9 +562,11 @@ async def list_appointments(
     first: int | None,
     after: str | None,
     descending: bool = False,
+    with_doctors: bool = False,
 ) -> Page[Appointment]:
     """The viewer's appointments: a patient's own, a doctor's own as the doctor, all for
-    admins; filtered and keyset-paginated by start."""
+    admins; filtered and keyset-paginated by start. `with_doctors`: their doctors are
+    read in the same statement (`doctors_joined`), for a query that selects them."""
     _check_filter(conditions)
     limit = page_size(
         first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
@@ -580,6 +582,7 @@ async def list_appointments(
         first=limit,
         after=after,
         values=_filter_values(conditions),
+        joined=doctors_joined(ctx.loaders.get(DoctorByIdLoader)) if with_doctors else None,
     )
     loader = ctx.loaders.get(AppointmentByIdLoader)
     for row in page.rows:

@@ -42,8 +42,8 @@ from resolvers.policies.community import (
     post_policy,
     report_policy,
 )
-from resolvers.templates import AnySelect, any_of, fetch_rows
-from resolvers.windowed import Joined, counts_per_parent, pages_per_parent
+from resolvers.templates import AnySelect, Joined, any_of, fetch_rows
+from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 10_000
@@ -314,7 +314,7 @@ def _authors_joined(authors: AuthorByIdLoader) -> Joined:
     authors rule lets the viewer see the public name and avatar of the author of a row
     they may read, which is what that loader serves."""
 
-    def join(query: AnySelect, comment: Any) -> AnySelect:
+    def join(query: AnySelect, comment: Any, _viewer: Viewer) -> AnySelect:
         return query.add_columns(
             User.id.label("author_user_id"),
             User.full_name.label("author_full_name"),

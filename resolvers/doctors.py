@@ -20,6 +20,7 @@ from resolvers.loaders import PolicyLoader
 from resolvers.pagination import Page, SortKey, page_size, paginate
 from resolvers.policies import require, visible
 from resolvers.policies.doctors import doctor_policy
+from resolvers.templates import AnySelect, Joined, instances
 from resolvers.validation import TIMEZONES
 
 CURRENCY_CODES_LENGTH = 3
@@ -116,6 +117,31 @@ class DoctorByIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):
         rows = await self.visible_where_in(Doctor, Doctor.id, keys)
         found = {doctor.id: doctor for doctor in rows}
         return [found.get(key) for key in keys]
+
+
+_JOINED_DOCTOR = "doctor__"
+
+
+def doctors_joined(loader: DoctorByIdLoader) -> Joined:
+    """The doctor of each row (its `doctor_id`) read in the rows' own statement, under the
+    doctors policy, into `loader`: what `DoctorByIdLoader` would read for those ids, and
+    None for a doctor the viewer may not see."""
+
+    def join(query: AnySelect, entity: Any, viewer: Viewer) -> AnySelect:
+        doctors = visible(Doctor, viewer).subquery("joined_doctor")
+        return query.add_columns(
+            *[column.label(_JOINED_DOCTOR + column.key) for column in doctors.c]
+        ).outerjoin(doctors, doctors.c.id == entity.doctor_id)
+
+    def read(rows: Sequence[Any]) -> None:
+        seen = [row for row in rows if getattr(row, _JOINED_DOCTOR + "id") is not None]
+        for doctor in instances(Doctor, seen, prefix=_JOINED_DOCTOR):
+            loader.prime(doctor.id, doctor)
+        for row in rows:
+            if getattr(row, _JOINED_DOCTOR + "id") is None:
+                loader.prime(row.doctor_id, None)
+
+    return Joined(join, read)
 
 
 class DoctorByUserIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):

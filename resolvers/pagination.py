@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
 from resolvers.database import Database
 from resolvers.errors import BadUserInput
 from resolvers.identity import Viewer
-from resolvers.templates import AnySelect, fetch_rows, instances
+from resolvers.templates import AnySelect, Joined, fetch_rows, instances
 
 RowT = TypeVar("RowT")
 
@@ -148,26 +148,33 @@ async def paginate(
     first: int,
     after: str | None,
     values: dict[str, Any] | None = None,
+    joined: Joined | None = None,
 ) -> Page[RowT]:
     """Runs one keyset-paginated query of `model`; `count` runs a COUNT only when
     awaited. `build(viewer)` selects the rows (policy and filters): a statement template
     (`resolvers/templates.py`) for every call with this `key` and sort, `values` bound by
     name; a key of None builds it per call (filters with values that vary without bound
-    and no named parameters)."""
+    and no named parameters). `joined` reads related columns with the rows (`Joined`)."""
     values = values or {}
     after_values = decode_cursor_for(sort, after) if after is not None else None
 
     def paged(for_viewer: Viewer) -> AnySelect:
         statement = build(for_viewer)
+        if joined is not None:
+            statement = joined.join(statement, model, for_viewer)
         if after_values is not None:
             statement = statement.where(sort.after(after_values))
         return statement.order_by(*sort.order_by()).limit(bindparam("limit"))
 
-    template_key = None if key is None or after_values is not None else ("paginate", key, sort)
-    rows = instances(
-        model,
-        await fetch_rows(db, template_key, viewer, paged, limit=first + 1, **values),
+    template_key = (
+        None
+        if key is None or after_values is not None
+        else ("paginate", key, sort, joined is not None)
     )
+    fetched = await fetch_rows(db, template_key, viewer, paged, limit=first + 1, **values)
+    if joined is not None:
+        joined.read(fetched)
+    rows = instances(model, fetched)
     has_next = len(rows) > first
     rows = rows[:first]
 

@@ -187,10 +187,11 @@ def _attributes_by_column(model: type[Any]) -> dict[str, str]:
     return found
 
 
-def instances(model: type[ModelT], rows: Sequence[Any]) -> list[ModelT]:
+def instances(model: type[ModelT], rows: Sequence[Any], prefix: str = "") -> list[ModelT]:
     """Model objects from rows with the model's columns by name (what `select(model)`
     returns, also from an aliased subquery); other columns (a window's position, a
-    label) are left out.
+    label) are left out. With a `prefix`, the columns named `prefix` + column (a joined
+    table's, see `Joined`).
 
     They are read-only values of the model's class, without SQLAlchemy's instance state:
     reads never add them to a session (a write loads its rows in its own transaction),
@@ -199,8 +200,11 @@ def instances(model: type[ModelT], rows: Sequence[Any]) -> list[ModelT]:
     if not rows:
         return []
     by_column = _attributes_by_column(model)
+    start = len(prefix)
     pairs = [
-        (index, by_column[name]) for index, name in enumerate(rows[0]._fields) if name in by_column
+        (index, by_column[name[start:]])
+        for index, name in enumerate(rows[0]._fields)
+        if name.startswith(prefix) and name[start:] in by_column
     ]
     new = object.__new__
     found: list[ModelT] = []
@@ -209,3 +213,15 @@ def instances(model: type[ModelT], rows: Sequence[Any]) -> list[ModelT]:
         instance.__dict__.update([(attribute, row[index]) for index, attribute in pairs])
         found.append(instance)
     return found
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Columns of a related table read in the same statement as the rows, e.g. to prime
+    another loader with them (`read(rows)`) so the fields that need them resolve without
+    a statement and a wait of their own. `join(query, entity, viewer)` adds the columns
+    (with labels that are not the model's column names) and the join to the outer query,
+    under the related table's policy for `viewer` (the template's stand-in)."""
+
+    join: Callable[[AnySelect, Any, Viewer], AnySelect]
+    read: Callable[[Sequence[Any]], None]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -18,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from resolvers.database import Database
 from resolvers.identity import Viewer
 from resolvers.pagination import Page, SortKey, decode_cursor_for
-from resolvers.templates import AnySelect, any_of, fetch_rows, instances
+from resolvers.templates import AnySelect, Joined, any_of, fetch_rows, instances
 
 RowT = TypeVar("RowT")
 
@@ -60,7 +59,7 @@ async def pages_per_parent(
             .where(ranked.c.position <= bindparam("limit"))
             .order_by(ranked.c[parent.key], ranked.c.position)
         )
-        return joined.join(query, entity) if joined is not None else query
+        return joined.join(query, entity, for_viewer) if joined is not None else query
 
     rows = await fetch_rows(
         db,
@@ -85,17 +84,6 @@ async def pages_per_parent(
         parent_id: _page(grouped[parent_id], first, after, key_of, partial(count, parent_id))
         for parent_id in parent_ids
     }
-
-
-@dataclass(frozen=True)
-class Joined:
-    """Columns of a related table read in the same statement as the rows, e.g. to prime
-    another loader with them (`read(rows)`) so the fields that need them resolve without
-    a statement and a wait of their own. `join(query, entity)` adds the columns (with
-    labels that are not the model's column names) and the join to the outer query."""
-
-    join: Callable[[AnySelect, Any], AnySelect]
-    read: Callable[[Sequence[Any]], None]
 
 
 def _page(

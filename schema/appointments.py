@@ -44,6 +44,7 @@ from schema.common import (
     deleted_id_field,
     deprecated_id_field,
     mutation_result,
+    selects,
     user_error,
 )
 from schema.users import User
@@ -553,6 +554,7 @@ class AppointmentsQuery:
             first=first,
             after=after,
             descending=direction is OrderDirection.DESC,
+            with_doctors=selects(info, "edges", "node", "doctor"),
         )
         return connection_from_page(page, Appointment.from_model)
 

@@ -6,6 +6,7 @@ field that is not selected costs no statement."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,7 +18,8 @@ from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
 from schema.common import selects
 from tests.client import GraphQLClient
-from tests.factories import make_user
+from tests.factories import make_doctor, make_user
+from tests.factories_appointments import make_appointment
 from tests.factories_community import like_comment, like_post, make_comment, make_post
 from tests.factories_lessons import make_entitlement, make_lesson, make_progress
 
@@ -178,3 +180,43 @@ async def test_load_each_queues_every_key_in_one_batch_and_raises_a_failure_once
     with pytest.raises(ValueError, match="negative -1"):
         await loader.load_each([4, -1, 5])
     assert await loader.load_each([4, 5]) == [8, 10]  # the others were loaded and kept
+
+
+APPOINTMENTS_WITH_DOCTORS = """
+query { appointments(first: 10) { edges { node { id doctor { id fullName } } } } }
+"""
+APPOINTMENTS_ONLY = "query { appointments(first: 10) { edges { node { id } } } }"
+ONE_APPOINTMENT = "query ($id: ID!) { appointment(id: $id) { id doctor { id fullName } } }"
+
+
+async def test_appointment_doctors_are_read_with_the_page_under_the_doctors_policy(
+    client: GraphQLClient, db: Database
+) -> None:
+    patient = await make_user(db)
+    shown = await make_doctor(db)
+    unverified_user = await make_user(db, roles=("doctor",))
+    unverified = await make_doctor(db, user=unverified_user, verified=False)
+    start = datetime.now(UTC) + timedelta(days=3)
+    for offset, doctor in enumerate((shown, unverified)):
+        await make_appointment(
+            db, doctor=doctor, patient=patient, starts_at=start + timedelta(hours=offset)
+        )
+
+    joined = await client.execute(APPOINTMENTS_WITH_DOCTORS, as_user=patient)
+    nodes = [edge["node"] for edge in joined.data["appointments"]["edges"]]
+    # The patient sees the verified doctor and not the unverified one (doctors policy).
+    assert [node["doctor"] for node in nodes] == [
+        {"id": str(shown.id), "fullName": shown.full_name},
+        None,
+    ]
+    # Each is what the doctor loader gives on its own, with no statement of its own.
+    for node in nodes:
+        alone = await client.execute(ONE_APPOINTMENT, {"id": node["id"]}, as_user=patient)
+        assert alone.data["appointment"]["doctor"] == node["doctor"]
+    only = await client.execute(APPOINTMENTS_ONLY, as_user=patient)
+    assert joined.statements == only.statements
+
+    owner = await client.execute(APPOINTMENTS_WITH_DOCTORS, as_user=unverified_user)
+    # The unverified doctor sees their own profile on their own appointment.
+    [own] = [edge["node"] for edge in owner.data["appointments"]["edges"]]
+    assert own["doctor"] == {"id": str(unverified.id), "fullName": unverified.full_name}
