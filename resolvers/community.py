@@ -5,11 +5,12 @@ counts over every like of an item the viewer may read (the likes policy's `count
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -24,6 +25,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 
 from models import Comment, CommentLike, Post, PostLike, Report, User
 from resolvers.context import Context
+from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
 from resolvers.loaders import PolicyLoader
@@ -177,6 +179,34 @@ class PostByIdLoader(PolicyLoader[uuid.UUID, Post | None]):
 
 
 class CommentByIdLoader(PolicyLoader[uuid.UUID, Comment | None]):
+    """Comments by id. Rows this request read through the comments policy in a thread
+    page are remembered (`remember`) and served without a statement; they enter the
+    cache only when asked for, since a feed reads hundreds and asks for few by id."""
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__(db, viewer)
+        self._read: dict[uuid.UUID, Comment] = {}
+
+    def remember(self, rows: Iterable[Comment]) -> None:
+        """Rows just read: the newest wins over what the cache holds."""
+        for row in rows:
+            self._read[row.id] = row
+
+    def load(self, key: uuid.UUID) -> asyncio.Future[Comment | None]:
+        row = self._read.pop(key, None)
+        if row is not None:
+            super().clear(key)
+            self.prime(key, row)
+        return super().load(key)
+
+    def clear(self, key: uuid.UUID) -> CommentByIdLoader:
+        self._read.pop(key, None)
+        return super().clear(key)
+
+    def clear_all(self) -> CommentByIdLoader:
+        self._read.clear()
+        return super().clear_all()
+
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Comment | None]:
         rows = await self.visible_where_in(Comment, Comment.id, keys)
         found = {row.id: row for row in rows}
@@ -461,9 +491,7 @@ async def _thread_page(
     if after is not None:
         decode_cursor_for(COMMENT_SORT, after)  # a bad cursor is the caller's error
     page = await ctx.loaders.get(loader_class).load(ThreadKey(parent_id, first, after))
-    cache = ctx.loaders.get(CommentByIdLoader)
-    for row in page.rows:
-        cache.replace(row.id, row)
+    ctx.loaders.get(CommentByIdLoader).remember(page.rows)
     return page
 
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, parse
 
-from resolvers.database import Database
+from resolvers.community import CommentByIdLoader
+from resolvers.database import Database, StatementCounter, statement_counter
 from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
+from resolvers.loaders import Loaders, PolicyLoader
 from schema.common import selects
 from tests.client import GraphQLClient
 from tests.factories import make_doctor, make_user
@@ -220,3 +221,30 @@ async def test_appointment_doctors_are_read_with_the_page_under_the_doctors_poli
     # The unverified doctor sees their own profile on their own appointment.
     [own] = [edge["node"] for edge in owner.data["appointments"]["edges"]]
     assert own["doctor"] == {"id": str(unverified.id), "fullName": unverified.full_name}
+
+
+async def test_comments_read_in_a_thread_are_served_by_id_without_a_statement(
+    db: Database,
+) -> None:
+    writer = await make_user(db)
+    post = await make_post(db, writer)
+    comment = await make_comment(db, post, writer, body="First")
+    viewer = Viewer(role="authenticated", user_id=writer.id)
+    loaders = Loaders(db, viewer)
+    read = loaders.get(CommentByIdLoader)
+    stale = SimpleNamespace(id=comment.id, body="as read by the thread")
+
+    counter = StatementCounter()
+    token = statement_counter.set(counter)
+    try:
+        read.remember([stale])  # type: ignore[list-item]
+        assert await read.load(comment.id) is stale
+        assert counter.count == 0
+        read.remember([stale])  # type: ignore[list-item]
+        read.clear(comment.id)  # a write's clear drops what a thread read, too
+        fresh = await read.load(comment.id)
+        assert fresh is not None and fresh.body == "First"
+        assert counter.count == 1
+    finally:
+        statement_counter.reset(token)
+        loaders.close()
