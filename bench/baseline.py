@@ -99,16 +99,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__)
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--database-url", required=True)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     args = parser.parse_args(argv)
-    secret = os.environ.get("CAREGRAPH_JWT_SECRET") or DEV_JWT_SECRET
-    uvicorn.run(
-        create_app(args.database_url, secret),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-    )
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": args.port,
+        "log_level": "warning",
+        "access_log": False,
+    }
+    if args.workers > 1:
+        # Workers are separate processes: they build the app from the environment.
+        os.environ[_DATABASE_URL] = args.database_url
+        uvicorn.run(
+            "bench.baseline:app_from_environment", factory=True, workers=args.workers, **options
+        )
+    else:
+        uvicorn.run(create_app(args.database_url, _secret()), **options)
     return 0
+
+
+_DATABASE_URL = "BENCH_BASELINE_DATABASE_URL"
+
+
+def _secret() -> str:
+    return os.environ.get("CAREGRAPH_JWT_SECRET") or DEV_JWT_SECRET
+
+
+def app_from_environment() -> Starlette:
+    """For `--workers`: each worker process makes its own app (and pool)."""
+    return create_app(os.environ[_DATABASE_URL], _secret())
 
 
 if __name__ == "__main__":

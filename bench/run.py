@@ -7,7 +7,8 @@
 1. Migrates the bench database (`$BENCH_DATABASE_URL`, else database `caregraph_bench` in
    the embedded Postgres) and fills whatever is empty (bench.generate).
 2. Starts `python server.py --port P` (DATABASE_URL = the bench database) and
-   `python -m bench.baseline --port Q` as subprocesses, with one JWT secret for both.
+   `python -m bench.baseline --port Q` as subprocesses, with one JWT secret for both
+   (`--workers N` gives each N worker processes).
 3. For each operation and concurrency: drives the server and the baseline in alternating
    slices (`--rounds`, after a warm-up) from a separate load process, and reads the SQL
    statements per request from the server's JSON access log on stdout. The mutation mix
@@ -434,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         server_command += ["--workers", str(args.workers)]
     baseline_command = [sys.executable, "-m", "bench.baseline", "--port", str(baseline_port)]
     baseline_command += ["--database-url", url]
+    if args.workers > 1:  # the same number of processes on each side
+        baseline_command += ["--workers", str(args.workers)]
     server = _start("server", server_command, env, server_port)
     try:
         baseline = _start(
