@@ -406,8 +406,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     # uvicorn's own line would only repeat it.
     options["access_log"] = not settings.log_requests
     if workers > 1:
-        # Workers are separate processes: they reach the database resolved here.
+        # Workers are separate processes: they reach the database resolved here, and
+        # share the connection budget (Postgres allows 100 connections by default).
         os.environ["DATABASE_URL"] = url
+        os.environ["CAREGRAPH_DB_POOL_SIZE"] = str(max(2, settings.db_pool_size // workers))
+        os.environ["CAREGRAPH_DB_MAX_OVERFLOW"] = str(settings.db_max_overflow // workers)
         uvicorn.run("server:app_factory", factory=True, workers=workers, **options)
     else:
         uvicorn.run(create_app(settings), **options)
