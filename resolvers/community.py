@@ -561,16 +561,13 @@ async def load_ahead(ctx: Context, posts: Sequence[Post], ahead: PostsAhead) -> 
     fields use, so the fields then resolve without a wait each. A failure is left in
     the loader for its field to report."""
     post_ids = [post.id for post in posts]
-    waits: list[Awaitable[Any]] = []
-    if ahead.like_count:
-        waits.append(ctx.loaders.get(LikeCountByPostIdLoader).load_each(post_ids))
-    if ahead.comment_count:
-        waits.append(ctx.loaders.get(CommentCountByPostIdLoader).load_each(post_ids))
-    if ahead.viewer_has_liked:
-        waits.append(ctx.loaders.get(ViewerLikedPostLoader).load_each(post_ids))
-    if ahead.author:
-        authors = [post.author_id for post in posts if post.author_id is not None]
-        waits.append(ctx.loaders.get(AuthorByIdLoader).load_each(authors))
+    waits = _queue(
+        ctx,
+        (ahead.like_count, LikeCountByPostIdLoader, post_ids),
+        (ahead.comment_count, CommentCountByPostIdLoader, post_ids),
+        (ahead.viewer_has_liked, ViewerLikedPostLoader, post_ids),
+        (ahead.author, AuthorByIdLoader, _authors(posts)),
+    )
     comments = None
     if ahead.comments is not None:
         comments = _threads(ctx, TopCommentsByPostIdLoader, post_ids, ahead.comments, 20)
@@ -595,14 +592,12 @@ async def _load_ahead_comments(
     if not comments:
         return
     comment_ids = [comment.id for comment in comments]
-    waits: list[Awaitable[Any]] = []
-    if ahead.like_count:
-        waits.append(ctx.loaders.get(LikeCountByCommentIdLoader).load_each(comment_ids))
-    if ahead.viewer_has_liked:
-        waits.append(ctx.loaders.get(ViewerLikedCommentLoader).load_each(comment_ids))
-    if ahead.author:
-        authors = [comment.author_id for comment in comments if comment.author_id is not None]
-        waits.append(ctx.loaders.get(AuthorByIdLoader).load_each(authors))
+    waits = _queue(
+        ctx,
+        (ahead.like_count, LikeCountByCommentIdLoader, comment_ids),
+        (ahead.viewer_has_liked, ViewerLikedCommentLoader, comment_ids),
+        (ahead.author, AuthorByIdLoader, _authors(comments)),
+    )
     if ahead.replies is not None:
         waits.append(_threads(ctx, RepliesByCommentIdLoader, comment_ids, ahead.replies, 10))
     await _settled(waits)
@@ -619,6 +614,21 @@ def _threads(
     size = _nested_size(arguments.first, default_size)
     keys = [ThreadKey(parent_id, size, arguments.after) for parent_id in parent_ids]
     return ctx.loaders.get(loader_class).load_each(keys)
+
+
+def _queue(
+    ctx: Context, *wanted: tuple[bool, type[PolicyLoader[Any, Any]], list[Any]]
+) -> list[Awaitable[Any]]:
+    """Queues the keys of each selected loader now, so they join one round."""
+    return [
+        ctx.loaders.get(loader_class).load_each(keys)
+        for selected, loader_class, keys in wanted
+        if selected and keys
+    ]
+
+
+def _authors(rows: Sequence[Post | Comment]) -> list[uuid.UUID]:
+    return [row.author_id for row in rows if row.author_id is not None]
 
 
 async def _settled(waits: list[Awaitable[Any]]) -> None:

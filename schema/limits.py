@@ -133,16 +133,6 @@ class _Measurer:
         return cost
 
 
-def measure(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    operation_name: str | None,
-    variables: Mapping[str, Any] | None,
-    default_page_size: int,
-) -> Measurement:
-    return _measure(schema, document, operation_name, variables or {}, default_page_size)[0]
-
-
 def _measure(
     schema: GraphQLSchema,
     document: DocumentNode,
