@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import httpx
 from sqlalchemy import event
 
 from bench.generate import Scale, connect, default_database_url
@@ -55,51 +55,16 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-async def _post(app: Any, body: bytes, headers: dict[str, str]) -> Any:
-    """One POST /graphql through the ASGI app; returns the decoded response."""
-    raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
-    raw_headers.append((b"content-length", str(len(body)).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "headers": raw_headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "root_path": "",
-    }
-    sent = False
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the request has no more body
-        return {}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return orjson.loads(b"".join(chunks))
-
-
 async def _drive(app: Any, operation: Operation, viewers: int) -> int:
     """Sends the operation for `viewers` of its viewers; returns how many answered."""
     answered = 0
-    for body, headers in _requests(operation, Scale.full(), DEV_JWT_SECRET)[:viewers]:
-        response = await _post(app, body, headers)
-        if response.get("errors"):
-            raise SystemExit(f"{operation.name} failed: {response['errors']}")
-        answered += 1
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for body, headers in _requests(operation, Scale.full(), DEV_JWT_SECRET)[:viewers]:
+            response = (await client.post("/graphql", content=body, headers=headers)).json()
+            if response.get("errors"):
+                raise SystemExit(f"{operation.name} failed: {response['errors']}")
+            answered += 1
     return answered
 
 

@@ -496,22 +496,19 @@ class AppointmentFilter:
 
 
 def _filter_clauses(conditions: AppointmentFilter) -> list[ColumnElement[bool]]:
-    """Times and the doctor are named parameters (`_filter_values`), so one statement
-    template serves every value (`resolvers/templates.py`)."""
+    """Times and the doctor are named parameters without a value (every caller binds
+    `_filter_values`), so one statement template serves every value
+    (`resolvers/templates.py`), and a doctor's own id is never a value of it."""
     clauses: list[ColumnElement[bool]] = []
     if conditions.statuses:
         # A parameter per status (the statuses are part of the template's key).
         clauses.append(Appointment.status.in_([literal(status) for status in conditions.statuses]))
     if conditions.start is not None:
-        clauses.append(
-            Appointment.starts_at >= bindparam("filter_start", conditions.start, _STARTS_AT)
-        )
+        clauses.append(Appointment.starts_at >= bindparam("filter_start", type_=_STARTS_AT))
     if conditions.end is not None:
-        clauses.append(Appointment.starts_at < bindparam("filter_end", conditions.end, _STARTS_AT))
+        clauses.append(Appointment.starts_at < bindparam("filter_end", type_=_STARTS_AT))
     if conditions.doctor_id is not None:
-        clauses.append(
-            Appointment.doctor_id == bindparam("filter_doctor_id", conditions.doctor_id, _DOCTOR_ID)
-        )
+        clauses.append(Appointment.doctor_id == bindparam("filter_doctor_id", type_=_DOCTOR_ID))
     return clauses
 
 

@@ -6,11 +6,9 @@ counts over every like of an item the viewer may read (the likes policy's `count
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -28,7 +26,7 @@ from resolvers.context import Context
 from resolvers.database import Database
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
+from resolvers.loaders import PolicyLoader, settle
 from resolvers.pagination import (
     Page,
     SortKey,
@@ -156,8 +154,8 @@ async def list_feed(
     page = await paginate(
         ctx.db,
         ctx.viewer,
-        # An author is a value without bound: such feeds are built per call.
-        ("feed", feed_filter.tag) if feed_filter.author_id is None else None,
+        # A tag or an author is a value without bound: such feeds are built per call.
+        "feed" if feed_filter.author_id is None and not feed_filter.tag else None,
         Post,
         statement,
         FEED_SORT,
@@ -503,7 +501,7 @@ async def post_comments(
         ctx,
         TopCommentsByPostIdLoader,
         post_id,
-        _nested_size(first, 20),
+        _nested_size(first, TOP_COMMENTS),
         after,
     )
 
@@ -516,12 +514,16 @@ async def comment_replies(
         ctx,
         RepliesByCommentIdLoader,
         comment_id,
-        _nested_size(first, 10),
+        _nested_size(first, REPLIES),
         after,
     )
 
 
 # --- look-ahead ---------------------------------------------------------------------------
+
+
+TOP_COMMENTS = 20  # a post's comments when `first` is not given
+REPLIES = 10  # a comment's replies when `first` is not given
 
 
 @dataclass(frozen=True)
@@ -534,11 +536,11 @@ class ThreadArguments:
 
 @dataclass(frozen=True)
 class CommentsAhead:
-    """What the query selects on each comment of a list, for `load_ahead`."""
+    """What the query selects on each comment of a list, for `load_ahead` (authors come
+    with the thread's own statement)."""
 
     like_count: bool = False
     viewer_has_liked: bool = False
-    author: bool = False
     replies: ThreadArguments | None = None
 
 
@@ -558,31 +560,20 @@ async def load_ahead(ctx: Context, posts: Sequence[Post], ahead: PostsAhead) -> 
     """Loads, a level at a time, what the fields below a page of posts will ask for: the
     posts' counts, likes, authors and comment pages, then the same for those comments
     and their replies. Each level is one round of the same loaders (and statements) the
-    fields use, so the fields then resolve without a wait each. A failure is left in
-    the loader for its field to report."""
+    fields use, so the fields then resolve without a wait each. A failure, or arguments
+    the field will refuse, are left for the field to report."""
     post_ids = [post.id for post in posts]
     waits = _queue(
         ctx,
-        (ahead.like_count, LikeCountByPostIdLoader, post_ids),
-        (ahead.comment_count, CommentCountByPostIdLoader, post_ids),
-        (ahead.viewer_has_liked, ViewerLikedPostLoader, post_ids),
-        (ahead.author, AuthorByIdLoader, _authors(posts)),
+        (ahead.like_count, LikeCountByPostIdLoader, lambda: post_ids),
+        (ahead.comment_count, CommentCountByPostIdLoader, lambda: post_ids),
+        (ahead.viewer_has_liked, ViewerLikedPostLoader, lambda: post_ids),
+        (ahead.author, AuthorByIdLoader, lambda: _authors(posts)),
     )
-    comments = None
-    if ahead.comments is not None:
-        comments = _threads(ctx, TopCommentsByPostIdLoader, post_ids, ahead.comments, 20)
-    try:
-        await _settled(waits)
-    except BaseException:  # cancelled: the comment pages are not awaited
-        if inspect.iscoroutine(comments):
-            comments.close()
-        raise
-    if comments is not None:
-        try:
-            pages = await comments
-        except Exception:
-            return
-        top_level = [row for page in pages for row in page.rows]
+    comments = _threads(ctx, TopCommentsByPostIdLoader, post_ids, ahead.comments, TOP_COMMENTS)
+    results = await settle([*waits, comments] if comments is not None else waits)
+    if comments is not None and results[-1] is not None:
+        top_level = [row for page in results[-1] for row in page.rows]
         await _load_ahead_comments(ctx, top_level, ahead.on_comments)
 
 
@@ -594,47 +585,47 @@ async def _load_ahead_comments(
     comment_ids = [comment.id for comment in comments]
     waits = _queue(
         ctx,
-        (ahead.like_count, LikeCountByCommentIdLoader, comment_ids),
-        (ahead.viewer_has_liked, ViewerLikedCommentLoader, comment_ids),
-        (ahead.author, AuthorByIdLoader, _authors(comments)),
+        (ahead.like_count, LikeCountByCommentIdLoader, lambda: comment_ids),
+        (ahead.viewer_has_liked, ViewerLikedCommentLoader, lambda: comment_ids),
     )
-    if ahead.replies is not None:
-        waits.append(_threads(ctx, RepliesByCommentIdLoader, comment_ids, ahead.replies, 10))
-    await _settled(waits)
+    replies = _threads(ctx, RepliesByCommentIdLoader, comment_ids, ahead.replies, REPLIES)
+    await settle([*waits, replies] if replies is not None else waits)
 
 
 def _threads(
     ctx: Context,
     loader_class: type[_ThreadLoader],
     parent_ids: list[uuid.UUID],
-    arguments: ThreadArguments,
+    arguments: ThreadArguments | None,
     default_size: int,
-) -> Awaitable[list[Page[Comment]]]:
-    """The pages `_thread_page` will ask for, with the same keys (queued now)."""
-    size = _nested_size(arguments.first, default_size)
+) -> Awaitable[list[Page[Comment]]] | None:
+    """The pages `_thread_page` will ask for, with the same keys (queued now); None when
+    not selected, or when the field will refuse its `first` or `after` itself."""
+    if arguments is None:
+        return None
+    try:
+        size = _nested_size(arguments.first, default_size)
+        if arguments.after is not None:
+            decode_cursor_for(COMMENT_SORT, arguments.after)
+    except CaregraphError:
+        return None
     keys = [ThreadKey(parent_id, size, arguments.after) for parent_id in parent_ids]
     return ctx.loaders.get(loader_class).load_each(keys)
 
 
 def _queue(
-    ctx: Context, *wanted: tuple[bool, type[PolicyLoader[Any, Any]], list[Any]]
+    ctx: Context, *wanted: tuple[bool, type[PolicyLoader[Any, Any]], Callable[[], list[Any]]]
 ) -> list[Awaitable[Any]]:
     """Queues the keys of each selected loader now, so they join one round."""
-    return [
-        ctx.loaders.get(loader_class).load_each(keys)
-        for selected, loader_class, keys in wanted
-        if selected and keys
-    ]
+    queued = []
+    for selected, loader_class, keys in wanted:
+        if selected:
+            queued.append(ctx.loaders.get(loader_class).load_each(keys()))
+    return queued
 
 
 def _authors(rows: Sequence[Post | Comment]) -> list[uuid.UUID]:
     return [row.author_id for row in rows if row.author_id is not None]
-
-
-async def _settled(waits: list[Awaitable[Any]]) -> None:
-    for wait in waits:
-        with contextlib.suppress(Exception):
-            await wait
 
 
 # --- post and comment writes ------------------------------------------------------------

@@ -143,12 +143,15 @@ class _ReadLane:
         # Each waiter gets a connection, or None: a place was freed, open one.
         self._waiters: deque[asyncio.Future[_LaneEntry | None]] = deque()
         self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def fetch(self, sql: str, arguments: Sequence[Any]) -> list[Any]:
         entry = await self._acquire()
         try:
             records: list[Any] = await entry[1].fetch(sql, *arguments)
         except asyncpg.PostgresError:
+            # The statement failed, the connection may still be good (not after a
+            # server shutdown or a fatal error, which close it).
             self._release(entry)
             raise
         except BaseException:
@@ -164,6 +167,8 @@ class _ReadLane:
                 if not idle[1].is_closed():
                     return idle
                 self._discard(idle)  # the server closed it while it was idle
+            if self._closed:
+                raise RuntimeError("The database is closed.")
             if self._open < self._size:
                 return await self._take_from_pool()
             waiter: asyncio.Future[_LaneEntry | None] = asyncio.get_running_loop().create_future()
@@ -198,6 +203,9 @@ class _ReadLane:
         return connection, raw.driver_connection
 
     def _release(self, entry: _LaneEntry) -> None:
+        if self._closed or entry[1].is_closed():
+            self._discard(entry)
+            return
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -214,6 +222,8 @@ class _ReadLane:
 
     def _discard(self, entry: _LaneEntry) -> None:
         connection, driver = entry
+        if connection not in self._held:
+            return  # closed already
         self._held.discard(connection)
         self._open -= 1
         driver.terminate()
@@ -228,11 +238,16 @@ class _ReadLane:
         await connection.close()
 
     async def close(self) -> None:
-        self._idle.clear()
-        held, self._held = self._held, set()
-        self._open -= len(held)
-        for connection in held:
+        """Closes the idle connections and refuses new reads; a read in flight closes its
+        own connection when it ends, and a read waiting for one is told the lane closed."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection, _driver in idle:
+            self._held.discard(connection)
+            self._open -= 1
             await connection.close()
+        while self._waiters:
+            self._wake()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
@@ -301,14 +316,14 @@ class Database:
         first run (`_PreparedRead`): later runs send its SQL text straight to the
         driver, skipping SQLAlchemy's per-execution work."""
         entry = self._prepared.get(id(statement)) if reusable else None
-        known = entry is not None and entry[0] is statement
-        prepared = entry[1] if entry is not None and known else None
+        # The entry holds its statement, so while it is there no other object has its id.
+        prepared = entry[1] if entry is not None else None
         if prepared is not None and prepared.accepts(parameters):
             return await self._run_prepared(prepared, parameters)
         async with self.autocommit_engine.connect() as connection:
             result = await connection.execute(statement, parameters)
             rows = result.all()
-        if reusable and not known:
+        if reusable and entry is None:
             if len(self._prepared) >= _MAX_PREPARED:
                 self._prepared.clear()
             self._prepared[id(statement)] = (
@@ -319,9 +334,7 @@ class Database:
 
     async def _run_prepared(self, prepared: _PreparedRead, parameters: dict[str, Any]) -> Any:
         arguments = prepared.arguments(parameters)
-        counter = statement_counter.get()
-        if counter is not None:
-            counter.count += 1
+        _count_statement()  # the driver path has no SQLAlchemy event to count it
         return prepared.rows(await self._lane.fetch(prepared.sql, arguments))
 
     @asynccontextmanager

@@ -97,8 +97,11 @@ async def list_doctors(
     page = await paginate(
         ctx.db,
         ctx.viewer,
-        # Free-text search is a value without bound: such lists are built per call.
-        None if doctor_filter.search else ("doctors", doctor_filter),
+        # Text filters are values without bound: such lists are built per call (a
+        # template per value would grow the cache with every string a client sends).
+        None
+        if doctor_filter.search or doctor_filter.specialty or doctor_filter.language
+        else ("doctors", doctor_filter),
         Doctor,
         lambda viewer: _filtered(viewer, doctor_filter),
         sort,

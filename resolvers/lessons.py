@@ -3,7 +3,6 @@ and lesson and entitlement management."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
 from collections import defaultdict
@@ -22,7 +21,7 @@ from models.entitlement import LESSONS_PRODUCT
 from resolvers.context import Context
 from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound
 from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
+from resolvers.loaders import PolicyLoader, settle
 from resolvers.pagination import Page, SortKey, page_size, paginate
 from resolvers.policies import readable, require, visible
 from resolvers.policies.lessons import (
@@ -102,8 +101,10 @@ async def list_lessons(
     page = await paginate(
         ctx.db,
         ctx.viewer,
-        # Free-text search is a value without bound: such lists are built per call.
-        None if lesson_filter.search else ("lessons", lesson_filter),
+        # Text filters are values without bound: such lists are built per call.
+        None
+        if lesson_filter.search or lesson_filter.module or lesson_filter.tag
+        else ("lessons", lesson_filter),
         Lesson,
         lambda viewer: _filtered(viewer, lesson_filter),
         LESSON_SORT,
@@ -179,9 +180,7 @@ async def load_ahead(
         waits.append(progress_loader.load_each([lesson.id for lesson in lessons]))
     if content and any(lesson_policy.content(ctx.viewer, lesson) is None for lesson in lessons):
         waits.append(ctx.loaders.get(EntitledLoader).load(LESSONS_PRODUCT))
-    for wait in waits:
-        with contextlib.suppress(Exception):
-            await wait
+    await settle(waits)
 
 
 class ProgressByLessonIdLoader(PolicyLoader[uuid.UUID, LessonProgress | None]):

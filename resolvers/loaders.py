@@ -3,7 +3,7 @@ connection), so loaders resolving side by side never share an `AsyncSession`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
@@ -75,6 +75,18 @@ async def _each(futures: list[Awaitable[ValueT]]) -> list[ValueT]:
     if failure is not None:
         raise failure
     return values
+
+
+async def settle(waits: Sequence[Awaitable[Any]]) -> list[Any]:
+    """Awaits each of `waits` in turn; the result of each, None for one that failed (a
+    look-ahead leaves a failure in its loader for the field that asks to report)."""
+    results: list[Any] = []
+    for wait in waits:
+        try:
+            results.append(await wait)
+        except Exception:
+            results.append(None)
+    return results
 
 
 class Loaders:

@@ -426,13 +426,9 @@ class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
         )
         results: list[list[Slot]] = []
         for key in keys:
-            schedule = schedules.get(key.doctor_id)
-            if schedule is None:
-                results.append([])
-                continue
             results.append(
                 compute_slots(
-                    schedule,
+                    schedules[key.doctor_id],
                     start=key.start,
                     end=key.end,
                     earliest=key.now + timedelta(minutes=key.lead_minutes),

@@ -65,7 +65,7 @@ async def pages_per_parent(
         db,
         # A cursor's values go into the statement: such pages are built per call.
         (
-            ("pages_per_parent", key, joined is not None)
+            ("pages_per_parent", key, parent, sort, joined is not None)
             if after_values is None and key is not None
             else None
         ),
@@ -113,8 +113,9 @@ async def counts_per_parent(
     parent_ids: Iterable[Hashable],
     values: dict[str, Any] | None = None,
 ) -> dict[Any, int]:
-    """`build(viewer)` is `select(parent, func.count())` filtered by policy and filters,
-    the same for every call with this `key` (`values` bound by name). Here it becomes a
+    """`build(viewer)` selects from the counted table, filtered by policy and filters
+    (its columns are replaced by `count(*)`), the same for every call with this `key`
+    (`values` bound by name). Here it becomes a
     count per parent id: `SELECT k.id, (SELECT count(*) ... WHERE parent = k.id) FROM
     unnest(:parent_ids) AS k(id)`. Correlated on one parent at a time, the policy's own
     subqueries (e.g. "the comment's post is readable") are index lookups; counted for

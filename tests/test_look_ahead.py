@@ -5,7 +5,8 @@ field that is not selected costs no statement."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -40,16 +41,35 @@ query {
 NEITHER = "query { lessons(first: 10) { edges { node { slug } } } }"
 
 
+@contextmanager
+def _loaded_ahead(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+    """The loaders a request asked with `load_each`: what look-ahead queued (fields load
+    one key at a time)."""
+    loaders: set[str] = set()
+    load_each = PolicyLoader.load_each
+
+    def recording(self: PolicyLoader[Any, Any], keys: Any) -> Any:
+        loaders.add(type(self).__name__)
+        return load_each(self, keys)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PolicyLoader, "load_each", recording)
+        yield loaders
+
+
 async def test_selected_fields_are_loaded_ahead_the_same_way_however_selected(
-    client: GraphQLClient, db: Database
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     viewer = await make_user(db)
     free = await make_lesson(db, slug="a-free", position=1)
     await make_lesson(db, slug="b-paid", position=2, paywall=True)
     await make_progress(db, viewer, free, position_sec=42)
 
-    inline = await client.execute(INLINE, as_user=viewer)
-    fragments = await client.execute(FRAGMENTS, as_user=viewer)
+    with _loaded_ahead(monkeypatch) as inline_ahead:
+        inline = await client.execute(INLINE, as_user=viewer)
+    with _loaded_ahead(monkeypatch) as fragments_ahead:
+        fragments = await client.execute(FRAGMENTS, as_user=viewer)
+    assert inline_ahead == fragments_ahead == {"ProgressByLessonIdLoader"}
     expected = [
         {"slug": "a-free", "locked": False, "viewerProgress": {"positionSec": 42}},
         {"slug": "b-paid", "locked": True, "viewerProgress": None},
@@ -65,8 +85,10 @@ async def test_selected_fields_are_loaded_ahead_the_same_way_however_selected(
         None,
     ]
     assert aliased.statements == 3  # no entitlement: nothing asks whether content is locked
-    neither = await client.execute(NEITHER, as_user=viewer)
+    with _loaded_ahead(monkeypatch) as nothing_ahead:
+        neither = await client.execute(NEITHER, as_user=viewer)
     assert neither.statements == 2
+    assert nothing_ahead == set()
 
     await make_entitlement(db, viewer)
     entitled = await client.execute(INLINE, as_user=viewer)
@@ -123,6 +145,10 @@ FEED_TWICE = FEED.replace(
     "again: comments(first: $comments) { edges { node { id } } }\n"
     "      comments(first: $comments) {",
 )
+TOO_MANY = """
+query { feed(first: 10) { edges { node { id comments(first: 1000) {
+  edges { node { id } } } } } } }
+"""
 BAD_CURSOR = """
 query { feed(first: 10) { edges { node { id comments(first: 2, after: "garbage") {
   edges { node { id } } } } } } }
@@ -130,7 +156,7 @@ query { feed(first: 10) { edges { node { id comments(first: 2, after: "garbage")
 
 
 async def test_the_feed_loads_ahead_what_its_fields_would_load(
-    client: GraphQLClient, db: Database
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     viewer, writer = await make_user(db), await make_user(db)
     for p in range(3):
@@ -142,8 +168,21 @@ async def test_the_feed_loads_ahead_what_its_fields_would_load(
             for r in range(3):
                 await make_comment(db, post, writer, parent=comment, body=f"Reply {p}.{c}.{r}")
 
-    ahead = await client.execute(FEED, {"comments": 2}, as_user=viewer)
-    each = await client.execute(FEED_TWICE, {"comments": 2}, as_user=viewer)
+    with _loaded_ahead(monkeypatch) as loaded:
+        ahead = await client.execute(FEED, {"comments": 2}, as_user=viewer)
+    assert loaded == {
+        "LikeCountByPostIdLoader",
+        "CommentCountByPostIdLoader",
+        "ViewerLikedPostLoader",
+        "AuthorByIdLoader",
+        "TopCommentsByPostIdLoader",
+        "LikeCountByCommentIdLoader",
+        "ViewerLikedCommentLoader",
+        "RepliesByCommentIdLoader",
+    }
+    with _loaded_ahead(monkeypatch) as loaded_twice:
+        each = await client.execute(FEED_TWICE, {"comments": 2}, as_user=viewer)
+    assert "TopCommentsByPostIdLoader" not in loaded_twice
     assert ahead.errors == each.errors == []
     posts = ahead.data["feed"]["edges"]
     assert len(posts) == 3
@@ -157,6 +196,19 @@ async def test_the_feed_loads_ahead_what_its_fields_would_load(
 
     bad = await client.execute(BAD_CURSOR, as_user=viewer)
     assert bad.codes == ["BAD_USER_INPUT"]  # as without look-ahead: the field reports it
+    too_many = await client.execute(TOO_MANY, as_user=viewer)
+    assert too_many.codes == ["BAD_USER_INPUT"]
+    assert too_many.errors[0]["path"][:1] == ["feed"]
+    assert too_many.errors[0]["path"][-1] == "comments"  # the field's error, not the feed's
+
+
+async def test_a_nested_page_size_refused_by_its_field_does_not_fail_an_empty_feed(
+    client: GraphQLClient, db: Database
+) -> None:
+    viewer = await make_user(db)
+    empty = await client.execute(TOO_MANY, as_user=viewer)
+    assert empty.errors == []
+    assert empty.data == {"feed": {"edges": []}}
 
 
 class _Doubling(PolicyLoader[int, int]):

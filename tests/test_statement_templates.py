@@ -4,6 +4,7 @@ shape serves every viewer of that shape with their own ids bound, never another'
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, select
@@ -16,6 +17,7 @@ from resolvers.policies import visible
 from resolvers.templates import AnySelect, any_of, fetch_models, statement_for
 from tests.client import GraphQLClient
 from tests.factories import make_doctor, make_user
+from tests.factories_appointments import make_appointment
 from tests.factories_goals import make_goal
 
 GOALS = "query { goals(first: 10) { edges { node { id title } } } }"
@@ -148,3 +150,26 @@ async def test_a_kept_statement_runs_straight_on_the_driver(db: Database) -> Non
         assert type(getattr(same, attribute.key)) is type(expected), attribute.key
     assert same.specialties == ["Cardiology", "Sleep"]
     assert same.qualifications == [{"title": "MD"}]
+
+
+async def test_a_doctor_filtering_by_their_own_doctor_id(
+    client: GraphQLClient, db: Database
+) -> None:
+    """The filter's doctor is a parameter without a value in the template: the viewer's
+    own doctor id as the filter is not taken for a builder that bound the real viewer."""
+    owner = await make_user(db, roles=("doctor",))
+    doctor = await make_doctor(db, user=owner)
+    patient = await make_user(db)
+    booked = await make_appointment(
+        db, doctor=doctor, patient=patient, starts_at=datetime.now(UTC) + timedelta(days=2)
+    )
+    query = """query ($doctor: ID!) {
+      appointments(first: 5, filter: {doctorId: $doctor}) { edges { node { id } } totalCount }
+    }"""
+    for _ in range(2):  # built, then reused
+        response = await client.execute(query, {"doctor": str(doctor.id)}, as_user=owner)
+        assert response.errors == [], response.errors
+        assert response.data["appointments"] == {
+            "edges": [{"node": {"id": str(booked.id)}}],
+            "totalCount": 1,
+        }
