@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 5000
     max_query_cost: int = 200_000
+    # Field selections with every fragment spread expanded (`__typename` included).
+    max_selections: int = 10_000
     default_page_size: int = 20
     max_page_size: int = 100
     max_body_bytes: int = 1_048_576

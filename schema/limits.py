@@ -44,6 +44,29 @@ class Measurement:
     aliases: int = 0
     cost: int = 0
     introspection: bool = False
+    selections: int = 0
+    """Field selections in the operation with every fragment spread expanded."""
+    visited: int = 0
+    """Selection nodes the measurement looked at: each node of the document once, however
+    often its fragment is spread (what tests check grows linearly with the document)."""
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What a selection set adds where it is selected: its cost, the depth it reaches
+    below its parent, its aliases and expanded field selections, and whether it asks
+    for introspection. Summaries add up, so a fragment is summarised once and its
+    summary reused at every spread: measuring takes time linear in the document's size
+    even when fragments spread each other many times over."""
+
+    cost: int = 0
+    depth: int = 0
+    aliases: int = 0
+    selections: int = 0
+    introspection: bool = False
+
+
+_EMPTY = _Summary()
 
 
 class _Measurer:
@@ -58,8 +81,10 @@ class _Measurer:
         self.fragments = fragments
         self.variables = variables
         self.default_page_size = default_page_size
-        self.result = Measurement()
         self.variables_read: dict[str, Any] = {}
+        self.visited = 0
+        self._fragment_summaries: dict[str, _Summary] = {}
+        self._in_progress: set[str] = set()
 
     def _page_size(self, node: FieldNode, definition: GraphQLField | None) -> int:
         """How many items a field may return: its `first` (given, from a variable, or the
@@ -83,54 +108,69 @@ class _Measurer:
     def _type(self, name: str | None, fallback: GraphQLNamedType | None) -> GraphQLNamedType | None:
         return self.schema.get_type(name) if name is not None else fallback
 
-    def fields(
-        self,
-        selection_set: SelectionSetNode | None,
-        parent: GraphQLNamedType | None,
-        stack: tuple[str, ...],
-    ) -> Iterator[tuple[GraphQLNamedType | None, FieldNode]]:
-        """The fields of a selection set with the type each is selected on."""
+    def _fragment(self, name: str) -> _Summary:
+        """A fragment's summary, measured on its first spread. A fragment that spreads
+        itself (directly or not) adds nothing the second time: validation reports the
+        cycle."""
+        summary = self._fragment_summaries.get(name)
+        if summary is not None:
+            return summary
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._in_progress:  # unknown or cyclic
+            return _EMPTY
+        self._in_progress.add(name)
+        on = self._type(fragment.type_condition.name.value, None)
+        summary = self.summarise(fragment.selection_set, on)
+        self._in_progress.discard(name)
+        self._fragment_summaries[name] = summary
+        return summary
+
+    def summarise(
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None
+    ) -> _Summary:
         if selection_set is None:
-            return
+            return _EMPTY
+        cost = depth = aliases = selections = 0
+        introspection = False
         for selection in selection_set.selections:
+            self.visited += 1
             if isinstance(selection, FieldNode):
-                yield parent, selection
-            elif isinstance(selection, InlineFragmentNode):
+                selections += 1
+                name = selection.name.value
+                if name in INTROSPECTION_FIELDS:
+                    introspection = True
+                    continue
+                if name == "__typename":
+                    continue
+                if selection.alias is not None:
+                    aliases += 1
+                definition = (
+                    parent.fields.get(name)
+                    if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
+                    else None
+                )
+                child_type = get_named_type(definition.type) if definition is not None else None
+                child = self.summarise(selection.selection_set, child_type)
+                cost += 1 + child.cost * self._page_size(selection, definition)
+                depth = max(depth, 1 + child.depth)
+                aliases += child.aliases
+                selections += child.selections
+                introspection = introspection or child.introspection
+                continue
+            if isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 on = self._type(condition.name.value if condition else None, parent)
-                yield from self.fields(selection.selection_set, on, stack)
+                child = self.summarise(selection.selection_set, on)
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in stack:  # unknown or cyclic: validation reports
-                    continue
-                on = self._type(fragment.type_condition.name.value, parent)
-                yield from self.fields(fragment.selection_set, on, (*stack, name))
-
-    def measure(
-        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None, depth: int
-    ) -> int:
-        """Returns the cost of the selection set; records depth, aliases, introspection."""
-        cost = 0
-        for on, node in self.fields(selection_set, parent, ()):
-            name = node.name.value
-            if name in INTROSPECTION_FIELDS:
-                self.result.introspection = True
+                child = self._fragment(selection.name.value)
+            else:  # pragma: no cover - the grammar has no other selection
                 continue
-            if name == "__typename":
-                continue
-            if node.alias is not None:
-                self.result.aliases += 1
-            self.result.depth = max(self.result.depth, depth)
-            definition = (
-                on.fields.get(name)
-                if isinstance(on, GraphQLObjectType | GraphQLInterfaceType)
-                else None
-            )
-            child = get_named_type(definition.type) if definition is not None else None
-            child_cost = self.measure(node.selection_set, child, depth + 1)
-            cost += 1 + child_cost * self._page_size(node, definition)
-        return cost
+            cost += child.cost
+            depth = max(depth, child.depth)
+            aliases += child.aliases
+            selections += child.selections
+            introspection = introspection or child.introspection
+        return _Summary(cost, depth, aliases, selections, introspection)
 
 
 def _measure(
@@ -148,10 +188,19 @@ def _measure(
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
     measurer = _Measurer(schema, fragments, variables, default_page_size)
+    measurement = Measurement()
     for operation in operations[:1]:
         root = schema.get_root_type(operation.operation)
-        measurer.result.cost = measurer.measure(operation.selection_set, root, 1)
-    return measurer.result, measurer.variables_read
+        summary = measurer.summarise(operation.selection_set, root)
+        measurement = Measurement(
+            depth=summary.depth,
+            aliases=summary.aliases,
+            cost=summary.cost,
+            introspection=summary.introspection,
+            selections=summary.selections,
+        )
+    measurement.visited = measurer.visited
+    return measurement, measurer.variables_read
 
 
 class MeasurementCache:
@@ -268,6 +317,7 @@ class RequestLimits(SchemaExtension):
             self.execution_context.variables,
             settings.default_page_size,
         )
+        request.operation_cost = measured.cost  # for the rate limits (schema/rate_limits.py)
         errors = []
         if contains_nul(document, self.execution_context.query, self.execution_context.variables):
             errors.append(
@@ -291,6 +341,12 @@ class RequestLimits(SchemaExtension):
             )
         if measured.cost > settings.max_query_cost:
             errors.append(_limit_error("cost", settings.max_query_cost, measured.cost, "cost"))
+        if measured.selections > settings.max_selections:
+            errors.append(
+                _limit_error(
+                    "selections", settings.max_selections, measured.selections, "selection count"
+                )
+            )
         return errors
 
 

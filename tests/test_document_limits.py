@@ -1,0 +1,129 @@
+"""Checks before execution take time linear in the document's size, whatever its
+fragments do: a few hundred bytes of fragments that each spread the next one twice ask
+for 2^n fields, and must be refused after looking at each node once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from itertools import pairwise
+
+import httpx
+import pytest
+from graphql import parse, specified_rules, validate
+
+from resolvers.database import Database
+from resolvers.settings import Settings
+from schema import schema
+from schema.limits import _measure
+from schema.validation import WORK_PER_TOKEN, bounded_rules, document_tokens, work_budget
+from tests.client import app_http
+from tests.test_cli import _env, _free_port, _serve, _wait_for
+
+
+def fragment_bomb(n: int, leaf: str = "id fullName") -> str:
+    """`F{n}` spreads `F{n-1}` twice, down to `F0`: 2^n copies of the leaf fields."""
+    fragments = [f"fragment F0 on Doctor {{ {leaf} }}"]
+    fragments += [f"fragment F{i} on Doctor {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, n + 1)]
+    return f"query Bomb {{ doctors(first: 1) {{ edges {{ node {{ ...F{n} }} }} }} }}\n" + "\n".join(
+        fragments
+    )
+
+
+def repeated_fields(n: int) -> str:
+    """One small selection repeated n times under one response name: field merging
+    compares them pairwise."""
+    return "{ " + " ".join(["doctors { edges { node { fullName } } }"] * n) + " }"
+
+
+def _measured(document: str) -> tuple[int, int, int]:
+    measured, _ = _measure(schema._schema, parse(document), None, {}, 20)
+    return measured.visited, measured.cost, measured.selections
+
+
+def test_measuring_a_fragment_bomb_visits_each_node_once() -> None:
+    sizes = [5, 10, 20, 40, 80]
+    visited = [_measured(fragment_bomb(n))[0] for n in sizes]
+    steps = {
+        (b - a) / (m - n) for (a, b), (n, m) in zip(pairwise(visited), pairwise(sizes), strict=True)
+    }
+    # Exactly linear: each more fragment adds the same number of visited nodes.
+    assert steps == {2.0}, visited
+    # ...while the measurement still counts what the expansion would ask for.
+    _, cost, selections = _measured(fragment_bomb(80))
+    assert selections == 3 + 2 * 2**80  # doctors, edges, node and the leaves
+    assert cost > 2**80
+
+
+def test_a_fragment_is_measured_as_if_expanded() -> None:
+    # The same numbers as expanding every spread by hand.
+    assert _measured(fragment_bomb(10))[1:] == (2051, 2051)
+    expanded = "{ doctors(first: 1) { edges { node { " + "id fullName " * 4 + "} } } }"
+    assert _measured(fragment_bomb(2))[1:] == _measured(expanded)[1:]
+
+
+def test_field_merging_work_is_bounded_by_the_document_size() -> None:
+    document = parse(repeated_fields(200))
+    assert work_budget(document) == WORK_PER_TOKEN * document_tokens(document)
+    bounded = validate(schema._schema, document, bounded_rules(specified_rules))
+    assert [error.message for error in bounded] == ["Validation aborted."]
+    # graphql-core's fixed budget would let this document compare ~20,000 field pairs.
+    unbounded = validate(schema._schema, document, specified_rules)
+    assert unbounded == []
+    # A document of ordinary shape is untouched: 30 fragments on one object validate.
+    fragments = "\n".join(f"fragment A{i} on Doctor {{ id fullName }}" for i in range(30))
+    spreads = " ".join(f"...A{i}" for i in range(30))
+    ordinary = parse(f"{{ doctors {{ edges {{ node {{ {spreads} }} }} }} }}\n{fragments}")
+    assert validate(schema._schema, ordinary, bounded_rules(specified_rules)) == []
+
+
+@pytest.mark.parametrize(
+    ("leaf", "limits"),
+    [("id fullName", {"cost", "selections"}), ("__typename", {"selections"})],
+)
+async def test_fragment_bomb_is_refused_before_execution(
+    settings: Settings, db: Database, leaf: str, limits: set[str]
+) -> None:
+    async with app_http(settings, db) as http:
+        response = await http.post("/graphql", json={"query": fragment_bomb(60, leaf)})
+    body = response.json()
+    assert "data" not in body or body["data"] is None
+    assert {error["extensions"]["limit"] for error in body["errors"]} == limits
+    assert {error["extensions"]["code"] for error in body["errors"]} == {"BAD_USER_INPUT"}
+
+
+async def test_server_answers_others_while_refusing_a_bomb(database_url: str) -> None:
+    port = _free_port()
+    process = await asyncio.to_thread(_serve, _env(DATABASE_URL=database_url), "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(_wait_for, f"{base}/healthz", process)
+        async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+
+            async def bombs() -> list[httpx.Response]:
+                return [
+                    await http.post("/graphql", json={"query": fragment_bomb(40)})
+                    for _ in range(5)
+                ]
+
+            async def pings() -> list[httpx.Response]:
+                answers = []
+                for _ in range(20):
+                    answers.append(await http.post("/graphql", json={"query": "{ __typename }"}))
+                    await asyncio.sleep(0.01)
+                return answers
+
+            refused, answered = await asyncio.gather(bombs(), pings())
+        # Refused by a limit or by validation's work budget: either way before running.
+        for response in refused:
+            body = response.json()
+            assert body.get("data") is None
+            assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
+        assert [r.json() for r in answered] == [{"data": {"__typename": "Query"}}] * 20
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
