@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_query_cost: int = 200_000
     # Field selections with every fragment spread expanded (`__typename` included).
     max_selections: int = 10_000
+    # Request variables: how deep objects and lists nest, how many values in all.
+    max_variable_depth: int = 32
+    max_variable_values: int = 20_000
     default_page_size: int = 20
     max_page_size: int = 100
     max_body_bytes: int = 1_048_576

@@ -33,7 +33,7 @@ from resolvers.errors import Unauthenticated
 from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
 from resolvers.persisted_queries import PersistedQueryStore, document_hash
 from resolvers.settings import Settings
-from schema.limits import introspection_allowed
+from schema.limits import introspection_allowed, variables_problem
 
 logger = logging.getLogger("caregraph.errors")
 
@@ -140,6 +140,26 @@ def _accepted_media_type(accept: str | None) -> str | None:
 
 def _error(message: str, code: str, **extensions: Any) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": code, **extensions}}
+
+
+def _coded(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    """The error as the response carries it. The schema's extensions give every error of
+    execution its code; one raised around them (e.g. by graphql-core while coercing
+    variables) arrives without, and is logged and masked as the bug it is."""
+    formatted = error.formatted
+    if "code" in (formatted.get("extensions") or {}):
+        return formatted
+    original = error.original_error or error
+    logger.error(
+        "error without a code in request %s",
+        request_id,
+        exc_info=(type(original), original, original.__traceback__),
+    )
+    return _error(
+        f"Internal server error (request id {request_id}).",
+        "INTERNAL_SERVER_ERROR",
+        requestId=request_id,
+    )
 
 
 class GraphQLEndpoint:
@@ -312,6 +332,12 @@ class GraphQLEndpoint:
             raise RequestError(400, "`extensions` must be an object.")
         if query is not None and "\x00" in query:
             raise RequestError(400, "`query` must not contain NUL characters.")
+        if variables:
+            problem = variables_problem(
+                variables, self.settings.max_variable_depth, self.settings.max_variable_values
+            )
+            if problem is not None:
+                raise RequestError(400, problem)
         return GraphQLParams(query, variables, operation_name or None, extensions)
 
     async def _execute_batch(
@@ -417,7 +443,7 @@ class GraphQLEndpoint:
         state["executor"] = context.executor
         body: dict[str, Any] = {}
         status = 200
-        errors = [error.formatted for error in result.errors or []]
+        errors = [_coded(error, context.request_id) for error in result.errors or []]
         if not introspection_allowed(context):
             for error in errors:
                 error["message"] = _SUGGESTION.sub("", error["message"])

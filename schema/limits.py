@@ -355,3 +355,27 @@ def introspection_allowed(request: Context) -> bool:
         return True
     viewer = request.viewer
     return viewer.is_admin or viewer.is_service
+
+
+def variables_problem(variables: Mapping[str, Any], max_depth: int, max_values: int) -> str | None:
+    """Why the request's variables are refused before coercion, if they are: nested
+    deeper than `max_depth` objects and lists, or more than `max_values` values in all.
+    graphql-core coerces input values recursively: a JSON value nested a few hundred
+    levels deep would exhaust the interpreter's stack. Walks without recursion."""
+    pending: list[tuple[Any, int]] = [(value, 1) for value in variables.values()]
+    count = 0
+    while pending:
+        value, depth = pending.pop()
+        count += 1
+        if count > max_values:
+            return f"`variables` hold more than {max_values} values."
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > max_depth:
+            return f"`variables` are nested deeper than {max_depth} levels."
+        pending.extend((child, depth + 1) for child in children)
+    return None

@@ -16,7 +16,7 @@ from graphql import parse, specified_rules, validate
 from resolvers.database import Database
 from resolvers.settings import Settings
 from schema import schema
-from schema.limits import _measure
+from schema.limits import _measure, variables_problem
 from schema.validation import WORK_PER_TOKEN, bounded_rules, document_tokens, work_budget
 from tests.client import app_http
 from tests.test_cli import _env, _free_port, _serve, _wait_for
@@ -103,8 +103,7 @@ async def test_server_answers_others_while_refusing_a_bomb(database_url: str) ->
 
             async def bombs() -> list[httpx.Response]:
                 return [
-                    await http.post("/graphql", json={"query": fragment_bomb(40)})
-                    for _ in range(5)
+                    await http.post("/graphql", json={"query": fragment_bomb(40)}) for _ in range(5)
                 ]
 
             async def pings() -> list[httpx.Response]:
@@ -127,3 +126,56 @@ async def test_server_answers_others_while_refusing_a_bomb(database_url: str) ->
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _nested(levels: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(levels - 1):
+        value = {"and": value}
+    return value
+
+
+UPDATE_QUALIFICATIONS = """
+mutation Qualify($q: JSON) {
+  updateDoctorProfile(input: {qualifications: $q}) { __typename }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"q": _nested(500)}, "nested deeper than 32 levels"),
+        ({"q": [[[["x"]]]] * 5001}, "more than 20000 values"),
+    ],
+)
+async def test_variables_are_bounded_before_coercion(
+    settings: Settings, db: Database, variables: dict[str, object], message: str
+) -> None:
+    async with app_http(settings, db) as http:
+        response = await http.post(
+            "/graphql", json={"query": UPDATE_QUALIFICATIONS, "variables": variables}
+        )
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert message in error["message"]
+
+
+def test_variables_within_bounds_pass() -> None:
+    assert variables_problem({"q": _nested(32), "list": list(range(100))}, 32, 20_000) is None
+    assert variables_problem({"q": _nested(33)}, 32, 20_000) is not None
+
+
+async def test_an_error_without_a_code_is_masked_as_internal(
+    settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the bound lifted, graphql-core's recursive coercion fails outside the
+    schema's error handling: the answer still carries a code."""
+    async with app_http(settings, db, max_variable_depth=100_000) as http:
+        response = await http.post(
+            "/graphql", json={"query": UPDATE_QUALIFICATIONS, "variables": {"q": _nested(500)}}
+        )
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "recursion" not in error["message"]
+    assert any("error without a code" in record.message for record in caplog.records)
