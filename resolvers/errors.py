@@ -65,3 +65,25 @@ class FieldErrors:
     def raise_if_any(self) -> None:
         if self.fields:
             raise ValidationFailed(self.fields)
+
+
+RETRY_AFTER_SECONDS = 1
+"""What `Retry-After` tells a client that got SERVICE_UNAVAILABLE."""
+
+
+class ServiceUnavailable(Exception):
+    """The database cannot answer now (unreachable, restarting, out of connections) or
+    the request ran past its deadline: `SERVICE_UNAVAILABLE`, retryable (HTTP 503 with
+    `Retry-After`). Not a `CaregraphError`: a mutation answers it as a GraphQL error, not
+    as one of its typed results; see `resolvers.outages` for the failures it stands for."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @classmethod
+    def deadline(cls, seconds: float | None = None) -> ServiceUnavailable:
+        limit = f" of {seconds:g} s" if seconds is not None else ""
+        return cls(f"The request did not finish within its deadline{limit}; try again.")

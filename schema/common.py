@@ -23,6 +23,7 @@ from strawberry.types import Info
 
 from resolvers import errors
 from resolvers.context import Context
+from resolvers.outages import unavailable
 from resolvers.pagination import Page
 
 logger = logging.getLogger("caregraph.errors")
@@ -286,8 +287,9 @@ async def mutation_result(
 
 
 class ErrorCodes(SchemaExtension):
-    """Gives every error an `extensions.code`. Expected errors keep their message;
-    anything else is logged with its traceback and masked with the request id."""
+    """Gives every error an `extensions.code`. Expected errors keep their message; a
+    database that cannot answer is SERVICE_UNAVAILABLE (retryable); anything else is
+    logged with its traceback and masked with the request id."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -304,6 +306,20 @@ class ErrorCodes(SchemaExtension):
         if original is None or isinstance(original, GraphQLError):
             code = (error.extensions or {}).get("code", "BAD_USER_INPUT")
             return _with_code(error, str(code))
+        outage = unavailable(original)
+        if outage is not None:
+            logger.warning(
+                "database unavailable in request %s at %s: %r", request_id, error.path, original
+            )
+            return GraphQLError(
+                message=outage.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=outage,
+                extensions={"code": outage.code, "retryable": True},
+            )
         logger.error(
             "unexpected error in request %s at %s",
             request_id,
