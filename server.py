@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from resolvers.database import Database, StatementCounter, statement_counter
 from resolvers.settings import Settings, get_settings
 from schema import build_schema
+from schema.graphiql import static_route as graphiql_static_route
 from schema.http import GraphQLEndpoint
 from schema.metrics import Metrics
 
@@ -261,6 +262,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            graphiql_static_route(),
         ],
         lifespan=lifespan,
     )

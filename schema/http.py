@@ -21,9 +21,8 @@ import orjson
 import strawberry
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -33,6 +32,7 @@ from resolvers.errors import Unauthenticated
 from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
 from resolvers.persisted_queries import PersistedQueryStore, document_hash
 from resolvers.settings import Settings
+from schema.graphiql import graphiql_forbidden, graphiql_page
 from schema.limits import introspection_allowed, variables_problem
 
 logger = logging.getLogger("caregraph.errors")
@@ -486,15 +486,23 @@ class GraphQLEndpoint:
         return "text/html" in accept
 
     async def _graphiql(self, request: Request) -> Response:
+        """The self-hosted GraphiQL page (schema.graphiql). In production, admins only;
+        an admin who came with the cookie gets the page with the token in the headers."""
+        token = None
         if self.settings.is_production:
             header = request.headers.get("authorization")
             cookie = request.cookies.get(GRAPHIQL_COOKIE)
             if header is None and cookie:
                 header = f"Bearer {cookie}"
+                token = cookie.strip()
             try:
                 viewer = await self._authenticate(header)
             except Unauthenticated:
                 viewer = ANON
             if not (viewer.is_admin or viewer.is_service):
-                return HTMLResponse("GraphiQL is available to admins only.", status_code=403)
-        return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+                return graphiql_forbidden()
+        return graphiql_page(
+            production=self.settings.is_production,
+            token=token,
+            root_path=request.scope.get("root_path", ""),
+        )
