@@ -431,6 +431,8 @@ class Database:
         """A statement that failed because its connection is gone: SQLAlchemy invalidates
         that connection and the pool's older ones (the driver does not always say it is a
         disconnect), and the read lane retires its older ones."""
+        if not isinstance(context.original_exception, Exception):
+            return  # a cancelled statement: SQLAlchemy invalidates that connection only
         if context.is_disconnect or connection_lost(context.original_exception):
             context.is_disconnect = True
             self._generation.lost()
