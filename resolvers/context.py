@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from resolvers.database import Database
 from resolvers.identity import Viewer
 from resolvers.loaders import Loaders
+from resolvers.rate_limits import RateLimit
 from resolvers.settings import Settings
 
 
@@ -19,6 +20,10 @@ class Context:
     loaders: Loaders = field(init=False)
     executor: str = field(default="graphql-core", init=False)
     """Which executor answered: `compiled` (schema/execution.py) or `graphql-core`."""
+    operation_cost: int | None = field(default=None, init=False)
+    """The operation's measured cost (`schema.limits.RequestLimits`), for the rate limits."""
+    rate_limit: RateLimit | None = field(default=None, init=False)
+    """The bucket this request draws on (`schema.rate_limits`); None: not limited."""
 
     def __post_init__(self) -> None:
         self.reset_loaders()
