@@ -76,11 +76,15 @@ class ExceptionsByDoctorIdLoader(PolicyLoader[ExceptionKey, list[AvailabilityExc
 
 def exception_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
     start = start or today
-    end = end or start + timedelta(days=90)
+    # Ninety days on, or to the calendar's end (`date.max` has no day after it).
+    end = end or start + timedelta(days=min(90, (date.max - start).days))
     if end < start:
         raise BadUserInput("`to` must not be before `from`.")
     if (end - start).days > MAX_EXCEPTION_RANGE_DAYS:
-        raise BadUserInput(f"The date range may span at most {MAX_EXCEPTION_RANGE_DAYS} days.")
+        raise BadUserInput(
+            f"`to` must be at most {MAX_EXCEPTION_RANGE_DAYS} days after `from`: the date "
+            f"range may span at most {MAX_EXCEPTION_RANGE_DAYS} days."
+        )
     return start, end
 
 

@@ -478,7 +478,7 @@ def _validate_lesson(changes: LessonChanges, duration_sec: int | None) -> None:
                 errors.add(f"{prefix}.startSec", "must be zero or more")
             elif chapter.start_sec <= previous:
                 errors.add(f"{prefix}.startSec", "must be after the previous chapter's start")
-            elif duration_sec is not None and chapter.start_sec >= duration_sec:
+            elif chapter.start_sec >= (duration_sec or MAX_DURATION_SEC):
                 errors.add(f"{prefix}.startSec", "must be before the end of the video")
             previous = max(previous, chapter.start_sec)
     if changes.tags is not None:

@@ -25,6 +25,7 @@ from resolvers.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.loaders import PolicyLoader
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import payment_policy
+from resolvers.validation import money_problem
 
 MAX_REASON_LENGTH = 1000
 
@@ -47,9 +48,9 @@ async def record_payment(
     require(payment_policy.can_write(ctx.viewer), "Only admins and the payment provider may.")
     errors = FieldErrors()
     errors.check(record.status in ("paid", "failed"), "status", "must be PAID or FAILED")
-    errors.check(
-        record.amount.is_finite() and record.amount > 0, "amount", "must be a positive amount"
-    )
+    problem = money_problem(record.amount, positive=True)
+    if problem is not None:
+        errors.add("amount", problem)
     errors.check(bool(record.provider.strip()), "provider", "must not be empty")
     errors.check(len(record.provider) <= 40, "provider", "at most 40 characters")
     if record.provider_ref is not None:

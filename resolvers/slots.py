@@ -375,13 +375,20 @@ def in_session(session: AsyncSession) -> RunRows:
 
 
 def slot_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
-    """The local date range asked for: defaults to a week from today; capped."""
+    """The local date range asked for: defaults to a week from today (or from `start`,
+    up to the calendar's end); capped."""
     start = start or today
-    end = end or start + timedelta(days=DEFAULT_SLOT_RANGE_DAYS - 1)
+    if end is None:
+        if start > LAST_SLOT_DATE:
+            raise BadUserInput(f"`from` must be on or before {LAST_SLOT_DATE.isoformat()}.")
+        end = min(start + timedelta(days=DEFAULT_SLOT_RANGE_DAYS - 1), LAST_SLOT_DATE)
     if end < start:
         raise BadUserInput("`to` must not be before `from`.")
     if (end - start).days + 1 > MAX_SLOT_RANGE_DAYS:
-        raise BadUserInput(f"The slot range may span at most {MAX_SLOT_RANGE_DAYS} days.")
+        raise BadUserInput(
+            f"`to` must be at most {MAX_SLOT_RANGE_DAYS - 1} days after `from`: the slot "
+            f"range may span at most {MAX_SLOT_RANGE_DAYS} days."
+        )
     if end > LAST_SLOT_DATE:
         raise BadUserInput(f"`to` must be on or before {LAST_SLOT_DATE.isoformat()}.")
     # No slot opens before today: past dates need no computing (and may be near date.min).

@@ -19,6 +19,7 @@ from schema.community import CommunityMutation, CommunityQuery
 from schema.doctors import DoctorsMutation, DoctorsQuery
 from schema.execution import CompiledExecutionContext
 from schema.goals import GoalsMutation, GoalsQuery
+from schema.input_errors import name_input_field
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.limits import RequestLimits
 from schema.scalars import SCALAR_OVERRIDES
@@ -69,10 +70,13 @@ for _field in get_object_definition(Mutation, strict=True).fields:
 class CaregraphSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Unexpected errors are logged (with tracebacks) and masked by `ErrorCodes`; here,
-        parse and validation errors, which may skip extensions, get their code."""
+        parse and validation errors, which may skip extensions, get their code, and an
+        input value the schema refused names its argument or input field."""
+        document = getattr(execution_context, "graphql_document", None)
         for error in errors:
             if error.original_error is None and "code" not in (error.extensions or {}):
                 error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+            name_input_field(error, document)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
