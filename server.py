@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import gc
 import json
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from sqlalchemy import text
@@ -51,7 +55,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def embedded_postgres_uri(data_dir: Path, database: str = "caregraph") -> str:
     """Starts (or reuses) the embedded Postgres in `data_dir/postgres` and makes sure
-    `database` exists. The server stops when the last process using it exits."""
+    `database` exists. The server stops when the last process using it exits (pgserver
+    stops it from an atexit hook; `main` stops it explicitly, see `stop_embedded_postgres`)."""
     import warnings
 
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
@@ -68,6 +73,32 @@ def embedded_postgres_uri(data_dir: Path, database: str = "caregraph") -> str:
 
 
 _EMBEDDED_SERVERS: list[Any] = []
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def stop_embedded_postgres(servers: Sequence[Any]) -> None:
+    """Stops these embedded Postgres servers unless another live process still uses one.
+
+    pgserver counts the processes using a server in `.handle_pids.json` and stops it when
+    the last one leaves, from an atexit hook. A process killed by a signal never runs that
+    hook and stays in the list, so every later start/stop cycle thought the server still in
+    use and left it running: the pids of dead processes are dropped first."""
+    for server in {id(server): server for server in servers}.values():
+        with server._lock:
+            handles = server.global_process_id_list
+            handles.put([pid for pid in handles.get() if _process_alive(pid)])
+        server.cleanup()  # stops it if this process was the last user; atexit then no-ops
+        while server in _EMBEDDED_SERVERS:
+            _EMBEDDED_SERVERS.remove(server)
 
 
 def database_url(settings: Settings) -> str:
@@ -385,6 +416,42 @@ def read_documents(folder: Path) -> list[tuple[str, str]]:
     return [(str(path.relative_to(folder)), path.read_text()) for path in files]
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread: the process unwinds (running `finally` blocks)
+    instead of dying on the spot as it does by default."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+@contextmanager
+def _stopping_embedded_postgres() -> Iterator[None]:
+    """Stops the embedded Postgres this block started, however the block ends: normally,
+    Ctrl-C (SIGINT) or SIGTERM (systemd, `docker stop`, Kubernetes).
+
+    While uvicorn serves, its own handlers catch both signals and let in-flight requests
+    finish; afterwards it raises the signal again (a `--workers` supervisor just returns
+    once its workers have exited). Without a handler a re-raised SIGTERM killed the
+    process before pgserver's atexit hook could stop Postgres; here it unwinds into this
+    block's `finally`."""
+    started = len(_EMBEDDED_SERVERS)
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # signals go to the main thread
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    except _Terminated:
+        raise SystemExit(128 + signal.SIGTERM) from None  # stopped before serving
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        earlier = {id(server) for server in _EMBEDDED_SERVERS[:started]}
+        stop_embedded_postgres(
+            [server for server in _EMBEDDED_SERVERS[started:] if id(server) not in earlier]
+        )
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -414,7 +481,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         os.environ["CAREGRAPH_DB_POOL_SIZE"] = str(max(2, settings.db_pool_size // workers))
         os.environ["CAREGRAPH_DB_MAX_OVERFLOW"] = str(settings.db_max_overflow // workers)
         uvicorn.run("server:app_factory", factory=True, workers=workers, **options)
-    else:
+        return
+    # uvicorn shuts down gracefully, then raises SIGTERM again: a clean stop, as Ctrl-C is.
+    with contextlib.suppress(_Terminated):
         uvicorn.run(create_app(settings), **options)
 
 
@@ -447,6 +516,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     configure_logging()
+    with _stopping_embedded_postgres():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     settings = get_settings()
     command = args.command or "serve"
     if command == "export-schema":
