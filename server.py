@@ -129,6 +129,7 @@ def make_database(settings: Settings, url: str) -> Database:
         pgbouncer=settings.db_pgbouncer,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        statement_timeout=settings.request_timeout_seconds,
     )
 
 
@@ -223,11 +224,15 @@ def migration_head() -> str | None:
     return ScriptDirectory(str(ROOT / "migrations")).get_current_head()
 
 
+READINESS_TIMEOUT_SECONDS = 5.0
+
+
 async def readiness(db: Database) -> tuple[bool, str]:
-    """Database reachable and migrated to the latest revision."""
+    """Database reachable (within `READINESS_TIMEOUT_SECONDS`) and migrated to the latest
+    revision."""
     head = migration_head()
     try:
-        async with db.engine.connect() as conn:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), db.engine.connect() as conn:
             current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     except Exception as exc:  # any failure to reach or read the database means not ready
         return False, f"database unavailable: {type(exc).__name__}"
@@ -307,8 +312,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             "x-request-id",
             "apollographql-client-name",
             "apollographql-client-version",
+            "idempotency-key",
         ],
-        expose_headers=["x-request-id"],
+        expose_headers=["x-request-id", "retry-after", "idempotent-replayed"],
         max_age=600,
     )
     app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.log_requests)
