@@ -14,12 +14,14 @@ from models.entitlement import Entitlement
 from models.goal import Goal
 from models.goal_check_in import GoalCheckIn
 from models.goal_milestone import GoalMilestone
+from models.idempotency_key import IdempotencyKey
 from models.lesson import Lesson
 from models.lesson_progress import LessonProgress
 from models.payment import Payment
 from models.persisted_query import PersistedQuery
 from models.post import Post
 from models.post_like import PostLike
+from models.rate_limit_bucket import RateLimitBucket
 from models.report import Report
 from models.review import Review
 from models.slot_hold import SlotHold
@@ -41,12 +43,14 @@ __all__ = [
     "Goal",
     "GoalCheckIn",
     "GoalMilestone",
+    "IdempotencyKey",
     "Lesson",
     "LessonProgress",
     "Payment",
     "PersistedQuery",
     "Post",
     "PostLike",
+    "RateLimitBucket",
     "Report",
     "Review",
     "SlotHold",

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "caregraph-dev-secret-not-for-production-use-0123456789"
@@ -59,10 +59,30 @@ class Settings(BaseSettings):
     log_requests: bool = True
     # Queries run on the compiled executor (schema/execution.py); false: graphql-core's.
     compiled_execution: bool = True
+    # Deadline of a request; also Postgres' statement_timeout on the server's connections.
+    request_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    # How long a mutation's Idempotency-Key (and the answer kept for it) lasts.
+    idempotency_key_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     # Booking: how long a slot hold lasts, and how far ahead of now a slot must start.
     hold_minutes: int = Field(default=10, ge=1, le=120)
     min_lead_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+
+    # Rate limits: a token bucket per viewer (user id; service_role exempt) and per client
+    # address (anon), shared by every process and instance through Postgres (resolvers/
+    # rate_limits.py, schema/rate_limits.py). Unset: on in production, off in development.
+    rate_limits: bool | None = None
+    rate_limit_viewer_burst: float = Field(default=120, gt=0)
+    rate_limit_viewer_per_second: float = Field(default=2, gt=0)
+    rate_limit_anon_burst: float = Field(default=60, gt=0)
+    rate_limit_anon_per_second: float = Field(default=1, gt=0)
+    # A query takes 1 + cost / cost_per_token tokens, a mutation mutation_tokens + that.
+    rate_limit_mutation_tokens: float = Field(default=10, ge=0)
+    rate_limit_cost_per_token: float = Field(default=1000, gt=0)
+    # Each process sends what it admitted to Postgres (and reads back the others') this often.
+    rate_limit_sync_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Peers whose X-Forwarded-For is believed: addresses or networks (JSON list).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

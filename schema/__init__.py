@@ -22,6 +22,7 @@ from schema.goals import GoalsMutation, GoalsQuery
 from schema.input_errors import name_input_field
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.limits import RequestLimits
+from schema.rate_limits import RateLimitCheck, rate_limits_enabled
 from schema.scalars import SCALAR_OVERRIDES
 from schema.users import UsersMutation, UsersQuery
 from schema.validation import DocumentValidationCache
@@ -92,6 +93,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             DocumentValidationCache,
             RequestLimits,
+            *([RateLimitCheck] if rate_limits_enabled(settings) else []),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ],
     )

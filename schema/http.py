@@ -10,10 +10,12 @@ HTTP 401 with code UNAUTHENTICATED, never a silent downgrade to anon.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -26,14 +28,17 @@ from starlette.types import Receive, Scope, Send
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from resolvers import idempotency
 from resolvers.context import Context
-from resolvers.database import Database
-from resolvers.errors import Unauthenticated
+from resolvers.database import CommitCounter, Database, commit_counter
+from resolvers.errors import RETRY_AFTER_SECONDS, ServiceUnavailable, Unauthenticated
 from resolvers.identity import ANON, TokenVerifier, Viewer, load_viewer
+from resolvers.outages import unavailable
 from resolvers.persisted_queries import PersistedQueryStore, document_hash
 from resolvers.settings import Settings
 from schema.graphiql import graphiql_forbidden, graphiql_page
 from schema.limits import introspection_allowed, variables_problem
+from schema.rate_limits import rate_limit_for
 
 logger = logging.getLogger("caregraph.errors")
 
@@ -42,6 +47,14 @@ JSON = "application/json"
 GRAPHIQL_COOKIE = "caregraph_token"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+_RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+# An idempotent mutation that wrote nothing and failed with one of these gives its key
+# back, so that its retry runs.
+_RUN_AGAIN = {"SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR", "RATE_LIMITED"}
+_RELEASE_SECONDS = 2.0
+DEADLINE_GRACE_SECONDS = 1.0
+"""How long past `request_timeout_seconds` (Postgres' statement_timeout) a request may
+take before it is stopped."""
 
 
 class RequestError(Exception):
@@ -146,7 +159,7 @@ def _coded(error: GraphQLError, request_id: str) -> dict[str, Any]:
     """The error as the response carries it. The schema's extensions give every error of
     execution its code; one raised around them (e.g. by graphql-core while coercing
     variables) arrives without, and is logged and masked as the bug it is."""
-    formatted = error.formatted
+    formatted: dict[str, Any] = dict(error.formatted)
     if "code" in (formatted.get("extensions") or {}):
         return formatted
     original = error.original_error or error
@@ -187,15 +200,43 @@ class GraphQLEndpoint:
             self.app_state["persisted_queries"] = store
         return store
 
+    @property
+    def idempotency_store(self) -> idempotency.IdempotencyStore:
+        keys = self.app_state.get("idempotency_keys")
+        if keys is None or keys.db is not self.db:
+            deadline = self.settings.request_timeout_seconds
+            keys = idempotency.IdempotencyStore(
+                self.db,
+                ttl=timedelta(hours=self.settings.idempotency_key_hours),
+                lease=timedelta(seconds=2 * deadline + 5),
+                wait_seconds=deadline / 2,
+            )
+            self.app_state["idempotency_keys"] = keys
+        return keys
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        # The deadline. Postgres stops a statement at the same limit (statement_timeout),
+        # a little earlier, so a single slow statement ends with its own error and its
+        # transaction rolled back; this stops the rest (many statements, waits).
+        deadline = self.settings.request_timeout_seconds
+        timer = asyncio.timeout(deadline + DEADLINE_GRACE_SECONDS)
         try:
-            response = await self.handle(request)
-        except Exception:
-            # Outside execution (e.g. the database is unreachable while loading the viewer):
-            # still a GraphQL error body, masked, with the request id that the log carries.
+            async with timer:
+                response = await self.handle(request)
+        except Exception as error:
+            # Outside execution (e.g. loading the viewer): still a GraphQL error body.
             state = scope.setdefault("state", {})
             request_id = state.get("request_id") or uuid.uuid4().hex
+            if timer.expired() and isinstance(error, TimeoutError):
+                error = ServiceUnavailable.deadline(deadline)
+            outage = unavailable(error)
+            if outage is not None:
+                logger.warning("database unavailable in request %s: %r", request_id, error)
+                response = self._unavailable(request, outage)
+                await response(scope, receive, send)
+                return
+            # Anything else is a bug: masked, with the request id that the log carries.
             logger.exception("unexpected error in request %s", request_id)
             state["error_codes"] = ["INTERNAL_SERVER_ERROR"]
             response = self._json(
@@ -246,7 +287,7 @@ class GraphQLEndpoint:
             if isinstance(payload, list):
                 outcomes = await self._execute_batch(request, payload, viewer, media_type)
                 return self._json([o.body for o in outcomes], 200, media_type)
-            outcome = await self._execute(request, self._params(payload), viewer, media_type)
+            outcome = await self._execute_once(request, self._params(payload), viewer, media_type)
         except RequestError as error:
             state["error_codes"] = [error.code]
             return self._json(
@@ -347,6 +388,8 @@ class GraphQLEndpoint:
             raise RequestError(400, "Batched requests are not enabled on this server.")
         if not payload:
             raise RequestError(400, "The batch is empty.")
+        if idempotency.HEADER in request.headers:
+            raise RequestError(400, "Send a request with an Idempotency-Key without batching.")
         if len(payload) > self.settings.max_batch_size:
             raise RequestError(
                 400,
@@ -399,6 +442,64 @@ class GraphQLEndpoint:
                 "PERSISTED_QUERY_NOT_ALLOWED",
             )
 
+    async def _execute_once(
+        self, request: Request, params: GraphQLParams, viewer: Viewer, media_type: str
+    ) -> Outcome:
+        """`_execute`; a mutation with an `Idempotency-Key` runs once per key and viewer,
+        its answer replayed to a retry (resolvers/idempotency.py). Queries ignore it."""
+        key = request.headers.get(idempotency.HEADER)
+        if key is None or request.method != "POST":
+            return await self._execute(request, params, viewer, media_type)
+        document = await self._resolve_document(params, viewer)
+        if isinstance(document, Outcome):
+            return await self._execute(request, params, viewer, media_type)
+        operation = _select_operation(document, params.operation_name, self.settings.max_tokens)
+        if operation is None or operation.operation.value != "mutation":
+            return await self._execute(request, params, viewer, media_type)
+        if not idempotency.KEY_PATTERN.match(key):
+            raise RequestError(400, "Idempotency-Key must be 1 to 255 visible ASCII characters.")
+        hashed = idempotency.request_hash(document, params.variables, params.operation_name)
+        claim = await self.idempotency_store.claim(idempotency.viewer_scope(viewer), key, hashed)
+        if isinstance(claim, idempotency.Replay):
+            return Outcome(claim.body, claim.status, {"Idempotent-Replayed": "true"})
+        if isinstance(claim, idempotency.Mismatch):
+            raise RequestError(
+                422, "This Idempotency-Key was used for another request; use a new key."
+            )
+        if isinstance(claim, idempotency.InUse):
+            raise RequestError(
+                409,
+                "A request with this Idempotency-Key is still running; retry shortly.",
+                "IDEMPOTENCY_KEY_IN_USE",
+                _RETRY_AFTER,
+            )
+        commits = CommitCounter()
+        reset = commit_counter.set(commits)
+        try:
+            outcome = await self._execute(request, params, viewer, media_type)
+        except BaseException:
+            if not commits.count:  # nothing written: the retry runs it
+                await self._release_quietly(claim)
+            raise
+        finally:
+            commit_counter.reset(reset)
+        codes = {e.get("extensions", {}).get("code") for e in outcome.body.get("errors", [])}
+        if not commits.count and (outcome.status >= 429 or codes & _RUN_AGAIN):
+            await self._release_quietly(claim)
+            return outcome
+        try:
+            await self.idempotency_store.finish(claim, outcome.body, outcome.status)
+        except Exception as error:  # written already: answer it; the key lapses unanswered
+            logger.warning("idempotency key %r kept no answer: %r", key, error)
+        return outcome
+
+    async def _release_quietly(self, claim: idempotency.Claimed) -> None:
+        try:
+            async with asyncio.timeout(_RELEASE_SECONDS):
+                await self.idempotency_store.release(claim)
+        except Exception as error:  # e.g. the database is gone: the claim lapses instead
+            logger.warning("idempotency key %r not given back: %r", claim.key, error)
+
     async def _execute(
         self, request: Request, params: GraphQLParams, viewer: Viewer, media_type: str
     ) -> Outcome:
@@ -421,6 +522,7 @@ class GraphQLEndpoint:
             settings=self.settings,
             request_id=state.get("request_id") or uuid.uuid4().hex,
         )
+        context.rate_limit = await rate_limit_for(request, viewer, self.settings, self.app_state)
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
@@ -456,12 +558,29 @@ class GraphQLEndpoint:
             body["data"] = result.data
         elif media_type == GRAPHQL_RESPONSE:
             status = 400
+        headers = None
         if errors:
             body["errors"] = errors
-            state["error_codes"] = [e.get("extensions", {}).get("code") for e in errors]
-        return Outcome(body, status)
+            codes = [e.get("extensions", {}).get("code") for e in errors]
+            state["error_codes"] = codes
+            if ServiceUnavailable.code in codes:
+                # Retryable. A partial result (some data) stays 200, as the spec asks.
+                headers = _RETRY_AFTER
+                if media_type == GRAPHQL_RESPONSE and body.get("data") is None:
+                    status = 503
+        if context.rate_limit is not None and context.rate_limit.retry_after is not None:
+            status, headers = 429, {"Retry-After": str(context.rate_limit.retry_after_seconds)}
+        return Outcome(body, status, headers)
 
     # --- responses ----------------------------------------------------------------------
+
+    def _unavailable(self, request: Request, outage: ServiceUnavailable) -> Response:
+        """503 SERVICE_UNAVAILABLE with `Retry-After`, in either media type: the request
+        could not run at all (the database did not answer, or its deadline passed)."""
+        request.scope.setdefault("state", {})["error_codes"] = [outage.code]
+        media_type = _accepted_media_type(request.headers.get("accept")) or JSON
+        body = {"errors": [_error(outage.message, outage.code, retryable=True)]}
+        return self._json(body, 503, media_type, _RETRY_AFTER)
 
     def _json(
         self,

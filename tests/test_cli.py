@@ -44,6 +44,11 @@ def _readme_default_matches(default: object, text: str) -> bool:
         return text == str(default).lower()
     if isinstance(default, int):
         return text.isdigit() and int(text) == default
+    if isinstance(default, float):
+        try:
+            return float(text) == default
+        except ValueError:
+            return False
     if isinstance(default, Path):
         return Path(text) == default
     if isinstance(default, list):
