@@ -33,8 +33,8 @@ def _readme_commands() -> list[str]:
 
 def test_readme_first_screen_has_the_two_commands_and_ci_runs_the_test_one() -> None:
     serve, test = _readme_commands()
-    assert serve == "pip install -e . && python server.py"
-    assert test == 'pip install -e ".[test]" && python -m pytest'
+    assert serve == "pip install -c constraints.txt -e . && python server.py"
+    assert test == 'pip install -c constraints.txt -e ".[test]" && python -m pytest'
     ci_lines = [line.strip() for line in CI.read_text().splitlines()]
     assert test in ci_lines
 
