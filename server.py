@@ -30,12 +30,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from resolvers.database import Database, StatementCounter, statement_counter
-from resolvers.settings import Settings, get_settings
+from resolvers.core.database import Database, StatementCounter, statement_counter
+from resolvers.core.settings import Settings, get_settings
 from schema import build_schema
-from schema.graphiql import static_route as graphiql_static_route
-from schema.http import GraphQLEndpoint
-from schema.metrics import Metrics
+from schema.engine.graphiql import static_route as graphiql_static_route
+from schema.engine.http import GraphQLEndpoint
+from schema.engine.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent
 DEMO_ROLES = {
@@ -367,8 +367,8 @@ async def _seed(db: Database, *, only_if_empty: bool) -> bool:
 
 
 async def _token(db: Database, settings: Settings, email: str, role: str | None) -> str:
+    from resolvers.core.identity import mint_token
     from resolvers.demo import ensure_user
-    from resolvers.identity import mint_token
 
     email = email.strip().lower()
     user_id = await ensure_user(db, email, role)
@@ -402,7 +402,7 @@ async def _run_command(settings: Settings, url: str, args: argparse.Namespace) -
             print(f"Token for {args.email}:")
             print(token)
         elif args.command == "register-documents":
-            from resolvers.persisted_queries import PersistedQueryStore
+            from resolvers.core.persisted_queries import PersistedQueryStore
 
             store = PersistedQueryStore(db)
             for name, document in args.documents:

@@ -4,7 +4,7 @@ It answers `POST /graphql` for the bench operations only (chosen by `operationNa
 verifies the same HS256 bearer token, runs one hand-written statement that applies the
 same policies and builds the whole `data` object as JSON in Postgres, and returns
 `{"data": ...}`: the same JSON the GraphQL server returns for that operation (the
-differential test in tests/test_bench_smoke.py checks it).
+differential test in tests/project/test_bench_smoke.py checks it).
 
     python -m bench.baseline --port 8100 --database-url URL
 """
@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from bench.generate import connect_arguments
 from bench.operations import BY_NAME
-from resolvers.settings import DEV_JWT_SECRET
+from resolvers.core.settings import DEV_JWT_SECRET
 
 
 async def create_pool(database_url: str, size: int = 10) -> asyncpg.Pool:

@@ -27,8 +27,8 @@ from sqlalchemy import event
 from bench.generate import Scale, connect, default_database_url
 from bench.operations import OPERATIONS, Operation
 from bench.run import _requests
-from resolvers import database as database_module
-from resolvers.settings import DEV_JWT_SECRET, Settings
+from resolvers.core import database as database_module
+from resolvers.core.settings import DEV_JWT_SECRET, Settings
 
 
 @dataclass

@@ -53,7 +53,7 @@ def viewer_numbers(kind: str, scale: Scale, count: int) -> list[int]:
 
 # --- SQL building blocks ----------------------------------------------------------------
 
-# `resolvers.pagination.encode_cursor([text, uuid])`: base64url (no padding) of
+# `resolvers.core.pagination.encode_cursor([text, uuid])`: base64url (no padding) of
 # [["s", <json string>], ["u", "<uuid>"]] with compact separators.
 _TEXT_ID_CURSOR = (
     "rtrim(translate(replace(encode(convert_to("
@@ -78,7 +78,7 @@ _LAST_CHECK_IN = """
     ), '[]'::json))
 """
 
-# The viewer's policy facts (resolvers.identity.Viewer): doctor profile and app roles.
+# The viewer's policy facts (resolvers.core.identity.Viewer): doctor profile and app roles.
 _VIEWER = """viewer AS (
     SELECT (SELECT d.id FROM doctors d WHERE d.user_id = $1) AS doctor_id,
            EXISTS (SELECT 1 FROM user_roles r
@@ -132,7 +132,7 @@ def _week_ahead(_scale: Scale, _n: int) -> dict[str, str]:
 
 
 def _slot_arguments(variables: dict[str, Any]) -> list[Any]:
-    from resolvers.settings import get_settings
+    from resolvers.core.settings import get_settings
 
     return [
         date.fromisoformat(variables["from"]),

@@ -52,8 +52,8 @@ from bench.operations import (
     viewer_id,
     viewer_numbers,
 )
-from resolvers.identity import mint_token
-from resolvers.settings import DEV_JWT_SECRET
+from resolvers.core.identity import mint_token
+from resolvers.core.settings import DEV_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWERS_PER_OPERATION = 64

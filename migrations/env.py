@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Base
-from resolvers.database import async_url
+from resolvers.core.database import async_url
 
 config = context.config
 target_metadata = Base.metadata

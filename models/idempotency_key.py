@@ -15,7 +15,7 @@ class IdempotencyKey(Base):
     first request runs, `response` is null and `locked_until` ends its claim (a claim
     past it was abandoned and may be taken over); then `response` holds the answer's
     body and `status_code` its HTTP status, replayed to a retry until `expires_at`
-    (resolvers/idempotency.py)."""
+    (resolvers/core/idempotency.py)."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (

@@ -11,7 +11,7 @@ from models.base import Base
 class RateLimitBucket(Base):
     """One rate-limit token bucket (a viewer's, or a client address's), shared by every
     server process: `tokens` as of `updated_at`, refilling at `per_second` up to `burst`
-    (negative: overspent, see resolvers/rate_limits.py). UNLOGGED: no WAL, emptied (every
+    (negative: overspent, see resolvers/core/rate_limits.py). UNLOGGED: no WAL, emptied (every
     bucket full) after a Postgres crash, not on replicas."""
 
     __tablename__ = "rate_limit_buckets"

@@ -17,19 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold
 from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
-from resolvers.context import Context
-from resolvers.coupons import redeem_coupon
-from resolvers.doctors import DoctorByIdLoader, doctors_joined, lock_doctor
-from resolvers.errors import (
+from resolvers.core.context import Context
+from resolvers.core.errors import (
     BadUserInput,
     CaregraphError,
     FieldErrors,
     NotFound,
     ValidationFailed,
 )
-from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
-from resolvers.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.identity import Viewer
+from resolvers.core.loaders import PolicyLoader
+from resolvers.core.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.statement_templates import AnySelect
+from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
+from resolvers.coupons import redeem_coupon
+from resolvers.doctors import DoctorByIdLoader, doctors_joined, lock_doctor
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import appointment_policy
 from resolvers.slots import (
@@ -37,8 +39,6 @@ from resolvers.slots import (
     find_open_slot,
     price_for,
 )
-from resolvers.templates import AnySelect
-from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
@@ -498,7 +498,7 @@ class AppointmentFilter:
 def _filter_clauses(conditions: AppointmentFilter) -> list[ColumnElement[bool]]:
     """Times and the doctor are named parameters without a value (every caller binds
     `_filter_values`), so one statement template serves every value
-    (`resolvers/templates.py`), and a doctor's own id is never a value of it."""
+    (`resolvers/core/statement_templates.py`), and a doctor's own id is never a value of it."""
     clauses: list[ColumnElement[bool]] = []
     if conditions.statuses:
         # A parameter per status (the statuses are part of the template's key).

@@ -13,10 +13,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AvailabilityException, Doctor, DoctorAvailability
-from resolvers.context import Context
+from resolvers.core.context import Context
+from resolvers.core.errors import BadUserInput, FieldErrors, NotFound
+from resolvers.core.loaders import PolicyLoader
 from resolvers.doctors import lock_doctor, target_doctor_id
-from resolvers.errors import BadUserInput, FieldErrors, NotFound
-from resolvers.loaders import PolicyLoader
 from resolvers.policies import require, visible
 from resolvers.policies.availability import can_manage_schedule
 

@@ -22,18 +22,20 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from models import Comment, CommentLike, Post, PostLike, Report, User
-from resolvers.context import Context
-from resolvers.database import Database
-from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
-from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader, settle
-from resolvers.pagination import (
+from resolvers.core.context import Context
+from resolvers.core.database import Database
+from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.core.identity import Viewer
+from resolvers.core.loaders import PolicyLoader, results_or_none
+from resolvers.core.pagination import (
     Page,
     SortKey,
     decode_cursor_for,
     page_size,
     paginate,
 )
+from resolvers.core.statement_templates import AnySelect, RelatedColumns, any_of, fetch_rows
+from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.policies import readable, require, visible
 from resolvers.policies.community import (
     comment_like_policy,
@@ -42,8 +44,6 @@ from resolvers.policies.community import (
     post_policy,
     report_policy,
 )
-from resolvers.templates import AnySelect, Joined, any_of, fetch_rows
-from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_BODY_LENGTH = 10_000
@@ -337,7 +337,7 @@ class _ThreadLoader(PolicyLoader[ThreadKey, Page[Comment]]):
         return [pages[key] for key in keys]
 
 
-def _authors_joined(authors: AuthorByIdLoader) -> Joined:
+def _authors_joined(authors: AuthorByIdLoader) -> RelatedColumns:
     """Each comment's author profile read with the comment, into `AuthorByIdLoader`: the
     authors rule lets the viewer see the public name and avatar of the author of a row
     they may read, which is what that loader serves."""
@@ -359,7 +359,7 @@ def _authors_joined(authors: AuthorByIdLoader) -> Joined:
                     else None,
                 )
 
-    return Joined(join, read)
+    return RelatedColumns(join, read)
 
 
 class TopCommentsByPostIdLoader(_ThreadLoader):
@@ -571,7 +571,7 @@ async def load_ahead(ctx: Context, posts: Sequence[Post], ahead: PostsAhead) -> 
         (ahead.author, AuthorByIdLoader, lambda: _authors(posts)),
     )
     comments = _threads(ctx, TopCommentsByPostIdLoader, post_ids, ahead.comments, TOP_COMMENTS)
-    results = await settle([*waits, comments] if comments is not None else waits)
+    results = await results_or_none([*waits, comments] if comments is not None else waits)
     if comments is not None and results[-1] is not None:
         top_level = [row for page in results[-1] for row in page.rows]
         await _load_ahead_comments(ctx, top_level, ahead.on_comments)
@@ -589,7 +589,7 @@ async def _load_ahead_comments(
         (ahead.viewer_has_liked, ViewerLikedCommentLoader, lambda: comment_ids),
     )
     replies = _threads(ctx, RepliesByCommentIdLoader, comment_ids, ahead.replies, REPLIES)
-    await settle([*waits, replies] if replies is not None else waits)
+    await results_or_none([*waits, replies] if replies is not None else waits)
 
 
 def _threads(

@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Coupon, CouponUsage, Doctor
-from resolvers.context import Context
-from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
-from resolvers.identity import Viewer
-from resolvers.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.context import Context
+from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.core.identity import Viewer
+from resolvers.core.input_checks import money_problem
+from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import coupon_policy
-from resolvers.validation import money_problem
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,39}$")
 CENT = Decimal("0.01")

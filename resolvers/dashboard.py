@@ -12,8 +12,8 @@ from decimal import Decimal
 from sqlalchemy import Integer, cast, desc, func, select
 
 from models import Appointment, Doctor, Payment
-from resolvers.context import Context
-from resolvers.errors import BadUserInput, Forbidden
+from resolvers.core.context import Context
+from resolvers.core.errors import BadUserInput, Forbidden
 from resolvers.policies import readable
 
 MAX_TOP_DOCTORS = 50

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
-from resolvers.database import Database
+from resolvers.core.database import Database
 from resolvers.demo_community import load_community_demo
 from resolvers.demo_goals import load_goals_demo
 

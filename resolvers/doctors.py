@@ -13,15 +13,15 @@ from sqlalchemy import ColumnElement, Select, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Doctor
-from resolvers.context import Context
-from resolvers.errors import FieldErrors, NotFound, ValidationFailed
-from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
-from resolvers.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.context import Context
+from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
+from resolvers.core.identity import Viewer
+from resolvers.core.input_checks import TIMEZONES, money_problem
+from resolvers.core.loaders import PolicyLoader
+from resolvers.core.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.statement_templates import AnySelect, RelatedColumns, instances
 from resolvers.policies import require, visible
 from resolvers.policies.doctors import doctor_policy
-from resolvers.templates import AnySelect, Joined, instances
-from resolvers.validation import TIMEZONES, money_problem
 
 CURRENCY_CODES_LENGTH = 3
 MAX_NAME_LENGTH = 200
@@ -125,7 +125,7 @@ class DoctorByIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):
 _JOINED_DOCTOR = "doctor__"
 
 
-def doctors_joined(loader: DoctorByIdLoader) -> Joined:
+def doctors_joined(loader: DoctorByIdLoader) -> RelatedColumns:
     """The doctor of each row (its `doctor_id`) read in the rows' own statement, under the
     doctors policy, into `loader`: what `DoctorByIdLoader` would read for those ids, and
     None for a doctor the viewer may not see."""
@@ -144,7 +144,7 @@ def doctors_joined(loader: DoctorByIdLoader) -> Joined:
             if getattr(row, _JOINED_DOCTOR + "id") is None:
                 loader.prime(row.doctor_id, None)
 
-    return Joined(join, read)
+    return RelatedColumns(join, read)
 
 
 class DoctorByUserIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):

@@ -19,21 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Goal, GoalCheckIn, GoalMilestone, User
 from models.goal import CHECK_IN_FREQUENCIES, GOAL_STATUSES, GOAL_TYPES
 from models.goal_check_in import MOODS
-from resolvers.context import Context
-from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
-from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
-from resolvers.pagination import (
+from resolvers.core.context import Context
+from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.core.identity import Viewer
+from resolvers.core.loaders import PolicyLoader
+from resolvers.core.pagination import (
     Page,
     SortKey,
     decode_cursor_for,
     page_size,
     paginate,
 )
+from resolvers.core.statement_templates import AnySelect
+from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.policies import readable, require, visible
 from resolvers.policies.goals import goal_policy
-from resolvers.templates import AnySelect
-from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5000

@@ -18,11 +18,12 @@ from sqlalchemy.orm import aliased
 
 from models import Entitlement, Lesson, LessonProgress, User
 from models.entitlement import LESSONS_PRODUCT
-from resolvers.context import Context
-from resolvers.errors import CaregraphError, FieldErrors, Forbidden, NotFound
-from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader, settle
-from resolvers.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.context import Context
+from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound
+from resolvers.core.identity import Viewer
+from resolvers.core.loaders import PolicyLoader, results_or_none
+from resolvers.core.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.statement_templates import AnySelect, any_of, fetch_models, fetch_rows
 from resolvers.policies import readable, require, visible
 from resolvers.policies.lessons import (
     active_entitlement,
@@ -30,7 +31,6 @@ from resolvers.policies.lessons import (
     lesson_policy,
     lesson_progress_policy,
 )
-from resolvers.templates import AnySelect, any_of, fetch_models, fetch_rows
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -180,7 +180,7 @@ async def load_ahead(
         waits.append(progress_loader.load_each([lesson.id for lesson in lessons]))
     if content and any(lesson_policy.content(ctx.viewer, lesson) is None for lesson in lessons):
         waits.append(ctx.loaders.get(EntitledLoader).load(LESSONS_PRODUCT))
-    await settle(waits)
+    await results_or_none(waits)
 
 
 class ProgressByLessonIdLoader(PolicyLoader[uuid.UUID, LessonProgress | None]):

@@ -20,12 +20,12 @@ from resolvers.appointments import (
     move_to,
     status_words,
 )
-from resolvers.context import Context
-from resolvers.errors import FieldErrors, NotFound, ValidationFailed
-from resolvers.loaders import PolicyLoader
+from resolvers.core.context import Context
+from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
+from resolvers.core.input_checks import money_problem
+from resolvers.core.loaders import PolicyLoader
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import payment_policy
-from resolvers.validation import money_problem
 
 MAX_REASON_LENGTH = 1000
 

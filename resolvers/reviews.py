@@ -16,15 +16,15 @@ from sqlalchemy.exc import IntegrityError
 
 from models import Appointment, Doctor, Review
 from resolvers.appointments import InvalidTransitionError
-from resolvers.context import Context
-from resolvers.errors import FieldErrors, Forbidden, NotFound, ValidationFailed
-from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
-from resolvers.pagination import Page, SortKey, page_size
+from resolvers.core.context import Context
+from resolvers.core.errors import FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.core.identity import Viewer
+from resolvers.core.loaders import PolicyLoader
+from resolvers.core.pagination import Page, SortKey, page_size
+from resolvers.core.statement_templates import AnySelect
+from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import review_policy
-from resolvers.templates import AnySelect
-from resolvers.windowed import counts_per_parent, pages_per_parent
 
 MAX_COMMENT_LENGTH = 2000
 REVIEW_SORT = SortKey((Review.created_at, Review.id), descending=True)  # type: ignore[arg-type]

@@ -26,14 +26,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
 from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
-from resolvers.context import Context
+from resolvers.core.context import Context
+from resolvers.core.errors import (
+    BadUserInput,
+    CaregraphError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
+from resolvers.core.identity import Viewer
+from resolvers.core.loaders import PolicyLoader
+from resolvers.core.statement_templates import any_of
 from resolvers.doctors import lock_doctor
-from resolvers.errors import BadUserInput, CaregraphError, Forbidden, NotFound, ValidationFailed
-from resolvers.identity import Viewer
-from resolvers.loaders import PolicyLoader
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import appointment_policy, slot_hold_policy
-from resolvers.templates import any_of
 
 MAX_SLOT_RANGE_DAYS = 62
 DEFAULT_SLOT_RANGE_DAYS = 7

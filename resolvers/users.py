@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from models import User
-from resolvers.context import Context
-from resolvers.errors import FieldErrors, Forbidden, NotFound
-from resolvers.loaders import PolicyLoader
+from resolvers.core.context import Context
+from resolvers.core.errors import FieldErrors, Forbidden, NotFound
+from resolvers.core.input_checks import TIMEZONES
+from resolvers.core.loaders import PolicyLoader
+from resolvers.core.statement_templates import any_of, fetch_rows, instances
 from resolvers.policies import readable, require
 from resolvers.policies.users import user_policy
-from resolvers.templates import any_of, fetch_rows, instances
-from resolvers.validation import TIMEZONES
 
 MAX_NAME_LENGTH = 200
 

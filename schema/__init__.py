@@ -11,21 +11,21 @@ from strawberry.extensions import FieldExtension, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
-from resolvers.settings import Settings
+from resolvers.core.settings import Settings
 from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
 from schema.common import ErrorCodes
 from schema.community import CommunityMutation, CommunityQuery
 from schema.doctors import DoctorsMutation, DoctorsQuery
-from schema.execution import CompiledExecutionContext
+from schema.engine.document_validation import DocumentValidationCache
+from schema.engine.execution import CompiledExecutionContext
+from schema.engine.input_errors import name_input_field
+from schema.engine.limits import RequestLimits
+from schema.engine.rate_limits import RateLimitCheck, rate_limits_enabled
 from schema.goals import GoalsMutation, GoalsQuery
-from schema.input_errors import name_input_field
 from schema.lessons import LessonsMutation, LessonsQuery
-from schema.limits import RequestLimits
-from schema.rate_limits import RateLimitCheck, rate_limits_enabled
 from schema.scalars import SCALAR_OVERRIDES
 from schema.users import UsersMutation, UsersQuery
-from schema.validation import DocumentValidationCache
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")

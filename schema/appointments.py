@@ -25,12 +25,12 @@ from resolvers import dashboard as dashboard_resolvers
 from resolvers import payments as payment_resolvers
 from resolvers import reviews as review_resolvers
 from resolvers import slots as slot_resolvers
+from resolvers.core.errors import CaregraphError
+from resolvers.core.input_checks import parse_id, parse_optional_id
 from resolvers.coupons import CouponInvalidError
 from resolvers.doctors import DoctorByIdLoader
-from resolvers.errors import CaregraphError
 from resolvers.slots import SlotUnavailableError
 from resolvers.users import UserByIdLoader
-from resolvers.validation import parse_id, parse_optional_id
 from schema.common import (
     Connection,
     First,

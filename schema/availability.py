@@ -11,8 +11,8 @@ import strawberry
 from models import AvailabilityException as ExceptionModel
 from models import DoctorAvailability
 from resolvers import availability as availability_resolvers
-from resolvers.errors import CaregraphError
-from resolvers.validation import parse_id, parse_optional_id
+from resolvers.core.errors import CaregraphError
+from resolvers.core.input_checks import parse_id, parse_optional_id
 from schema.common import (
     GraphQLInfo,
     NotAllowed,

@@ -21,10 +21,10 @@ from graphql.execution.values import VariableValues
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from resolvers import errors
-from resolvers.context import Context
-from resolvers.outages import unavailable
-from resolvers.pagination import Page
+from resolvers.core import errors
+from resolvers.core.context import Context
+from resolvers.core.outages import unavailable
+from resolvers.core.pagination import Page
 
 logger = logging.getLogger("caregraph.errors")
 

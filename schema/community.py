@@ -13,8 +13,8 @@ from models import Comment as CommentModel
 from models import Post as PostModel
 from models import Report as ReportModel
 from resolvers import community as community_resolvers
-from resolvers.errors import CaregraphError
-from resolvers.validation import parse_id, parse_optional_id
+from resolvers.core.errors import CaregraphError
+from resolvers.core.input_checks import parse_id, parse_optional_id
 from schema.common import (
     After,
     Connection,

@@ -18,9 +18,9 @@ from resolvers.availability import (
     RulesByDoctorIdLoader,
     exception_range,
 )
-from resolvers.errors import ValidationFailed
+from resolvers.core.errors import ValidationFailed
+from resolvers.core.input_checks import parse_id, parse_optional_id
 from resolvers.users import UserByIdLoader
-from resolvers.validation import parse_id, parse_optional_id
 from schema.availability import AvailabilityException, AvailabilityRule
 from schema.common import (
     After,

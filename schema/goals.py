@@ -12,9 +12,9 @@ from models import Goal as GoalModel
 from models import GoalCheckIn as CheckInModel
 from models import GoalMilestone as MilestoneModel
 from resolvers import goals as goal_resolvers
-from resolvers.errors import CaregraphError
+from resolvers.core.errors import CaregraphError
+from resolvers.core.input_checks import parse_id, parse_optional_id
 from resolvers.users import UserByIdLoader
-from resolvers.validation import parse_id, parse_optional_id
 from schema.common import (
     After,
     Connection,

@@ -12,8 +12,8 @@ from models import Lesson as LessonModel
 from models import LessonProgress as LessonProgressModel
 from models.entitlement import LESSONS_PRODUCT
 from resolvers import lessons as lesson_resolvers
-from resolvers.errors import BadUserInput, CaregraphError
-from resolvers.validation import parse_id, parse_optional_id
+from resolvers.core.errors import BadUserInput, CaregraphError
+from resolvers.core.input_checks import parse_id, parse_optional_id
 from schema.common import (
     After,
     Connection,

@@ -10,10 +10,10 @@ every domain.
 - `Date`: an ISO 8601 date, years 1 to 9999; ranges that would step past the calendar
   are checked where they are computed (`resolvers.slots.slot_range`, ...).
 - `Decimal`: a finite number; money columns are checked by
-  `resolvers.validation.money_problem`.
+  `resolvers.core.input_checks.money_problem`.
 
 A value a scalar refuses is a `BAD_USER_INPUT` error before any resolver runs. A literal's
-error carries its node (so its location, and `schema.input_errors` can name the argument
+error carries its node (so its location, and `schema.engine.input_errors` can name the argument
 or input field it was given for); a variable's names the variable. The descriptions of
 the scalars are left as they were (the committed SDL); these rules show in the errors."""
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from resolvers import users as user_resolvers
+from resolvers.core.input_checks import parse_id
 from resolvers.doctors import DoctorByUserIdLoader
-from resolvers.validation import parse_id
 from schema.common import (
     After,
     Connection,

@@ -13,10 +13,10 @@ import httpx
 import orjson
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 
-from resolvers.database import Database, StatementCounter, statement_counter
+from resolvers.core.database import Database, StatementCounter, statement_counter
+from resolvers.core.identity import mint_token
+from resolvers.core.settings import Settings
 from resolvers.demo import user_id_for
-from resolvers.identity import mint_token
-from resolvers.settings import Settings
 
 
 @dataclass
@@ -76,7 +76,7 @@ class GraphQLClient:
         self.reference = reference
         """An app on graphql-core's executor: every query is sent to it too, and its
         response must be the same, keys in the same order, errors in any order (a
-        differential test of `schema.execution` over the whole suite)."""
+        differential test of `schema.engine.execution` over the whole suite)."""
 
     def token(
         self, user_id: uuid.UUID | None, email: str | None = None, role: str = "authenticated"

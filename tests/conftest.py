@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from models import Base
-from resolvers.database import Database
-from resolvers.settings import Settings
+from resolvers.core.database import Database
+from resolvers.core.settings import Settings
 from server import embedded_postgres_uri, migrate
 from tests.client import GraphQLClient, graphql_client
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
-from resolvers.database import Database
+from resolvers.core.database import Database
 
 _sequence = itertools.count(1)
 

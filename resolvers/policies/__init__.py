@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, select, true
 
-from resolvers.errors import Forbidden
-from resolvers.identity import Viewer
+from resolvers.core.errors import Forbidden
+from resolvers.core.identity import Viewer
 
 ModelT = TypeVar("ModelT")
 

@@ -29,7 +29,7 @@ from models import (
     Review,
     SlotHold,
 )
-from resolvers.identity import Viewer
+from resolvers.core.identity import Viewer
 from resolvers.policies import TablePolicy
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from models import AvailabilityException, Doctor, DoctorAvailability
-from resolvers.identity import Viewer
+from resolvers.core.identity import Viewer
 from resolvers.policies import TablePolicy
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import aliased
 
 from models import Comment, CommentLike, Post, PostLike, Report
-from resolvers.identity import Viewer
+from resolvers.core.identity import Viewer
 from resolvers.policies import TablePolicy
 
 LikeT = TypeVar("LikeT", PostLike, CommentLike)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, or_, true
 
 from models import Doctor
-from resolvers.identity import Viewer
+from resolvers.core.identity import Viewer
 from resolvers.policies import TablePolicy
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from sqlalchemy import ColumnElement, false, literal, or_, select, true
 
 from models import Appointment, Goal, GoalCheckIn, GoalMilestone
-from resolvers.identity import Viewer
+from resolvers.core.identity import Viewer
 from resolvers.policies import TablePolicy
 
 ChildT = TypeVar("ChildT", GoalMilestone, GoalCheckIn)

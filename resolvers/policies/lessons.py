@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, false, func, or_, select, true
 
 from models import Entitlement, Lesson, LessonProgress
 from models.entitlement import LESSONS_PRODUCT
-from resolvers.identity import Viewer
+from resolvers.core.identity import Viewer
 from resolvers.policies import TablePolicy
 
 

@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from models import Appointment, User
-from resolvers.identity import Viewer
+from resolvers.core.identity import Viewer
 from resolvers.policies import TablePolicy
 
 

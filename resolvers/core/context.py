@@ -1,0 +1,45 @@
+"""The per-request context handed to every resolver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from resolvers.core.database import Database
+from resolvers.core.identity import Viewer
+from resolvers.core.loaders import Loaders
+from resolvers.core.rate_limits import RateLimit
+from resolvers.core.settings import Settings
+
+
+@dataclass
+class Context:
+    viewer: Viewer
+    db: Database
+    settings: Settings
+    request_id: str
+    loaders: Loaders = field(init=False)
+    executor: str = field(default="graphql-core", init=False)
+    """Which executor answered: `compiled` (schema/engine/execution.py) or `graphql-core`."""
+    operation_cost: int | None = field(default=None, init=False)
+    """The operation's measured cost (`schema.engine.limits.RequestLimits`), for the rate limits."""
+    rate_limit: RateLimit | None = field(default=None, init=False)
+    """The bucket this request draws on (`schema.engine.rate_limits`); None: not limited."""
+
+    def __post_init__(self) -> None:
+        self.reset_loaders()
+
+    def reset_loaders(self, *, with_viewer_row: bool = True) -> None:
+        """Empty loader caches, as at the start of the request: with the viewer's own row
+        primed from the viewer statement, unless a write since may have changed it."""
+        from resolvers.users import prime_viewer
+
+        previous = getattr(self, "loaders", None)
+        if previous is not None:
+            previous.close()
+        self.loaders = Loaders(self.db, self.viewer)
+        if with_viewer_row:
+            prime_viewer(self)
+
+    def close(self) -> None:
+        """The request is answered: free what its loaders hold (see `Loaders.close`)."""
+        self.loaders.close()

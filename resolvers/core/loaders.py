@@ -1,0 +1,115 @@
+"""Per-request dataloaders. Each batch reads on its own session (its own pooled
+connection), so loaders resolving side by side never share an `AsyncSession`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from aiodataloader import DataLoader
+
+from resolvers.core.database import Database
+from resolvers.core.identity import Viewer
+from resolvers.core.statement_templates import any_of, fetch_models
+from resolvers.policies import visible
+
+KeyT = TypeVar("KeyT")
+ValueT = TypeVar("ValueT")
+ModelT = TypeVar("ModelT")
+LoaderT = TypeVar("LoaderT", bound="PolicyLoader[Any, Any]")
+
+
+class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
+    """A dataloader bound to one request's viewer; subclasses apply the table's policy."""
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__()
+        self.db = db
+        self.viewer = viewer
+        self.loaders: Loaders | None = None
+        """The request's loaders, set by `Loaders.get` (see `sibling`)."""
+
+    def sibling(self, loader_class: type[LoaderT]) -> LoaderT:
+        """Another loader of the same request, e.g. the one counting this loader's totals
+        or one this loader primes: one instance and one cache per request."""
+        if self.loaders is None:
+            raise RuntimeError(f"{type(self).__name__} was made outside `Loaders.get`")
+        return self.loaders.get(loader_class)
+
+    async def visible_where_in(
+        self, model: type[ModelT], column: Any, keys: Iterable[Any], *order_by: Any
+    ) -> list[ModelT]:
+        """Rows of `model` the viewer may read whose `column` is one of `keys`, in one
+        statement template (`resolvers/core/statement_templates.py`) per loader and column."""
+        return await fetch_models(
+            self.db,
+            (type(self), model, column, order_by),
+            self.viewer,
+            model,
+            lambda viewer: visible(model, viewer).where(any_of(column)).order_by(*order_by),
+            keys=list(keys),
+        )
+
+    def load_each(self, keys: Iterable[KeyT]) -> Awaitable[list[ValueT]]:
+        """`load_many` without `asyncio.gather`: the keys are queued now (so they join
+        this round's batch) and their futures awaited in turn when the result is. One
+        batch resolves them together, so unlike gather this schedules no callback per
+        key. Every future is awaited, so a failure is raised once and none is left
+        unretrieved."""
+        return _each([self.load(key) for key in keys])
+
+    def replace(self, key: KeyT, value: ValueT) -> None:
+        """Put a freshly written row in the cache (after a mutation's commit)."""
+        self.clear(key)
+        self.prime(key, value)
+
+
+async def _each(futures: list[Awaitable[ValueT]]) -> list[ValueT]:
+    values: list[ValueT] = []
+    failure: BaseException | None = None
+    for future in futures:
+        try:
+            values.append(await future)
+        except Exception as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
+    return values
+
+
+async def results_or_none(waits: Sequence[Awaitable[Any]]) -> list[Any]:
+    """Awaits each of `waits` in turn; the result of each, None for one that failed (a
+    look-ahead leaves a failure in its loader for the field that asks to report)."""
+    results: list[Any] = []
+    for wait in waits:
+        try:
+            results.append(await wait)
+        except Exception:
+            results.append(None)
+    return results
+
+
+class Loaders:
+    """Creates each loader class once per request, on first use."""
+
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        self._db = db
+        self._viewer = viewer
+        self._loaders: dict[type[Any], Any] = {}
+
+    def get(self, loader_class: type[LoaderT]) -> LoaderT:
+        loader = self._loaders.get(loader_class)
+        if loader is None:
+            loader = loader_class(self._db, self._viewer)
+            loader.loaders = self
+            self._loaders[loader_class] = loader
+        return loader  # type: ignore[no-any-return,unused-ignore]
+
+    def close(self) -> None:
+        """Drops every loader's cache at the end of the request. A cached page refers
+        back to its loader (its total is counted on demand), so each cache is a cycle
+        holding every row the request read; left alone, only the garbage collector
+        could free it, walking all of those rows first."""
+        for loader in self._loaders.values():
+            loader.clear_all()
+        self._loaders.clear()

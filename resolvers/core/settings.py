@@ -1,0 +1,109 @@
+"""Settings from the environment (and an optional `.env`), see `.env.example`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, IPvAnyNetwork, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "caregraph-dev-secret-not-for-production-use-0123456789"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CAREGRAPH_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CAREGRAPH_DATABASE_URL")
+    )
+    # Behind PgBouncer / Supavisor transaction pooling (Supabase port 6543): no named
+    # prepared statements (statement cache 0, unique statement names).
+    db_pgbouncer: bool = False
+    db_pool_size: int = 40
+    db_max_overflow: int = 20
+    data_dir: Path = Path(".data")
+
+    jwt_secret: str | None = None
+    jwt_audience: str | None = "authenticated"
+    jwt_issuer: str | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_cache_seconds: int = 300
+
+    # Request limits (all on by default).
+    max_query_depth: int = 15
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_query_cost: int = 200_000
+    # Field selections with every fragment spread expanded (`__typename` included).
+    max_selections: int = 10_000
+    # Request variables: how deep objects and lists nest, how many values in all.
+    max_variable_depth: int = 32
+    max_variable_values: int = 20_000
+    default_page_size: int = 20
+    max_page_size: int = 100
+    max_body_bytes: int = 1_048_576
+
+    # HTTP layer.
+    cors_origins: list[str] = Field(default_factory=list)
+    batching_enabled: bool = False
+    max_batch_size: int = 10
+    apq_enabled: bool = True
+    # Only registered documents run (admins and service_role excepted).
+    trusted_documents: bool = False
+    log_requests: bool = True
+    # Queries run on the compiled executor (schema/engine/execution.py); false: graphql-core's.
+    compiled_execution: bool = True
+    # Deadline of a request; also Postgres' statement_timeout on the server's connections.
+    request_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    # How long a mutation's Idempotency-Key (and the answer kept for it) lasts.
+    idempotency_key_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    # Booking: how long a slot hold lasts, and how far ahead of now a slot must start.
+    hold_minutes: int = Field(default=10, ge=1, le=120)
+    min_lead_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+
+    # Rate limits: a token bucket per viewer (user id; service_role exempt) and per client
+    # address (anon), shared by every process and instance through Postgres (resolvers/
+    # rate_limits.py, schema/engine/rate_limits.py). Unset: on in production, off in development.
+    rate_limits: bool | None = None
+    rate_limit_viewer_burst: float = Field(default=120, gt=0)
+    rate_limit_viewer_per_second: float = Field(default=2, gt=0)
+    rate_limit_anon_burst: float = Field(default=60, gt=0)
+    rate_limit_anon_per_second: float = Field(default=1, gt=0)
+    # A query takes 1 + cost / cost_per_token tokens, a mutation mutation_tokens + that.
+    rate_limit_mutation_tokens: float = Field(default=10, ge=0)
+    rate_limit_cost_per_token: float = Field(default=1000, gt=0)
+    # Each process sends what it admitted to Postgres (and reads back the others') this often.
+    rate_limit_sync_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Peers whose X-Forwarded-For is believed: addresses or networks (JSON list).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        if self.jwt_secret is None and self.env == "development":
+            self.jwt_secret = DEV_JWT_SECRET
+        if self.env == "production":
+            if self.jwt_secret == DEV_JWT_SECRET:
+                raise ValueError("CAREGRAPH_JWT_SECRET must not be the development secret.")
+            if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+                raise ValueError("CAREGRAPH_JWT_SECRET must be at least 32 characters.")
+            if self.jwt_secret is None and self.jwks_file is None and self.jwks_url is None:
+                raise ValueError(
+                    "Production needs CAREGRAPH_JWT_SECRET or CAREGRAPH_JWKS_FILE/URL."
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

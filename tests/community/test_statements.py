@@ -1,0 +1,110 @@
+"""The number of SQL statements depends on the query's shape, never on the rows."""
+
+from __future__ import annotations
+
+from models import User
+from resolvers.core.database import Database
+from tests.client import GraphQLClient
+from tests.community.factories import like_comment, like_post, make_comment, make_post
+from tests.factories import make_user
+
+FEED_SHAPE = """
+query {
+  feed(first: 20) {
+    edges { node {
+      id author { displayName }
+      comments(first: 5) { edges { node {
+        id author { displayName }
+        replies(first: 3) { edges { node { id author { displayName } } } }
+      } } }
+    } }
+  }
+}
+"""
+FEED_WITH_COUNTS = """
+query {
+  feed(first: 20) {
+    totalCount
+    edges { node {
+      id likeCount commentCount viewerHasLiked author { displayName avatarUrl }
+      comments(first: 5) { totalCount edges { node {
+        id likeCount viewerHasLiked author { displayName }
+        replies(first: 3) { totalCount edges { node { id likeCount author { displayName } } } }
+      } } }
+    } }
+  }
+}
+"""
+
+
+async def _grow(db: Database, users: list[User], posts: int, comments: int, replies: int) -> None:
+    """Every post, comment and reply has its own author, so no author is a cache hit."""
+    for p in range(posts):
+        post = await make_post(db, await make_user(db), pinned=p % 7 == 0)
+        await like_post(db, post, *users[: 1 + p % len(users)])
+        for c in range(comments):
+            comment = await make_comment(db, post, await make_user(db))
+            await like_comment(db, comment, users[c % len(users)])
+            for _ in range(replies):
+                await make_comment(db, post, await make_user(db), parent=comment)
+
+
+async def test_feed_statement_count_is_fixed(client: GraphQLClient, db: Database) -> None:
+    users = [await make_user(db) for _ in range(4)]
+    viewer = users[0]
+    await _grow(db, users, posts=1, comments=1, replies=1)
+    few = await client.execute(FEED_SHAPE, as_user=viewer)
+    few_counts = await client.execute(FEED_WITH_COUNTS, as_user=viewer)
+    await _grow(db, users, posts=24, comments=6, replies=4)
+    many = await client.execute(FEED_SHAPE, as_user=viewer)
+    many_counts = await client.execute(FEED_WITH_COUNTS, as_user=viewer)
+
+    edges = many.data["feed"]["edges"]
+    assert len(edges) == 20
+    assert all(len(edge["node"]["comments"]["edges"]) <= 5 for edge in edges)
+    assert sum(len(edge["node"]["comments"]["edges"]) for edge in edges) >= 90
+    # viewer (1) + feed (1) + authors of posts (1) + comments with their authors (1)
+    # + replies with their authors (1)
+    assert few.statements == many.statements == 5
+    assert few_counts.statements == many_counts.statements
+    print(f"feed statements: shape={many.statements} with counts={many_counts.statements}")
+
+
+THREAD_AUTHORS = """
+query {
+  feed(first: 5) { edges { node {
+    comments(first: 5) { edges { node {
+      body author { id displayName avatarUrl }
+      replies(first: 5) { edges { node { body author { id displayName } } } }
+    } } }
+  } } }
+}
+"""
+
+
+async def test_comment_authors_read_with_their_comments(
+    client: GraphQLClient, db: Database
+) -> None:
+    """Comment and reply authors come with the thread's statement (the authors rule: the
+    public name and avatar of the author of a row the viewer may read)."""
+    viewer = await make_user(db)
+    ann = await make_user(db, full_name="Ann Commenter")
+    bob = await make_user(db, full_name="Bob Replier")
+    post = await make_post(db, viewer)
+    comment = await make_comment(db, post, ann, body="first")
+    await make_comment(db, post, bob, parent=comment, body="reply")
+    response = await client.execute(THREAD_AUTHORS, as_user=viewer)
+    [thread] = response.data["feed"]["edges"][0]["node"]["comments"]["edges"]
+    assert thread["node"]["body"] == "first"
+    assert thread["node"]["author"] == {
+        "id": str(ann.id),
+        "displayName": "Ann Commenter",
+        "avatarUrl": None,
+    }
+    [reply] = thread["node"]["replies"]["edges"]
+    assert reply["node"] == {
+        "body": "reply",
+        "author": {"id": str(bob.id), "displayName": "Bob Replier"},
+    }
+    # viewer, feed, comments with authors, replies with authors
+    assert response.statements == 4
