@@ -8,30 +8,20 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
+from models.enums import AppointmentStatus, AppointmentType, one_of, values
 
-APPOINTMENT_TYPES = ("standard", "followup")
-APPOINTMENT_STATUSES = (
-    "pending_payment",
-    "confirmed",
-    "cancelled",
-    "completed",
-    "no_show",
-    "refunded",
-)
+APPOINTMENT_TYPES = values(AppointmentType)
+APPOINTMENT_STATUSES = values(AppointmentStatus)
 # Statuses that hold the doctor's time: two of these never overlap for one doctor.
-LIVE_STATUSES = ("pending_payment", "confirmed")
+LIVE_STATUSES = values(AppointmentStatus)[:2]
 
 
 class Appointment(IdMixin, TimestampMixin, Base):
     __tablename__ = "appointments"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="time_range_valid"),
-        CheckConstraint("type IN ('standard', 'followup')", name="type_valid"),
-        CheckConstraint(
-            "status IN ('pending_payment', 'confirmed', 'cancelled', 'completed', 'no_show', "
-            "'refunded')",
-            name="status_valid",
-        ),
+        CheckConstraint(one_of("type", AppointmentType), name="type_valid"),
+        CheckConstraint(one_of("status", AppointmentStatus), name="status_valid"),
         CheckConstraint("price >= 0", name="price_non_negative"),
         CheckConstraint("discount >= 0 AND discount <= price", name="discount_range"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),

@@ -7,9 +7,10 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin
+from models.enums import ActorRole, AppointmentEventKind, AppointmentStatus, one_of, values
 
-EVENT_KINDS = ("created", "status_changed", "rescheduled")
-ACTOR_ROLES = ("patient", "doctor", "admin", "service")
+EVENT_KINDS = values(AppointmentEventKind)
+ACTOR_ROLES = values(ActorRole)
 
 
 class AppointmentEvent(IdMixin, Base):
@@ -17,15 +18,9 @@ class AppointmentEvent(IdMixin, Base):
 
     __tablename__ = "appointment_events"
     __table_args__ = (
-        CheckConstraint("kind IN ('created', 'status_changed', 'rescheduled')", name="kind_valid"),
-        CheckConstraint(
-            "actor_role IN ('patient', 'doctor', 'admin', 'service')", name="actor_role_valid"
-        ),
-        CheckConstraint(
-            "to_status IN ('pending_payment', 'confirmed', 'cancelled', 'completed', "
-            "'no_show', 'refunded')",
-            name="to_status_valid",
-        ),
+        CheckConstraint(one_of("kind", AppointmentEventKind), name="kind_valid"),
+        CheckConstraint(one_of("actor_role", ActorRole), name="actor_role_valid"),
+        CheckConstraint(one_of("to_status", AppointmentStatus), name="to_status_valid"),
         Index("ix_appointment_events_appointment_id_created_at", "appointment_id", "created_at"),
         Index("ix_appointment_events_actor_id", "actor_id"),
     )

@@ -7,8 +7,9 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
+from models.enums import ExceptionKind, one_of, values
 
-EXCEPTION_KINDS = ("blocked", "custom_hours")
+EXCEPTION_KINDS = values(ExceptionKind)
 
 
 class AvailabilityException(IdMixin, TimestampMixin, Base):
@@ -16,7 +17,7 @@ class AvailabilityException(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "availability_exceptions"
     __table_args__ = (
-        CheckConstraint("kind IN ('blocked', 'custom_hours')", name="kind_valid"),
+        CheckConstraint(one_of("kind", ExceptionKind), name="kind_valid"),
         CheckConstraint(
             "(kind = 'blocked' AND start_time IS NULL AND end_time IS NULL) OR "
             "(kind = 'custom_hours' AND start_time IS NOT NULL AND end_time IS NOT NULL "

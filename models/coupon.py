@@ -8,8 +8,9 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Num
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
+from models.enums import CouponKind, one_of, values
 
-COUPON_KINDS = ("percent", "fixed")
+COUPON_KINDS = values(CouponKind)
 
 
 class Coupon(IdMixin, TimestampMixin, Base):
@@ -17,7 +18,7 @@ class Coupon(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "coupons"
     __table_args__ = (
-        CheckConstraint("kind IN ('percent', 'fixed')", name="kind_valid"),
+        CheckConstraint(one_of("kind", CouponKind), name="kind_valid"),
         CheckConstraint("code = upper(code) AND length(code) BETWEEN 3 AND 40", name="code_format"),
         CheckConstraint("value > 0 AND (kind <> 'percent' OR value <= 100)", name="value_range"),
         CheckConstraint(

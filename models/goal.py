@@ -8,10 +8,11 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, SmallI
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
+from models.enums import CheckInFrequency, GoalStatus, GoalType, one_of, values
 
-GOAL_TYPES = ("improvement", "maintenance", "prevention", "habit")
-GOAL_STATUSES = ("active", "completed", "paused", "abandoned")
-CHECK_IN_FREQUENCIES = ("daily", "weekly", "biweekly", "monthly")
+GOAL_TYPES = values(GoalType)
+GOAL_STATUSES = values(GoalStatus)
+CHECK_IN_FREQUENCIES = values(CheckInFrequency)
 # Measured values: numeric(12, 3), i.e. up to 999,999,999.999 in magnitude.
 VALUE_PRECISION = 12
 VALUE_SCALE = 3
@@ -23,15 +24,10 @@ class Goal(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "goals"
     __table_args__ = (
+        CheckConstraint(one_of("type", GoalType), name="type_valid"),
+        CheckConstraint(one_of("status", GoalStatus), name="status_valid"),
         CheckConstraint(
-            "type IN ('improvement', 'maintenance', 'prevention', 'habit')", name="type_valid"
-        ),
-        CheckConstraint(
-            "status IN ('active', 'completed', 'paused', 'abandoned')", name="status_valid"
-        ),
-        CheckConstraint(
-            "check_in_frequency IN ('daily', 'weekly', 'biweekly', 'monthly')",
-            name="check_in_frequency_valid",
+            one_of("check_in_frequency", CheckInFrequency), name="check_in_frequency_valid"
         ),
         CheckConstraint("importance BETWEEN 1 AND 5", name="importance_range"),
         CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),

@@ -17,9 +17,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
+from models.enums import Mood, one_of, values
 from models.goal import VALUE_PRECISION, VALUE_SCALE
 
-MOODS = ("great", "good", "okay", "struggling")
+MOODS = values(Mood)
 
 
 class GoalCheckIn(IdMixin, TimestampMixin, Base):
@@ -30,9 +31,7 @@ class GoalCheckIn(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         # Also the index for "a goal's check-ins, newest first".
         UniqueConstraint("goal_id", "date", name="uq_goal_check_ins_goal_id_date"),
-        CheckConstraint(
-            "mood IS NULL OR mood IN ('great', 'good', 'okay', 'struggling')", name="mood_valid"
-        ),
+        CheckConstraint(one_of("mood", Mood, nullable=True), name="mood_valid"),
         CheckConstraint("adherence IS NULL OR adherence BETWEEN 0 AND 100", name="adherence_range"),
     )
 

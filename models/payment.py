@@ -8,8 +8,9 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
+from models.enums import PaymentStatus, one_of, values
 
-PAYMENT_STATUSES = ("paid", "failed", "refunded")
+PAYMENT_STATUSES = values(PaymentStatus)
 
 
 class Payment(IdMixin, TimestampMixin, Base):
@@ -17,7 +18,7 @@ class Payment(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint("status IN ('paid', 'failed', 'refunded')", name="status_valid"),
+        CheckConstraint(one_of("status", PaymentStatus), name="status_valid"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         CheckConstraint(

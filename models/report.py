@@ -7,11 +7,12 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
+from models.enums import ReportAction, ReportReason, ReportStatus, ReportTargetType, one_of, values
 
-REPORT_TARGET_TYPES = ("post", "comment")
-REPORT_REASONS = ("spam", "harassment", "misinformation", "inappropriate", "other")
-REPORT_STATUSES = ("pending", "dismissed", "actioned")
-REPORT_ACTIONS = ("dismiss", "hide_content", "delete_content")
+REPORT_TARGET_TYPES = values(ReportTargetType)
+REPORT_REASONS = values(ReportReason)
+REPORT_STATUSES = values(ReportStatus)
+REPORT_ACTIONS = values(ReportAction)
 
 
 class Report(IdMixin, TimestampMixin, Base):
@@ -20,16 +21,10 @@ class Report(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint("target_type IN ('post', 'comment')", name="target_type_valid"),
-        CheckConstraint(
-            "reason IN ('spam', 'harassment', 'misinformation', 'inappropriate', 'other')",
-            name="reason_valid",
-        ),
-        CheckConstraint("status IN ('pending', 'dismissed', 'actioned')", name="status_valid"),
-        CheckConstraint(
-            "action IS NULL OR action IN ('dismiss', 'hide_content', 'delete_content')",
-            name="action_valid",
-        ),
+        CheckConstraint(one_of("target_type", ReportTargetType), name="target_type_valid"),
+        CheckConstraint(one_of("reason", ReportReason), name="reason_valid"),
+        CheckConstraint(one_of("status", ReportStatus), name="status_valid"),
+        CheckConstraint(one_of("action", ReportAction, nullable=True), name="action_valid"),
         CheckConstraint("length(description) <= 2000", name="description_length"),
         CheckConstraint(
             "(status = 'pending') = (reviewed_at IS NULL AND action IS NULL)",

@@ -7,17 +7,16 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
+from models.enums import AppRole, one_of, values
 
-APP_ROLES = ("patient", "doctor", "coach", "admin")
+APP_ROLES = values(AppRole)
 
 
 class UserRole(Base):
     """An app role granted to a user (the seeds' `has_role()` table)."""
 
     __tablename__ = "user_roles"
-    __table_args__ = (
-        CheckConstraint("role IN ('patient', 'doctor', 'coach', 'admin')", name="role_valid"),
-    )
+    __table_args__ = (CheckConstraint(one_of("role", AppRole), name="role_valid"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True

@@ -14,22 +14,37 @@ from strawberry.types.base import get_object_definition
 from resolvers.core.settings import Settings
 from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
-from schema.common import ErrorCodes
 from schema.community import CommunityMutation, CommunityQuery
+from schema.coupons import CouponsMutation, CouponsQuery
+from schema.dashboard import DashboardQuery
 from schema.doctors import DoctorsMutation, DoctorsQuery
 from schema.engine.document_validation import DocumentValidationCache
+from schema.engine.error_codes import ErrorCodes
 from schema.engine.execution import CompiledExecutionContext
 from schema.engine.input_errors import name_input_field
 from schema.engine.limits import RequestLimits
 from schema.engine.rate_limits import RateLimitCheck, rate_limits_enabled
 from schema.goals import GoalsMutation, GoalsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
+from schema.payments import PaymentsMutation
+from schema.reviews import ReviewsMutation
 from schema.scalars import SCALAR_OVERRIDES
+from schema.slots import SlotsMutation, SlotsQuery
 from schema.users import UsersMutation, UsersQuery
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
-class Query(DoctorsQuery, UsersQuery, AppointmentsQuery, GoalsQuery, LessonsQuery, CommunityQuery):
+class Query(
+    DoctorsQuery,
+    UsersQuery,
+    AppointmentsQuery,
+    SlotsQuery,
+    CouponsQuery,
+    DashboardQuery,
+    GoalsQuery,
+    LessonsQuery,
+    CommunityQuery,
+):
     pass
 
 
@@ -44,7 +59,11 @@ class Mutation(
     GoalsMutation,
     LessonsMutation,
     CommunityMutation,
+    SlotsMutation,
     AppointmentsMutation,
+    PaymentsMutation,
+    ReviewsMutation,
+    CouponsMutation,
 ):
     pass
 

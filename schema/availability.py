@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, time
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -12,9 +11,10 @@ from models import AvailabilityException as ExceptionModel
 from models import DoctorAvailability
 from resolvers import availability as availability_resolvers
 from resolvers.core.errors import CaregraphError
-from resolvers.core.input_checks import parse_id, parse_optional_id
-from schema.common import (
-    GraphQLInfo,
+from schema.engine.look_ahead import GraphQLInfo
+from schema.enums import ExceptionKind
+from schema.ids import format_id, parse_id, parse_optional_id
+from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
     ValidationError,
@@ -23,12 +23,6 @@ from schema.common import (
     mutation_result,
     user_error,
 )
-
-
-@strawberry.enum(description="What an availability exception does to its date.")
-class ExceptionKind(Enum):
-    BLOCKED = "blocked"
-    CUSTOM_HOURS = "custom_hours"
 
 
 @strawberry.type(description="A weekly rule: on a weekday, between two local times.")
@@ -47,7 +41,7 @@ class AvailabilityRule:
     @classmethod
     def from_model(cls, rule: DoctorAvailability) -> AvailabilityRule:
         return cls(
-            id=strawberry.ID(str(rule.id)),
+            id=format_id(rule.id),
             day_of_week=rule.day_of_week,
             start_time=rule.start_time,
             end_time=rule.end_time,
@@ -71,8 +65,8 @@ class AvailabilityException:
     @classmethod
     def from_model(cls, row: ExceptionModel) -> AvailabilityException:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            doctor_id=strawberry.ID(str(row.doctor_id)),
+            id=format_id(row.id),
+            doctor_id=format_id(row.doctor_id),
             date=row.date,
             kind=ExceptionKind(row.kind),
             start_time=row.start_time,
@@ -195,8 +189,9 @@ class AvailabilityMutation:
         except CaregraphError as error:
             return user_error(error)
         target = doctor_id or info.context.viewer.doctor_id
+        assert target is not None  # set_rules refused a viewer without a doctor profile
         return AvailabilityRulesSet(
-            doctor_id=strawberry.ID(str(target)),
+            doctor_id=format_id(target),
             rules=[AvailabilityRule.from_model(rule) for rule in rules],
         )
 
@@ -235,5 +230,5 @@ class AvailabilityMutation:
             lambda: availability_resolvers.remove_availability_exception(
                 info.context, parse_id(input.id)
             ),
-            lambda removed: AvailabilityExceptionRemoved(id=strawberry.ID(str(removed))),
+            lambda removed: AvailabilityExceptionRemoved(id=format_id(removed)),
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -14,20 +13,16 @@ from models import Post as PostModel
 from models import Report as ReportModel
 from resolvers import community as community_resolvers
 from resolvers.core.errors import CaregraphError
-from resolvers.core.input_checks import parse_id, parse_optional_id
-from schema.common import (
-    After,
-    Connection,
-    First,
-    GraphQLInfo,
+from schema.connections import After, Connection, First, connection_from_page
+from schema.engine.look_ahead import GraphQLInfo, selected_arguments, selects
+from schema.enums import ReportAction, ReportReason, ReportStatus, ReportTargetType
+from schema.ids import format_id, format_optional_id, parse_id, parse_optional_id
+from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
     UserError,
     ValidationError,
-    connection_from_page,
     mutation_result,
-    selected_arguments,
-    selects,
     user_error,
 )
 
@@ -41,7 +36,7 @@ class Author:
     @classmethod
     def from_profile(cls, profile: community_resolvers.AuthorProfile) -> Author:
         return cls(
-            id=strawberry.ID(str(profile.id)),
+            id=format_id(profile.id),
             display_name=profile.display_name,
             avatar_url=profile.avatar_url,
         )
@@ -103,7 +98,7 @@ class Post:
     @classmethod
     def from_model(cls, row: PostModel) -> Post:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=format_id(row.id),
             title=row.title,
             body=row.body,
             tags=list(row.tags),
@@ -182,9 +177,9 @@ class Comment:
     @classmethod
     def from_model(cls, row: CommentModel) -> Comment:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            post_id=strawberry.ID(str(row.post_id)),
-            parent_id=strawberry.ID(str(row.parent_id)) if row.parent_id else None,
+            id=format_id(row.id),
+            post_id=format_id(row.post_id),
+            parent_id=format_optional_id(row.parent_id),
             body=row.body,
             hidden=row.hidden,
             created_at=row.created_at,
@@ -240,35 +235,6 @@ class Comment:
         )
 
 
-@strawberry.enum(description="What kind of content a report is about.")
-class ReportTargetType(Enum):
-    POST = "post"
-    COMMENT = "comment"
-
-
-@strawberry.enum(description="Why content was reported.")
-class ReportReason(Enum):
-    SPAM = "spam"
-    HARASSMENT = "harassment"
-    MISINFORMATION = "misinformation"
-    INAPPROPRIATE = "inappropriate"
-    OTHER = "other"
-
-
-@strawberry.enum(description="Where a report is in review.")
-class ReportStatus(Enum):
-    PENDING = "pending"
-    DISMISSED = "dismissed"
-    ACTIONED = "actioned"
-
-
-@strawberry.enum(description="What a moderator did about a report.")
-class ReportAction(Enum):
-    DISMISS = "dismiss"
-    HIDE_CONTENT = "hide_content"
-    DELETE_CONTENT = "delete_content"
-
-
 @strawberry.type(description="A report of a post or comment, for coaches and admins to review.")
 class Report:
     id: strawberry.ID = strawberry.field(description="Report id.")
@@ -287,9 +253,9 @@ class Report:
     @classmethod
     def from_model(cls, row: ReportModel) -> Report:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=format_id(row.id),
             target_type=ReportTargetType(row.target_type),
-            target_id=strawberry.ID(str(row.target_id)),
+            target_id=format_id(row.target_id),
             reason=ReportReason(row.reason),
             description=row.description,
             status=ReportStatus(row.status),
@@ -656,7 +622,7 @@ class CommunityMutation:
     ) -> DeletePostResult:
         return await mutation_result(
             lambda: community_resolvers.delete_post(info.context, parse_id(input.id)),
-            lambda deleted: PostDeleted(deleted_id=strawberry.ID(str(deleted))),
+            lambda deleted: PostDeleted(deleted_id=format_id(deleted)),
         )
 
     @strawberry.mutation(description="Coaches and admins: hide a post from members.")
@@ -729,7 +695,7 @@ class CommunityMutation:
     ) -> DeleteCommentResult:
         return await mutation_result(
             lambda: community_resolvers.delete_comment(info.context, parse_id(input.id)),
-            lambda deleted: CommentDeleted(deleted_id=strawberry.ID(str(deleted))),
+            lambda deleted: CommentDeleted(deleted_id=format_id(deleted)),
         )
 
     @strawberry.mutation(description="Coaches and admins: hide (or unhide) a comment.")

@@ -19,31 +19,19 @@ from resolvers.availability import (
     exception_range,
 )
 from resolvers.core.errors import ValidationFailed
-from resolvers.core.input_checks import parse_id, parse_optional_id
 from resolvers.users import UserByIdLoader
 from schema.availability import AvailabilityException, AvailabilityRule
-from schema.common import (
-    After,
-    Connection,
-    First,
-    GraphQLInfo,
-    NotAllowed,
-    NotFoundError,
-    OrderDirection,
-    ValidationError,
-    connection_from_page,
-    mutation_result,
-)
+from schema.connections import After, Connection, First, OrderDirection, connection_from_page
+from schema.engine.look_ahead import GraphQLInfo
+from schema.enums import AppointmentType
+from schema.ids import format_id, parse_id, parse_optional_id
+from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
 from schema.users import User
 
 if TYPE_CHECKING:
-    from schema.appointments import (
-        Appointment,
-        AppointmentFilter,
-        AppointmentType,
-        AvailableSlot,
-        Review,
-    )
+    from schema.appointments import Appointment, AppointmentFilter
+    from schema.reviews import Review
+    from schema.slots import AvailableSlot
 
 
 @strawberry.type(description="A doctor's public profile.")
@@ -77,7 +65,7 @@ class Doctor:
     @classmethod
     def from_model(cls, row: DoctorModel) -> Doctor:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=format_id(row.id),
             full_name=row.full_name,
             specialties=list(row.specialties),
             languages=list(row.languages),
@@ -144,11 +132,11 @@ class Doctor:
         ] = None,
         to: Annotated[date | None, strawberry.argument(description="Last local date.")] = None,
         type: Annotated[
-            Annotated[AppointmentType, strawberry.lazy("schema.appointments")] | None,
+            AppointmentType | None,
             strawberry.argument(description="Type to price the slots for (default STANDARD)."),
         ] = None,
-    ) -> list[Annotated[AvailableSlot, strawberry.lazy("schema.appointments")]]:
-        from schema.appointments import AppointmentType, resolve_available_slots
+    ) -> list[Annotated[AvailableSlot, strawberry.lazy("schema.slots")]]:
+        from schema.slots import resolve_available_slots
 
         return await resolve_available_slots(
             info, self.row, from_, to, type or AppointmentType.STANDARD
@@ -181,8 +169,8 @@ class Doctor:
         featured: Annotated[
             bool, strawberry.argument(description="Only featured reviews.")
         ] = False,
-    ) -> Connection[Annotated[Review, strawberry.lazy("schema.appointments")]]:
-        from schema.appointments import resolve_doctor_reviews
+    ) -> Connection[Annotated[Review, strawberry.lazy("schema.reviews")]]:
+        from schema.reviews import resolve_doctor_reviews
 
         return await resolve_doctor_reviews(info, self.row.id, first, after, featured)
 

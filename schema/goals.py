@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -13,59 +12,22 @@ from models import GoalCheckIn as CheckInModel
 from models import GoalMilestone as MilestoneModel
 from resolvers import goals as goal_resolvers
 from resolvers.core.errors import CaregraphError
-from resolvers.core.input_checks import parse_id, parse_optional_id
 from resolvers.users import UserByIdLoader
-from schema.common import (
-    After,
-    Connection,
-    First,
-    GraphQLInfo,
+from schema.connections import After, Connection, First, connection_from_page
+from schema.engine.look_ahead import GraphQLInfo
+from schema.enums import CheckInFrequency, GoalStatus, GoalType, Mood
+from schema.ids import format_id, parse_id, parse_optional_id
+from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
     UserError,
     ValidationError,
-    connection_from_page,
     deleted_id_field,
     deprecated_id_field,
     mutation_result,
     user_error,
 )
 from schema.users import User
-
-
-@strawberry.enum(description="What kind of change a goal aims for.")
-class GoalType(Enum):
-    IMPROVEMENT = "improvement"
-    MAINTENANCE = "maintenance"
-    PREVENTION = "prevention"
-    HABIT = "habit"
-
-
-@strawberry.enum(
-    description="Where a goal stands. Moves: ACTIVE <-> PAUSED; ACTIVE or PAUSED -> "
-    "COMPLETED or ABANDONED. COMPLETED and ABANDONED are final."
-)
-class GoalStatus(Enum):
-    ACTIVE = "active"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    ABANDONED = "abandoned"
-
-
-@strawberry.enum(description="How often the owner plans to check in.")
-class CheckInFrequency(Enum):
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    BIWEEKLY = "biweekly"
-    MONTHLY = "monthly"
-
-
-@strawberry.enum(description="How the owner felt at a check-in.")
-class Mood(Enum):
-    GREAT = "great"
-    GOOD = "good"
-    OKAY = "okay"
-    STRUGGLING = "struggling"
 
 
 @strawberry.type(description="A checkpoint on the way to a goal.")
@@ -87,8 +49,8 @@ class GoalMilestone:
     @classmethod
     def from_model(cls, row: MilestoneModel) -> GoalMilestone:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            goal_id=strawberry.ID(str(row.goal_id)),
+            id=format_id(row.id),
+            goal_id=format_id(row.goal_id),
             title=row.title,
             description=row.description,
             target_date=row.target_date,
@@ -118,8 +80,8 @@ class GoalCheckIn:
     @classmethod
     def from_model(cls, row: CheckInModel) -> GoalCheckIn:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            goal_id=strawberry.ID(str(row.goal_id)),
+            id=format_id(row.id),
+            goal_id=format_id(row.goal_id),
             date=row.date,
             value=float(row.value),
             note=row.note,
@@ -182,8 +144,8 @@ class Goal:
     @classmethod
     def from_model(cls, row: GoalModel) -> Goal:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            owner_id=strawberry.ID(str(row.owner_id)),
+            id=format_id(row.id),
+            owner_id=format_id(row.owner_id),
             title=row.title,
             description=row.description,
             type=GoalType(row.type),
@@ -324,7 +286,7 @@ class GoalClosed(UserError):
     status: GoalStatus = strawberry.field(description="The goal's status.")
 
 
-def _status_error(
+def status_error(
     error: CaregraphError,
 ) -> InvalidStatusTransition | ValidationError | NotAllowed | NotFoundError:
     """Errors of `updateGoal`."""
@@ -660,7 +622,7 @@ class GoalsMutation:
                 ),
             ),
             lambda row: GoalUpdated(goal=Goal.from_model(row)),
-            _status_error,
+            status_error,
         )
 
     @strawberry.mutation(description="Delete a goal with its milestones and check-ins.")
@@ -671,7 +633,7 @@ class GoalsMutation:
     ) -> DeleteGoalResult:
         return await mutation_result(
             lambda: goal_resolvers.delete_goal(info.context, parse_id(input.id)),
-            lambda deleted: GoalDeleted(id=strawberry.ID(str(deleted))),
+            lambda deleted: GoalDeleted(id=format_id(deleted)),
         )
 
     @strawberry.mutation(description="Add a milestone to a goal (at most 50 per goal).")
@@ -771,7 +733,7 @@ class GoalsMutation:
         return await mutation_result(
             lambda: goal_resolvers.delete_milestone(info.context, parse_id(input.id)),
             lambda deleted: MilestoneDeleted(
-                id=strawberry.ID(str(deleted[0])), goal=Goal.from_model(deleted[1])
+                id=format_id(deleted[0]), goal=Goal.from_model(deleted[1])
             ),
             _closed_error,
         )

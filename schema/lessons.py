@@ -13,19 +13,15 @@ from models import LessonProgress as LessonProgressModel
 from models.entitlement import LESSONS_PRODUCT
 from resolvers import lessons as lesson_resolvers
 from resolvers.core.errors import BadUserInput, CaregraphError
-from resolvers.core.input_checks import parse_id, parse_optional_id
-from schema.common import (
-    After,
-    Connection,
-    First,
-    GraphQLInfo,
+from schema.connections import After, Connection, First, connection_from_page
+from schema.engine.look_ahead import GraphQLInfo, selects
+from schema.ids import format_id, parse_id, parse_optional_id
+from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
     UserError,
     ValidationError,
-    connection_from_page,
     mutation_result,
-    selects,
     user_error,
 )
 
@@ -53,9 +49,9 @@ class LessonProgress:
     @classmethod
     def from_model(cls, row: LessonProgressModel) -> LessonProgress:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            lesson_id=strawberry.ID(str(row.lesson_id)),
-            user_id=strawberry.ID(str(row.user_id)),
+            id=format_id(row.id),
+            lesson_id=format_id(row.lesson_id),
+            user_id=format_id(row.user_id),
             position_sec=row.position_sec,
             completed=row.completed,
             completed_at=row.completed_at,
@@ -95,7 +91,7 @@ class Lesson:
     @classmethod
     def from_model(cls, row: LessonModel) -> Lesson:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=format_id(row.id),
             slug=row.slug,
             title=row.title,
             description=row.description,
@@ -190,8 +186,8 @@ class Entitlement:
     @classmethod
     def from_model(cls, row: EntitlementModel) -> Entitlement:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            user_id=strawberry.ID(str(row.user_id)),
+            id=format_id(row.id),
+            user_id=format_id(row.user_id),
             product=row.product,
             valid_until=row.valid_until,
             revoked_at=row.revoked_at,
@@ -583,7 +579,7 @@ class LessonsMutation:
     ) -> DeleteLessonResult:
         return await mutation_result(
             lambda: lesson_resolvers.delete_lesson(info.context, parse_id(input.id)),
-            lambda deleted: LessonDeleted(deleted_id=strawberry.ID(str(deleted))),
+            lambda deleted: LessonDeleted(deleted_id=format_id(deleted)),
         )
 
     @strawberry.mutation(description="Admins: grant (or extend) a user's entitlement.")

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from resolvers import users as user_resolvers
-from resolvers.core.input_checks import parse_id
 from resolvers.doctors import DoctorByUserIdLoader
-from schema.common import (
-    After,
-    Connection,
-    First,
-    GraphQLInfo,
-    NotAllowed,
-    NotFoundError,
-    ValidationError,
-    mutation_result,
-)
+from schema.connections import After, Connection, First
+from schema.engine.look_ahead import GraphQLInfo
+from schema.enums import AppRole
+from schema.ids import format_id, parse_id
+from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
 
 if TYPE_CHECKING:
     from schema.doctors import Doctor
     from schema.goals import Goal, GoalStatus
-
-
-@strawberry.enum(description="An app role. Every signed-in user is a PATIENT.")
-class AppRole(Enum):
-    PATIENT = "patient"
-    DOCTOR = "doctor"
-    COACH = "coach"
-    ADMIN = "admin"
 
 
 @strawberry.type(
@@ -53,7 +38,7 @@ class User:
         user = visible.user
         contact = visible.contact_visible
         return cls(
-            id=strawberry.ID(str(user.id)),
+            id=format_id(user.id),
             full_name=user.full_name,
             email=user.email if contact else None,
             phone=user.phone if contact else None,
@@ -119,7 +104,7 @@ class UsersQuery:
         if viewer.user_id is None:
             return None
         return Viewer(
-            id=strawberry.ID(str(viewer.user_id)),
+            id=format_id(viewer.user_id),
             email=viewer.email,
             roles=sorted((AppRole(role) for role in viewer.app_roles), key=lambda r: r.name),
         )

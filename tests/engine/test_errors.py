@@ -13,7 +13,8 @@ from resolvers.core.database import Database
 from resolvers.core.errors import NotFound
 from resolvers.core.identity import ANON
 from resolvers.core.settings import Settings
-from schema.common import ErrorCodes, GraphQLInfo
+from schema.engine.error_codes import ErrorCodes
+from schema.engine.look_ahead import GraphQLInfo
 from tests.client import GraphQLClient
 
 

@@ -1,4 +1,4 @@
-"""Look-ahead (`schema.common.selects`): a list resolver loads what the fields below it
+"""Look-ahead (`schema.engine.look_ahead.selects`): a list resolver loads what the fields below it
 will ask for, in the same statements, so they resolve without a wait each. Answers are
 the same whether the fields are selected inline, through fragments or not at all, and a
 field that is not selected costs no statement."""
@@ -18,7 +18,7 @@ from resolvers.community import CommentByIdLoader
 from resolvers.core.database import Database, StatementCounter, statement_counter
 from resolvers.core.identity import Viewer
 from resolvers.core.loaders import Loaders, PolicyLoader
-from schema.common import selects
+from schema.engine.look_ahead import selects
 from tests.appointments.factories import make_appointment
 from tests.client import GraphQLClient
 from tests.community.factories import like_comment, like_post, make_comment, make_post

@@ -1,0 +1,127 @@
+"""Every closed set of values the database stores, defined once.
+
+The models derive their tuples and CHECK constraints from these, and the schema registers
+the same classes as its GraphQL enums (`strawberry.enum(AppointmentStatus, ...)` in
+`schema/`), so a value added here reaches the column check, the validation and the SDL
+together (a migration still has to change the constraint in the database;
+`tests/project/test_enums.py` fails until it does). Member order is the SDL's order.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AppRole(StrEnum):
+    PATIENT = "patient"
+    DOCTOR = "doctor"
+    COACH = "coach"
+    ADMIN = "admin"
+
+
+class ExceptionKind(StrEnum):
+    BLOCKED = "blocked"
+    CUSTOM_HOURS = "custom_hours"
+
+
+class AppointmentStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    REFUNDED = "refunded"
+
+
+class AppointmentType(StrEnum):
+    STANDARD = "standard"
+    FOLLOWUP = "followup"
+
+
+class AppointmentEventKind(StrEnum):
+    CREATED = "created"
+    STATUS_CHANGED = "status_changed"
+    RESCHEDULED = "rescheduled"
+
+
+class ActorRole(StrEnum):
+    PATIENT = "patient"
+    DOCTOR = "doctor"
+    ADMIN = "admin"
+    SERVICE = "service"
+
+
+class PaymentStatus(StrEnum):
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class CouponKind(StrEnum):
+    PERCENT = "percent"
+    FIXED = "fixed"
+
+
+class GoalType(StrEnum):
+    IMPROVEMENT = "improvement"
+    MAINTENANCE = "maintenance"
+    PREVENTION = "prevention"
+    HABIT = "habit"
+
+
+class GoalStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+
+
+class CheckInFrequency(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    BIWEEKLY = "biweekly"
+    MONTHLY = "monthly"
+
+
+class Mood(StrEnum):
+    GREAT = "great"
+    GOOD = "good"
+    OKAY = "okay"
+    STRUGGLING = "struggling"
+
+
+class ReportTargetType(StrEnum):
+    POST = "post"
+    COMMENT = "comment"
+
+
+class ReportReason(StrEnum):
+    SPAM = "spam"
+    HARASSMENT = "harassment"
+    MISINFORMATION = "misinformation"
+    INAPPROPRIATE = "inappropriate"
+    OTHER = "other"
+
+
+class ReportStatus(StrEnum):
+    PENDING = "pending"
+    DISMISSED = "dismissed"
+    ACTIONED = "actioned"
+
+
+class ReportAction(StrEnum):
+    DISMISS = "dismiss"
+    HIDE_CONTENT = "hide_content"
+    DELETE_CONTENT = "delete_content"
+
+
+def values(enum: type[StrEnum]) -> tuple[str, ...]:
+    """The enum's values as plain strings, in order."""
+    return tuple(member.value for member in enum)
+
+
+def one_of(column: str, enum: type[StrEnum], *, nullable: bool = False) -> str:
+    """The SQL of a CHECK that `column` holds one of `enum`'s values."""
+    listed = ", ".join(f"'{value}'" for value in values(enum))
+    check = f"{column} IN ({listed})"
+    return f"{column} IS NULL OR {check}" if nullable else check

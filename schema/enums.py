@@ -1,0 +1,78 @@
+"""The GraphQL face of `models/enums.py`: each stored enum registered once, with its
+description, before any type uses it. Schema modules import these enums from here."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models.enums import (
+    ActorRole,
+    AppointmentEventKind,
+    AppointmentStatus,
+    AppointmentType,
+    AppRole,
+    CheckInFrequency,
+    CouponKind,
+    ExceptionKind,
+    GoalStatus,
+    GoalType,
+    Mood,
+    PaymentStatus,
+    ReportAction,
+    ReportReason,
+    ReportStatus,
+    ReportTargetType,
+)
+
+# appointments
+strawberry.enum(AppointmentStatus, description="Where an appointment is in its life cycle.")
+strawberry.enum(AppointmentType, description="Kind of consultation; it sets the price.")
+strawberry.enum(AppointmentEventKind, description="What an appointment event records.")
+strawberry.enum(ActorRole, description="In which capacity someone changed an appointment.")
+
+# availability
+strawberry.enum(ExceptionKind, description="What an availability exception does to its date.")
+
+# community
+strawberry.enum(ReportTargetType, description="What kind of content a report is about.")
+strawberry.enum(ReportReason, description="Why content was reported.")
+strawberry.enum(ReportStatus, description="Where a report is in review.")
+strawberry.enum(ReportAction, description="What a moderator did about a report.")
+
+# coupons
+strawberry.enum(CouponKind, description="How a coupon discounts: a percentage or a fixed amount.")
+
+# goals
+strawberry.enum(GoalType, description="What kind of change a goal aims for.")
+strawberry.enum(
+    GoalStatus,
+    description="Where a goal stands. Moves: ACTIVE <-> PAUSED; ACTIVE or PAUSED -> "
+    "COMPLETED or ABANDONED. COMPLETED and ABANDONED are final.",
+)
+strawberry.enum(CheckInFrequency, description="How often the owner plans to check in.")
+strawberry.enum(Mood, description="How the owner felt at a check-in.")
+
+# payments
+strawberry.enum(PaymentStatus, description="State of a payment.")
+
+# users
+strawberry.enum(AppRole, description="An app role. Every signed-in user is a PATIENT.")
+
+__all__ = [
+    "ActorRole",
+    "AppRole",
+    "AppointmentEventKind",
+    "AppointmentStatus",
+    "AppointmentType",
+    "CheckInFrequency",
+    "CouponKind",
+    "ExceptionKind",
+    "GoalStatus",
+    "GoalType",
+    "Mood",
+    "PaymentStatus",
+    "ReportAction",
+    "ReportReason",
+    "ReportStatus",
+    "ReportTargetType",
+]

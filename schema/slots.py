@@ -1,0 +1,192 @@
+"""Open slots and the short holds that reserve them during checkout."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import strawberry
+
+from models import Doctor as DoctorModel
+from models import SlotHold as SlotHoldModel
+from resolvers import slots as slot_resolvers
+from resolvers.core.errors import CaregraphError
+from resolvers.slots import SlotUnavailableError
+from schema.engine.look_ahead import GraphQLInfo
+from schema.enums import (
+    AppointmentType,
+)
+from schema.ids import format_id, parse_id
+from schema.mutation_results import (
+    NotAllowed,
+    NotFoundError,
+    UserError,
+    ValidationError,
+    deleted_id_field,
+    deprecated_id_field,
+    mutation_result,
+    user_error,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def _local_start_time(root: AvailableSlot) -> str:
+    # Computed only when a query selects it (a directory page lists hundreds of slots).
+    return root.starts_at.astimezone(ZoneInfo(root.timezone)).strftime("%H:%M")
+
+
+@strawberry.type(description="An open, bookable slot. Times are UTC instants.")
+class AvailableSlot:
+    starts_at: datetime = strawberry.field(description="Start (UTC).")
+    ends_at: datetime = strawberry.field(description="End (UTC).")
+    timezone: str = strawberry.field(description="The doctor's IANA time zone.")
+    local_date: date = strawberry.field(description="The date in the doctor's time zone.")
+    local_start_time: str = strawberry.field(
+        resolver=_local_start_time, description="Start in the doctor's time zone, HH:MM."
+    )
+    type: AppointmentType = strawberry.field(description="The type the price is for.")
+    price: Decimal = strawberry.field(description="Price of this type before coupons.")
+    currency: str = strawberry.field(description="ISO 4217 currency of the price.")
+
+    @classmethod
+    def from_slot(cls, slot: slot_resolvers.Slot, type_: AppointmentType) -> AvailableSlot:
+        """`type_`: the type the slots were computed for (`slot.type`, as the enum)."""
+        return cls(
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            timezone=slot.timezone,
+            local_date=slot.local_date,
+            type=type_,
+            price=slot.price,
+            currency=slot.currency,
+        )
+
+
+@strawberry.type(description="A short hold on a slot; it hides the slot from others.")
+class SlotHold:
+    id: strawberry.ID = strawberry.field(description="Hold id.")
+    doctor_id: strawberry.ID = strawberry.field(description="The doctor held.")
+    user_id: strawberry.ID = strawberry.field(description="Who holds it.")
+    starts_at: datetime = strawberry.field(description="Slot start (UTC).")
+    ends_at: datetime = strawberry.field(description="Slot end (UTC).")
+    expires_at: datetime = strawberry.field(description="When the hold lapses by itself.")
+
+    @classmethod
+    def from_model(cls, row: SlotHoldModel) -> SlotHold:
+        return cls(
+            id=format_id(row.id),
+            doctor_id=format_id(row.doctor_id),
+            user_id=format_id(row.user_id),
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            expires_at=row.expires_at,
+        )
+
+
+async def resolve_available_slots(
+    info: GraphQLInfo,
+    doctor: DoctorModel,
+    from_: date | None,
+    to: date | None,
+    type_: AppointmentType,
+) -> list[AvailableSlot]:
+    """Used by `Doctor.availableSlots`."""
+    slots = await slot_resolvers.available_slots(info.context, doctor, from_, to, type_.value)
+    return [AvailableSlot.from_slot(slot, type_) for slot in slots]
+
+
+@strawberry.type(
+    description="The slot is not open: taken, held by someone else, past, or off "
+    "the schedule. Nothing was written."
+)
+class SlotUnavailable(UserError):
+    starts_at: datetime | None = strawberry.field(description="The slot asked for.")
+
+
+def slot_unavailable(error: SlotUnavailableError) -> SlotUnavailable:
+    return SlotUnavailable(message=error.message, code=error.code, starts_at=error.starts_at)
+
+
+def hold_error(
+    error: CaregraphError,
+) -> SlotUnavailable | ValidationError | NotAllowed | NotFoundError:
+    if isinstance(error, SlotUnavailableError):
+        return slot_unavailable(error)
+    return user_error(error)
+
+
+@strawberry.input(description="Hold an open slot for a few minutes while checking out.")
+class HoldSlotInput:
+    doctor_id: strawberry.ID = strawberry.field(description="The doctor.")
+    starts_at: datetime = strawberry.field(description="Slot start, as listed (UTC).")
+
+
+@strawberry.type(description="The slot is held for the viewer until `hold.expiresAt`.")
+class SlotHeld:
+    hold: SlotHold = strawberry.field(description="The hold.")
+
+
+HoldSlotResult = Annotated[
+    SlotHeld | SlotUnavailable | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("HoldSlotResult", description="Result of holdSlot."),
+]
+
+
+@strawberry.input(description="Release a hold.")
+class ReleaseHoldInput:
+    id: strawberry.ID = strawberry.field(description="The hold.")
+
+
+@strawberry.type(description="The hold was released.")
+class HoldReleased:
+    id: strawberry.ID = deprecated_id_field("Id of the released hold.")
+    deleted_id: strawberry.ID = deleted_id_field("Id of the released hold.")
+
+
+ReleaseHoldResult = Annotated[
+    HoldReleased | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union("ReleaseHoldResult", description="Result of releaseHold."),
+]
+
+
+@strawberry.type
+class SlotsQuery:
+    @strawberry.field(
+        description="Unexpired slot holds the viewer may see (own; a doctor's also those "
+        "on their schedule; admins all)."
+    )
+    async def slot_holds(self, info: GraphQLInfo) -> list[SlotHold]:
+        rows = await slot_resolvers.list_active_holds(info.context)
+        return [SlotHold.from_model(row) for row in rows]
+
+
+@strawberry.type
+class SlotsMutation:
+    @strawberry.mutation(description="Hold an open slot for a few minutes (default 10).")
+    async def hold_slot(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[HoldSlotInput, strawberry.argument(description="The input.")],
+    ) -> HoldSlotResult:
+        return await mutation_result(
+            lambda: slot_resolvers.hold_slot(
+                info.context, parse_id(input.doctor_id, "doctorId"), input.starts_at
+            ),
+            lambda hold: SlotHeld(hold=SlotHold.from_model(hold)),
+            hold_error,
+        )
+
+    @strawberry.mutation(description="Release your hold on a slot.")
+    async def release_hold(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[ReleaseHoldInput, strawberry.argument(description="The input.")],
+    ) -> ReleaseHoldResult:
+        return await mutation_result(
+            lambda: slot_resolvers.release_hold(info.context, parse_id(input.id)),
+            lambda released: HoldReleased(id=format_id(released)),
+        )
