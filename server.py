@@ -368,10 +368,11 @@ async def _seed(db: Database, *, only_if_empty: bool) -> bool:
 
 async def _token(db: Database, settings: Settings, email: str, role: str | None) -> str:
     from resolvers.core.identity import mint_token
-    from resolvers.demo import ensure_user
+    from resolvers.demo.ids import user_id_for
+    from resolvers.users import ensure_user
 
     email = email.strip().lower()
-    user_id = await ensure_user(db, email, role)
+    user_id = await ensure_user(db, email, role, new_id=user_id_for(email))
     assert settings.jwt_secret, "CAREGRAPH_JWT_SECRET is not set"
     return mint_token(
         settings.jwt_secret,

@@ -6,10 +6,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models import User
+from models import User, UserRole
 from resolvers.core.context import Context
+from resolvers.core.database import Database
 from resolvers.core.errors import FieldErrors, Forbidden, NotFound
 from resolvers.core.input_checks import TIMEZONES
 from resolvers.core.loaders import PolicyLoader
@@ -45,16 +47,12 @@ class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
         }
         return [found.get(key) for key in keys]
 
-
-def prime_viewer(ctx: Context) -> None:
-    """Serves the viewer's own row from the one the viewer statement read: the users
-    policy always lets a user read their own row with its contact fields."""
-    profile = ctx.viewer.profile
-    if ctx.viewer.user_id is None or profile is None:
-        return
-    ctx.loaders.get(UserByIdLoader).prime(
-        ctx.viewer.user_id, VisibleUser(User(**profile), contact_visible=True)
-    )
+    def prime_from_viewer(self) -> None:
+        """Serves the viewer's own row from the one the viewer statement read: the users
+        policy always lets a user read their own row with its contact fields."""
+        profile = self.viewer.profile
+        if self.viewer.user_id is not None and profile is not None:
+            self.prime(self.viewer.user_id, VisibleUser(User(**profile), contact_visible=True))
 
 
 async def get_user(ctx: Context, user_id: uuid.UUID) -> VisibleUser | None:
@@ -108,3 +106,24 @@ async def update_viewer_profile(ctx: Context, changes: ProfileChanges) -> Visibl
     visible_user = VisibleUser(user, contact_visible=True)
     ctx.loaders.get(UserByIdLoader).replace(user_id, visible_user)
     return visible_user
+
+
+async def ensure_user(
+    db: Database, email: str, role: str | None = None, *, new_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    """The id of the user with `email`, creating it (with `new_id`, else a random id) and
+    granting `role` if needed. The `token` command passes the demo id of the address, so a
+    token minted before the demo data is loaded stays valid after."""
+    email = email.strip().lower()
+    async with db.transaction() as session:
+        existing = (await session.execute(select(User.id).where(User.email == email))).scalar()
+        user_id = existing or new_id or uuid.uuid4()
+        if existing is None:
+            await session.execute(
+                insert(User).values(id=user_id, email=email, full_name=email.split("@")[0])
+            )
+        if role is not None and role != "patient":
+            await session.execute(
+                pg_insert(UserRole).values(user_id=user_id, role=role).on_conflict_do_nothing()
+            )
+    return user_id

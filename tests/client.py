@@ -16,7 +16,7 @@ from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from resolvers.core.database import Database, StatementCounter, statement_counter
 from resolvers.core.identity import mint_token
 from resolvers.core.settings import Settings
-from resolvers.demo import user_id_for
+from resolvers.demo.ids import user_id_for
 
 
 @dataclass
@@ -91,7 +91,7 @@ class GraphQLClient:
         )
 
     def demo_token(self, email: str) -> str:
-        """A token for the demo account `email` (its id from `resolvers.demo.user_id_for`)."""
+        """A token for the demo account `email` (its id from `resolvers.demo.ids.user_id_for`)."""
         return self.token(user_id_for(email), email)
 
     async def execute(

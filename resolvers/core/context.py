@@ -31,14 +31,10 @@ class Context:
     def reset_loaders(self, *, with_viewer_row: bool = True) -> None:
         """Empty loader caches, as at the start of the request: with the viewer's own row
         primed from the viewer statement, unless a write since may have changed it."""
-        from resolvers.users import prime_viewer
-
         previous = getattr(self, "loaders", None)
         if previous is not None:
             previous.close()
-        self.loaders = Loaders(self.db, self.viewer)
-        if with_viewer_row:
-            prime_viewer(self)
+        self.loaders = Loaders(self.db, self.viewer, with_viewer_rows=with_viewer_row)
 
     def close(self) -> None:
         """The request is answered: free what its loaders hold (see `Loaders.close`)."""

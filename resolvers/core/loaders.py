@@ -4,7 +4,7 @@ connection), so loaders resolving side by side never share an `AsyncSession`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -21,6 +21,19 @@ LoaderT = TypeVar("LoaderT", bound="PolicyLoader[Any, Any]")
 
 class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
     """A dataloader bound to one request's viewer; subclasses apply the table's policy."""
+
+    primed_from_viewer: ClassVar[list[type[PolicyLoader[Any, Any]]]] = []
+    """Loader classes that define `prime_from_viewer` (registered as they are defined)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "prime_from_viewer" in cls.__dict__:
+            PolicyLoader.primed_from_viewer.append(cls)
+
+    def prime_from_viewer(self) -> None:
+        """Override to serve what the viewer statement already read (the viewer's own
+        rows) from the cache; `Loaders(..., with_viewer_rows=True)` calls it at the start
+        of a request on every loader class that defines it."""
 
     def __init__(self, db: Database, viewer: Viewer) -> None:
         super().__init__()
@@ -92,10 +105,13 @@ async def results_or_none(waits: Sequence[Awaitable[Any]]) -> list[Any]:
 class Loaders:
     """Creates each loader class once per request, on first use."""
 
-    def __init__(self, db: Database, viewer: Viewer) -> None:
+    def __init__(self, db: Database, viewer: Viewer, *, with_viewer_rows: bool = False) -> None:
         self._db = db
         self._viewer = viewer
         self._loaders: dict[type[Any], Any] = {}
+        if with_viewer_rows:
+            for loader_class in PolicyLoader.primed_from_viewer:
+                self.get(loader_class).prime_from_viewer()
 
     def get(self, loader_class: type[LoaderT]) -> LoaderT:
         loader = self._loaders.get(loader_class)

@@ -6,59 +6,7 @@ viewer)` or adds `readable(Model, viewer)` to its WHERE clause. `service_role` b
 every policy here, in one place.
 """
 
-from __future__ import annotations
-
-from typing import Any, ClassVar, Generic, TypeVar
-
-from sqlalchemy import ColumnElement, Select, select, true
-
-from resolvers.core.errors import Forbidden
-from resolvers.core.identity import Viewer
-
-ModelT = TypeVar("ModelT")
-
-_POLICIES: dict[type[Any], TablePolicy[Any]] = {}
-
-
-class TablePolicy(Generic[ModelT]):
-    """Base for a table's policy. Subclasses set `model` and implement `read`."""
-
-    model: ClassVar[type[Any]]
-
-    def __init__(self) -> None:
-        _POLICIES[self.model] = self
-
-    def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        raise NotImplementedError
-
-
-def policy_for(model: type[ModelT]) -> TablePolicy[ModelT]:
-    try:
-        return _POLICIES[model]
-    except KeyError:
-        raise LookupError(f"No policy registered for {model.__name__}") from None
-
-
-def readable(model: type[Any], viewer: Viewer) -> ColumnElement[bool]:
-    """The read predicate of `model`'s policy for `viewer`."""
-    if viewer.is_service:
-        return true()
-    return policy_for(model).read(viewer)
-
-
-def visible(model: type[ModelT], viewer: Viewer) -> Select[ModelT]:
-    """`SELECT model WHERE <read policy>`: the start of every read of that table."""
-    return select(model).where(readable(model, viewer))
-
-
-def require(allowed: bool, message: str = "You are not allowed to do this.") -> None:
-    """Write checks: raise `Forbidden` (nothing written) when the viewer may not."""
-    if not allowed:
-        raise Forbidden(message)
-
-
-# Import the per-domain policies so they register themselves.
-from resolvers.policies import (  # noqa: E402
+from resolvers.policies import (
     appointments,
     availability,
     community,
@@ -67,6 +15,7 @@ from resolvers.policies import (  # noqa: E402
     lessons,
     users,
 )
+from resolvers.policies.base import TablePolicy, policy_for, readable, require, visible
 
 __all__ = [
     "TablePolicy",

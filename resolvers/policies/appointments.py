@@ -30,7 +30,7 @@ from models import (
     SlotHold,
 )
 from resolvers.core.identity import Viewer
-from resolvers.policies import TablePolicy
+from resolvers.policies.base import TablePolicy
 
 
 def _appointment_read(viewer: Viewer) -> ColumnElement[bool]:

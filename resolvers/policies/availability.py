@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from models import AvailabilityException, Doctor, DoctorAvailability
 from resolvers.core.identity import Viewer
-from resolvers.policies import TablePolicy
+from resolvers.policies.base import TablePolicy
 
 
 def _doctor_is_verified(doctor_id: Any) -> ColumnElement[bool]:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 
 from models import Comment, CommentLike, Post, PostLike, Report
 from resolvers.core.identity import Viewer
-from resolvers.policies import TablePolicy
+from resolvers.policies.base import TablePolicy
 
 LikeT = TypeVar("LikeT", PostLike, CommentLike)
 

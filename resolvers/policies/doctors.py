@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement, or_, true
 
 from models import Doctor
 from resolvers.core.identity import Viewer
-from resolvers.policies import TablePolicy
+from resolvers.policies.base import TablePolicy
 
 
 class DoctorPolicy(TablePolicy[Doctor]):

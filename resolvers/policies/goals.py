@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, false, literal, or_, select, true
 
 from models import Appointment, Goal, GoalCheckIn, GoalMilestone
 from resolvers.core.identity import Viewer
-from resolvers.policies import TablePolicy
+from resolvers.policies.base import TablePolicy
 
 ChildT = TypeVar("ChildT", GoalMilestone, GoalCheckIn)
 

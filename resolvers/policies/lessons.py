@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, false, func, or_, select, true
 from models import Entitlement, Lesson, LessonProgress
 from models.entitlement import LESSONS_PRODUCT
 from resolvers.core.identity import Viewer
-from resolvers.policies import TablePolicy
+from resolvers.policies.base import TablePolicy
 
 
 def active_entitlement(user_id: uuid.UUID, product: str = LESSONS_PRODUCT) -> ColumnElement[bool]:

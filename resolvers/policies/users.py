@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 
 from models import Appointment, User
 from resolvers.core.identity import Viewer
-from resolvers.policies import TablePolicy
+from resolvers.policies.base import TablePolicy
 
 
 def _patients_of(doctor_id: uuid.UUID) -> ColumnElement[bool]:

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from models import Appointment, AppointmentEvent, Coupon, Doctor, Payment, Review
 from resolvers.core.database import Database
-from resolvers.demo import load_demo_data, user_id_for
+from resolvers.demo import load_demo_data
+from resolvers.demo.ids import user_id_for
 from tests.appointments.factories import count_rows
 from tests.client import GraphQLClient
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from resolvers.core.database import Database
-from resolvers.demo import load_demo_data, user_id_for
+from resolvers.demo import load_demo_data
+from resolvers.demo.ids import user_id_for
 from tests.client import GraphQLClient
 
 QUERY = """

@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 
 from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
 from resolvers.core.database import Database
-from resolvers.demo import load_demo_data, user_id_for
+from resolvers.demo import load_demo_data
+from resolvers.demo.ids import user_id_for
 from tests.client import GraphQLClient
 
 

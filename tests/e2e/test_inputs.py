@@ -11,7 +11,8 @@ import pytest
 
 from models import Appointment, Coupon, Post, SlotHold
 from resolvers.core.database import Database
-from resolvers.demo import load_demo_data, user_id_for
+from resolvers.demo import load_demo_data
+from resolvers.demo.ids import user_id_for
 from tests.appointments.factories import count_rows
 from tests.client import GraphQLClient, Response
 

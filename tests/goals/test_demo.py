@@ -5,8 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from resolvers.core.database import Database
-from resolvers.demo import load_demo_data, user_id_for
-from resolvers.demo_goals import DEMO_GOALS
+from resolvers.demo import load_demo_data
+from resolvers.demo.goals import DEMO_GOALS
+from resolvers.demo.ids import user_id_for
 from tests.client import GraphQLClient
 
 GOALS = """

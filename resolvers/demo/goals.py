@@ -1,5 +1,5 @@
 """Demo goals: every goal type and status, with milestones and weeks of check-ins, for the
-demo patients. The demo appointments (resolvers/demo_appointments.py) link them to demo
+demo patients. The demo appointments (resolvers/demo/appointments.py) link them to demo
 doctors so the care-team rule shows:
 
 - patient@ (Pat) and patient2@ (Robin) have appointments with doctor@ (Dr. Sarah Ahmed):
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Goal, GoalCheckIn, GoalMilestone
+from resolvers.demo.ids import demo_id, user_id_for
 
 
 @dataclass(frozen=True)
@@ -231,8 +232,6 @@ def _at(day: date, hour: int) -> datetime:
 
 async def load_goals_demo(session: AsyncSession) -> None:
     """Inserts the demo goals (rows that exist are left alone)."""
-    from resolvers.demo import demo_id, user_id_for
-
     today = datetime.now(UTC).date()
     goals: list[dict[str, Any]] = []
     milestones: list[dict[str, Any]] = []

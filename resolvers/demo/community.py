@@ -1,4 +1,4 @@
-"""Demo community (and, first, the demo lessons): a feed with a pinned welcome post,
+"""Demo community: a feed with a pinned welcome post,
 threaded comments, likes, a draft, one hidden post and one open report."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Comment, CommentLike, Post, PostLike, Report
-from resolvers.demo_lessons import load_lessons_demo
+from resolvers.demo.ids import demo_id, user_id_for
 
 # key, author email, title, body, tags, hours ago, pinned, published, hidden
 POSTS: list[tuple[str, str, str, str, list[str], int, bool, bool, bool]] = [
@@ -108,9 +108,6 @@ COMMENTS: list[tuple[str, str, str | None, str, str, int]] = [
 
 
 async def load_community_demo(session: AsyncSession) -> None:
-    from resolvers.demo import demo_id, user_id_for
-
-    await load_lessons_demo(session)
     now = datetime.now(UTC)
     coach = user_id_for("coach@caregraph.dev")
     posts: list[dict[str, Any]] = []

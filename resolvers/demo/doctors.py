@@ -1,4 +1,5 @@
-"""Deterministic demo data: the same ids, names and schedules on every machine."""
+"""Demo doctors: Dr. Sarah Ahmed (doctor@caregraph.dev) and more across specialties,
+time zones and currencies (thirty in all), with weekly schedules and exceptions."""
 
 from __future__ import annotations
 
@@ -7,43 +8,11 @@ from datetime import date, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
-from resolvers.core.database import Database
-from resolvers.demo_community import load_community_demo
-from resolvers.demo_goals import load_goals_demo
-
-DEMO_NAMESPACE = uuid.UUID("6f1c1d2e-3b7a-4c55-9a8e-2f0b5d1c9e77")
-
-
-def demo_id(kind: str, key: str) -> uuid.UUID:
-    return uuid.uuid5(DEMO_NAMESPACE, f"{kind}:{key}")
-
-
-def user_id_for(email: str) -> uuid.UUID:
-    return demo_id("user", email.lower())
-
-
-DEMO_USERS: list[tuple[str, str, str | None, str, tuple[str, ...]]] = [
-    # email, full name, phone, timezone, extra roles
-    ("patient@caregraph.dev", "Pat Patient", "+971501111111", "Asia/Dubai", ()),
-    ("patient2@caregraph.dev", "Robin Second", "+442071234567", "Europe/London", ()),
-    ("doctor@caregraph.dev", "Sarah Ahmed", "+971501234567", "Asia/Dubai", ("doctor",)),
-    ("coach@caregraph.dev", "Casey Coach", "+12125550100", "America/New_York", ("coach",)),
-    ("admin@caregraph.dev", "Alex Admin", "+12125550199", "America/New_York", ("admin",)),
-]
-EXTRA_PATIENTS = [
-    ("Maya Lopez", "America/New_York"),
-    ("Omar Haddad", "Asia/Dubai"),
-    ("Priya Nair", "Asia/Kolkata"),
-    ("Liam O'Brien", "Europe/London"),
-    ("Yuki Tanaka", "Australia/Sydney"),
-    ("Fatima Zahra", "Asia/Dubai"),
-    ("Noah Schmidt", "Europe/Berlin"),
-    ("Ava Brown", "America/Los_Angeles"),
-]
+from resolvers.demo.ids import demo_id, doctor_email, user_id_for
 
 # name, specialties, languages, timezone, standard fee, follow-up fee, currency, verified
 DOCTORS: list[tuple[str, list[str], list[str], str, int, int, str, bool]] = [
@@ -215,13 +184,6 @@ DOCTORS: list[tuple[str, list[str], list[str], str, int, int, str, bool]] = [
 ]
 
 
-def doctor_email(index: int, name: str) -> str:
-    if index == 0:
-        return "doctor@caregraph.dev"
-    slug = "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch in ".-")
-    return f"dr.{slug}@caregraph.dev"
-
-
 def _weekly_rules(index: int, doctor_id: uuid.UUID) -> list[dict[str, Any]]:
     slot = (30, 20, 45, 30, 60)[index % 5]
     buffer = (0, 5, 10, 0, 15)[index % 5]
@@ -301,32 +263,11 @@ def _exceptions(index: int, doctor_id: uuid.UUID) -> list[dict[str, Any]]:
     return rows
 
 
-async def load_demo_data(db: Database) -> None:
-    """Inserts the demo clinic in one transaction; rows that exist are left alone."""
+async def load_doctors_demo(session: AsyncSession) -> None:
+    """Inserts the demo doctors (and the accounts of all but doctor@caregraph.dev, which
+    `load_users_demo` makes), their schedules and exceptions; existing rows are left alone."""
     users: list[dict[str, Any]] = []
     roles: list[dict[str, Any]] = []
-    for email, name, phone, tz, extra_roles in DEMO_USERS:
-        users.append(
-            {
-                "id": user_id_for(email),
-                "email": email,
-                "full_name": name,
-                "phone": phone,
-                "timezone": tz,
-            }
-        )
-        roles.extend({"user_id": user_id_for(email), "role": role} for role in extra_roles)
-    for number, (name, tz) in enumerate(EXTRA_PATIENTS, start=3):
-        email = f"patient{number}@caregraph.dev"
-        users.append(
-            {
-                "id": user_id_for(email),
-                "email": email,
-                "full_name": name,
-                "phone": f"+1555000{number:04d}",
-                "timezone": tz,
-            }
-        )
     doctors: list[dict[str, Any]] = []
     rules: list[dict[str, Any]] = []
     exceptions: list[dict[str, Any]] = []
@@ -379,33 +320,10 @@ async def load_demo_data(db: Database) -> None:
         rules.extend(_weekly_rules(index, doctor_id))
         exceptions.extend(_exceptions(index, doctor_id))
 
-    from resolvers.demo_appointments import load_appointments_demo
-
-    async with db.transaction() as session:
-        await session.execute(pg_insert(User).values(users).on_conflict_do_nothing())
-        await session.execute(pg_insert(UserRole).values(roles).on_conflict_do_nothing())
-        await session.execute(pg_insert(Doctor).values(doctors).on_conflict_do_nothing())
-        await session.execute(pg_insert(DoctorAvailability).values(rules).on_conflict_do_nothing())
-        await session.execute(
-            pg_insert(AvailabilityException).values(exceptions).on_conflict_do_nothing()
-        )
-        await load_appointments_demo(session)
-        await load_goals_demo(session)
-        await load_community_demo(session)
-
-
-async def ensure_user(db: Database, email: str, role: str | None = None) -> uuid.UUID:
-    """The id of the user with `email`, creating it (and granting `role`) if needed."""
-    email = email.strip().lower()
-    async with db.transaction() as session:
-        existing = (await session.execute(select(User.id).where(User.email == email))).scalar()
-        user_id = existing or user_id_for(email)
-        if existing is None:
-            await session.execute(
-                insert(User).values(id=user_id, email=email, full_name=email.split("@")[0])
-            )
-        if role is not None and role != "patient":
-            await session.execute(
-                pg_insert(UserRole).values(user_id=user_id, role=role).on_conflict_do_nothing()
-            )
-    return user_id
+    await session.execute(pg_insert(User).values(users).on_conflict_do_nothing())
+    await session.execute(pg_insert(UserRole).values(roles).on_conflict_do_nothing())
+    await session.execute(pg_insert(Doctor).values(doctors).on_conflict_do_nothing())
+    await session.execute(pg_insert(DoctorAvailability).values(rules).on_conflict_do_nothing())
+    await session.execute(
+        pg_insert(AvailabilityException).values(exceptions).on_conflict_do_nothing()
+    )

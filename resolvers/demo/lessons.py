@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Entitlement, Lesson, LessonProgress
 from models.entitlement import LESSONS_PRODUCT
+from resolvers.demo.ids import demo_id, user_id_for
 
 # module, slug, title, duration (s), video id, paywall, published, tags
 LESSONS: list[tuple[str, str, str, int, str, bool, bool, list[str]]] = [
@@ -89,8 +90,6 @@ def _chapters(duration: int) -> list[dict[str, Any]]:
 
 
 async def load_lessons_demo(session: AsyncSession) -> None:
-    from resolvers.demo import demo_id, user_id_for
-
     now = datetime.now(UTC)
     lessons: list[dict[str, Any]] = []
     positions: dict[str, int] = {}

@@ -15,7 +15,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Payment, Review
-from resolvers.demo import DOCTORS, demo_id, doctor_email, user_id_for
+from resolvers.demo.doctors import DOCTORS
+from resolvers.demo.ids import demo_id, doctor_email, user_id_for
 from resolvers.reviews import refresh_ratings
 
 PATIENT = "patient@caregraph.dev"
