@@ -100,10 +100,12 @@ class Appointment:
     cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
     created_at: datetime = strawberry.field(description="When it was booked.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
+    row: strawberry.Private[AppointmentModel]
 
     @classmethod
     def from_model(cls, row: AppointmentModel) -> Appointment:
         return cls(
+            row=row,
             id=format_id(row.id),
             doctor_id=format_id(row.doctor_id),
             patient_id=format_id(row.patient_id),
@@ -129,14 +131,14 @@ class Appointment:
     ) -> Annotated[Doctor, strawberry.lazy("schema.doctors")] | None:
         from schema.doctors import Doctor
 
-        row = await info.context.loaders.get(DoctorByIdLoader).load(parse_id(self.doctor_id))
+        row = await info.context.loaders.get(DoctorByIdLoader).load(self.row.doctor_id)
         return Doctor.from_model(row) if row is not None else None
 
     @strawberry.field(
         description="The patient: name for the doctor, contact where the users policy allows."
     )
     async def patient(self, info: GraphQLInfo) -> User | None:
-        visible = await info.context.loaders.get(UserByIdLoader).load(parse_id(self.patient_id))
+        visible = await info.context.loaders.get(UserByIdLoader).load(self.row.patient_id)
         return User.from_visible(visible) if visible is not None else None
 
     @strawberry.field(description="Payments for this appointment, oldest first.")
@@ -146,7 +148,7 @@ class Appointment:
         from schema.payments import Payment
 
         rows = await info.context.loaders.get(payment_resolvers.PaymentsByAppointmentIdLoader).load(
-            parse_id(self.id)
+            self.row.id
         )
         return [Payment.from_model(row) for row in rows]
 
@@ -157,7 +159,7 @@ class Appointment:
         from schema.reviews import Review
 
         row = await info.context.loaders.get(review_resolvers.ReviewByAppointmentIdLoader).load(
-            parse_id(self.id)
+            self.row.id
         )
         return Review.from_model(row) if row is not None else None
 
@@ -165,7 +167,7 @@ class Appointment:
     async def history(self, info: GraphQLInfo) -> list[AppointmentEvent]:
         rows = await info.context.loaders.get(
             appointment_resolvers.EventsByAppointmentIdLoader
-        ).load(parse_id(self.id))
+        ).load(self.row.id)
         return [AppointmentEvent.from_model(row) for row in rows]
 
 

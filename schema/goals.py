@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Annotated
 
@@ -140,10 +141,12 @@ class Goal:
         "targets below the baseline (a decrease is progress). When target equals baseline "
         "(keep a value), progress is 100 while the current value equals the target, else 0."
     )
+    row: strawberry.Private[GoalModel]
 
     @classmethod
     def from_model(cls, row: GoalModel) -> Goal:
         return cls(
+            row=row,
             id=format_id(row.id),
             owner_id=format_id(row.owner_id),
             title=row.title,
@@ -171,17 +174,17 @@ class Goal:
         description="The owner's account, where the users policy lets the viewer see it."
     )
     async def owner(self, info: GraphQLInfo) -> User | None:
-        visible = await info.context.loaders.get(UserByIdLoader).load(parse_id(self.owner_id))
+        visible = await info.context.loaders.get(UserByIdLoader).load(self.row.owner_id)
         return User.from_visible(visible) if visible is not None else None
 
     @strawberry.field(description="Milestones in order of `position`.")
     async def milestones(self, info: GraphQLInfo) -> list[GoalMilestone]:
-        rows = await goal_resolvers.goal_milestones(info.context, parse_id(self.id))
+        rows = await goal_resolvers.goal_milestones(info.context, self.row.id)
         return [GoalMilestone.from_model(row) for row in rows]
 
     @strawberry.field(description="How many milestones are reached.")
     async def milestone_completion(self, info: GraphQLInfo) -> MilestoneCompletion:
-        rows = await goal_resolvers.goal_milestones(info.context, parse_id(self.id))
+        rows = await goal_resolvers.goal_milestones(info.context, self.row.id)
         completion = goal_resolvers.milestone_completion(rows)
         return MilestoneCompletion(
             completed=completion.completed, total=completion.total, percent=completion.percent
@@ -195,7 +198,7 @@ class Goal:
         after: After = None,
     ) -> Connection[GoalCheckIn]:
         page = await goal_resolvers.goal_check_ins(
-            info.context, parse_id(self.id), first=first, after=after
+            info.context, self.row.id, first=first, after=after
         )
         return connection_from_page(page, GoalCheckIn.from_model)
 
@@ -253,7 +256,7 @@ class GoalsQuery:
 
 async def user_goals(
     info: GraphQLInfo,
-    owner_id: strawberry.ID,
+    owner_id: uuid.UUID,
     status: GoalStatus | None,
     first: int | None,
     after: str | None,
@@ -261,7 +264,7 @@ async def user_goals(
     """`User.goals`, batched across users (see schema.users)."""
     page = await goal_resolvers.owner_goals(
         info.context,
-        parse_id(owner_id),
+        owner_id,
         status=status.value if status else None,
         first=first,
         after=after,

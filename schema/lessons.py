@@ -45,10 +45,12 @@ class LessonProgress:
         description="When first completed; never moves once set."
     )
     last_watched_at: datetime = strawberry.field(description="When progress was last saved.")
+    row: strawberry.Private[LessonProgressModel]
 
     @classmethod
     def from_model(cls, row: LessonProgressModel) -> LessonProgress:
         return cls(
+            row=row,
             id=format_id(row.id),
             lesson_id=format_id(row.lesson_id),
             user_id=format_id(row.user_id),
@@ -61,7 +63,7 @@ class LessonProgress:
     @strawberry.field(description="The lesson, when visible to the viewer.")
     async def lesson(self, info: GraphQLInfo) -> Lesson | None:
         row = await info.context.loaders.get(lesson_resolvers.LessonByIdLoader).load(
-            parse_id(self.lesson_id)
+            self.row.lesson_id
         )
         return Lesson.from_model(row) if row is not None else None
 

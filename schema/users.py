@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from models import User as UserModel
 from resolvers import users as user_resolvers
 from resolvers.doctors import DoctorByUserIdLoader
 from schema.connections import After, Connection, First
@@ -32,6 +34,7 @@ class User:
     timezone: str = strawberry.field(description="IANA time zone, e.g. Europe/Berlin.")
     avatar_url: str | None = strawberry.field(description="Avatar image URL.")
     created_at: datetime = strawberry.field(description="When the account was created.")
+    row: strawberry.Private[UserModel]
 
     @classmethod
     def from_visible(cls, visible: user_resolvers.VisibleUser) -> User:
@@ -45,6 +48,7 @@ class User:
             timezone=user.timezone,
             avatar_url=user.avatar_url,
             created_at=user.created_at,
+            row=user,
         )
 
     @strawberry.field(description="The doctor profile this user owns, if visible.")
@@ -53,7 +57,7 @@ class User:
     ) -> Annotated[Doctor, strawberry.lazy("schema.doctors")] | None:
         from schema.doctors import Doctor
 
-        row = await info.context.loaders.get(DoctorByUserIdLoader).load(parse_id(self.id))
+        row = await info.context.loaders.get(DoctorByUserIdLoader).load(self.row.id)
         return Doctor.from_model(row) if row is not None else None
 
     @strawberry.field(
@@ -72,7 +76,7 @@ class User:
     ) -> Connection[Annotated[Goal, strawberry.lazy("schema.goals")]]:
         from schema.goals import user_goals
 
-        return await user_goals(info, self.id, status, first, after)
+        return await user_goals(info, self.row.id, status, first, after)
 
 
 @strawberry.type(description="The signed-in caller of this request.")
@@ -80,10 +84,11 @@ class Viewer:
     id: strawberry.ID = strawberry.field(description="The viewer's user id.")
     email: str | None = strawberry.field(description="Email from the account.")
     roles: list[AppRole] = strawberry.field(description="App roles, from `user_roles`.")
+    user_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The viewer's own user record.")
     async def user(self, info: GraphQLInfo) -> User | None:
-        visible = await user_resolvers.get_user(info.context, parse_id(self.id))
+        visible = await user_resolvers.get_user(info.context, self.user_id)
         return User.from_visible(visible) if visible is not None else None
 
     @strawberry.field(description="The viewer's doctor profile, when they are a doctor.")
@@ -92,7 +97,7 @@ class Viewer:
     ) -> Annotated[Doctor, strawberry.lazy("schema.doctors")] | None:
         from schema.doctors import Doctor
 
-        row = await info.context.loaders.get(DoctorByUserIdLoader).load(parse_id(self.id))
+        row = await info.context.loaders.get(DoctorByUserIdLoader).load(self.user_id)
         return Doctor.from_model(row) if row is not None else None
 
 
@@ -106,6 +111,7 @@ class UsersQuery:
         return Viewer(
             id=format_id(viewer.user_id),
             email=viewer.email,
+            user_id=viewer.user_id,
             roles=sorted((AppRole(role) for role in viewer.app_roles), key=lambda r: r.name),
         )
 
