@@ -17,6 +17,7 @@ from typing import Any
 from graphql import OperationDefinitionNode, parse
 
 from bench.generate import BENCH_EMAIL_DOMAIN, Scale, bench_id
+from schema.ids import format_id
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,16 @@ _TEXT_ID_CURSOR = (
     "'[[\"s\",' || to_json({text})::text || '],[\"u\",\"' || {id}::text || '\"]]', 'UTF8'), "
     "'base64'), E'\\n', ''), '+/', '-_'), '=')"
 )
+
+
+def _global_id(type_name: str, column: str) -> str:
+    """`schema.ids.format_id`: base64url (no padding) of `<type>:<uuid>`; Postgres breaks
+    base64 lines at 76 characters, so the newlines go too."""
+    return (
+        f"rtrim(translate(encode(convert_to('{type_name}:' || {column}, 'UTF8'), 'base64'), "
+        "'+/' || chr(10), '-_'), '=')"
+    )
+
 
 # `resolvers.goals.goal_progress`.
 _PROGRESS = (
@@ -287,7 +298,8 @@ SELECT json_build_object('doctors', json_build_object(
     'edges', coalesce((SELECT json_agg(json_build_object(
         'cursor', e.cursor,
         'node', json_build_object(
-            'id', e.id, 'fullName', e.full_name, 'specialties', e.specialties,
+            'id', {_global_id("Doctor", "e.id")},
+            'fullName', e.full_name, 'specialties', e.specialties,
             'languages', e.languages, 'ratingAvg', e.rating_avg::text,
             'ratingCount', e.rating_count, 'feeStandard', e.fee_standard::text,
             'currency', e.currency, 'photoUrl', e.photo_url,
@@ -379,10 +391,11 @@ WITH {_VIEWER}, readable AS (
 SELECT json_build_object(
   'viewer', json_build_object('user', (
     SELECT json_build_object(
-        'id', u.id, 'fullName', u.full_name,
+        'id', {_global_id("User", "u.id")}, 'fullName', u.full_name,
         'goals', json_build_object('edges', coalesce((
             SELECT json_agg(json_build_object('node', json_build_object(
-                       'id', g.id, 'title', g.title, 'metric', g.metric, 'unit', g.unit,
+                       'id', {_global_id("Goal", "g.id")},
+                       'title', g.title, 'metric', g.metric, 'unit', g.unit,
                        'progress', {_PROGRESS}, 'currentValue', g.current_value,
                        'targetValue', g.target_value, 'targetDate', g.target_date,
                        'checkIns', {_LAST_CHECK_IN}))
@@ -396,10 +409,12 @@ SELECT json_build_object(
   'appointments', json_build_object(
     'edges', coalesce((
         SELECT json_agg(json_build_object('node', json_build_object(
-                   'id', a.id, 'startsAt', a.starts_at, 'endsAt', a.ends_at,
+                   'id', {_global_id("Appointment", "a.id")},
+                   'startsAt', a.starts_at, 'endsAt', a.ends_at,
                    'type', upper(a.type), 'status', upper(a.status),
                    'amountDue', (a.price - a.discount)::text, 'currency', a.currency,
-                   'doctor', (SELECT json_build_object('id', d.id, 'fullName', d.full_name,
+                   'doctor', (SELECT json_build_object('id', {_global_id("Doctor", "d.id")},
+                                                       'fullName', d.full_name,
                                      'specialties', d.specialties, 'photoUrl', d.photo_url)
                                 FROM doctors d, viewer v
                                WHERE d.id = a.doctor_id AND ({_DOCTOR_READ})),
@@ -473,14 +488,16 @@ WITH {_VIEWER}, day AS (
 SELECT json_build_object('appointments', json_build_object(
     'edges', coalesce((
         SELECT json_agg(json_build_object('node', json_build_object(
-                   'id', a.id, 'startsAt', a.starts_at, 'endsAt', a.ends_at,
+                   'id', {_global_id("Appointment", "a.id")},
+                   'startsAt', a.starts_at, 'endsAt', a.ends_at,
                    'type', upper(a.type), 'status', upper(a.status), 'notes', a.notes,
                    'patient', (
                        SELECT json_build_object(
-                           'id', u.id, 'fullName', u.full_name,
+                           'id', {_global_id("User", "u.id")}, 'fullName', u.full_name,
                            'goals', json_build_object('edges', coalesce((
                                SELECT json_agg(json_build_object('node', json_build_object(
-                                          'id', g.id, 'title', g.title, 'unit', g.unit,
+                                          'id', {_global_id("Goal", "g.id")},
+                                          'title', g.title, 'unit', g.unit,
                                           'progress', {_PROGRESS},
                                           'currentValue', g.current_value,
                                           'targetValue', g.target_value,
@@ -545,9 +562,11 @@ WITH viewer AS (
 SELECT json_build_object('goals', json_build_object(
     'edges', coalesce((
         SELECT json_agg(json_build_object('node', json_build_object(
-                   'id', g.id, 'title', g.title, 'unit', g.unit, 'progress', {_PROGRESS},
+                   'id', {_global_id("Goal", "g.id")},
+                   'title', g.title, 'unit', g.unit, 'progress', {_PROGRESS},
                    'currentValue', g.current_value, 'targetValue', g.target_value,
-                   'owner', json_build_object('id', u.id, 'fullName', u.full_name),
+                   'owner', json_build_object('id', {_global_id("User", "u.id")},
+                                              'fullName', u.full_name),
                    'checkIns', {_LAST_CHECK_IN}))
                ORDER BY g.created_at DESC, g.id DESC)
           FROM shown g JOIN users u ON u.id = g.owner_id
@@ -626,7 +645,8 @@ SELECT json_build_object(
   'lessons', json_build_object(
     'edges', coalesce((
         SELECT json_agg(json_build_object('node', json_build_object(
-                   'id', l.id, 'slug', l.slug, 'title', l.title, 'module', l.module,
+                   'id', {_global_id("Lesson", "l.id")},
+                   'slug', l.slug, 'title', l.title, 'module', l.module,
                    'position', l.position, 'durationSec', l.duration_sec, 'tags', l.tags,
                    'paywall', l.paywall,
                    'locked', l.paywall AND NOT (SELECT content FROM entitled),
@@ -645,7 +665,9 @@ SELECT json_build_object(
 # --- feed -------------------------------------------------------------------------------
 
 _AUTHOR = (
-    "(SELECT json_build_object('id', au.id, 'displayName', au.full_name, "
+    "(SELECT json_build_object('id', "
+    + _global_id("Author", "au.id").replace("{", "{{").replace("}", "}}")
+    + ", 'displayName', au.full_name, "
     "'avatarUrl', au.avatar_url) FROM users au WHERE au.id = {column})"
 )
 
@@ -721,7 +743,8 @@ WITH {_VIEWER}, page AS (
 SELECT json_build_object('feed', json_build_object(
     'edges', coalesce((
         SELECT json_agg(json_build_object('node', json_build_object(
-                   'id', p.id, 'title', p.title, 'body', p.body, 'tags', p.tags,
+                   'id', {_global_id("Post", "p.id")},
+                   'title', p.title, 'body', p.body, 'tags', p.tags,
                    'pinned', p.pinned,
                    'likeCount', (SELECT count(*) FROM post_likes pl WHERE pl.post_id = p.id),
                    'commentCount', (SELECT count(*) FROM comments c, viewer v
@@ -732,7 +755,7 @@ SELECT json_build_object('feed', json_build_object(
                    'comments', json_build_object(
                        'edges', coalesce((
                            SELECT json_agg(json_build_object('node', json_build_object(
-                                      'id', t.id, 'body', t.body,
+                                      'id', {_global_id("Comment", "t.id")}, 'body', t.body,
                                       'likeCount', (SELECT count(*) FROM comment_likes cl
                                                      WHERE cl.comment_id = t.id),
                                       'author', {_AUTHOR.format(column="t.author_id")},
@@ -740,7 +763,8 @@ SELECT json_build_object('feed', json_build_object(
                                           'edges', coalesce((
                                               SELECT json_agg(json_build_object(
                                                          'node', json_build_object(
-                                                             'id', r.id, 'body', r.body,
+                                                             'id', {_global_id("Comment", "r.id")},
+                                                             'body', r.body,
                                                              'author',
                                                              {_AUTHOR.format(column="r.author_id")}
                                                          )) ORDER BY r.rank)
@@ -820,7 +844,11 @@ class MutationMix:
     def usable_doctors(self, scale: Scale) -> set[str]:
         """Doctors without a daily cap (the generator caps every fifth), whose slots stay
         open however many mix clients book them at once."""
-        return {str(bench_id("doctor", n)) for n in range(1, scale.doctors + 1) if n % 5}
+        return {
+            str(format_id("Doctor", bench_id("doctor", n)))
+            for n in range(1, scale.doctors + 1)
+            if n % 5
+        }
 
 
 MUTATION_MIX = MutationMix(

@@ -26,7 +26,7 @@ from resolvers.core.errors import (
     ValidationFailed,
 )
 from resolvers.core.identity import Viewer
-from resolvers.core.loaders import PolicyLoader
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import AnySelect
 from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
@@ -721,3 +721,7 @@ __all__ = [
     "move_to",
     "reschedule_appointment",
 ]
+
+
+class AppointmentEventByIdLoader(RowByIdLoader):
+    model = AppointmentEvent

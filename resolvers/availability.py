@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import AvailabilityException, Doctor, DoctorAvailability
 from resolvers.core.context import Context
 from resolvers.core.errors import BadUserInput, FieldErrors, NotFound
-from resolvers.core.loaders import PolicyLoader
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.doctors import lock_doctor, target_doctor_id
 from resolvers.policies import require, visible
 from resolvers.policies.availability import can_manage_schedule
@@ -270,3 +270,11 @@ async def remove_availability_exception(ctx: Context, exception_id: uuid.UUID) -
         await _lock_schedule(ctx, session, exception.doctor_id)
         await session.delete(exception)
     return exception_id
+
+
+class AvailabilityRuleByIdLoader(RowByIdLoader):
+    model = DoctorAvailability
+
+
+class AvailabilityExceptionByIdLoader(RowByIdLoader):
+    model = AvailabilityException

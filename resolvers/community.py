@@ -26,7 +26,7 @@ from resolvers.core.context import Context
 from resolvers.core.database import Database
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
-from resolvers.core.loaders import PolicyLoader, results_or_none
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader, results_or_none
 from resolvers.core.pagination import (
     Page,
     SortKey,
@@ -1075,3 +1075,7 @@ async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportActio
         await session.flush()
         await session.refresh(report)
     return report
+
+
+class ReportByIdLoader(RowByIdLoader):
+    model = Report

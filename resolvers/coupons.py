@@ -18,6 +18,7 @@ from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
 from resolvers.core.input_checks import money_problem
+from resolvers.core.loaders import RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import coupon_policy
@@ -245,3 +246,7 @@ async def list_coupons(
         first=limit,
         after=after,
     )
+
+
+class CouponByIdLoader(RowByIdLoader):
+    model = Coupon

@@ -22,7 +22,7 @@ from models.goal_check_in import MOODS
 from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
-from resolvers.core.loaders import PolicyLoader
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import (
     Page,
     SortKey,
@@ -917,3 +917,11 @@ async def check_in(ctx: Context, spec: CheckInSpec) -> CheckInResult:
     ctx.loaders.get(CheckInsByGoalIdLoader).clear_all()
     ctx.loaders.get(CheckInCountByGoalIdLoader).clear(goal.id)
     return CheckInResult(check_in=row, goal=goal, replaced=existing is not None)
+
+
+class GoalMilestoneByIdLoader(RowByIdLoader):
+    model = GoalMilestone
+
+
+class GoalCheckInByIdLoader(RowByIdLoader):
+    model = GoalCheckIn

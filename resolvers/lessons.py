@@ -21,7 +21,7 @@ from models.entitlement import LESSONS_PRODUCT
 from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound
 from resolvers.core.identity import Viewer
-from resolvers.core.loaders import PolicyLoader, results_or_none
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader, results_or_none
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import AnySelect, any_of, fetch_models, fetch_rows
 from resolvers.policies import readable, require, visible
@@ -703,3 +703,11 @@ async def revoke_entitlement(ctx: Context, user_id: uuid.UUID, product: str) -> 
             raise NotFound("This user has no active entitlement to that product.")
     ctx.loaders.get(EntitlementsByUserIdLoader).clear(user_id)
     return entitlement
+
+
+class LessonProgressByIdLoader(RowByIdLoader):
+    model = LessonProgress
+
+
+class EntitlementByIdLoader(RowByIdLoader):
+    model = Entitlement

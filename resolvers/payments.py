@@ -23,7 +23,7 @@ from resolvers.appointments import (
 from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.input_checks import money_problem
-from resolvers.core.loaders import PolicyLoader
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import payment_policy
 
@@ -164,3 +164,7 @@ class PaymentsByAppointmentIdLoader(PolicyLoader[uuid.UUID, list[Payment]]):
         for payment in rows:
             grouped[payment.appointment_id].append(payment)
         return [grouped.get(key, []) for key in keys]
+
+
+class PaymentByIdLoader(RowByIdLoader):
+    model = Payment

@@ -19,7 +19,7 @@ from resolvers.appointments import InvalidTransitionError
 from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
-from resolvers.core.loaders import PolicyLoader
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size
 from resolvers.core.statement_templates import AnySelect
 from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
@@ -222,3 +222,7 @@ async def doctor_reviews(
     return await ctx.loaders.get(ReviewsByDoctorIdLoader).load(
         DoctorReviewsKey(doctor_id, limit, after, featured_only)
     )
+
+
+class ReviewByIdLoader(RowByIdLoader):
+    model = Review

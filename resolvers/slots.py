@@ -35,7 +35,8 @@ from resolvers.core.errors import (
     ValidationFailed,
 )
 from resolvers.core.identity import Viewer
-from resolvers.core.loaders import PolicyLoader
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader
+from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import any_of
 from resolvers.doctors import lock_doctor
 from resolvers.policies import require, visible
@@ -601,3 +602,27 @@ async def list_active_holds(ctx: Context, *, now: datetime | None = None) -> lis
     )
     async with ctx.db.read() as session:
         return list((await session.scalars(statement)).all())
+
+
+async def page_active_holds(
+    ctx: Context, *, first: int | None, after: str | None
+) -> Page[SlotHold]:
+    """A page of the unexpired holds the viewer may see, by start (then id)."""
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    return await paginate(
+        ctx.db,
+        ctx.viewer,
+        "active_holds",
+        SlotHold,
+        lambda viewer: visible(SlotHold, viewer).where(SlotHold.expires_at > func.now()),
+        SortKey((SlotHold.starts_at, SlotHold.id)),  # type: ignore[arg-type]
+        lambda hold: (hold.starts_at, hold.id),
+        first=limit,
+        after=after,
+    )
+
+
+class SlotHoldByIdLoader(RowByIdLoader):
+    model = SlotHold

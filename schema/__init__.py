@@ -26,6 +26,7 @@ from schema.engine.limits import RequestLimits
 from schema.engine.rate_limits import RateLimitCheck, rate_limits_enabled
 from schema.goals import GoalsMutation, GoalsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
+from schema.node import NodeQuery
 from schema.payments import PaymentsMutation
 from schema.reviews import ReviewsMutation
 from schema.scalars import SCALAR_OVERRIDES
@@ -44,6 +45,7 @@ class Query(
     GoalsQuery,
     LessonsQuery,
     CommunityQuery,
+    NodeQuery,
 ):
     pass
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -14,9 +15,11 @@ from models import AppointmentEvent as EventModel
 from resolvers import appointments as appointment_resolvers
 from resolvers import payments as payment_resolvers
 from resolvers import reviews as review_resolvers
+from resolvers.appointments import AppointmentByIdLoader, AppointmentEventByIdLoader
 from resolvers.core.errors import CaregraphError
 from resolvers.coupons import CouponInvalidError
 from resolvers.doctors import DoctorByIdLoader
+from resolvers.policies.appointments import appointment_event_policy
 from resolvers.slots import SlotUnavailableError
 from resolvers.users import UserByIdLoader
 from schema.connections import Connection, First, OrderDirection, connection_from_page
@@ -28,7 +31,7 @@ from schema.enums import (
     AppointmentStatus,
     AppointmentType,
 )
-from schema.ids import format_id, format_optional_id, parse_id, parse_optional_id
+from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
@@ -37,6 +40,7 @@ from schema.mutation_results import (
     mutation_result,
     user_error,
 )
+from schema.node import Node, register_node
 from schema.slots import SlotUnavailable, hold_error, slot_unavailable
 from schema.users import User
 
@@ -47,12 +51,9 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="One change in an appointment's history.")
-class AppointmentEvent:
+class AppointmentEvent(Node):
     id: strawberry.ID = strawberry.field(description="Event id.")
     kind: AppointmentEventKind = strawberry.field(description="What happened.")
-    actor_id: strawberry.ID | None = strawberry.field(
-        description="User who made the change (null for service calls)."
-    )
     actor_role: ActorRole = strawberry.field(description="In which capacity.")
     from_status: AppointmentStatus | None = strawberry.field(
         description="Status before (null on creation)."
@@ -65,12 +66,19 @@ class AppointmentEvent:
     note: str = strawberry.field(description="Reason or note given with the change.")
     created_at: datetime = strawberry.field(description="When.")
 
+    row: strawberry.Private[EventModel]
+    appointment_doctor_id: strawberry.Private[uuid.UUID | None] = None
+
     @classmethod
-    def from_model(cls, row: EventModel) -> AppointmentEvent:
+    def from_model(
+        cls, row: EventModel, appointment_doctor_id: uuid.UUID | None = None
+    ) -> AppointmentEvent:
+        """`appointment_doctor_id`: the doctor of the event's appointment, when known."""
         return cls(
-            id=format_id(row.id),
+            row=row,
+            appointment_doctor_id=appointment_doctor_id,
+            id=format_id("AppointmentEvent", row.id),
             kind=AppointmentEventKind(row.kind),
-            actor_id=format_optional_id(row.actor_id),
             actor_role=ActorRole(row.actor_role),
             from_status=AppointmentStatus(row.from_status) if row.from_status else None,
             to_status=AppointmentStatus(row.to_status),
@@ -80,9 +88,29 @@ class AppointmentEvent:
             created_at=row.created_at,
         )
 
+    @strawberry.field(
+        description="User who made the change, for the appointment's doctor and admins; "
+        "a patient sees only `actorRole`, except for their own changes. Null for system "
+        "changes."
+    )
+    async def actor_id(self, info: GraphQLInfo) -> strawberry.ID | None:
+        if self.row.actor_id is None:
+            return None
+        doctor_id = self.appointment_doctor_id
+        if doctor_id is None:
+            appointment = await info.context.loaders.get(AppointmentByIdLoader).load(
+                self.row.appointment_id
+            )
+            if appointment is None:
+                return None
+            doctor_id = appointment.doctor_id
+        if not appointment_event_policy.actor_visible(info.context.viewer, self.row, doctor_id):
+            return None
+        return format_id("User", self.row.actor_id)
+
 
 @strawberry.type(description="A booked consultation between a doctor and a patient.")
-class Appointment:
+class Appointment(Node):
     id: strawberry.ID = strawberry.field(description="Appointment id.")
     doctor_id: strawberry.ID = strawberry.field(description="The doctor.")
     patient_id: strawberry.ID = strawberry.field(description="The patient (a user).")
@@ -106,9 +134,9 @@ class Appointment:
     def from_model(cls, row: AppointmentModel) -> Appointment:
         return cls(
             row=row,
-            id=format_id(row.id),
-            doctor_id=format_id(row.doctor_id),
-            patient_id=format_id(row.patient_id),
+            id=format_id("Appointment", row.id),
+            doctor_id=format_id("Doctor", row.doctor_id),
+            patient_id=format_id("User", row.patient_id),
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             type=AppointmentType(row.type),
@@ -168,7 +196,7 @@ class Appointment:
         rows = await info.context.loaders.get(
             appointment_resolvers.EventsByAppointmentIdLoader
         ).load(self.row.id)
-        return [AppointmentEvent.from_model(row) for row in rows]
+        return [AppointmentEvent.from_model(row, self.row.doctor_id) for row in rows]
 
 
 @strawberry.input(description="Filters for appointment lists; all optional and combined.")
@@ -191,8 +219,23 @@ class AppointmentFilter:
             statuses=tuple(sorted(s.value for s in self.status)) if self.status else None,
             start=self.from_,
             end=self.to,
-            doctor_id=parse_optional_id(self.doctor_id, "doctorId"),
+            doctor_id=parse_optional_id(self.doctor_id, "doctorId", of="Doctor"),
         )
+
+
+@strawberry.enum(description="What to sort appointments by.")
+class AppointmentOrderField(Enum):
+    STARTS_AT = "starts_at"
+
+
+@strawberry.input(description="Sort order for appointments; ties are broken by id.")
+class AppointmentOrder:
+    field: AppointmentOrderField = strawberry.field(
+        default=AppointmentOrderField.STARTS_AT, description="Sort key."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.ASC, description="Direction."
+    )
 
 
 async def resolve_doctor_appointments(
@@ -337,7 +380,7 @@ async def _change(
 ) -> AppointmentUpdated | InvalidTransition | ValidationError | NotAllowed | NotFoundError:
     return await mutation_result(
         lambda: appointment_resolvers.change_status(
-            info.context, parse_id(appointment_id), to, reason=reason
+            info.context, parse_id(appointment_id, of="Appointment"), to, reason=reason
         ),
         _updated,
         status_error,
@@ -359,10 +402,20 @@ class AppointmentsQuery:
             AppointmentFilter | None, strawberry.argument(description="Filters.")
         ] = None,
         direction: Annotated[
-            OrderDirection, strawberry.argument(description="By start, ASC or DESC.")
+            OrderDirection,
+            strawberry.argument(
+                description="By start, ASC or DESC.",
+                deprecation_reason="Use `orderBy: {direction}`, the style of every list.",
+            ),
         ] = OrderDirection.ASC,
+        order_by: Annotated[
+            AppointmentOrder | None,
+            strawberry.argument(description="Sort order (default: by start, ascending)."),
+        ] = None,
     ) -> Connection[Appointment]:
         conditions = filter.to_resolver() if filter else appointment_resolvers.AppointmentFilter()
+        if order_by is not None:
+            direction = order_by.direction
         page = await appointment_resolvers.list_appointments(
             info.context,
             conditions,
@@ -379,7 +432,9 @@ class AppointmentsQuery:
         info: GraphQLInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="Appointment id.")],
     ) -> Appointment | None:
-        row = await appointment_resolvers.get_appointment(info.context, parse_id(id))
+        row = await appointment_resolvers.get_appointment(
+            info.context, parse_id(id, of="Appointment")
+        )
         return Appointment.from_model(row) if row is not None else None
 
 
@@ -398,7 +453,7 @@ class AppointmentsMutation:
             lambda: appointment_resolvers.book_appointment(
                 info.context,
                 appointment_resolvers.BookingRequest(
-                    doctor_id=parse_id(input.doctor_id, "doctorId"),
+                    doctor_id=parse_id(input.doctor_id, "doctorId", of="Doctor"),
                     starts_at=input.starts_at,
                     type=input.type.value,
                     coupon_code=input.coupon_code,
@@ -452,8 +507,19 @@ class AppointmentsMutation:
     ) -> RescheduleAppointmentResult:
         return await mutation_result(
             lambda: appointment_resolvers.reschedule_appointment(
-                info.context, parse_id(input.id), input.starts_at, reason=input.reason
+                info.context,
+                parse_id(input.id, of="Appointment"),
+                input.starts_at,
+                reason=input.reason,
             ),
             _updated,
             _reschedule_error,
         )
+
+
+register_node(
+    "AppointmentEvent",
+    AppointmentEventByIdLoader,
+    lambda _info, row: AppointmentEvent.from_model(row),
+)
+register_node("Appointment", AppointmentByIdLoader, lambda _info, row: Appointment.from_model(row))

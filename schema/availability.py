@@ -10,6 +10,7 @@ import strawberry
 from models import AvailabilityException as ExceptionModel
 from models import DoctorAvailability
 from resolvers import availability as availability_resolvers
+from resolvers.availability import AvailabilityExceptionByIdLoader, AvailabilityRuleByIdLoader
 from resolvers.core.errors import CaregraphError
 from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import ExceptionKind
@@ -23,10 +24,11 @@ from schema.mutation_results import (
     mutation_result,
     user_error,
 )
+from schema.node import Node, register_node
 
 
 @strawberry.type(description="A weekly rule: on a weekday, between two local times.")
-class AvailabilityRule:
+class AvailabilityRule(Node):
     id: strawberry.ID = strawberry.field(description="Rule id.")
     day_of_week: int = strawberry.field(description="0 = Sunday ... 6 = Saturday.")
     start_time: time = strawberry.field(description="Start, in the doctor's time zone.")
@@ -41,7 +43,7 @@ class AvailabilityRule:
     @classmethod
     def from_model(cls, rule: DoctorAvailability) -> AvailabilityRule:
         return cls(
-            id=format_id(rule.id),
+            id=format_id("AvailabilityRule", rule.id),
             day_of_week=rule.day_of_week,
             start_time=rule.start_time,
             end_time=rule.end_time,
@@ -53,7 +55,7 @@ class AvailabilityRule:
 
 
 @strawberry.type(description="A date when the weekly rules do not apply.")
-class AvailabilityException:
+class AvailabilityException(Node):
     id: strawberry.ID = strawberry.field(description="Exception id.")
     doctor_id: strawberry.ID = strawberry.field(description="The doctor it belongs to.")
     date: date = strawberry.field(description="The local date it applies to.")
@@ -65,8 +67,8 @@ class AvailabilityException:
     @classmethod
     def from_model(cls, row: ExceptionModel) -> AvailabilityException:
         return cls(
-            id=format_id(row.id),
-            doctor_id=format_id(row.doctor_id),
+            id=format_id("AvailabilityException", row.id),
+            doctor_id=format_id("Doctor", row.doctor_id),
             date=row.date,
             kind=ExceptionKind(row.kind),
             start_time=row.start_time,
@@ -169,7 +171,7 @@ class AvailabilityMutation:
         input: Annotated[SetAvailabilityRulesInput, strawberry.argument(description="The input.")],
     ) -> SetAvailabilityRulesResult:
         try:
-            doctor_id = parse_optional_id(input.doctor_id, "doctorId")
+            doctor_id = parse_optional_id(input.doctor_id, "doctorId", of="Doctor")
             rules = await availability_resolvers.set_availability_rules(
                 info.context,
                 doctor_id,
@@ -191,7 +193,7 @@ class AvailabilityMutation:
         target = doctor_id or info.context.viewer.doctor_id
         assert target is not None  # set_rules refused a viewer without a doctor profile
         return AvailabilityRulesSet(
-            doctor_id=format_id(target),
+            doctor_id=format_id("Doctor", target),
             rules=[AvailabilityRule.from_model(rule) for rule in rules],
         )
 
@@ -206,7 +208,7 @@ class AvailabilityMutation:
         return await mutation_result(
             lambda: availability_resolvers.add_availability_exception(
                 info.context,
-                parse_optional_id(input.doctor_id, "doctorId"),
+                parse_optional_id(input.doctor_id, "doctorId", of="Doctor"),
                 availability_resolvers.ExceptionSpec(
                     date=input.date,
                     kind=input.kind.value,
@@ -228,7 +230,21 @@ class AvailabilityMutation:
     ) -> RemoveAvailabilityExceptionResult:
         return await mutation_result(
             lambda: availability_resolvers.remove_availability_exception(
-                info.context, parse_id(input.id)
+                info.context, parse_id(input.id, of="AvailabilityException")
             ),
-            lambda removed: AvailabilityExceptionRemoved(id=format_id(removed)),
+            lambda removed: AvailabilityExceptionRemoved(
+                id=format_id("AvailabilityException", removed)
+            ),
         )
+
+
+register_node(
+    "AvailabilityRule",
+    AvailabilityRuleByIdLoader,
+    lambda _info, row: AvailabilityRule.from_model(row),
+)
+register_node(
+    "AvailabilityException",
+    AvailabilityExceptionByIdLoader,
+    lambda _info, row: AvailabilityException.from_model(row),
+)

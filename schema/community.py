@@ -12,6 +12,7 @@ from models import Comment as CommentModel
 from models import Post as PostModel
 from models import Report as ReportModel
 from resolvers import community as community_resolvers
+from resolvers.community import CommentByIdLoader, PostByIdLoader, ReportByIdLoader
 from resolvers.core.errors import CaregraphError
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo, selected_arguments, selects
@@ -25,6 +26,7 @@ from schema.mutation_results import (
     mutation_result,
     user_error,
 )
+from schema.node import Node, register_node
 
 
 @strawberry.type(description="The public face of a member: name and avatar only.")
@@ -36,7 +38,7 @@ class Author:
     @classmethod
     def from_profile(cls, profile: community_resolvers.AuthorProfile) -> Author:
         return cls(
-            id=format_id(profile.id),
+            id=format_id("Author", profile.id),
             display_name=profile.display_name,
             avatar_url=profile.avatar_url,
         )
@@ -81,7 +83,7 @@ def posts_ahead(info: GraphQLInfo) -> community_resolvers.PostsAhead:
 
 
 @strawberry.type(description="A community post. Counts include only comments the viewer may see.")
-class Post:
+class Post(Node):
     id: strawberry.ID = strawberry.field(description="Post id.")
     title: str = strawberry.field(description="Title, 1-200 characters.")
     body: str = strawberry.field(description="Body, 1-10000 characters.")
@@ -98,7 +100,7 @@ class Post:
     @classmethod
     def from_model(cls, row: PostModel) -> Post:
         return cls(
-            id=format_id(row.id),
+            id=format_id("Post", row.id),
             title=row.title,
             body=row.body,
             tags=list(row.tags),
@@ -160,7 +162,7 @@ class Post:
 
 
 @strawberry.type(description="A comment on a post: top level, or a reply to a top-level comment.")
-class Comment:
+class Comment(Node):
     id: strawberry.ID = strawberry.field(description="Comment id.")
     post_id: strawberry.ID = strawberry.field(description="The post it belongs to.")
     parent_id: strawberry.ID | None = strawberry.field(
@@ -177,9 +179,9 @@ class Comment:
     @classmethod
     def from_model(cls, row: CommentModel) -> Comment:
         return cls(
-            id=format_id(row.id),
-            post_id=format_id(row.post_id),
-            parent_id=format_optional_id(row.parent_id),
+            id=format_id("Comment", row.id),
+            post_id=format_id("Post", row.post_id),
+            parent_id=format_optional_id("Comment", row.parent_id),
             body=row.body,
             hidden=row.hidden,
             created_at=row.created_at,
@@ -235,8 +237,12 @@ class Comment:
         )
 
 
+TARGET_TYPES = {"post": "Post", "comment": "Comment"}
+"""The GraphQL type of a report's target, by its `targetType`."""
+
+
 @strawberry.type(description="A report of a post or comment, for coaches and admins to review.")
-class Report:
+class Report(Node):
     id: strawberry.ID = strawberry.field(description="Report id.")
     target_type: ReportTargetType = strawberry.field(description="Post or comment.")
     target_id: strawberry.ID = strawberry.field(
@@ -253,9 +259,9 @@ class Report:
     @classmethod
     def from_model(cls, row: ReportModel) -> Report:
         return cls(
-            id=format_id(row.id),
+            id=format_id("Report", row.id),
             target_type=ReportTargetType(row.target_type),
-            target_id=format_id(row.target_id),
+            target_id=format_id(TARGET_TYPES[row.target_type], row.target_id),
             reason=ReportReason(row.reason),
             description=row.description,
             status=ReportStatus(row.status),
@@ -320,7 +326,7 @@ class CommunityQuery:
             info.context,
             community_resolvers.FeedFilter(
                 tag=conditions.tag,
-                author_id=parse_id(conditions.author_id, "authorId")
+                author_id=parse_id(conditions.author_id, "authorId", of="User")
                 if conditions.author_id is not None
                 else None,
             ),
@@ -336,7 +342,7 @@ class CommunityQuery:
         info: GraphQLInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
     ) -> Post | None:
-        row = await community_resolvers.get_post(info.context, parse_id(id))
+        row = await community_resolvers.get_post(info.context, parse_id(id, of="Post"))
         return Post.from_model(row) if row is not None else None
 
     @strawberry.field(description="A comment by id; null when absent or not visible.")
@@ -345,7 +351,7 @@ class CommunityQuery:
         info: GraphQLInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
     ) -> Comment | None:
-        row = await community_resolvers.get_comment(info.context, parse_id(id))
+        row = await community_resolvers.get_comment(info.context, parse_id(id, of="Comment"))
         return Comment.from_model(row) if row is not None else None
 
     @strawberry.field(
@@ -606,7 +612,7 @@ class CommunityMutation:
         return await mutation_result(
             lambda: community_resolvers.update_post(
                 info.context,
-                parse_id(input.id),
+                parse_id(input.id, of="Post"),
                 community_resolvers.PostChanges(
                     title=input.title, body=input.body, tags=input.tags, published=input.published
                 ),
@@ -621,8 +627,8 @@ class CommunityMutation:
         input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
     ) -> DeletePostResult:
         return await mutation_result(
-            lambda: community_resolvers.delete_post(info.context, parse_id(input.id)),
-            lambda deleted: PostDeleted(deleted_id=format_id(deleted)),
+            lambda: community_resolvers.delete_post(info.context, parse_id(input.id, of="Post")),
+            lambda deleted: PostDeleted(deleted_id=format_id("Post", deleted)),
         )
 
     @strawberry.mutation(description="Coaches and admins: hide a post from members.")
@@ -632,7 +638,9 @@ class CommunityMutation:
         input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
         return await mutation_result(
-            lambda: community_resolvers.set_post_hidden(info.context, parse_id(input.id), True),
+            lambda: community_resolvers.set_post_hidden(
+                info.context, parse_id(input.id, of="Post"), True
+            ),
             _post_saved,
         )
 
@@ -643,7 +651,9 @@ class CommunityMutation:
         input: Annotated[PostIdInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
         return await mutation_result(
-            lambda: community_resolvers.set_post_hidden(info.context, parse_id(input.id), False),
+            lambda: community_resolvers.set_post_hidden(
+                info.context, parse_id(input.id, of="Post"), False
+            ),
             _post_saved,
         )
 
@@ -654,7 +664,9 @@ class CommunityMutation:
         input: Annotated[PinPostInput, strawberry.argument(description="The input.")],
     ) -> PostResult:
         return await mutation_result(
-            lambda: community_resolvers.pin_post(info.context, parse_id(input.id), input.pinned),
+            lambda: community_resolvers.pin_post(
+                info.context, parse_id(input.id, of="Post"), input.pinned
+            ),
             _post_saved,
         )
 
@@ -667,8 +679,8 @@ class CommunityMutation:
         return await mutation_result(
             lambda: community_resolvers.create_comment(
                 info.context,
-                parse_id(input.post_id, "postId"),
-                parse_optional_id(input.parent_id, "parentId"),
+                parse_id(input.post_id, "postId", of="Post"),
+                parse_optional_id(input.parent_id, "parentId", of="Comment"),
                 input.body,
             ),
             _comment_saved,
@@ -682,7 +694,7 @@ class CommunityMutation:
     ) -> CommentResult:
         return await mutation_result(
             lambda: community_resolvers.update_comment(
-                info.context, parse_id(input.id), input.body
+                info.context, parse_id(input.id, of="Comment"), input.body
             ),
             _comment_saved,
         )
@@ -694,8 +706,10 @@ class CommunityMutation:
         input: Annotated[CommentIdInput, strawberry.argument(description="The input.")],
     ) -> DeleteCommentResult:
         return await mutation_result(
-            lambda: community_resolvers.delete_comment(info.context, parse_id(input.id)),
-            lambda deleted: CommentDeleted(deleted_id=format_id(deleted)),
+            lambda: community_resolvers.delete_comment(
+                info.context, parse_id(input.id, of="Comment")
+            ),
+            lambda deleted: CommentDeleted(deleted_id=format_id("Comment", deleted)),
         )
 
     @strawberry.mutation(description="Coaches and admins: hide (or unhide) a comment.")
@@ -706,7 +720,7 @@ class CommunityMutation:
     ) -> CommentResult:
         return await mutation_result(
             lambda: community_resolvers.set_comment_hidden(
-                info.context, parse_id(input.id), input.hidden
+                info.context, parse_id(input.id, of="Comment"), input.hidden
             ),
             _comment_saved,
         )
@@ -755,7 +769,7 @@ class CommunityMutation:
             lambda: community_resolvers.report_content(
                 info.context,
                 community_resolvers.TargetType(input.target_type.value),
-                parse_id(input.target_id, "targetId"),
+                parse_id(input.target_id, "targetId", of=TARGET_TYPES[input.target_type.value]),
                 community_resolvers.ReportReason(input.reason.value),
                 input.description,
             ),
@@ -772,7 +786,7 @@ class CommunityMutation:
         return await mutation_result(
             lambda: community_resolvers.resolve_report(
                 info.context,
-                parse_id(input.id),
+                parse_id(input.id, of="Report"),
                 community_resolvers.ReportAction(input.action.value),
             ),
             lambda row: ReportResolved(report=Report.from_model(row)),
@@ -783,7 +797,7 @@ class CommunityMutation:
 async def _post_like(info: GraphQLInfo, input: PostLikeInput, *, liked: bool) -> PostLikeResult:
     return await mutation_result(
         lambda: community_resolvers.set_post_like(
-            info.context, parse_id(input.post_id, "postId"), liked
+            info.context, parse_id(input.post_id, "postId", of="Post"), liked
         ),
         lambda row: PostLikeChanged(post=Post.from_model(row), liked=liked),
     )
@@ -794,7 +808,12 @@ async def _comment_like(
 ) -> CommentLikeResult:
     return await mutation_result(
         lambda: community_resolvers.set_comment_like(
-            info.context, parse_id(input.comment_id, "commentId"), liked
+            info.context, parse_id(input.comment_id, "commentId", of="Comment"), liked
         ),
         lambda row: CommentLikeChanged(comment=Comment.from_model(row), liked=liked),
     )
+
+
+register_node("Post", PostByIdLoader, lambda _info, row: Post.from_model(row))
+register_node("Comment", CommentByIdLoader, lambda _info, row: Comment.from_model(row))
+register_node("Report", ReportByIdLoader, lambda _info, row: Report.from_model(row))

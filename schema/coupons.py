@@ -10,6 +10,7 @@ import strawberry
 
 from models import Coupon as CouponModel
 from resolvers import coupons as coupon_resolvers
+from resolvers.coupons import CouponByIdLoader
 from schema.connections import Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import (
@@ -23,13 +24,14 @@ from schema.mutation_results import (
     ValidationError,
     mutation_result,
 )
+from schema.node import Node, register_node
 
 if TYPE_CHECKING:
     pass
 
 
 @strawberry.type(description="A discount code; doctors and admins manage them.")
-class Coupon:
+class Coupon(Node):
     id: strawberry.ID = strawberry.field(description="Coupon id.")
     code: str = strawberry.field(description="The code patients type (upper case).")
     doctor_id: strawberry.ID | None = strawberry.field(
@@ -49,9 +51,9 @@ class Coupon:
     @classmethod
     def from_model(cls, row: CouponModel) -> Coupon:
         return cls(
-            id=format_id(row.id),
+            id=format_id("Coupon", row.id),
             code=row.code,
-            doctor_id=format_optional_id(row.doctor_id),
+            doctor_id=format_optional_id("Doctor", row.doctor_id),
             kind=CouponKind(row.kind),
             value=row.value,
             currency=row.currency,
@@ -133,7 +135,7 @@ class CouponsQuery:
     ) -> Connection[Coupon]:
         page = await coupon_resolvers.list_coupons(
             info.context,
-            parse_optional_id(doctor_id, "doctorId"),
+            parse_optional_id(doctor_id, "doctorId", of="Doctor"),
             first=first,
             after=after,
         )
@@ -155,7 +157,7 @@ class CouponsMutation:
                     code=input.code,
                     kind=input.kind.value,
                     value=input.value,
-                    doctor_id=parse_optional_id(input.doctor_id, "doctorId"),
+                    doctor_id=parse_optional_id(input.doctor_id, "doctorId", of="Doctor"),
                     currency=input.currency,
                     valid_from=input.valid_from,
                     valid_until=input.valid_until,
@@ -176,7 +178,7 @@ class CouponsMutation:
         return await mutation_result(
             lambda: coupon_resolvers.update_coupon(
                 info.context,
-                parse_id(input.id),
+                parse_id(input.id, of="Coupon"),
                 coupon_resolvers.CouponChanges(
                     active=input.active,
                     valid_from=input.valid_from,
@@ -187,3 +189,6 @@ class CouponsMutation:
             ),
             _coupon_saved,
         )
+
+
+register_node("Coupon", CouponByIdLoader, lambda _info, row: Coupon.from_model(row))

@@ -19,6 +19,7 @@ from resolvers.availability import (
     exception_range,
 )
 from resolvers.core.errors import ValidationFailed
+from resolvers.doctors import DoctorByIdLoader
 from resolvers.users import UserByIdLoader
 from schema.availability import AvailabilityException, AvailabilityRule
 from schema.connections import After, Connection, First, OrderDirection, connection_from_page
@@ -26,6 +27,7 @@ from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import AppointmentType
 from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
+from schema.node import Node, register_node
 from schema.users import User
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="A doctor's public profile.")
-class Doctor:
+class Doctor(Node):
     id: strawberry.ID = strawberry.field(description="Doctor id.")
     full_name: str = strawberry.field(description="Name as shown to patients.")
     specialties: list[str] = strawberry.field(description="Specialties, e.g. Cardiology.")
@@ -65,7 +67,7 @@ class Doctor:
     @classmethod
     def from_model(cls, row: DoctorModel) -> Doctor:
         return cls(
-            id=format_id(row.id),
+            id=format_id("Doctor", row.id),
             full_name=row.full_name,
             specialties=list(row.specialties),
             languages=list(row.languages),
@@ -258,7 +260,7 @@ class DoctorsQuery:
         info: GraphQLInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
     ) -> Doctor | None:
-        row = await doctor_resolvers.get_doctor(info.context, parse_id(id))
+        row = await doctor_resolvers.get_doctor(info.context, parse_id(id, of="Doctor"))
         return Doctor.from_model(row) if row is not None else None
 
 
@@ -334,7 +336,7 @@ class DoctorsMutation:
         return await mutation_result(
             lambda: doctor_resolvers.update_doctor_profile(
                 info.context,
-                parse_optional_id(input.doctor_id, "doctorId"),
+                parse_optional_id(input.doctor_id, "doctorId", of="Doctor"),
                 doctor_resolvers.DoctorProfileChanges(
                     full_name=input.full_name,
                     specialties=input.specialties,
@@ -361,7 +363,10 @@ class DoctorsMutation:
     ) -> VerifyDoctorResult:
         return await mutation_result(
             lambda: doctor_resolvers.verify_doctor(
-                info.context, parse_id(input.doctor_id, "doctorId"), input.verified
+                info.context, parse_id(input.doctor_id, "doctorId", of="Doctor"), input.verified
             ),
             lambda row: DoctorVerified(doctor=Doctor.from_model(row)),
         )
+
+
+register_node("Doctor", DoctorByIdLoader, lambda _info, row: Doctor.from_model(row))

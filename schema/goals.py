@@ -13,6 +13,7 @@ from models import GoalCheckIn as CheckInModel
 from models import GoalMilestone as MilestoneModel
 from resolvers import goals as goal_resolvers
 from resolvers.core.errors import CaregraphError
+from resolvers.goals import GoalByIdLoader, GoalCheckInByIdLoader, GoalMilestoneByIdLoader
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
@@ -28,11 +29,12 @@ from schema.mutation_results import (
     mutation_result,
     user_error,
 )
+from schema.node import Node, register_node
 from schema.users import User
 
 
 @strawberry.type(description="A checkpoint on the way to a goal.")
-class GoalMilestone:
+class GoalMilestone(Node):
     id: strawberry.ID = strawberry.field(description="Milestone id.")
     goal_id: strawberry.ID = strawberry.field(description="The goal it belongs to.")
     title: str = strawberry.field(description="What marks this checkpoint.")
@@ -50,8 +52,8 @@ class GoalMilestone:
     @classmethod
     def from_model(cls, row: MilestoneModel) -> GoalMilestone:
         return cls(
-            id=format_id(row.id),
-            goal_id=format_id(row.goal_id),
+            id=format_id("GoalMilestone", row.id),
+            goal_id=format_id("Goal", row.goal_id),
             title=row.title,
             description=row.description,
             target_date=row.target_date,
@@ -65,7 +67,7 @@ class GoalMilestone:
 
 
 @strawberry.type(description="One measurement of a goal's metric on a date.")
-class GoalCheckIn:
+class GoalCheckIn(Node):
     id: strawberry.ID = strawberry.field(description="Check-in id.")
     goal_id: strawberry.ID = strawberry.field(description="The goal it belongs to.")
     date: date = strawberry.field(description="The day measured (one check-in per day).")
@@ -81,8 +83,8 @@ class GoalCheckIn:
     @classmethod
     def from_model(cls, row: CheckInModel) -> GoalCheckIn:
         return cls(
-            id=format_id(row.id),
-            goal_id=format_id(row.goal_id),
+            id=format_id("GoalCheckIn", row.id),
+            goal_id=format_id("Goal", row.goal_id),
             date=row.date,
             value=float(row.value),
             note=row.note,
@@ -107,7 +109,7 @@ class MilestoneCompletion:
     "date. Visible to its owner, doctors the owner has a non-cancelled appointment with, "
     "coaches and admins; only the owner and admins change it."
 )
-class Goal:
+class Goal(Node):
     id: strawberry.ID = strawberry.field(description="Goal id.")
     owner_id: strawberry.ID = strawberry.field(description="The user whose goal it is.")
     title: str = strawberry.field(description="Specific: what the goal is.")
@@ -147,8 +149,8 @@ class Goal:
     def from_model(cls, row: GoalModel) -> Goal:
         return cls(
             row=row,
-            id=format_id(row.id),
-            owner_id=format_id(row.owner_id),
+            id=format_id("Goal", row.id),
+            owner_id=format_id("User", row.owner_id),
             title=row.title,
             description=row.description,
             type=GoalType(row.type),
@@ -236,7 +238,7 @@ class GoalsQuery:
             goal_resolvers.GoalFilter(
                 status=conditions.status.value if conditions.status else None,
                 type=conditions.type.value if conditions.type else None,
-                owner_id=parse_optional_id(conditions.owner_id, "ownerId"),
+                owner_id=parse_optional_id(conditions.owner_id, "ownerId", of="User"),
                 due_before=conditions.due_before,
             ),
             first=first,
@@ -250,7 +252,7 @@ class GoalsQuery:
         info: GraphQLInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="The goal's id.")],
     ) -> Goal | None:
-        row = await goal_resolvers.get_goal(info.context, parse_id(id))
+        row = await goal_resolvers.get_goal(info.context, parse_id(id, of="Goal"))
         return Goal.from_model(row) if row is not None else None
 
 
@@ -574,7 +576,7 @@ class GoalsMutation:
         return await mutation_result(
             lambda: goal_resolvers.create_goal(
                 info.context,
-                parse_optional_id(input.owner_id, "ownerId"),
+                parse_optional_id(input.owner_id, "ownerId", of="User"),
                 goal_resolvers.GoalSpec(
                     title=input.title,
                     type=input.type.value,
@@ -605,7 +607,7 @@ class GoalsMutation:
         return await mutation_result(
             lambda: goal_resolvers.update_goal(
                 info.context,
-                parse_id(input.id),
+                parse_id(input.id, of="Goal"),
                 goal_resolvers.GoalChanges(
                     title=input.title,
                     description=input.description,
@@ -635,8 +637,8 @@ class GoalsMutation:
         input: Annotated[DeleteGoalInput, strawberry.argument(description="The change.")],
     ) -> DeleteGoalResult:
         return await mutation_result(
-            lambda: goal_resolvers.delete_goal(info.context, parse_id(input.id)),
-            lambda deleted: GoalDeleted(id=format_id(deleted)),
+            lambda: goal_resolvers.delete_goal(info.context, parse_id(input.id, of="Goal")),
+            lambda deleted: GoalDeleted(id=format_id("Goal", deleted)),
         )
 
     @strawberry.mutation(description="Add a milestone to a goal (at most 50 per goal).")
@@ -648,7 +650,7 @@ class GoalsMutation:
         return await mutation_result(
             lambda: goal_resolvers.add_milestone(
                 info.context,
-                parse_id(input.goal_id, "goalId"),
+                parse_id(input.goal_id, "goalId", of="Goal"),
                 goal_resolvers.MilestoneSpec(
                     title=input.title,
                     description=input.description,
@@ -673,7 +675,7 @@ class GoalsMutation:
         return await mutation_result(
             lambda: goal_resolvers.update_milestone(
                 info.context,
-                parse_id(input.id),
+                parse_id(input.id, of="GoalMilestone"),
                 goal_resolvers.MilestoneChanges(
                     title=input.title,
                     description=input.description,
@@ -700,7 +702,7 @@ class GoalsMutation:
     ) -> CompleteMilestoneResult:
         return await mutation_result(
             lambda: goal_resolvers.complete_milestone(
-                info.context, parse_id(input.id), input.completed
+                info.context, parse_id(input.id, of="GoalMilestone"), input.completed
             ),
             lambda saved: MilestoneCompleted(
                 milestone=GoalMilestone.from_model(saved[0]), goal=Goal.from_model(saved[1])
@@ -717,8 +719,8 @@ class GoalsMutation:
         return await mutation_result(
             lambda: goal_resolvers.reorder_milestones(
                 info.context,
-                parse_id(input.goal_id, "goalId"),
-                [parse_id(mid, "milestoneIds") for mid in input.milestone_ids],
+                parse_id(input.goal_id, "goalId", of="Goal"),
+                [parse_id(mid, "milestoneIds", of="GoalMilestone") for mid in input.milestone_ids],
             ),
             lambda saved: MilestonesReordered(
                 milestones=[GoalMilestone.from_model(row) for row in saved[0]],
@@ -734,9 +736,11 @@ class GoalsMutation:
         input: Annotated[DeleteMilestoneInput, strawberry.argument(description="The change.")],
     ) -> DeleteMilestoneResult:
         return await mutation_result(
-            lambda: goal_resolvers.delete_milestone(info.context, parse_id(input.id)),
+            lambda: goal_resolvers.delete_milestone(
+                info.context, parse_id(input.id, of="GoalMilestone")
+            ),
             lambda deleted: MilestoneDeleted(
-                id=format_id(deleted[0]), goal=Goal.from_model(deleted[1])
+                id=format_id("GoalMilestone", deleted[0]), goal=Goal.from_model(deleted[1])
             ),
             _closed_error,
         )
@@ -754,7 +758,7 @@ class GoalsMutation:
             lambda: goal_resolvers.check_in(
                 info.context,
                 goal_resolvers.CheckInSpec(
-                    goal_id=parse_id(input.goal_id, "goalId"),
+                    goal_id=parse_id(input.goal_id, "goalId", of="Goal"),
                     date=input.date,
                     value=input.value,
                     note=input.note,
@@ -769,3 +773,10 @@ class GoalsMutation:
             ),
             _closed_error,
         )
+
+
+register_node(
+    "GoalMilestone", GoalMilestoneByIdLoader, lambda _info, row: GoalMilestone.from_model(row)
+)
+register_node("GoalCheckIn", GoalCheckInByIdLoader, lambda _info, row: GoalCheckIn.from_model(row))
+register_node("Goal", GoalByIdLoader, lambda _info, row: Goal.from_model(row))

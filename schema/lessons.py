@@ -13,6 +13,7 @@ from models import LessonProgress as LessonProgressModel
 from models.entitlement import LESSONS_PRODUCT
 from resolvers import lessons as lesson_resolvers
 from resolvers.core.errors import BadUserInput, CaregraphError
+from resolvers.lessons import EntitlementByIdLoader, LessonByIdLoader, LessonProgressByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo, selects
 from schema.ids import format_id, parse_id, parse_optional_id
@@ -24,6 +25,7 @@ from schema.mutation_results import (
     mutation_result,
     user_error,
 )
+from schema.node import Node, register_node
 
 
 @strawberry.type(description="A chapter marker inside a lesson's video.")
@@ -33,7 +35,7 @@ class Chapter:
 
 
 @strawberry.type(description="The viewer's progress in one lesson.")
-class LessonProgress:
+class LessonProgress(Node):
     id: strawberry.ID = strawberry.field(description="Progress id.")
     lesson_id: strawberry.ID = strawberry.field(description="The lesson.")
     user_id: strawberry.ID = strawberry.field(description="Whose progress this is.")
@@ -51,9 +53,9 @@ class LessonProgress:
     def from_model(cls, row: LessonProgressModel) -> LessonProgress:
         return cls(
             row=row,
-            id=format_id(row.id),
-            lesson_id=format_id(row.lesson_id),
-            user_id=format_id(row.user_id),
+            id=format_id("LessonProgress", row.id),
+            lesson_id=format_id("Lesson", row.lesson_id),
+            user_id=format_id("User", row.user_id),
             position_sec=row.position_sec,
             completed=row.completed,
             completed_at=row.completed_at,
@@ -73,7 +75,7 @@ class LessonProgress:
     "`videoId` and `chapters` of a paywalled lesson are null unless the viewer is a coach, "
     "an admin or holds an active `lessons` entitlement."
 )
-class Lesson:
+class Lesson(Node):
     id: strawberry.ID = strawberry.field(description="Lesson id.")
     slug: str = strawberry.field(description="URL slug, unique (lowercase, digits, hyphens).")
     title: str = strawberry.field(description="Title.")
@@ -93,7 +95,7 @@ class Lesson:
     @classmethod
     def from_model(cls, row: LessonModel) -> Lesson:
         return cls(
-            id=format_id(row.id),
+            id=format_id("Lesson", row.id),
             slug=row.slug,
             title=row.title,
             description=row.description,
@@ -171,7 +173,7 @@ class LessonModule:
 
 
 @strawberry.type(description="A user's right to a product, e.g. `lessons` (paywalled videos).")
-class Entitlement:
+class Entitlement(Node):
     id: strawberry.ID = strawberry.field(description="Entitlement id.")
     user_id: strawberry.ID = strawberry.field(description="The entitled user.")
     product: str = strawberry.field(description="Product key; `lessons` unlocks paywalled videos.")
@@ -188,8 +190,8 @@ class Entitlement:
     @classmethod
     def from_model(cls, row: EntitlementModel) -> Entitlement:
         return cls(
-            id=format_id(row.id),
-            user_id=format_id(row.user_id),
+            id=format_id("Entitlement", row.id),
+            user_id=format_id("User", row.user_id),
             product=row.product,
             valid_until=row.valid_until,
             revoked_at=row.revoked_at,
@@ -259,7 +261,7 @@ class LessonsQuery:
         if (id is None) == (slug is None):
             raise BadUserInput("Pass exactly one of `id` and `slug`.")
         row = await lesson_resolvers.get_lesson(
-            info.context, lesson_id=parse_optional_id(id), slug=slug
+            info.context, lesson_id=parse_optional_id(id, of="Lesson"), slug=slug
         )
         return Lesson.from_model(row) if row is not None else None
 
@@ -293,7 +295,7 @@ class LessonsQuery:
     ) -> Connection[LessonProgress]:
         page = await lesson_resolvers.list_progress(
             info.context,
-            parse_optional_id(user_id, "userId"),
+            parse_optional_id(user_id, "userId", of="User"),
             first=first,
             after=after,
         )
@@ -310,7 +312,11 @@ class LessonsQuery:
             strawberry.ID | None, strawberry.argument(description="The user (default: you).")
         ] = None,
     ) -> list[Entitlement]:
-        target = parse_id(user_id, "userId") if user_id is not None else info.context.viewer.user_id
+        target = (
+            parse_id(user_id, "userId", of="User")
+            if user_id is not None
+            else info.context.viewer.user_id
+        )
         if target is None:
             return []
         rows = await lesson_resolvers.list_entitlements(info.context, target)
@@ -498,7 +504,7 @@ class LessonsMutation:
         return await mutation_result(
             lambda: lesson_resolvers.save_lesson_progress(
                 info.context,
-                parse_id(input.lesson_id, "lessonId"),
+                parse_id(input.lesson_id, "lessonId", of="Lesson"),
                 input.position_sec,
                 input.completed,
             ),
@@ -541,7 +547,7 @@ class LessonsMutation:
         return await mutation_result(
             lambda: lesson_resolvers.update_lesson(
                 info.context,
-                parse_id(input.id),
+                parse_id(input.id, of="Lesson"),
                 lesson_resolvers.LessonChanges(
                     slug=input.slug,
                     title=input.title,
@@ -567,7 +573,7 @@ class LessonsMutation:
     ) -> LessonWriteResult:
         return await mutation_result(
             lambda: lesson_resolvers.publish_lesson(
-                info.context, parse_id(input.id), input.published
+                info.context, parse_id(input.id, of="Lesson"), input.published
             ),
             _lesson_saved,
             _lesson_error,
@@ -580,8 +586,8 @@ class LessonsMutation:
         input: Annotated[DeleteLessonInput, strawberry.argument(description="The input.")],
     ) -> DeleteLessonResult:
         return await mutation_result(
-            lambda: lesson_resolvers.delete_lesson(info.context, parse_id(input.id)),
-            lambda deleted: LessonDeleted(deleted_id=format_id(deleted)),
+            lambda: lesson_resolvers.delete_lesson(info.context, parse_id(input.id, of="Lesson")),
+            lambda deleted: LessonDeleted(deleted_id=format_id("Lesson", deleted)),
         )
 
     @strawberry.mutation(description="Admins: grant (or extend) a user's entitlement.")
@@ -592,7 +598,10 @@ class LessonsMutation:
     ) -> EntitlementResult:
         return await mutation_result(
             lambda: lesson_resolvers.grant_entitlement(
-                info.context, parse_id(input.user_id, "userId"), input.product, input.valid_until
+                info.context,
+                parse_id(input.user_id, "userId", of="User"),
+                input.product,
+                input.valid_until,
             ),
             _entitlement_saved,
         )
@@ -605,7 +614,14 @@ class LessonsMutation:
     ) -> EntitlementResult:
         return await mutation_result(
             lambda: lesson_resolvers.revoke_entitlement(
-                info.context, parse_id(input.user_id, "userId"), input.product
+                info.context, parse_id(input.user_id, "userId", of="User"), input.product
             ),
             _entitlement_saved,
         )
+
+
+register_node(
+    "LessonProgress", LessonProgressByIdLoader, lambda _info, row: LessonProgress.from_model(row)
+)
+register_node("Lesson", LessonByIdLoader, lambda _info, row: Lesson.from_model(row))
+register_node("Entitlement", EntitlementByIdLoader, lambda _info, row: Entitlement.from_model(row))

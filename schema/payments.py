@@ -10,6 +10,7 @@ import strawberry
 
 from models import Payment as PaymentModel
 from resolvers import payments as payment_resolvers
+from resolvers.payments import PaymentByIdLoader
 from schema.appointments import Appointment, InvalidTransition, status_error
 from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import (
@@ -22,13 +23,14 @@ from schema.mutation_results import (
     ValidationError,
     mutation_result,
 )
+from schema.node import Node, register_node
 
 if TYPE_CHECKING:
     pass
 
 
 @strawberry.type(description="A payment for an appointment.")
-class Payment:
+class Payment(Node):
     id: strawberry.ID = strawberry.field(description="Payment id.")
     appointment_id: strawberry.ID = strawberry.field(description="The appointment paid for.")
     amount: Decimal = strawberry.field(description="Amount.")
@@ -44,8 +46,8 @@ class Payment:
     @classmethod
     def from_model(cls, row: PaymentModel) -> Payment:
         return cls(
-            id=format_id(row.id),
-            appointment_id=format_id(row.appointment_id),
+            id=format_id("Payment", row.id),
+            appointment_id=format_id("Appointment", row.appointment_id),
             amount=row.amount,
             currency=row.currency,
             status=PaymentStatus(row.status),
@@ -116,7 +118,9 @@ class PaymentsMutation:
             lambda: payment_resolvers.record_payment(
                 info.context,
                 payment_resolvers.PaymentRecord(
-                    appointment_id=parse_id(input.appointment_id, "appointmentId"),
+                    appointment_id=parse_id(
+                        input.appointment_id, "appointmentId", of="Appointment"
+                    ),
                     amount=input.amount,
                     currency=input.currency,
                     status=input.status.value,
@@ -138,10 +142,13 @@ class PaymentsMutation:
     ) -> RefundPaymentResult:
         return await mutation_result(
             lambda: payment_resolvers.refund_payment(
-                info.context, parse_id(input.payment_id, "paymentId"), input.reason
+                info.context, parse_id(input.payment_id, "paymentId", of="Payment"), input.reason
             ),
             lambda saved: PaymentRefunded(
                 payment=Payment.from_model(saved[0]), appointment=Appointment.from_model(saved[1])
             ),
             status_error,
         )
+
+
+register_node("Payment", PaymentByIdLoader, lambda _info, row: Payment.from_model(row))

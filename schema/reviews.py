@@ -10,6 +10,7 @@ import strawberry
 
 from models import Review as ReviewModel
 from resolvers import reviews as review_resolvers
+from resolvers.reviews import ReviewByIdLoader
 from resolvers.users import UserByIdLoader
 from schema.appointments import InvalidTransition, status_error
 from schema.connections import Connection, connection_from_page
@@ -21,6 +22,7 @@ from schema.mutation_results import (
     ValidationError,
     mutation_result,
 )
+from schema.node import Node, register_node
 from schema.users import User
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="A patient's review of a completed appointment.")
-class Review:
+class Review(Node):
     id: strawberry.ID = strawberry.field(description="Review id.")
     appointment_id: strawberry.ID = strawberry.field(description="The reviewed appointment.")
     doctor_id: strawberry.ID = strawberry.field(description="The reviewed doctor.")
@@ -41,9 +43,9 @@ class Review:
     @classmethod
     def from_model(cls, row: ReviewModel) -> Review:
         return cls(
-            id=format_id(row.id),
-            appointment_id=format_id(row.appointment_id),
-            doctor_id=format_id(row.doctor_id),
+            id=format_id("Review", row.id),
+            appointment_id=format_id("Appointment", row.appointment_id),
+            doctor_id=format_id("Doctor", row.doctor_id),
             rating=row.rating,
             comment=row.comment,
             featured=row.featured,
@@ -115,7 +117,7 @@ class ReviewsMutation:
         return await mutation_result(
             lambda: review_resolvers.review_appointment(
                 info.context,
-                parse_id(input.appointment_id, "appointmentId"),
+                parse_id(input.appointment_id, "appointmentId", of="Appointment"),
                 input.rating,
                 input.comment,
             ),
@@ -131,7 +133,10 @@ class ReviewsMutation:
     ) -> FeatureReviewResult:
         return await mutation_result(
             lambda: review_resolvers.feature_review(
-                info.context, parse_id(input.review_id, "reviewId"), input.featured
+                info.context, parse_id(input.review_id, "reviewId", of="Review"), input.featured
             ),
             lambda row: ReviewFeatured(review=Review.from_model(row)),
         )
+
+
+register_node("Review", ReviewByIdLoader, lambda _info, row: Review.from_model(row))

@@ -13,7 +13,8 @@ from models import Doctor as DoctorModel
 from models import SlotHold as SlotHoldModel
 from resolvers import slots as slot_resolvers
 from resolvers.core.errors import CaregraphError
-from resolvers.slots import SlotUnavailableError
+from resolvers.slots import SlotHoldByIdLoader, SlotUnavailableError
+from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import (
     AppointmentType,
@@ -29,6 +30,7 @@ from schema.mutation_results import (
     mutation_result,
     user_error,
 )
+from schema.node import Node, register_node
 
 if TYPE_CHECKING:
     pass
@@ -67,7 +69,7 @@ class AvailableSlot:
 
 
 @strawberry.type(description="A short hold on a slot; it hides the slot from others.")
-class SlotHold:
+class SlotHold(Node):
     id: strawberry.ID = strawberry.field(description="Hold id.")
     doctor_id: strawberry.ID = strawberry.field(description="The doctor held.")
     user_id: strawberry.ID = strawberry.field(description="Who holds it.")
@@ -78,9 +80,9 @@ class SlotHold:
     @classmethod
     def from_model(cls, row: SlotHoldModel) -> SlotHold:
         return cls(
-            id=format_id(row.id),
-            doctor_id=format_id(row.doctor_id),
-            user_id=format_id(row.user_id),
+            id=format_id("SlotHold", row.id),
+            doctor_id=format_id("Doctor", row.doctor_id),
+            user_id=format_id("User", row.user_id),
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             expires_at=row.expires_at,
@@ -157,11 +159,22 @@ ReleaseHoldResult = Annotated[
 class SlotsQuery:
     @strawberry.field(
         description="Unexpired slot holds the viewer may see (own; a doctor's also those "
-        "on their schedule; admins all)."
+        "on their schedule; admins all).",
+        deprecation_reason="Use `holds`, a connection: this list stops at 100.",
     )
     async def slot_holds(self, info: GraphQLInfo) -> list[SlotHold]:
         rows = await slot_resolvers.list_active_holds(info.context)
         return [SlotHold.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="Unexpired slot holds the viewer may see (own; a doctor's also those "
+        "on their schedule; admins all), by start."
+    )
+    async def holds(
+        self, info: GraphQLInfo, first: First = None, after: After = None
+    ) -> Connection[SlotHold]:
+        page = await slot_resolvers.page_active_holds(info.context, first=first, after=after)
+        return connection_from_page(page, SlotHold.from_model)
 
 
 @strawberry.type
@@ -174,7 +187,7 @@ class SlotsMutation:
     ) -> HoldSlotResult:
         return await mutation_result(
             lambda: slot_resolvers.hold_slot(
-                info.context, parse_id(input.doctor_id, "doctorId"), input.starts_at
+                info.context, parse_id(input.doctor_id, "doctorId", of="Doctor"), input.starts_at
             ),
             lambda hold: SlotHeld(hold=SlotHold.from_model(hold)),
             hold_error,
@@ -187,6 +200,9 @@ class SlotsMutation:
         input: Annotated[ReleaseHoldInput, strawberry.argument(description="The input.")],
     ) -> ReleaseHoldResult:
         return await mutation_result(
-            lambda: slot_resolvers.release_hold(info.context, parse_id(input.id)),
-            lambda released: HoldReleased(id=format_id(released)),
+            lambda: slot_resolvers.release_hold(info.context, parse_id(input.id, of="SlotHold")),
+            lambda released: HoldReleased(id=format_id("SlotHold", released)),
         )
+
+
+register_node("SlotHold", SlotHoldByIdLoader, lambda _info, row: SlotHold.from_model(row))

@@ -11,11 +11,13 @@ import strawberry
 from models import User as UserModel
 from resolvers import users as user_resolvers
 from resolvers.doctors import DoctorByUserIdLoader
+from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First
 from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import AppRole
 from schema.ids import format_id, parse_id
 from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
+from schema.node import Node, register_node
 
 if TYPE_CHECKING:
     from schema.doctors import Doctor
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     description="A person with an account. Contact fields are null for viewers who may "
     "not see them (a coach sees names only; a doctor sees their own patients' contact)."
 )
-class User:
+class User(Node):
     id: strawberry.ID = strawberry.field(description="User id (the auth `sub`).")
     full_name: str = strawberry.field(description="Display name.")
     email: str | None = strawberry.field(description="Email, for those allowed to see it.")
@@ -41,7 +43,7 @@ class User:
         user = visible.user
         contact = visible.contact_visible
         return cls(
-            id=format_id(user.id),
+            id=format_id("User", user.id),
             full_name=user.full_name,
             email=user.email if contact else None,
             phone=user.phone if contact else None,
@@ -80,7 +82,7 @@ class User:
 
 
 @strawberry.type(description="The signed-in caller of this request.")
-class Viewer:
+class Viewer(Node):
     id: strawberry.ID = strawberry.field(description="The viewer's user id.")
     email: str | None = strawberry.field(description="Email from the account.")
     roles: list[AppRole] = strawberry.field(description="App roles, from `user_roles`.")
@@ -101,19 +103,28 @@ class Viewer:
         return Doctor.from_model(row) if row is not None else None
 
 
+def viewer_of(info: GraphQLInfo) -> Viewer | None:
+    viewer = info.context.viewer
+    if viewer.user_id is None:
+        return None
+    return Viewer(
+        id=format_id("Viewer", viewer.user_id),
+        email=viewer.email,
+        user_id=viewer.user_id,
+        roles=sorted((AppRole(role) for role in viewer.app_roles), key=lambda r: r.name),
+    )
+
+
+def _own_viewer(info: GraphQLInfo, visible: user_resolvers.VisibleUser) -> Viewer | None:
+    """`node(id)` of a Viewer id: the caller's own, never another's."""
+    return viewer_of(info) if visible.user.id == info.context.viewer.user_id else None
+
+
 @strawberry.type
 class UsersQuery:
     @strawberry.field(description="The signed-in caller; null for anonymous requests.")
     def viewer(self, info: GraphQLInfo) -> Viewer | None:
-        viewer = info.context.viewer
-        if viewer.user_id is None:
-            return None
-        return Viewer(
-            id=format_id(viewer.user_id),
-            email=viewer.email,
-            user_id=viewer.user_id,
-            roles=sorted((AppRole(role) for role in viewer.app_roles), key=lambda r: r.name),
-        )
+        return viewer_of(info)
 
     @strawberry.field(description="A user by id; null when absent or not visible to the viewer.")
     async def user(
@@ -121,7 +132,7 @@ class UsersQuery:
         info: GraphQLInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="The id.")],
     ) -> User | None:
-        visible = await user_resolvers.get_user(info.context, parse_id(id))
+        visible = await user_resolvers.get_user(info.context, parse_id(id, of="User"))
         return User.from_visible(visible) if visible is not None else None
 
 
@@ -168,3 +179,7 @@ class UsersMutation:
             ),
             lambda visible: ViewerProfileUpdated(user=User.from_visible(visible)),
         )
+
+
+register_node("User", UserByIdLoader, lambda _info, row: User.from_visible(row))
+register_node("Viewer", UserByIdLoader, _own_viewer)

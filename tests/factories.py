@@ -10,8 +10,21 @@ from typing import Any
 
 from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
 from resolvers.core.database import Database
+from schema.ids import format_id
 
 _sequence = itertools.count(1)
+
+_TYPE_NAMES = {DoctorAvailability: "AvailabilityRule"}
+"""Models whose GraphQL type has another name; the rest share theirs."""
+
+
+def gid(row: Any, type_name: str | None = None) -> str:
+    """The global id the API gives `row` (a model instance), or `row` (a uuid) as an
+    object of `type_name`."""
+    if isinstance(row, uuid.UUID):
+        assert type_name is not None
+        return str(format_id(type_name, row))
+    return str(format_id(type_name or _TYPE_NAMES.get(type(row), type(row).__name__), row.id))
 
 
 async def make_user(

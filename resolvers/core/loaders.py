@@ -3,6 +3,7 @@ connection), so loaders resolving side by side never share an `AsyncSession`."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -75,6 +76,18 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
         """Put a freshly written row in the cache (after a mutation's commit)."""
         self.clear(key)
         self.prime(key, value)
+
+
+class RowByIdLoader(PolicyLoader[uuid.UUID, Any]):
+    """Rows of `model` by primary key, through the table's policy: one statement per
+    batch. A subclass per table sets `model` (and is the `<Model>ByIdLoader`)."""
+
+    model: ClassVar[type[Any]]
+
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Any]:
+        rows = await self.visible_where_in(self.model, self.model.id, keys)
+        found = {row.id: row for row in rows}
+        return [found.get(key) for key in keys]
 
 
 async def _each(futures: list[Awaitable[ValueT]]) -> list[ValueT]:

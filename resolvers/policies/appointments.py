@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, false, literal, or_, select, true
 
 from models import (
     Appointment,
@@ -31,6 +31,31 @@ from models import (
 )
 from resolvers.core.identity import Viewer
 from resolvers.policies.base import TablePolicy
+
+# Appointments in these statuses do not make a care relationship.
+EXCLUDED_APPOINTMENT_STATUSES = ("cancelled",)
+
+
+def care_relationship(doctor_id: uuid.UUID, patient_id: Any) -> ColumnElement[bool]:
+    """The care relationship: the patient (`patient_id`, a column or value) has a
+    non-cancelled appointment with this doctor. It opens the patient's goals (policies/goals)
+    and contact details (policies/users) to the doctor. An appointment that
+    was cancelled and later refunded (status `refunded`, `cancelled_at` set) is still a
+    cancelled booking and does not count."""
+    return (
+        select(Appointment.id)
+        .where(
+            Appointment.patient_id == patient_id,
+            Appointment.doctor_id == doctor_id,
+            # One parameter per status (not an expanding list): the statement text is
+            # then final, which lets a kept statement go straight to the driver.
+            Appointment.status.not_in(
+                [literal(status) for status in EXCLUDED_APPOINTMENT_STATUSES]
+            ),
+            Appointment.cancelled_at.is_(None),
+        )
+        .exists()
+    )
 
 
 def _appointment_read(viewer: Viewer) -> ColumnElement[bool]:
@@ -103,6 +128,19 @@ class AppointmentEventPolicy(TablePolicy[AppointmentEvent]):
         if viewer.user_id is None:
             return false()
         return _readable_appointment(AppointmentEvent.appointment_id, viewer)
+
+    def actor_visible(
+        self, viewer: Viewer, event: AppointmentEvent, appointment_doctor_id: uuid.UUID
+    ) -> bool:
+        """Who sees the person behind a change (`actorId`) of an event they may read: the
+        appointment's doctor and admins; a patient sees the role only (`actorRole`),
+        except for their own changes."""
+        return (
+            viewer.is_service
+            or viewer.is_admin
+            or viewer.doctor_id == appointment_doctor_id
+            or (event.actor_id is not None and event.actor_id == viewer.user_id)
+        )
 
 
 class SlotHoldPolicy(TablePolicy[SlotHold]):

@@ -12,36 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import ColumnElement, false, literal, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 
-from models import Appointment, Goal, GoalCheckIn, GoalMilestone
+from models import Goal, GoalCheckIn, GoalMilestone
 from resolvers.core.identity import Viewer
+from resolvers.policies.appointments import care_relationship
 from resolvers.policies.base import TablePolicy
 
 ChildT = TypeVar("ChildT", GoalMilestone, GoalCheckIn)
-
-# Appointments in these statuses do not open a patient's goals to the doctor.
-EXCLUDED_APPOINTMENT_STATUSES = ("cancelled",)
-
-
-def _has_care_relationship(doctor_id: uuid.UUID, owner_id: Any) -> ColumnElement[bool]:
-    """The goal owner has a non-cancelled appointment with this doctor. An appointment that
-    was cancelled and later refunded (status `refunded`, `cancelled_at` set) is still a
-    cancelled booking and does not count."""
-    return (
-        select(Appointment.id)
-        .where(
-            Appointment.patient_id == owner_id,
-            Appointment.doctor_id == doctor_id,
-            # One parameter per status (not an expanding list): the statement text is
-            # then final, which lets a kept statement go straight to the driver.
-            Appointment.status.not_in(
-                [literal(status) for status in EXCLUDED_APPOINTMENT_STATUSES]
-            ),
-            Appointment.cancelled_at.is_(None),
-        )
-        .exists()
-    )
 
 
 class GoalPolicy(TablePolicy[Goal]):
@@ -54,7 +32,7 @@ class GoalPolicy(TablePolicy[Goal]):
             return false()
         own = Goal.owner_id == viewer.user_id
         if viewer.doctor_id is not None:
-            return or_(own, _has_care_relationship(viewer.doctor_id, Goal.owner_id))
+            return or_(own, care_relationship(viewer.doctor_id, Goal.owner_id))
         return own
 
     def can_create_for(self, viewer: Viewer, owner_id: uuid.UUID) -> bool:

@@ -1,5 +1,6 @@
-"""users: a user reads and updates their own row; coaches read names; a doctor reads the
-name and contact of their own patients; admins everything.
+"""users: a user reads and updates their own row; coaches read names, avatars and time
+zones; a doctor reads the names of their patients (any appointment) and their contact
+details while a non-cancelled appointment links them; admins everything.
 
 Column-level: `contact` says who sees email and phone; others get `null`.
 """
@@ -12,6 +13,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 
 from models import Appointment, User
 from resolvers.core.identity import Viewer
+from resolvers.policies.appointments import care_relationship
 from resolvers.policies.base import TablePolicy
 
 
@@ -43,10 +45,17 @@ class UserPolicy(TablePolicy[User]):
         return _own_or_patients(viewer)
 
     def contact(self, viewer: Viewer) -> ColumnElement[bool]:
-        """Who sees `email` and `phone` of a row they may read."""
+        """Who sees `email` and `phone` of a row they may read: the user, admins, and a
+        doctor while a non-cancelled appointment links the patient to them (the care
+        relationship). Coaches see name, avatar and time zone only."""
         if viewer.is_service or viewer.is_admin:
             return true()
-        return _own_or_patients(viewer)
+        if viewer.user_id is None:
+            return false()
+        own = User.id == viewer.user_id
+        if viewer.doctor_id is not None:
+            return or_(own, care_relationship(viewer.doctor_id, User.id))
+        return own
 
     def can_update(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
         return viewer.is_service or viewer.is_admin or viewer.user_id == user_id

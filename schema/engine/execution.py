@@ -315,14 +315,18 @@ class _PlanRun:
 
             return nullable_leaf
         if isinstance(type_, GraphQLObjectType):
-            if type_.is_type_of is not None:
-                raise Unsupported(f"{type_.name} checks its runtime type")
             object_type = type_
             planned: list[_Selection] = []
+            # Strawberry gives every type that implements an interface an `is_type_of`
+            # (an isinstance check that ignores `info`); graphql-core calls it on every
+            # value, and a value it refuses is an error, which graphql-core reports.
+            is_type_of = type_.is_type_of
 
             def object_value(run: _PlanRun, value: Any) -> Any:
                 if value is None:
                     return None
+                if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
+                    raise Unsupported(f"{object_type.name} refuses {type(value).__name__}")
                 if not planned:
                     grouped = run.collect(object_type, details)
                     planned.append(run.selection(object_type, grouped, path))

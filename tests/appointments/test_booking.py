@@ -24,7 +24,7 @@ from tests.appointments.factories import (
     weekday_of,
 )
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_rule, make_user, user_of
+from tests.factories import gid, make_doctor, make_rule, make_user, user_of
 
 BOOK = """
 mutation ($input: BookAppointmentInput!) {
@@ -70,7 +70,7 @@ async def _setup(db: Database, **doctor_fields: Any) -> tuple[Doctor, User, date
 
 
 def _book(doctor: Doctor, starts_at: datetime, **extra: Any) -> dict[str, Any]:
-    return {"input": {"doctorId": str(doctor.id), "startsAt": starts_at.isoformat(), **extra}}
+    return {"input": {"doctorId": gid(doctor), "startsAt": starts_at.isoformat(), **extra}}
 
 
 async def _state(db: Database) -> tuple[int, ...]:
@@ -99,7 +99,7 @@ async def test_book_an_open_slot(client: GraphQLClient, db: Database) -> None:
     ]
     # The slot is gone for everyone now.
     day = slot.astimezone().date().isoformat()
-    starts = await client.execute(SLOT_STARTS, {"id": str(doctor.id), "day": day})
+    starts = await client.execute(SLOT_STARTS, {"id": gid(doctor), "day": day})
     assert slot.isoformat() not in [s["startsAt"] for s in starts.data["doctor"]["availableSlots"]]
 
 
@@ -338,7 +338,7 @@ async def test_concurrent_overlapping_moves_and_bookings_have_one_winner(
         client.execute(
             RESCHEDULE,
             {
-                "id": str(a.id),
+                "id": gid(a),
                 "startsAt": (slot + timedelta(minutes=10 + 10 * (i % 2))).isoformat(),
             },
             as_user=doctor_user,

@@ -19,7 +19,7 @@ from tests.appointments.factories import (
     weekday_of,
 )
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_rule, make_user, user_of
+from tests.factories import gid, make_doctor, make_rule, make_user, user_of
 
 CHANGE = """
 mutation ($id: ID!, $reason: String) {
@@ -88,7 +88,7 @@ async def _run(
     response = await client.execute(
         _op(mutation),
         {
-            "id": str(appointment.id),
+            "id": gid(appointment),
             **({"reason": reason} if mutation == "cancelAppointment" else {}),
         },
         as_user=who,
@@ -127,7 +127,7 @@ async def test_doctor_runs_the_appointment(
     assert result["appointment"]["status"] == expected
     last = result["appointment"]["history"][-1]
     assert last["fromStatus"] == status.upper() and last["toStatus"] == expected
-    assert last["actorRole"] == "DOCTOR" and last["actorId"] == str(doctor_user.id)
+    assert last["actorRole"] == "DOCTOR" and last["actorId"] == gid(doctor_user)
 
 
 @pytest.mark.parametrize(
@@ -263,7 +263,7 @@ async def _scheduled(db: Database) -> tuple[Doctor, User, User, Appointment, dat
 async def test_patient_reschedules_to_an_open_slot(client: GraphQLClient, db: Database) -> None:
     _doctor, _doctor_user, patient, appointment, target = await _scheduled(db)
     response = await client.execute(
-        RESCHEDULE, {"id": str(appointment.id), "startsAt": target.isoformat()}, as_user=patient
+        RESCHEDULE, {"id": gid(appointment), "startsAt": target.isoformat()}, as_user=patient
     )
     moved = response.data["rescheduleAppointment"]["appointment"]
     assert datetime.fromisoformat(moved["startsAt"]) == target
@@ -275,7 +275,7 @@ async def test_patient_reschedules_to_an_open_slot(client: GraphQLClient, db: Da
     back = await client.execute(
         RESCHEDULE,
         {
-            "id": str(appointment.id),
+            "id": gid(appointment),
             "startsAt": (appointment.starts_at + timedelta(minutes=30)).isoformat(),
         },
         as_user=patient,
@@ -292,7 +292,7 @@ async def test_reschedule_to_a_taken_or_off_grid_time_changes_nothing(
     for starts_at in (target, target + timedelta(minutes=7)):
         response = await client.execute(
             RESCHEDULE,
-            {"id": str(appointment.id), "startsAt": starts_at.isoformat()},
+            {"id": gid(appointment), "startsAt": starts_at.isoformat()},
             as_user=patient,
         )
         assert response.data["rescheduleAppointment"]["__typename"] == "SlotUnavailable"
@@ -307,13 +307,13 @@ async def test_doctor_moves_off_grid_but_never_onto_another(
     off_grid = target + timedelta(hours=3, minutes=7)
     moved = await client.execute(
         RESCHEDULE,
-        {"id": str(appointment.id), "startsAt": off_grid.isoformat()},
+        {"id": gid(appointment), "startsAt": off_grid.isoformat()},
         as_user=doctor_user,
     )
     assert moved.data["rescheduleAppointment"]["__typename"] == "AppointmentUpdated"
     overlapping = await client.execute(
         RESCHEDULE,
-        {"id": str(appointment.id), "startsAt": (target + timedelta(minutes=15)).isoformat()},
+        {"id": gid(appointment), "startsAt": (target + timedelta(minutes=15)).isoformat()},
         as_user=doctor_user,
     )
     assert overlapping.data["rescheduleAppointment"]["__typename"] == "SlotUnavailable"
@@ -329,12 +329,12 @@ async def test_reschedule_of_a_finished_appointment_is_invalid(
         db, doctor=doctor, patient=patient, starts_at=datetime.now(UTC) + PAST, status="completed"
     )
     response = await client.execute(
-        RESCHEDULE, {"id": str(done.id), "startsAt": target.isoformat()}, as_user=doctor_user
+        RESCHEDULE, {"id": gid(done), "startsAt": target.isoformat()}, as_user=doctor_user
     )
     assert response.data["rescheduleAppointment"]["__typename"] == "InvalidTransition"
     stranger = await client.execute(
         RESCHEDULE,
-        {"id": str(done.id), "startsAt": target.isoformat()},
+        {"id": gid(done), "startsAt": target.isoformat()},
         as_user=await make_user(db),
     )
     assert stranger.data["rescheduleAppointment"]["__typename"] == "NotFound"

@@ -19,7 +19,7 @@ from tests.appointments.factories import (
 from tests.appointments.test_booking import HOLD
 from tests.appointments.test_policies import CREATE_COUPON
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_rule, make_user, user_of
+from tests.factories import gid, make_doctor, make_rule, make_user, user_of
 
 
 async def test_a_user_holds_at_most_five_slots_at_once(client: GraphQLClient, db: Database) -> None:
@@ -35,7 +35,7 @@ async def test_a_user_holds_at_most_five_slots_at_once(client: GraphQLClient, db
     before = await count_rows(db, SlotHold)
     response = await client.execute(
         HOLD,
-        {"input": {"doctorId": str(doctor.id), "startsAt": at(day, time(9), "UTC").isoformat()}},
+        {"input": {"doctorId": gid(doctor), "startsAt": at(day, time(9), "UTC").isoformat()}},
         as_user=patient,
     )
     assert response.data["holdSlot"] == {
@@ -55,7 +55,7 @@ async def test_a_user_holds_at_most_five_slots_at_once(client: GraphQLClient, db
         )
     allowed = await client.execute(
         HOLD,
-        {"input": {"doctorId": str(doctor.id), "startsAt": at(day, time(9), "UTC").isoformat()}},
+        {"input": {"doctorId": gid(doctor), "startsAt": at(day, time(9), "UTC").isoformat()}},
         as_user=other,
     )
     assert allowed.data["holdSlot"]["__typename"] == "SlotHeld"

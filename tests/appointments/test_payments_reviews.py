@@ -15,7 +15,7 @@ from models import Appointment, AppointmentEvent, Doctor, Payment, Review
 from resolvers.core.database import Database
 from tests.appointments.factories import count_rows, fetch, make_appointment, make_payment
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 
 RECORD = """
 mutation ($input: RecordPaymentInput!) {
@@ -71,7 +71,7 @@ query ($id: ID!, $first: Int, $after: String, $featured: Boolean! = false) {
 
 def _record(appointment: Appointment, **overrides: Any) -> dict[str, Any]:
     values = {
-        "appointmentId": str(appointment.id),
+        "appointmentId": gid(appointment),
         "amount": str(appointment.price - appointment.discount),
         "currency": appointment.currency,
         "provider": "stripe",
@@ -184,15 +184,15 @@ async def test_refund(client: GraphQLClient, db: Database) -> None:
     )
     payment = await make_payment(db, appointment)
     events = await count_rows(db, AppointmentEvent)
-    refused = await client.execute(REFUND, {"id": str(payment.id)}, as_user=patient)
+    refused = await client.execute(REFUND, {"id": gid(payment)}, as_user=patient)
     assert refused.data["refundPayment"]["__typename"] == "NotAllowed"
-    response = await client.execute(REFUND, {"id": str(payment.id)}, as_user="service")
+    response = await client.execute(REFUND, {"id": gid(payment)}, as_user="service")
     result = response.data["refundPayment"]
     assert result["payment"]["status"] == "REFUNDED"
     assert result["payment"]["refundReason"] == "duplicate charge"
     assert result["appointment"]["status"] == "REFUNDED"
     assert await count_rows(db, AppointmentEvent) == events + 1
-    again = await client.execute(REFUND, {"id": str(payment.id)}, as_user="service")
+    again = await client.execute(REFUND, {"id": gid(payment)}, as_user="service")
     assert again.data["refundPayment"]["__typename"] == "ValidationError"
 
 
@@ -213,7 +213,7 @@ async def _completed(db: Database, doctor: Doctor | None = None) -> tuple[Doctor
 
 
 def _review(appointment: Appointment, rating: int = 4, comment: str = "Kind") -> dict[str, Any]:
-    return {"input": {"appointmentId": str(appointment.id), "rating": rating, "comment": comment}}
+    return {"input": {"appointmentId": gid(appointment), "rating": rating, "comment": comment}}
 
 
 async def test_review_updates_rating(client: GraphQLClient, db: Database) -> None:
@@ -291,7 +291,7 @@ async def test_feature_and_list_reviews(client: GraphQLClient, db: Database) -> 
     featured = await client.execute(FEATURE, {"id": str(review_id)}, as_user=admin)
     assert featured.data["featureReview"]["review"]["featured"] is True
 
-    page = await client.execute(DOCTOR_REVIEWS, {"id": str(doctor.id), "first": 3})
+    page = await client.execute(DOCTOR_REVIEWS, {"id": gid(doctor), "first": 3})
     reviews = page.data["doctor"]["reviews"]
     assert reviews["totalCount"] == 4 and reviews["pageInfo"]["hasNextPage"] is True
     assert len(reviews["edges"]) == 3
@@ -299,8 +299,8 @@ async def test_feature_and_list_reviews(client: GraphQLClient, db: Database) -> 
     assert reviews["edges"][0]["node"]["patient"] is None
     rest = await client.execute(
         DOCTOR_REVIEWS,
-        {"id": str(doctor.id), "first": 3, "after": reviews["pageInfo"]["endCursor"]},
+        {"id": gid(doctor), "first": 3, "after": reviews["pageInfo"]["endCursor"]},
     )
     assert len(rest.data["doctor"]["reviews"]["edges"]) == 1
-    only = await client.execute(DOCTOR_REVIEWS, {"id": str(doctor.id), "featured": True})
+    only = await client.execute(DOCTOR_REVIEWS, {"id": gid(doctor), "featured": True})
     assert only.data["doctor"]["reviews"]["totalCount"] == 1

@@ -19,7 +19,7 @@ from tests.appointments.factories import (
     make_review,
 )
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 
 APPOINTMENTS = """
 query { appointments(first: 50) { totalCount edges { node { id
@@ -31,7 +31,7 @@ NESTED = """
 query ($id: ID!) { doctor(id: $id) { appointments(first: 10) { totalCount
   edges { node { id patient { fullName } } } } } }
 """
-HOLDS = "query { slotHolds { id userId } }"
+HOLDS = "query { slotHolds { id userId } holds(first: 5) { totalCount edges { node { id } } } }"
 COUPONS = "query { coupons(first: 10) { totalCount edges { node { code } } } }"
 REVIEWS = "query ($id: ID!) { doctor(id: $id) { reviews { totalCount } } }"
 
@@ -93,7 +93,7 @@ async def _world(db: Database) -> World:
 
 
 def _ids(*appointments: Appointment) -> set[str]:
-    return {str(a.id) for a in appointments}
+    return {gid(a) for a in appointments}
 
 
 VISIBLE = {
@@ -111,24 +111,24 @@ VISIBLE = {
 @pytest.mark.parametrize("role", list(VISIBLE))
 async def test_appointments_root_and_by_id(client: GraphQLClient, db: Database, role: str) -> None:
     world = await _world(db)
-    expected = {str(getattr(world, name).id) for name in VISIBLE[role] if name}
+    expected = {gid(getattr(world, name)) for name in VISIBLE[role] if name}
     response = await client.execute(APPOINTMENTS, as_user=world.users[role])
     connection = response.data["appointments"]
     assert {edge["node"]["id"] for edge in connection["edges"]} == expected
     assert connection["totalCount"] == len(expected)
     for name in ("a1", "a2", "a3"):
         appointment = getattr(world, name)
-        single = await client.execute(ONE, {"id": str(appointment.id)}, as_user=world.users[role])
+        single = await client.execute(ONE, {"id": gid(appointment)}, as_user=world.users[role])
         found = single.data["appointment"]
-        assert (found is not None) == (str(appointment.id) in expected), (role, name)
+        assert (found is not None) == (gid(appointment) in expected), (role, name)
     for edge in connection["edges"]:
         node = edge["node"]
-        if node["id"] == str(world.a1.id):
+        if node["id"] == gid(world.a1):
             # Payments, review and history come along wherever the appointment is visible.
             assert node["payments"] == [{"id": node["payments"][0]["id"], "amount": "100.00"}]
             assert node["review"] == {"rating": 5}
             assert node["history"][0]["kind"] == "CREATED"
-            assert node["doctor"] == {"id": str(world.doctor_a.id)}
+            assert node["doctor"] == {"id": gid(world.doctor_a)}
             # The doctor and the patient see the patient's contact; others only as allowed.
             assert node["patient"]["email"] == world.users["patient1"].email
 
@@ -138,12 +138,10 @@ async def test_doctor_appointments_nested_apply_the_policy(
     client: GraphQLClient, db: Database, role: str
 ) -> None:
     world = await _world(db)
-    response = await client.execute(
-        NESTED, {"id": str(world.doctor_a.id)}, as_user=world.users[role]
-    )
+    response = await client.execute(NESTED, {"id": gid(world.doctor_a)}, as_user=world.users[role])
     connection = response.data["doctor"]["appointments"]
     expected = {
-        str(getattr(world, name).id)
+        gid(getattr(world, name))
         for name in VISIBLE[role]
         if name and getattr(world, name).doctor_id == world.doctor_a.id
     }
@@ -168,6 +166,11 @@ async def test_slot_holds_policy(client: GraphQLClient, db: Database, role: str)
     world = await _world(db)
     response = await client.execute(HOLDS, as_user=world.users[role])
     assert len(response.data["slotHolds"]) == HOLDS_VISIBLE[role]
+    connection = response.data["holds"]
+    assert connection["totalCount"] == len(connection["edges"]) == HOLDS_VISIBLE[role]
+    assert [edge["node"]["id"] for edge in connection["edges"]] == [
+        hold["id"] for hold in response.data["slotHolds"]
+    ]
 
 
 COUPONS_VISIBLE = {
@@ -198,9 +201,7 @@ async def test_reviews_are_public_for_verified_doctors(
     client: GraphQLClient, db: Database, role: str
 ) -> None:
     world = await _world(db)
-    response = await client.execute(
-        REVIEWS, {"id": str(world.doctor_a.id)}, as_user=world.users[role]
-    )
+    response = await client.execute(REVIEWS, {"id": gid(world.doctor_a)}, as_user=world.users[role])
     assert response.data["doctor"]["reviews"]["totalCount"] == 1
 
 
@@ -302,8 +303,8 @@ async def test_dashboard_for_admins_only(client: GraphQLClient, db: Database) ->
         {"month": month, "currency": "USD", "amount": "100.00", "payments": 1}
     ]
     assert sum(h["count"] for h in dashboard["bookingsByHour"]) == 3
-    assert dashboard["topDoctors"][0]["doctor"]["id"] == str(world.doctor_a.id)  # rated 5
-    assert dashboard["byVolume"] == [{"doctor": {"id": str(world.doctor_a.id)}, "appointments": 2}]
+    assert dashboard["topDoctors"][0]["doctor"]["id"] == gid(world.doctor_a)  # rated 5
+    assert dashboard["byVolume"] == [{"doctor": {"id": gid(world.doctor_a)}, "appointments": 2}]
     inverted = await client.execute(
         DASHBOARD, {"from": window["to"], "to": window["from"]}, as_user=world.users["admin"]
     )
@@ -337,7 +338,7 @@ async def test_doctors_manage_their_own_coupons(client: GraphQLClient, db: Datab
     coupon = created.data["createCoupon"]["coupon"]
     assert coupon == {
         "code": "SPRING-25",
-        "doctorId": str(world.doctor_a.id),
+        "doctorId": gid(world.doctor_a),
         "kind": "PERCENT",
         "value": "25.00",
         "currency": None,
@@ -347,7 +348,7 @@ async def test_doctors_manage_their_own_coupons(client: GraphQLClient, db: Datab
         ({"code": "BAD", "kind": "PERCENT", "value": "120"}, doctor_user, "ValidationError"),
         ({"code": "FIX", "kind": "FIXED", "value": "5"}, doctor_user, "ValidationError"),
         (
-            {"code": "THEIRS", "kind": "PERCENT", "value": "5", "doctorId": str(world.doctor_b.id)},
+            {"code": "THEIRS", "kind": "PERCENT", "value": "5", "doctorId": gid(world.doctor_b)},
             doctor_user,
             "NotAllowed",
         ),
@@ -363,7 +364,7 @@ async def test_doctors_manage_their_own_coupons(client: GraphQLClient, db: Datab
     )
     assert platform.data["createCoupon"]["coupon"]["doctorId"] is None
 
-    update = {"input": {"id": str(world.coupon_a.id), "active": False, "maxUses": 3}}
+    update = {"input": {"id": gid(world.coupon_a), "active": False, "maxUses": 3}}
     stranger = await client.execute(UPDATE_COUPON, update, as_user=world.users["doctor_b"])
     assert stranger.data["updateCoupon"]["__typename"] == "NotFound"
     updated = await client.execute(UPDATE_COUPON, update, as_user=doctor_user)
@@ -376,15 +377,17 @@ async def test_patient_contact_is_hidden_from_other_doctors(
     world = await _world(db)
     query = "query ($id: ID!) { user(id: $id) { fullName email } }"
     patient1: User = world.users["patient1"]
-    own = await client.execute(query, {"id": str(patient1.id)}, as_user=world.users["doctor_a"])
+    own = await client.execute(query, {"id": gid(patient1)}, as_user=world.users["doctor_a"])
     assert own.data["user"]["email"] == patient1.email
-    other = await client.execute(query, {"id": str(patient1.id)}, as_user=world.users["doctor_b"])
+    other = await client.execute(query, {"id": gid(patient1)}, as_user=world.users["doctor_b"])
     assert other.data["user"] is None
 
 
 FILTERED = """
-query ($first: Int, $after: String, $filter: AppointmentFilter, $direction: OrderDirection) {
-  appointments(first: $first, after: $after, filter: $filter, direction: $direction) {
+query ($first: Int, $after: String, $filter: AppointmentFilter, $direction: OrderDirection,
+       $orderBy: AppointmentOrder) {
+  appointments(first: $first, after: $after, filter: $filter, direction: $direction,
+               orderBy: $orderBy) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { id status startsAt } } } }
 """
 
@@ -398,21 +401,26 @@ async def test_appointment_filters_and_pages(client: GraphQLClient, db: Database
         return [edge["node"]["id"] for edge in response.data["appointments"]["edges"]]
 
     assert await ids({"status": ["COMPLETED", "PENDING_PAYMENT"]}) == [
-        str(world.a1.id),
-        str(world.a3.id),
+        gid(world.a1),
+        gid(world.a3),
     ]
-    assert await ids({"doctorId": str(world.doctor_b.id)}) == [str(world.a2.id)]
+    assert await ids({"doctorId": gid(world.doctor_b)}) == [gid(world.a2)]
     assert await ids({"from": world.a2.starts_at.isoformat()}) == [
-        str(world.a2.id),
-        str(world.a3.id),
+        gid(world.a2),
+        gid(world.a3),
     ]
-    assert await ids({"to": world.a2.starts_at.isoformat()}) == [str(world.a1.id)]
-    assert await ids({}, direction="DESC") == [str(world.a3.id), str(world.a2.id), str(world.a1.id)]
+    assert await ids({"to": world.a2.starts_at.isoformat()}) == [gid(world.a1)]
+    newest_first = [gid(world.a3), gid(world.a2), gid(world.a1)]
+    assert await ids({}, orderBy={"field": "STARTS_AT", "direction": "DESC"}) == newest_first
+    assert await ids({}, orderBy={"direction": "ASC"}) == newest_first[::-1]
+    # The deprecated `direction` still works; `orderBy` wins when both are given.
+    assert await ids({}, direction="DESC") == newest_first
+    assert await ids({}, direction="DESC", orderBy={"direction": "ASC"}) == newest_first[::-1]
     first = await client.execute(FILTERED, {"first": 2}, as_user=admin)
     page = first.data["appointments"]
     assert page["pageInfo"]["hasNextPage"] is True and page["totalCount"] == 3
     rest = await ids({}, first=2, after=page["pageInfo"]["endCursor"])
-    assert rest == [str(world.a3.id)]
+    assert rest == [gid(world.a3)]
     inverted = await client.execute(
         FILTERED,
         {"filter": {"from": world.a3.starts_at.isoformat(), "to": world.a1.starts_at.isoformat()}},
@@ -441,7 +449,7 @@ async def test_reviews_of_unverified_doctors_are_hidden_from_the_public(
         (await user_of(db, hidden), 1),  # the doctor sees their own
         (await make_user(db, roles=("admin",)), 1),
     ]:
-        response = await client.execute(query, {"id": str(hidden.id)}, as_user=who)
+        response = await client.execute(query, {"id": gid(hidden)}, as_user=who)
         assert response.data["doctor"]["reviews"]["totalCount"] == expected
-    anon = await client.execute(query, {"id": str(hidden.id)})
+    anon = await client.execute(query, {"id": gid(hidden)})
     assert anon.data["doctor"] is None

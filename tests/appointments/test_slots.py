@@ -23,7 +23,7 @@ from tests.appointments.factories import (
     weekday_of,
 )
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_exception, make_rule, make_user
+from tests.factories import gid, make_doctor, make_exception, make_rule, make_user
 
 SLOTS = """
 query ($id: ID!, $from: Date, $to: Date) {
@@ -225,7 +225,7 @@ async def test_graphql_slots_relative_to_today(client: GraphQLClient, db: Databa
     day = local_day_ahead("Australia/Sydney", 5)
     await make_rule(db, doctor, day_of_week=weekday_of(day), start=time(9), end=time(10))
     response = await client.execute(
-        SLOTS, {"id": str(doctor.id), "from": day.isoformat(), "to": day.isoformat()}
+        SLOTS, {"id": gid(doctor), "from": day.isoformat(), "to": day.isoformat()}
     )
     slots = response.data["doctor"]["availableSlots"]
     assert [s["localStartTime"] for s in slots] == ["09:00", "09:30"]
@@ -246,7 +246,7 @@ async def test_range_limits_are_bad_user_input(
 ) -> None:
     doctor = await make_doctor(db)
     response = await client.execute(
-        SLOTS, {"id": str(doctor.id), "from": start.isoformat(), "to": end.isoformat()}
+        SLOTS, {"id": gid(doctor), "from": start.isoformat(), "to": end.isoformat()}
     )
     assert response.codes == ["BAD_USER_INPUT"]
     with pytest.raises(BadUserInput):
@@ -256,7 +256,7 @@ async def test_range_limits_are_bad_user_input(
 async def test_62_days_is_allowed(client: GraphQLClient, db: Database) -> None:
     doctor = await make_doctor(db)
     response = await client.execute(
-        SLOTS, {"id": str(doctor.id), "from": "2027-01-01", "to": "2027-03-03"}
+        SLOTS, {"id": gid(doctor), "from": "2027-01-01", "to": "2027-03-03"}
     )
     assert response.errors == []
 

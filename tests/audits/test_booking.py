@@ -19,7 +19,7 @@ from tests.appointments.factories import (
     weekday_of,
 )
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_rule, make_user, user_of
+from tests.factories import gid, make_doctor, make_rule, make_user, user_of
 from tests.goals.factories import make_check_in, make_goal, make_milestone
 
 GOAL_PATHS = """
@@ -86,7 +86,7 @@ async def _care_world(db: Database) -> tuple[Doctor, User, User, Any, Appointmen
 
 
 def _variables(goal: Any, patient: User, doctor: Doctor) -> dict[str, str]:
-    return {"goal": str(goal.id), "user": str(patient.id), "doctor": str(doctor.id)}
+    return {"goal": gid(goal), "user": gid(patient), "doctor": gid(doctor)}
 
 
 async def test_doctor_reads_goals_only_while_the_care_relationship_is_live(
@@ -105,9 +105,9 @@ async def test_doctor_reads_goals_only_while_the_care_relationship_is_live(
     assert live.data["goals"]["totalCount"] == 1
 
     payment = await make_payment(db, appointment)
-    cancelled = await client.execute(CANCEL, {"id": str(appointment.id)}, as_user=doctor_user)
+    cancelled = await client.execute(CANCEL, {"id": gid(appointment)}, as_user=doctor_user)
     assert cancelled.data["cancelAppointment"]["__typename"] == "AppointmentUpdated"
-    refunded = await client.execute(REFUND, {"id": str(payment.id)}, as_user=admin)
+    refunded = await client.execute(REFUND, {"id": gid(payment)}, as_user=admin)
     assert refunded.data["refundPayment"]["appointment"]["status"] == "REFUNDED"
 
     after = await client.execute(GOAL_PATHS, variables, as_user=doctor_user)
@@ -139,7 +139,7 @@ async def test_completed_then_refunded_keeps_the_care_relationship(
         GOAL_PATHS, _variables(goal, patient, doctor), as_user=await user_of(db, doctor)
     )
     assert response.data["goal"] == {
-        "id": str(goal.id),
+        "id": gid(goal),
         "milestones": [],
         "checkIns": {"totalCount": 0},
     }
@@ -176,7 +176,7 @@ async def test_another_doctors_coupon_is_indistinguishable_from_an_unknown_code(
             BOOK,
             {
                 "input": {
-                    "doctorId": str(doctor.id),
+                    "doctorId": gid(doctor),
                     "startsAt": slot.isoformat(),
                     "couponCode": code,
                 }
@@ -197,7 +197,7 @@ async def test_a_doctor_cannot_hold_a_slot_on_their_own_schedule(
     written."""
     doctor, patient, slot = await _bookable(db)
     doctor_user = await user_of(db, doctor)
-    variables = {"input": {"doctorId": str(doctor.id), "startsAt": slot.isoformat()}}
+    variables = {"input": {"doctorId": gid(doctor), "startsAt": slot.isoformat()}}
     response = await client.execute(HOLD, variables, as_user=doctor_user)
     assert response.data["holdSlot"] == {"__typename": "NotAllowed", "code": "FORBIDDEN"}
     assert await count_rows(db, SlotHold) == 0
@@ -218,7 +218,7 @@ async def test_holds_and_bookings_of_unverified_doctors_look_like_unknown_doctor
         row.verified = False
     before = await _booking_state(db)
     messages: set[str] = set()
-    for doctor_id in (str(doctor.id), "00000000-0000-4000-8000-000000000001"):
+    for doctor_id in (gid(doctor), "00000000-0000-4000-8000-000000000001"):
         variables = {"input": {"doctorId": doctor_id, "startsAt": slot.isoformat()}}
         held = await client.execute(HOLD, variables, as_user=patient)
         assert held.data["holdSlot"] == {"__typename": "NotFound", "code": "NOT_FOUND"}
@@ -256,7 +256,7 @@ async def test_a_later_mutation_field_does_not_answer_from_stale_policy_reads(
         status="pending_payment",
     )
     response = await client.execute(
-        CONFIRM_THEN_CANCEL, {"id": str(appointment.id)}, as_user=await user_of(db, doctor)
+        CONFIRM_THEN_CANCEL, {"id": gid(appointment)}, as_user=await user_of(db, doctor)
     )
     assert not response.errors, response.errors
     assert response.data["a"]["appointment"]["patient"]["goals"] == {"totalCount": 1}

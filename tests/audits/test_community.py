@@ -12,7 +12,7 @@ import pytest
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
 from tests.community.factories import make_comment, make_post, make_report
-from tests.factories import make_user
+from tests.factories import gid, make_user
 
 FEED = "query { feed(first: 50) { totalCount edges { node { title commentCount } } } }"
 READS = """
@@ -58,8 +58,8 @@ async def test_coach_reads_hidden_posts_and_own_drafts_but_not_others_drafts(
     assert feed["totalCount"] == 3
     assert titles["Published"]["commentCount"] == 1  # the hidden comment, moderators see it
     variables = {
-        "draft": str(world["draft"].id),
-        "comment": str(world["on_draft"].id),
+        "draft": gid(world["draft"]),
+        "comment": gid(world["on_draft"]),
     }
     reads = (await client.execute(READS, variables, as_user=coach)).data
     assert reads["post"] is None
@@ -68,7 +68,7 @@ async def test_coach_reads_hidden_posts_and_own_drafts_but_not_others_drafts(
     assert reads["reports"]["totalCount"] == 1
     assert reads["reports"]["edges"][0]["node"]["post"] is None
     # Moderation of an unreadable draft answers like a missing post.
-    hide = await client.execute(HIDE, {"id": str(world["draft"].id)}, as_user=coach)
+    hide = await client.execute(HIDE, {"id": gid(world["draft"])}, as_user=coach)
     assert hide.data["hidePost"] == {"__typename": "NotFound", "code": "NOT_FOUND"}
 
 
@@ -88,13 +88,13 @@ async def test_admins_and_service_still_read_every_draft(
     reads = await client.execute(
         READS,
         {
-            "draft": str(world["draft"].id),
-            "comment": str(world["on_draft"].id),
+            "draft": gid(world["draft"]),
+            "comment": gid(world["on_draft"]),
         },
         as_user=viewer,
     )
-    assert reads.data["post"] == {"id": str(world["draft"].id)}
-    assert reads.data["comment"]["post"] == {"id": str(world["draft"].id)}
+    assert reads.data["post"] == {"id": gid(world["draft"])}
+    assert reads.data["comment"]["post"] == {"id": gid(world["draft"])}
 
 
 RESOLVE_REPORT = """
@@ -124,7 +124,7 @@ async def test_resolving_a_report_cannot_reach_a_draft_the_coach_may_not_read(
     comment_report = await make_report(db, author, comment)
     for report in (post_report, comment_report):
         response = await client.execute(
-            RESOLVE_REPORT, {"id": str(report.id), "action": action}, as_user=coach
+            RESOLVE_REPORT, {"id": gid(report), "action": action}, as_user=coach
         )
         assert response.data["resolveReport"] == {
             "__typename": "ReportResolved",

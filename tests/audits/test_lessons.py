@@ -11,7 +11,7 @@ import pytest
 
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_user
+from tests.factories import gid, make_user
 from tests.lessons.factories import make_entitlement, make_lesson, make_progress
 
 PATHS = """
@@ -48,7 +48,7 @@ async def test_paywalled_content_on_every_path(
         await make_entitlement(db, viewer, **grant)
     lesson = await make_lesson(db, paywall=True)
     await make_progress(db, viewer, lesson)
-    response = await client.execute(PATHS, {"id": str(lesson.id)}, as_user=viewer)
+    response = await client.execute(PATHS, {"id": gid(lesson)}, as_user=viewer)
     assert not response.errors, response.errors
     data: dict[str, Any] = response.data
     nodes = [
@@ -62,7 +62,7 @@ async def test_paywalled_content_on_every_path(
         assert (node["chapters"] is not None) == entitled, node
         if "locked" in node:
             assert node["locked"] is not entitled
-    saved = await client.execute(SAVE, {"id": str(lesson.id)}, as_user=viewer)
+    saved = await client.execute(SAVE, {"id": gid(lesson)}, as_user=viewer)
     payload = saved.data["saveLessonProgress"]["progress"]["lesson"]
     assert (payload["videoId"] is not None) == entitled
 
@@ -72,11 +72,11 @@ async def test_anon_sees_metadata_but_never_paywalled_content(
 ) -> None:
     lesson = await make_lesson(db, paywall=True)
     free = await make_lesson(db)
-    response = await client.execute(PATHS, {"id": str(lesson.id)})
+    response = await client.execute(PATHS, {"id": gid(lesson)})
     assert response.data["lesson"] == {"videoId": None, "chapters": None, "locked": True}
     by_id = {item["id"]: item for m in response.data["lessonModules"] for item in m["lessons"]}
-    assert by_id[str(lesson.id)]["videoId"] is None
-    assert by_id[str(free.id)]["videoId"] == free.video_id
+    assert by_id[gid(lesson)]["videoId"] is None
+    assert by_id[gid(free)]["videoId"] == free.video_id
     assert response.data["lessonProgress"] == {"totalCount": 0, "edges": []}
-    saved = await client.execute(SAVE, {"id": str(lesson.id)})
+    saved = await client.execute(SAVE, {"id": gid(lesson)})
     assert saved.data["saveLessonProgress"]["__typename"] == "NotAllowed"

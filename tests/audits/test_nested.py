@@ -14,7 +14,7 @@ from resolvers.core.database import Database
 from tests.appointments.factories import make_appointment, make_coupon, make_hold, make_review
 from tests.client import GraphQLClient
 from tests.community.factories import like_post, make_post, make_report
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 from tests.goals.factories import make_check_in, make_goal, make_milestone
 from tests.lessons.factories import make_entitlement, make_lesson, make_progress
 
@@ -100,7 +100,7 @@ async def test_doctor_appointment_patient_goals_tree(
     world = await _world(db)
     appointments, patient_visible, contact, goals, review_author = EXPECTED[role]
     response = await client.execute(
-        DOCTOR_TREE, {"doctor": str(world["doctor_a"].id)}, as_user=world["users"][role]
+        DOCTOR_TREE, {"doctor": gid(world["doctor_a"])}, as_user=world["users"][role]
     )
     assert not response.errors, response.errors
     doctor = response.data["doctor"]
@@ -183,7 +183,7 @@ async def test_cross_domain_roots(client: GraphQLClient, db: Database, role: str
     ) = CROSS_EXPECTED[role]
     response = await client.execute(
         CROSS,
-        {"goal": str(world["goal1"].id), "appointment": str(world["a1"].id), "p1": str(p1.id)},
+        {"goal": gid(world["goal1"]), "appointment": gid(world["a1"]), "p1": gid(p1)},
         as_user=world["users"][role],
     )
     assert not response.errors, response.errors
@@ -223,14 +223,14 @@ async def test_like_counts_are_exact_but_likers_are_private(
     admin = await make_user(db, roles=("admin",))
     post = await make_post(db, author)
     await like_post(db, post, viewer, other)
-    seen = await client.execute(LIKES, {"post": str(post.id)}, as_user=viewer)
+    seen = await client.execute(LIKES, {"post": gid(post)}, as_user=viewer)
     assert seen.data["post"]["likeCount"] == 2
-    assert seen.data["post"]["likedBy"] == [{"id": str(viewer.id)}]
+    assert seen.data["post"]["likedBy"] == [{"id": gid(viewer, "Author")}]
     assert seen.data["post"]["viewerHasLiked"] is True
-    staff = await client.execute(LIKES, {"post": str(post.id)}, as_user=admin)
+    staff = await client.execute(LIKES, {"post": gid(post)}, as_user=admin)
     assert {liker["id"] for liker in staff.data["post"]["likedBy"]} == {
-        str(viewer.id),
-        str(other.id),
+        gid(viewer, "Author"),
+        gid(other, "Author"),
     }
-    anon = await client.execute(LIKES, {"post": str(post.id)})
+    anon = await client.execute(LIKES, {"post": gid(post)})
     assert anon.data["post"] is None

@@ -17,7 +17,7 @@ from resolvers.core.database import Database
 from tests.appointments.factories import make_appointment, make_coupon, make_hold
 from tests.client import GraphQLClient
 from tests.community.factories import make_comment, make_post
-from tests.factories import make_doctor, make_exception, make_user
+from tests.factories import gid, make_doctor, make_exception, make_user
 from tests.goals.factories import make_goal, make_milestone
 from tests.lessons.factories import make_lesson
 
@@ -156,17 +156,17 @@ async def _world(db: Database) -> dict[str, Any]:
     )
     return {
         "viewer": viewer,
-        "other": str(other.id),
-        "post": str(post.id),
-        "draft": str(draft.id),
+        "other": gid(other),
+        "post": gid(post),
+        "draft": gid(draft),
         "hidden_post": str((await make_post(db, other, hidden=True)).id),
         "hidden_comment": str((await make_comment(db, post, other, hidden=True)).id),
         "reply_under_hidden": str((await make_comment(db, post, other, parent=hidden_parent)).id),
         "hidden_own": str((await make_comment(db, post, viewer, hidden=True)).id),
-        "comment_on_draft": str(comment_on_draft.id),
-        "goal": str(goal.id),
+        "comment_on_draft": gid(comment_on_draft),
+        "goal": gid(goal),
         "milestone": str((await make_milestone(db, goal, position=0)).id),
-        "appointment": str(appointment.id),
+        "appointment": gid(appointment),
         "hold": str(
             (
                 await make_hold(
@@ -179,7 +179,7 @@ async def _world(db: Database) -> dict[str, Any]:
         ),
         "coupon": str((await make_coupon(db, code="PRIVATE1", doctor_id=verified.id)).id),
         "draft_lesson": str((await make_lesson(db, published=False)).id),
-        "unverified": str(unverified.id),
+        "unverified": gid(unverified),
         "exception": str(
             (await make_exception(db, unverified, on=date(2030, 1, 7), reason="private")).id
         ),

@@ -10,7 +10,7 @@ from models import Comment, CommentLike, PostLike, Report
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
 from tests.community.factories import make_comment, make_post
-from tests.factories import make_user
+from tests.factories import gid, make_user
 
 LIKE_POST = """
 mutation ($id: ID!) { likePost(input: {postId: $id}) {
@@ -51,11 +51,11 @@ async def test_concurrent_likes_keep_counts_exact(client: GraphQLClient, db: Dat
 
     # Every user likes the post three times and the comment twice, all at once.
     calls = [
-        client.execute(LIKE_POST, {"id": str(post.id)}, as_user=user)
+        client.execute(LIKE_POST, {"id": gid(post)}, as_user=user)
         for user in users
         for _ in range(3)
     ] + [
-        client.execute(LIKE_COMMENT, {"id": str(comment.id)}, as_user=user)
+        client.execute(LIKE_COMMENT, {"id": gid(comment)}, as_user=user)
         for user in users
         for _ in range(2)
     ]
@@ -69,12 +69,12 @@ async def test_concurrent_likes_keep_counts_exact(client: GraphQLClient, db: Dat
 
     # Half of them unlike (twice each) while the other half like again.
     calls = [
-        client.execute(UNLIKE_POST, {"id": str(post.id)}, as_user=user)
+        client.execute(UNLIKE_POST, {"id": gid(post)}, as_user=user)
         for user in users[:12]
         for _ in range(2)
-    ] + [client.execute(LIKE_POST, {"id": str(post.id)}, as_user=user) for user in users[12:]]
+    ] + [client.execute(LIKE_POST, {"id": gid(post)}, as_user=user) for user in users[12:]]
     await asyncio.gather(*calls)
-    counts = (await client.execute(COUNTS, {"id": str(post.id)}, as_user=author)).data["post"]
+    counts = (await client.execute(COUNTS, {"id": gid(post)}, as_user=author)).data["post"]
     assert counts["likeCount"] == 13
     assert counts["comments"]["edges"][0]["node"]["likeCount"] == 25
 
@@ -87,15 +87,15 @@ async def test_concurrent_comments_keep_counts_exact(client: GraphQLClient, db: 
     calls = [
         client.execute(
             CREATE_COMMENT,
-            {"post": str(post.id), "parent": parent, "body": f"n{i}"},
+            {"post": gid(post), "parent": parent, "body": f"n{i}"},
             as_user=user,
         )
         for i, user in enumerate(users)
-        for parent in (None, str(root.id), None)
+        for parent in (None, gid(root), None)
     ]
     results = await asyncio.gather(*calls)
     assert {r.data["createComment"]["__typename"] for r in results} == {"CommentSaved"}
-    counts = (await client.execute(COUNTS, {"id": str(post.id)}, as_user=author)).data["post"]
+    counts = (await client.execute(COUNTS, {"id": gid(post)}, as_user=author)).data["post"]
     assert counts["commentCount"] == 1 + 30
     assert counts["comments"]["totalCount"] == 1 + 20
     assert counts["comments"]["edges"][0]["node"]["replies"]["totalCount"] == 10
@@ -109,7 +109,7 @@ async def test_concurrent_reports_of_one_item_make_one_open_report(
     reporter = await make_user(db)
     post = await make_post(db, author)
     results = await asyncio.gather(
-        *(client.execute(REPORT, {"id": str(post.id)}, as_user=reporter) for _ in range(10))
+        *(client.execute(REPORT, {"id": gid(post)}, as_user=reporter) for _ in range(10))
     )
     kinds = sorted(r.data["reportContent"]["__typename"] for r in results)
     assert kinds == ["AlreadyReported"] * 9 + ["ContentReported"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from models import Comment, CommentLike, Post, PostLike, Report
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
 from tests.community.factories import like_post, make_comment, make_post, make_report
-from tests.factories import make_user
+from tests.factories import gid, make_user
 
 ERRORS = """
     ... on UserError { __typename code message }
@@ -179,17 +180,17 @@ async def test_post_write_permissions(client: GraphQLClient, db: Database) -> No
     anon = await client.execute(CREATE_POST, {"input": {"title": "a", "body": "b"}})
     assert anon.data["createPost"]["code"] == "FORBIDDEN"
     edit = await client.execute(
-        UPDATE_POST, {"input": {"id": str(post.id), "title": "mine now"}}, as_user=other
+        UPDATE_POST, {"input": {"id": gid(post), "title": "mine now"}}, as_user=other
     )
     assert edit.data["updatePost"]["code"] == "FORBIDDEN"
     coach_edit = await client.execute(
-        UPDATE_POST, {"input": {"id": str(post.id), "title": "coach"}}, as_user=coach
+        UPDATE_POST, {"input": {"id": gid(post), "title": "coach"}}, as_user=coach
     )
     assert coach_edit.data["updatePost"]["code"] == "FORBIDDEN"
-    delete = await client.execute(DELETE_POST, {"id": str(post.id)}, as_user=other)
+    delete = await client.execute(DELETE_POST, {"id": gid(post)}, as_user=other)
     assert delete.data["deletePost"]["code"] == "FORBIDDEN"
     hidden_draft = await client.execute(
-        UPDATE_POST, {"input": {"id": str(draft.id), "title": "x"}}, as_user=other
+        UPDATE_POST, {"input": {"id": gid(draft), "title": "x"}}, as_user=other
     )
     assert hidden_draft.data["updatePost"]["code"] == "NOT_FOUND"
     unknown = await client.execute(
@@ -197,7 +198,7 @@ async def test_post_write_permissions(client: GraphQLClient, db: Database) -> No
     )
     assert unknown.data["deletePost"]["code"] == "NOT_FOUND"
     invalid = await client.execute(
-        UPDATE_POST, {"input": {"id": str(post.id), "title": ""}}, as_user=author
+        UPDATE_POST, {"input": {"id": gid(post), "title": ""}}, as_user=author
     )
     assert invalid.data["updatePost"]["__typename"] == "ValidationError"
     bad_id = await client.execute(DELETE_POST, {"id": "not-a-uuid"}, as_user=author)
@@ -205,10 +206,10 @@ async def test_post_write_permissions(client: GraphQLClient, db: Database) -> No
     assert await _snapshot(db) == before
 
     admin_edit = await client.execute(
-        UPDATE_POST, {"input": {"id": str(post.id), "title": "by admin"}}, as_user=admin
+        UPDATE_POST, {"input": {"id": gid(post), "title": "by admin"}}, as_user=admin
     )
     assert admin_edit.data["updatePost"]["post"]["title"] == "by admin"
-    coach_delete = await client.execute(DELETE_POST, {"id": str(post.id)}, as_user=coach)
+    coach_delete = await client.execute(DELETE_POST, {"id": gid(post)}, as_user=coach)
     assert coach_delete.data["deletePost"]["__typename"] == "PostDeleted"
 
 
@@ -219,24 +220,24 @@ async def test_moderation_hide_unhide_pin(client: GraphQLClient, db: Database) -
     post = await make_post(db, author)
     before = await _snapshot(db)
     for mutation, variables, name in (
-        (HIDE_POST, {"id": str(post.id)}, "hidePost"),
-        (UNHIDE_POST, {"id": str(post.id)}, "unhidePost"),
-        (PIN_POST, {"id": str(post.id), "pinned": True}, "pinPost"),
+        (HIDE_POST, {"id": gid(post)}, "hidePost"),
+        (UNHIDE_POST, {"id": gid(post)}, "unhidePost"),
+        (PIN_POST, {"id": gid(post), "pinned": True}, "pinPost"),
     ):
         for viewer in (author, None):
             denied = await client.execute(mutation, variables, as_user=viewer)
             assert denied.data[name]["code"] == "FORBIDDEN"
     assert await _snapshot(db) == before
 
-    hidden = await client.execute(HIDE_POST, {"id": str(post.id)}, as_user=coach)
+    hidden = await client.execute(HIDE_POST, {"id": gid(post)}, as_user=coach)
     assert hidden.data["hidePost"]["post"]["hidden"] is True
     gone = await client.execute(
-        UPDATE_POST, {"input": {"id": str(post.id), "title": "x"}}, as_user=author
+        UPDATE_POST, {"input": {"id": gid(post), "title": "x"}}, as_user=author
     )
     assert gone.data["updatePost"]["code"] == "NOT_FOUND"
-    shown = await client.execute(UNHIDE_POST, {"id": str(post.id)}, as_user=admin)
+    shown = await client.execute(UNHIDE_POST, {"id": gid(post)}, as_user=admin)
     assert shown.data["unhidePost"]["post"]["hidden"] is False
-    pinned = await client.execute(PIN_POST, {"id": str(post.id), "pinned": True}, as_user=coach)
+    pinned = await client.execute(PIN_POST, {"id": gid(post), "pinned": True}, as_user=coach)
     assert pinned.data["pinPost"]["post"]["pinned"] is True
     assert pinned.data["pinPost"]["post"]["updatedAt"] > pinned.data["pinPost"]["post"]["createdAt"]
     async with db.read() as session:
@@ -251,7 +252,7 @@ async def test_comment_reply_update_delete(client: GraphQLClient, db: Database) 
     author = await make_user(db, full_name="Commenter")
     post = await make_post(db, author)
     top = await client.execute(
-        CREATE_COMMENT, {"input": {"postId": str(post.id), "body": " first "}}, as_user=author
+        CREATE_COMMENT, {"input": {"postId": gid(post), "body": " first "}}, as_user=author
     )
     comment = top.data["createComment"]["comment"]
     assert comment["body"] == "first" and comment["parentId"] is None
@@ -260,14 +261,14 @@ async def test_comment_reply_update_delete(client: GraphQLClient, db: Database) 
 
     reply = await client.execute(
         CREATE_COMMENT,
-        {"input": {"postId": str(post.id), "parentId": comment["id"], "body": "reply"}},
+        {"input": {"postId": gid(post), "parentId": comment["id"], "body": "reply"}},
         as_user=author,
     )
     reply_id = reply.data["createComment"]["comment"]["id"]
     assert reply.data["createComment"]["comment"]["parentId"] == comment["id"]
     nested = await client.execute(
         CREATE_COMMENT,
-        {"input": {"postId": str(post.id), "parentId": reply_id, "body": "reply to reply"}},
+        {"input": {"postId": gid(post), "parentId": reply_id, "body": "reply to reply"}},
         as_user=author,
     )
     # A reply to a reply joins the top-level comment's thread.
@@ -302,49 +303,43 @@ async def test_comment_errors_write_nothing(client: GraphQLClient, db: Database)
         )
         return dict(response.data["createComment"])
 
-    assert (await create(None, postId=str(post.id)))["code"] == "FORBIDDEN"
-    empty = await create(other, postId=str(post.id), body="  ")
+    assert (await create(None, postId=gid(post)))["code"] == "FORBIDDEN"
+    empty = await create(other, postId=gid(post), body="  ")
     assert empty["fields"][0]["field"] == "body"
-    long = await create(other, postId=str(post.id), body="x" * 5001)
+    long = await create(other, postId=gid(post), body="x" * 5001)
     assert long["fields"][0]["messages"] == ["at most 5000 characters"]
     unknown = await create(other, postId="00000000-0000-0000-0000-000000000000")
     assert unknown["code"] == "NOT_FOUND"
-    across = await create(other, postId=str(other_post.id), parentId=str(comment.id))
+    across = await create(other, postId=gid(other_post), parentId=gid(comment))
     assert across["fields"] == [{"field": "parentId", "messages": ["belongs to another post"]}]
     unknown_parent = await create(
-        other, postId=str(post.id), parentId="00000000-0000-0000-0000-000000000000"
+        other, postId=gid(post), parentId="00000000-0000-0000-0000-000000000000"
     )
     assert unknown_parent["code"] == "NOT_FOUND"
-    assert (await create(other, postId=str(draft.id)))["code"] == "NOT_FOUND"
-    own_draft = await create(author, postId=str(draft.id))
+    assert (await create(other, postId=gid(draft)))["code"] == "NOT_FOUND"
+    own_draft = await create(author, postId=gid(draft))
     assert own_draft["fields"][0]["field"] == "postId"
-    assert (await create(other, postId=str(hidden_post.id)))["code"] == "NOT_FOUND"
-    coach_on_hidden = await create(coach, postId=str(hidden_post.id))
+    assert (await create(other, postId=gid(hidden_post)))["code"] == "NOT_FOUND"
+    coach_on_hidden = await create(coach, postId=gid(hidden_post))
     assert coach_on_hidden["__typename"] == "ValidationError"
-    hidden_parent = await create(other, postId=str(post.id), parentId=str(hidden_comment.id))
+    hidden_parent = await create(other, postId=gid(post), parentId=gid(hidden_comment))
     assert hidden_parent["code"] == "NOT_FOUND"
-    coach_hidden_parent = await create(coach, postId=str(post.id), parentId=str(hidden_comment.id))
+    coach_hidden_parent = await create(coach, postId=gid(post), parentId=gid(hidden_comment))
     assert coach_hidden_parent["fields"][0]["field"] == "parentId"
 
-    edit = await client.execute(UPDATE_COMMENT, {"id": str(comment.id), "body": "x"}, as_user=other)
+    edit = await client.execute(UPDATE_COMMENT, {"id": gid(comment), "body": "x"}, as_user=other)
     assert edit.data["updateComment"]["code"] == "FORBIDDEN"
-    blank = await client.execute(
-        UPDATE_COMMENT, {"id": str(comment.id), "body": ""}, as_user=author
-    )
+    blank = await client.execute(UPDATE_COMMENT, {"id": gid(comment), "body": ""}, as_user=author)
     assert blank.data["updateComment"]["__typename"] == "ValidationError"
-    delete = await client.execute(DELETE_COMMENT, {"id": str(comment.id)}, as_user=other)
+    delete = await client.execute(DELETE_COMMENT, {"id": gid(comment)}, as_user=other)
     assert delete.data["deleteComment"]["code"] == "FORBIDDEN"
-    hide = await client.execute(
-        HIDE_COMMENT, {"id": str(comment.id), "hidden": True}, as_user=author
-    )
+    hide = await client.execute(HIDE_COMMENT, {"id": gid(comment), "hidden": True}, as_user=author)
     assert hide.data["hideComment"]["code"] == "FORBIDDEN"
     assert await _snapshot(db) == before
 
-    hidden = await client.execute(
-        HIDE_COMMENT, {"id": str(comment.id), "hidden": True}, as_user=coach
-    )
+    hidden = await client.execute(HIDE_COMMENT, {"id": gid(comment), "hidden": True}, as_user=coach)
     assert hidden.data["hideComment"]["comment"]["hidden"] is True
-    moderated = await client.execute(DELETE_COMMENT, {"id": str(hidden_comment.id)}, as_user=coach)
+    moderated = await client.execute(DELETE_COMMENT, {"id": gid(hidden_comment)}, as_user=coach)
     assert moderated.data["deleteComment"]["__typename"] == "CommentDeleted"
 
 
@@ -359,22 +354,22 @@ async def test_likes_are_idempotent(client: GraphQLClient, db: Database) -> None
     await like_post(db, post, author)
 
     for _ in range(2):
-        liked = await client.execute(LIKE_POST, {"id": str(post.id)}, as_user=user)
+        liked = await client.execute(LIKE_POST, {"id": gid(post)}, as_user=user)
         assert liked.data["likePost"] == {
             "__typename": "PostLikeChanged",
             "liked": True,
             "post": {"likeCount": 2, "viewerHasLiked": True},
         }
     for _ in range(2):
-        unliked = await client.execute(UNLIKE_POST, {"id": str(post.id)}, as_user=user)
+        unliked = await client.execute(UNLIKE_POST, {"id": gid(post)}, as_user=user)
         assert unliked.data["unlikePost"]["post"] == {"likeCount": 1, "viewerHasLiked": False}
     for _ in range(2):
-        liked_comment = await client.execute(LIKE_COMMENT, {"id": str(comment.id)}, as_user=user)
+        liked_comment = await client.execute(LIKE_COMMENT, {"id": gid(comment)}, as_user=user)
         assert liked_comment.data["likeComment"]["comment"] == {
             "likeCount": 1,
             "viewerHasLiked": True,
         }
-    unliked_comment = await client.execute(UNLIKE_COMMENT, {"id": str(comment.id)}, as_user=user)
+    unliked_comment = await client.execute(UNLIKE_COMMENT, {"id": gid(comment)}, as_user=user)
     assert unliked_comment.data["unlikeComment"]["comment"] == {
         "likeCount": 0,
         "viewerHasLiked": False,
@@ -391,19 +386,19 @@ async def test_like_errors_write_nothing(client: GraphQLClient, db: Database) ->
     hidden_comment = await make_comment(db, post, author, hidden=True)
     before = await _snapshot(db)
 
-    assert (await client.execute(LIKE_POST, {"id": str(post.id)})).data["likePost"][
+    assert (await client.execute(LIKE_POST, {"id": gid(post)})).data["likePost"][
         "code"
     ] == "FORBIDDEN"
-    service = await client.execute(LIKE_POST, {"id": str(post.id)}, as_user="service")
+    service = await client.execute(LIKE_POST, {"id": gid(post)}, as_user="service")
     assert service.data["likePost"]["code"] == "FORBIDDEN"
     for target in (draft, hidden):
-        response = await client.execute(LIKE_POST, {"id": str(target.id)}, as_user=user)
+        response = await client.execute(LIKE_POST, {"id": gid(target)}, as_user=user)
         assert response.data["likePost"]["code"] == "NOT_FOUND"
-    own_draft = await client.execute(LIKE_POST, {"id": str(draft.id)}, as_user=author)
+    own_draft = await client.execute(LIKE_POST, {"id": gid(draft)}, as_user=author)
     assert own_draft.data["likePost"]["__typename"] == "ValidationError"
-    coach_hidden = await client.execute(LIKE_POST, {"id": str(hidden.id)}, as_user=coach)
+    coach_hidden = await client.execute(LIKE_POST, {"id": gid(hidden)}, as_user=coach)
     assert coach_hidden.data["likePost"]["__typename"] == "ValidationError"
-    comment = await client.execute(LIKE_COMMENT, {"id": str(hidden_comment.id)}, as_user=user)
+    comment = await client.execute(LIKE_COMMENT, {"id": gid(hidden_comment)}, as_user=user)
     assert comment.data["likeComment"]["code"] == "NOT_FOUND"
     unknown = await client.execute(
         UNLIKE_COMMENT, {"id": "00000000-0000-0000-0000-000000000000"}, as_user=user
@@ -428,7 +423,7 @@ async def test_report_and_resolve_flow(client: GraphQLClient, db: Database) -> N
         {
             "input": {
                 "targetType": "POST",
-                "targetId": str(post.id),
+                "targetId": gid(post),
                 "reason": "HARASSMENT",
                 "description": " rude ",
             }
@@ -440,18 +435,18 @@ async def test_report_and_resolve_flow(client: GraphQLClient, db: Database) -> N
         "reason": "HARASSMENT",
         "targetType": "POST",
         "description": "rude",
-        "post": {"id": str(post.id)},
+        "post": {"id": gid(post)},
     }
     again = await client.execute(
         REPORT,
-        {"input": {"targetType": "POST", "targetId": str(post.id), "reason": "SPAM"}},
+        {"input": {"targetType": "POST", "targetId": gid(post), "reason": "SPAM"}},
         as_user=reporter,
     )
     assert again.data["reportContent"]["__typename"] == "AlreadyReported"
     assert again.data["reportContent"]["code"] == "ALREADY_REPORTED"
     await client.execute(
         REPORT,
-        {"input": {"targetType": "POST", "targetId": str(post.id), "reason": "SPAM"}},
+        {"input": {"targetType": "POST", "targetId": gid(post), "reason": "SPAM"}},
         as_user=second,
     )
     comment_report = await make_report(db, reporter, comment)
@@ -480,12 +475,12 @@ async def test_report_and_resolve_flow(client: GraphQLClient, db: Database) -> N
         assert row is not None and row.hidden
     # The other open report on the same post was closed with it.
     pending = (await client.execute(REPORTS, {"status": "PENDING"}, as_user=coach)).data
-    assert [edge["node"]["id"] for edge in pending["reports"]["edges"]] == [str(comment_report.id)]
+    assert [edge["node"]["id"] for edge in pending["reports"]["edges"]] == [gid(comment_report)]
 
     closed = await client.execute(RESOLVE, {"id": first_id, "action": "DISMISS"}, as_user=coach)
     assert closed.data["resolveReport"]["__typename"] == "ReportClosed"
     deleted = await client.execute(
-        RESOLVE, {"id": str(comment_report.id), "action": "DELETE_CONTENT"}, as_user=coach
+        RESOLVE, {"id": gid(comment_report), "action": "DELETE_CONTENT"}, as_user=coach
     )
     assert deleted.data["resolveReport"]["report"]["status"] == "ACTIONED"
     snapshot = await _snapshot(db)
@@ -496,12 +491,12 @@ async def test_report_and_resolve_flow(client: GraphQLClient, db: Database) -> N
     # are unique); a hidden post can no longer be reported by members.
     hidden_again = await client.execute(
         REPORT,
-        {"input": {"targetType": "POST", "targetId": str(post.id), "reason": "SPAM"}},
+        {"input": {"targetType": "POST", "targetId": gid(post), "reason": "SPAM"}},
         as_user=reporter,
     )
     assert hidden_again.data["reportContent"]["code"] == "NOT_FOUND"
     fresh = await make_post(db, author)
-    variables = {"input": {"targetType": "POST", "targetId": str(fresh.id), "reason": "OTHER"}}
+    variables = {"input": {"targetType": "POST", "targetId": gid(fresh), "reason": "OTHER"}}
     assert (await client.execute(REPORT, variables, as_user=reporter)).data["reportContent"][
         "__typename"
     ] == "ContentReported"
@@ -526,13 +521,18 @@ async def test_report_errors_write_nothing(client: GraphQLClient, db: Database) 
     before = await _snapshot(db)
 
     async def report(viewer: Any, **fields: Any) -> dict[str, Any]:
-        variables = {"targetType": "POST", "targetId": str(post.id), "reason": "SPAM", **fields}
+        variables = {"targetType": "POST", "targetId": gid(post), "reason": "SPAM", **fields}
         response = await client.execute(REPORT, {"input": variables}, as_user=viewer)
         return dict(response.data["reportContent"])
 
     assert (await report(None))["code"] == "FORBIDDEN"
-    assert (await report(reporter, targetId=str(draft.id)))["code"] == "NOT_FOUND"
-    assert (await report(reporter, targetType="COMMENT"))["code"] == "NOT_FOUND"
+    assert (await report(reporter, targetId=gid(draft)))["code"] == "NOT_FOUND"
+    # A post's id where a comment is expected is refused as such; an unknown comment is not found.
+    assert (await report(reporter, targetType="COMMENT"))["code"] == "BAD_USER_INPUT"
+    no_comment = gid(uuid.uuid4(), "Comment")
+    assert (await report(reporter, targetType="COMMENT", targetId=no_comment))[
+        "code"
+    ] == "NOT_FOUND"
     too_long = await report(reporter, description="x" * 2001)
     assert too_long["fields"][0]["field"] == "description"
     unknown = await client.execute(

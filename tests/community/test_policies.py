@@ -19,7 +19,7 @@ from tests.community.factories import (
     make_post,
     make_report,
 )
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 
 FEED = """
 query {
@@ -106,8 +106,8 @@ async def test_anon_sees_no_community_content(client: GraphQLClient, db: Databas
     world = await _world(db)
     feed = (await client.execute(FEED)).data["feed"]
     assert feed == {"totalCount": 0, "edges": []}
-    assert (await client.execute(POST, {"id": str(world.published.id)})).data["post"] is None
-    comment = await client.execute(COMMENT, {"id": str(world.visible_comment.id)})
+    assert (await client.execute(POST, {"id": gid(world.published)})).data["post"] is None
+    comment = await client.execute(COMMENT, {"id": gid(world.visible_comment)})
     assert comment.data["comment"] is None
     assert (await client.execute(REPORTS)).data["reports"]["totalCount"] == 0
 
@@ -127,14 +127,14 @@ async def test_other_patient_sees_published_unhidden_only(
     assert post["likeCount"] == 2
     assert post["viewerHasLiked"] is True
     assert post["author"] == {
-        "id": str(world.author.id),
+        "id": gid(world.author, "Author"),
         "displayName": "Ann Author",
         "avatarUrl": None,
     }
     comments = post["comments"]
     assert comments["totalCount"] == 1
     [comment] = [edge["node"] for edge in comments["edges"]]
-    assert comment["id"] == str(world.visible_comment.id)
+    assert comment["id"] == gid(world.visible_comment)
     assert comment["likeCount"] == 1 and comment["viewerHasLiked"] is False
     assert comment["replies"]["totalCount"] == 1
     assert [e["node"]["body"] for e in comment["replies"]["edges"]] == ["reply"]
@@ -159,10 +159,10 @@ async def test_author_sees_own_draft_but_not_own_hidden_content(
     assert posts["Draft"]["commentCount"] == 1
     assert posts["Published"]["commentCount"] == 2
     top = posts["Published"]["comments"]["edges"]
-    assert [edge["node"]["id"] for edge in top] == [str(world.visible_comment.id)]
+    assert [edge["node"]["id"] for edge in top] == [gid(world.visible_comment)]
     assert top[0]["node"]["viewerHasLiked"] is True
     hidden_own = await client.execute(
-        COMMENT, {"id": str(world.hidden_comment.id)}, as_user=world.author
+        COMMENT, {"id": gid(world.hidden_comment)}, as_user=world.author
     )
     assert hidden_own.data["comment"] is None
 
@@ -183,9 +183,9 @@ async def test_moderators_and_service_see_everything(
     assert published["commentCount"] == 5
     assert published["comments"]["totalCount"] == 2
     by_id = {edge["node"]["id"]: edge["node"] for edge in published["comments"]["edges"]}
-    assert by_id[str(world.hidden_comment.id)]["hidden"] is True
-    assert by_id[str(world.visible_comment.id)]["replies"]["totalCount"] == 2
-    assert by_id[str(world.hidden_comment.id)]["replies"]["totalCount"] == 1
+    assert by_id[gid(world.hidden_comment)]["hidden"] is True
+    assert by_id[gid(world.visible_comment)]["replies"]["totalCount"] == 2
+    assert by_id[gid(world.hidden_comment)]["replies"]["totalCount"] == 1
     assert posts["Hidden"]["likeCount"] == 1
     assert published["viewerHasLiked"] is False
 
@@ -193,7 +193,7 @@ async def test_moderators_and_service_see_everything(
     assert reports["totalCount"] == 1
     report = reports["edges"][0]["node"]
     assert report["reporter"] == {"displayName": "Olly Other"}
-    assert report["comment"] == {"id": str(world.hidden_comment.id)}
+    assert report["comment"] == {"id": gid(world.hidden_comment)}
     assert report["post"] is None
 
 
@@ -207,7 +207,7 @@ async def test_doctor_is_a_patient_in_the_community(client: GraphQLClient, db: D
     for hidden_id in (world.draft.id, world.hidden.id):
         response = await client.execute(POST, {"id": str(hidden_id)}, as_user=doctor)
         assert response.data["post"] is None
-    response = await client.execute(COMMENT, {"id": str(world.hidden_comment.id)}, as_user=doctor)
+    response = await client.execute(COMMENT, {"id": gid(world.hidden_comment)}, as_user=doctor)
     assert response.data["comment"] is None
 
 
@@ -246,7 +246,7 @@ async def test_feed_pinned_first_then_newest_keyset(client: GraphQLClient, db: D
     tagged = await client.execute(FEED_PAGE, {"filter": {"tag": "SLEEP"}}, as_user=author)
     assert [e["node"]["title"] for e in tagged.data["feed"]["edges"]] == ["new", "middle"]
     by_author = await client.execute(
-        FEED_PAGE, {"filter": {"authorId": str(other.id)}}, as_user=author
+        FEED_PAGE, {"filter": {"authorId": gid(other)}}, as_user=author
     )
     assert [e["node"]["title"] for e in by_author.data["feed"]["edges"]] == ["middle"]
     bad = await client.execute(FEED_PAGE, {"after": "garbage"}, as_user=author)
@@ -274,7 +274,7 @@ async def test_comment_threads_paginate_oldest_first(client: GraphQLClient, db: 
     await make_comment(db, post, user, body="c3")
     await make_comment(db, post, user, parent=first, body="r1")
     await make_comment(db, post, user, parent=first, body="r2")
-    page = (await client.execute(THREAD, {"id": str(post.id)}, as_user=user)).data["post"]
+    page = (await client.execute(THREAD, {"id": gid(post)}, as_user=user)).data["post"]
     comments = page["comments"]
     assert [e["node"]["body"] for e in comments["edges"]] == ["c1", "c2"]
     assert comments["pageInfo"]["hasNextPage"] is True
@@ -285,7 +285,7 @@ async def test_comment_threads_paginate_oldest_first(client: GraphQLClient, db: 
         await client.execute(
             THREAD,
             {
-                "id": str(post.id),
+                "id": gid(post),
                 "after": comments["pageInfo"]["endCursor"],
                 "replyAfter": replies["pageInfo"]["endCursor"],
             },
@@ -312,7 +312,7 @@ async def test_likes_policy_own_rows_admin_all(client: GraphQLClient, db: Databa
     comment = await make_comment(db, post, author)
     await like_post(db, post, author, fan)
     await like_comment(db, comment, fan)
-    variables = {"id": str(post.id)}
+    variables = {"id": gid(post)}
 
     async def seen(viewer: Any) -> tuple[int, set[str], int, set[str]]:
         data = (await client.execute(LIKED_BY, variables, as_user=viewer)).data["post"]
@@ -324,10 +324,20 @@ async def test_likes_policy_own_rows_admin_all(client: GraphQLClient, db: Databa
             {row["id"] for row in node["likedBy"]},
         )
 
-    assert await seen(fan) == (2, {str(fan.id)}, 1, {str(fan.id)})
-    assert await seen(author) == (2, {str(author.id)}, 1, set())
+    assert await seen(fan) == (2, {gid(fan, "Author")}, 1, {gid(fan, "Author")})
+    assert await seen(author) == (2, {gid(author, "Author")}, 1, set())
     assert await seen(bystander) == (2, set(), 1, set())
     assert await seen(coach) == (2, set(), 1, set())
-    assert await seen(admin) == (2, {str(author.id), str(fan.id)}, 1, {str(fan.id)})
-    assert await seen("service") == (2, {str(author.id), str(fan.id)}, 1, {str(fan.id)})
+    assert await seen(admin) == (
+        2,
+        {gid(author, "Author"), gid(fan, "Author")},
+        1,
+        {gid(fan, "Author")},
+    )
+    assert await seen("service") == (
+        2,
+        {gid(author, "Author"), gid(fan, "Author")},
+        1,
+        {gid(fan, "Author")},
+    )
     assert (await client.execute(LIKED_BY, variables)).data["post"] is None

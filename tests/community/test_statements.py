@@ -6,7 +6,7 @@ from models import User
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
 from tests.community.factories import like_comment, like_post, make_comment, make_post
-from tests.factories import make_user
+from tests.factories import gid, make_user
 
 FEED_SHAPE = """
 query {
@@ -97,14 +97,14 @@ async def test_comment_authors_read_with_their_comments(
     [thread] = response.data["feed"]["edges"][0]["node"]["comments"]["edges"]
     assert thread["node"]["body"] == "first"
     assert thread["node"]["author"] == {
-        "id": str(ann.id),
+        "id": gid(ann, "Author"),
         "displayName": "Ann Commenter",
         "avatarUrl": None,
     }
     [reply] = thread["node"]["replies"]["edges"]
     assert reply["node"] == {
         "body": "reply",
-        "author": {"id": str(bob.id), "displayName": "Bob Replier"},
+        "author": {"id": gid(bob, "Author"), "displayName": "Bob Replier"},
     }
     # viewer, feed, comments with authors, replies with authors
     assert response.statements == 4

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from models import AvailabilityException, Doctor, DoctorAvailability, User
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_exception, make_rule, make_user, user_of
+from tests.factories import gid, make_doctor, make_exception, make_rule, make_user, user_of
 
 UPDATE_PROFILE = """
 mutation ($input: UpdateDoctorProfileInput!) {
@@ -114,7 +114,7 @@ async def test_doctor_updates_own_profile(client: GraphQLClient, db: Database) -
     result = response.data["updateDoctorProfile"]
     assert result["__typename"] == "DoctorProfileUpdated"
     assert result["doctor"] == {
-        "id": str(doctor.id),
+        "id": gid(doctor),
         "fullName": "Dr. Renamed",
         "specialties": ["Hematology", "Oncology"],
         "feeStandard": "250.50",
@@ -180,11 +180,11 @@ async def test_profile_write_checks_follow_the_policy(client: GraphQLClient, db:
     admin = await make_user(db, roles=("admin",))
 
     forbidden = await client.execute(
-        UPDATE_PROFILE, {"input": {"doctorId": str(other_visible.id), "bio": "x"}}, as_user=me
+        UPDATE_PROFILE, {"input": {"doctorId": gid(other_visible), "bio": "x"}}, as_user=me
     )
     assert forbidden.data["updateDoctorProfile"]["code"] == "FORBIDDEN"
     hidden = await client.execute(
-        UPDATE_PROFILE, {"input": {"doctorId": str(other_hidden.id), "bio": "x"}}, as_user=me
+        UPDATE_PROFILE, {"input": {"doctorId": gid(other_hidden), "bio": "x"}}, as_user=me
     )
     assert hidden.data["updateDoctorProfile"]["code"] == "NOT_FOUND"
     no_profile = await client.execute(UPDATE_PROFILE, {"input": {"bio": "x"}}, as_user=patient)
@@ -192,7 +192,7 @@ async def test_profile_write_checks_follow_the_policy(client: GraphQLClient, db:
     assert (await _doctor_row(db, other_visible.id)).bio == ""
 
     by_admin = await client.execute(
-        UPDATE_PROFILE, {"input": {"doctorId": str(other_hidden.id), "bio": "ok"}}, as_user=admin
+        UPDATE_PROFILE, {"input": {"doctorId": gid(other_hidden), "bio": "ok"}}, as_user=admin
     )
     assert by_admin.data["updateDoctorProfile"]["__typename"] == "DoctorProfileUpdated"
     assert (await _doctor_row(db, other_hidden.id)).bio == "ok"
@@ -210,7 +210,7 @@ async def test_set_rules_replaces_all_rules(client: GraphQLClient, db: Database)
     response = await client.execute(SET_RULES, {"input": {"rules": rules}}, as_user=me)
     result = response.data["setAvailabilityRules"]
     assert result["__typename"] == "AvailabilityRulesSet"
-    assert result["doctorId"] == str(doctor.id)
+    assert result["doctorId"] == gid(doctor)
     assert sorted(result["rules"], key=lambda r: (r["dayOfWeek"], r["startTime"])) == [
         {k: rule[k] for k in ("dayOfWeek", "startTime", "endTime")} for rule in rules
     ]
@@ -276,10 +276,10 @@ async def test_rules_of_another_doctor_are_forbidden(client: GraphQLClient, db: 
     patient = await make_user(db)
     rules = [{"dayOfWeek": 1, "startTime": "09:00:00", "endTime": "12:00:00"}]
     response = await client.execute(
-        SET_RULES, {"input": {"doctorId": str(other.id), "rules": rules}}, as_user=me
+        SET_RULES, {"input": {"doctorId": gid(other), "rules": rules}}, as_user=me
     )
     assert response.data["setAvailabilityRules"]["code"] == "FORBIDDEN"
-    anon = await client.execute(SET_RULES, {"input": {"doctorId": str(other.id), "rules": rules}})
+    anon = await client.execute(SET_RULES, {"input": {"doctorId": gid(other), "rules": rules}})
     assert anon.data["setAvailabilityRules"]["code"] == "FORBIDDEN"
     as_patient = await client.execute(SET_RULES, {"input": {"rules": rules}}, as_user=patient)
     assert as_patient.data["setAvailabilityRules"]["code"] == "NOT_FOUND"
@@ -373,13 +373,9 @@ async def test_exception_of_another_doctor_cannot_be_removed(
     me = await user_of(db, doctor)
     visible = await make_exception(db, other, on=date.today())
     hidden = await make_exception(db, hidden_other, on=date.today())
-    forbidden = await client.execute(
-        REMOVE_EXCEPTION, {"input": {"id": str(visible.id)}}, as_user=me
-    )
+    forbidden = await client.execute(REMOVE_EXCEPTION, {"input": {"id": gid(visible)}}, as_user=me)
     assert forbidden.data["removeAvailabilityException"]["code"] == "FORBIDDEN"
-    not_found = await client.execute(
-        REMOVE_EXCEPTION, {"input": {"id": str(hidden.id)}}, as_user=me
-    )
+    not_found = await client.execute(REMOVE_EXCEPTION, {"input": {"id": gid(hidden)}}, as_user=me)
     assert not_found.data["removeAvailabilityException"]["code"] == "NOT_FOUND"
     assert len(await _exceptions(db, other.id)) == 1
     bad_id = await client.execute(REMOVE_EXCEPTION, {"input": {"id": "nope"}}, as_user=me)
@@ -391,20 +387,20 @@ async def test_verify_doctor_is_for_admins(client: GraphQLClient, db: Database) 
     doctor = await make_doctor(db, verified=False)
     own = await user_of(db, doctor)
     admin = await make_user(db, roles=("admin",))
-    variables = {"input": {"doctorId": str(doctor.id)}}
+    variables = {"input": {"doctorId": gid(doctor)}}
     by_self = await client.execute(VERIFY, variables, as_user=own)
     assert by_self.data["verifyDoctor"]["code"] == "FORBIDDEN"
     assert (await _doctor_row(db, doctor.id)).verified is False
     assert (
-        await client.execute("query ($id: ID!) { doctor(id: $id) { id } }", {"id": str(doctor.id)})
+        await client.execute("query ($id: ID!) { doctor(id: $id) { id } }", {"id": gid(doctor)})
     ).data == {"doctor": None}
 
     by_admin = await client.execute(VERIFY, variables, as_user=admin)
-    assert by_admin.data["verifyDoctor"]["doctor"] == {"id": str(doctor.id), "verified": True}
+    assert by_admin.data["verifyDoctor"]["doctor"] == {"id": gid(doctor), "verified": True}
     public = await client.execute(
-        "query ($id: ID!) { doctor(id: $id) { id } }", {"id": str(doctor.id)}
+        "query ($id: ID!) { doctor(id: $id) { id } }", {"id": gid(doctor)}
     )
-    assert public.data == {"doctor": {"id": str(doctor.id)}}
+    assert public.data == {"doctor": {"id": gid(doctor)}}
 
 
 async def test_viewer_profile_update_and_validation(client: GraphQLClient, db: Database) -> None:
@@ -415,7 +411,7 @@ async def test_viewer_profile_update_and_validation(client: GraphQLClient, db: D
         as_user=me,
     )
     assert ok.data["updateViewerProfile"]["user"] == {
-        "id": str(me.id),
+        "id": gid(me),
         "fullName": "Me Myself",
         "phone": "+44 20 7123 4567",
         "timezone": "Asia/Tokyo",

@@ -10,7 +10,7 @@ from typing import Any
 from models import Doctor
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_exception, make_rule, make_user, user_of
+from tests.factories import gid, make_doctor, make_exception, make_rule, make_user, user_of
 
 DIRECTORY = """
 query {
@@ -55,11 +55,11 @@ async def _clinic(db: Database) -> Clinic:
     return Clinic(
         verified=verified,
         unverified=unverified,
-        active=str(active.id),
-        inactive=str(inactive.id),
-        hidden_rule=str(hidden_rule.id),
-        public_exception=str(public_exception.id),
-        hidden_exception=str(hidden_exception.id),
+        active=gid(active),
+        inactive=gid(inactive),
+        hidden_rule=gid(hidden_rule),
+        public_exception=gid(public_exception),
+        hidden_exception=gid(hidden_exception),
     )
 
 
@@ -72,8 +72,8 @@ async def test_anon_and_patient_see_verified_doctors_and_their_active_rules(
 ) -> None:
     clinic = await _clinic(db)
     patient = await make_user(db)
-    verified_id = str(clinic.verified.id)
-    unverified_id = str(clinic.unverified.id)
+    verified_id = gid(clinic.verified)
+    unverified_id = gid(clinic.unverified)
     for viewer in (None, patient):
         response = await client.execute(DIRECTORY, as_user=viewer)
         doctors = _ids(response.data)
@@ -98,21 +98,21 @@ async def test_doctor_sees_own_unverified_profile_and_inactive_rules_not_others(
 
     response = await client.execute(DIRECTORY, as_user=me)
     doctors = _ids(response.data)
-    assert set(doctors) == {str(clinic.verified.id), str(own.id)}
+    assert set(doctors) == {gid(clinic.verified), gid(own)}
     assert response.data["doctors"]["totalCount"] == 2
-    assert [r["id"] for r in doctors[str(own.id)]["availabilityRules"]] == [str(own_inactive.id)]
-    assert [e["id"] for e in doctors[str(own.id)]["exceptions"]] == [str(own_exception.id)]
+    assert [r["id"] for r in doctors[gid(own)]["availabilityRules"]] == [gid(own_inactive)]
+    assert [e["id"] for e in doctors[gid(own)]["exceptions"]] == [gid(own_exception)]
     # Another doctor's inactive rule stays hidden.
-    other = doctors[str(clinic.verified.id)]
+    other = doctors[gid(clinic.verified)]
     assert clinic.inactive not in [r["id"] for r in other["availabilityRules"]]
 
     mine = await client.execute(VIEWER_DOCTOR, as_user=me)
-    assert mine.data["viewer"]["doctor"]["id"] == str(own.id)
+    assert mine.data["viewer"]["doctor"]["id"] == gid(own)
     assert mine.data["viewer"]["doctor"]["verified"] is False
 
     hidden = await client.execute(
         ONE,
-        {"id": str(clinic.unverified.id)},
+        {"id": gid(clinic.unverified)},
         as_user=me,
     )
     assert hidden.data == {"doctor": None}
@@ -125,8 +125,8 @@ async def test_admin_and_service_role_see_everything(client: GraphQLClient, db: 
         response = await client.execute(DIRECTORY, as_user=viewer)
         doctors = _ids(response.data)
         assert response.data["doctors"]["totalCount"] == 2
-        verified = doctors[str(clinic.verified.id)]
-        unverified = doctors[str(clinic.unverified.id)]
+        verified = doctors[gid(clinic.verified)]
+        unverified = doctors[gid(clinic.unverified)]
         assert {r["id"] for r in verified["availabilityRules"]} == {
             clinic.active,
             clinic.inactive,
@@ -140,11 +140,11 @@ async def test_coach_sees_what_a_patient_sees(client: GraphQLClient, db: Databas
     coach = await make_user(db, roles=("coach",))
     patient = await make_user(db)
     response = await client.execute(DIRECTORY, as_user=coach)
-    assert set(_ids(response.data)) == {str(clinic.verified.id)}
+    assert set(_ids(response.data)) == {gid(clinic.verified)}
     assert response.data["doctors"]["totalCount"] == 1
     # Nested rules and exceptions too: no inactive rule, nothing of the unverified doctor.
     assert response.data == (await client.execute(DIRECTORY, as_user=patient)).data
-    single = await client.execute(ONE, {"id": str(clinic.unverified.id)}, as_user=coach)
+    single = await client.execute(ONE, {"id": gid(clinic.unverified)}, as_user=coach)
     assert single.data == {"doctor": None}
 
 

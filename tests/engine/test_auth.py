@@ -25,7 +25,7 @@ from resolvers.core.identity import TokenVerifier
 from resolvers.core.settings import Settings
 from tests.client import GraphQLClient, graphql_client
 from tests.conftest import TEST_JWT_SECRET
-from tests.factories import make_doctor, make_user
+from tests.factories import gid, make_doctor, make_user
 
 VIEWER = "query { viewer { id email roles } }"
 DOCTORS = "query { doctors(first: 50) { totalCount edges { node { id verified } } } }"
@@ -56,7 +56,7 @@ async def test_valid_hs256_token(client: GraphQLClient, db: Database) -> None:
     token = jwt.encode(_claims(user.id, email=user.email), TEST_JWT_SECRET, algorithm="HS256")
     response = await client.execute(VIEWER, token=token)
     assert response.data["viewer"] == {
-        "id": str(user.id),
+        "id": gid(user, "Viewer"),
         "email": user.email,
         "roles": ["COACH", "PATIENT"],
     }
@@ -144,7 +144,7 @@ async def test_first_request_provisions_user_once_under_concurrency(
     token = jwt.encode(_claims(user_id, email="New.Person@Example.test"), TEST_JWT_SECRET)
     responses = await asyncio.gather(*(client.execute(VIEWER, token=token) for _ in range(12)))
     assert {r.status for r in responses} == {200}
-    assert {r.data["viewer"]["id"] for r in responses} == {str(user_id)}
+    assert {r.data["viewer"]["id"] for r in responses} == {gid(user_id, "Viewer")}
     async with db.read() as session:
         count = await session.scalar(select(func.count()).where(User.id == user_id))
         email = await session.scalar(select(User.email).where(User.id == user_id))
@@ -213,7 +213,7 @@ async def test_jwks_file_rs256_and_es256(
         for token in (rs, es):
             response = await client.execute(VIEWER, token=token)
             assert response.status == 200, response.body
-            assert response.data["viewer"]["id"] == str(user.id)
+            assert response.data["viewer"]["id"] == gid(user, "Viewer")
         for token in (unknown_kid, wrong_key):
             response = await client.execute(VIEWER, token=token)
             assert response.status == 401
@@ -258,7 +258,7 @@ async def test_jwks_url_is_fetched_once_and_cached(
         for _ in range(3):
             response = await client.execute(VIEWER, token=token)
             assert response.status == 200, response.body
-            assert response.data["viewer"]["id"] == str(user.id)
+            assert response.data["viewer"]["id"] == gid(user, "Viewer")
     assert len(hits) == 1
 
 
@@ -268,7 +268,9 @@ async def test_issuer_is_checked_when_configured(settings: Settings, db: Databas
     bad = jwt.encode(_claims(user.id, iss="https://evil.example"), TEST_JWT_SECRET)
     no_issuer = jwt.encode(_claims(user.id), TEST_JWT_SECRET)
     async with graphql_client(settings, db, jwt_issuer="https://auth.caregraph.dev") as client:
-        assert (await client.execute(VIEWER, token=good)).data["viewer"]["id"] == str(user.id)
+        assert (await client.execute(VIEWER, token=good)).data["viewer"]["id"] == gid(
+            user, "Viewer"
+        )
         response = await client.execute(VIEWER, token=bad)
         assert response.status == 401
         assert "issuer" in response.errors[0]["message"]

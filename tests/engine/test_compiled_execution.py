@@ -20,7 +20,7 @@ from resolvers.core.database import Database
 from resolvers.core.settings import Settings
 from tests.client import GraphQLClient, Response
 from tests.community.factories import like_post, make_comment, make_post
-from tests.factories import make_doctor, make_user
+from tests.factories import gid, make_doctor, make_user
 
 FEED = """
 query Feed($first: Int!, $withBody: Boolean!, $skipLikes: Boolean!) {
@@ -143,16 +143,16 @@ async def test_errors_are_answered_by_graphql_core(
       bad: doctor(id: $bad) { id }
     }
     """
-    variables = {"id": str(doctor.id), "bad": "not-a-uuid"}
+    variables = {"id": gid(doctor), "bad": "not-a-uuid"}
     response, executor = await _run(client, caplog, query, variables, as_user=viewer)
     assert executor == "graphql-core"
-    assert response.body["data"]["good"]["id"] == str(doctor.id)
+    assert response.body["data"]["good"]["id"] == gid(doctor)
     assert response.body["data"]["bad"] is None
     assert response.errors[0]["path"] == ["bad"]
 
-    fine, executor = await _run(client, caplog, query, {**variables, "bad": str(doctor.id)})
+    fine, executor = await _run(client, caplog, query, {**variables, "bad": gid(doctor)})
     assert executor == "compiled"
-    assert fine.data["bad"]["id"] == str(doctor.id)
+    assert fine.data["bad"]["id"] == gid(doctor)
 
 
 async def test_what_it_does_not_cover_goes_to_graphql_core(
@@ -186,7 +186,7 @@ async def test_switched_off_every_operation_runs_on_graphql_core(
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="caregraph.access"):
             response = await plain.execute("{ viewer { user { id } } }", as_user=viewer)
-    assert response.data["viewer"]["user"]["id"] == str(viewer.id)
+    assert response.data["viewer"]["user"]["id"] == gid(viewer)
     assert _executors(caplog) == ["graphql-core"]
 
 

@@ -23,7 +23,7 @@ from resolvers.core.settings import Settings
 from server import make_database
 from tests.appointments.factories import at, local_day_ahead, weekday_of
 from tests.client import GraphQLClient, app_http
-from tests.factories import make_doctor, make_rule, make_user
+from tests.factories import gid, make_doctor, make_rule, make_user
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 APP_NAME = "caregraph-deadline-test"
@@ -51,7 +51,7 @@ async def _book(
     accept: str = GRAPHQL_RESPONSE,
 ) -> httpx.Response:
     token = GraphQLClient(http, settings).token(patient.id, patient.email)
-    variables = {"input": {"doctorId": str(doctor.id), "startsAt": starts_at.isoformat()}}
+    variables = {"input": {"doctorId": gid(doctor), "startsAt": starts_at.isoformat()}}
     return await http.post(
         "/graphql",
         json={"query": BOOK, "variables": variables},

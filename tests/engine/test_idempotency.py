@@ -20,7 +20,7 @@ from resolvers.core.database import Database
 from resolvers.core.settings import Settings
 from tests.appointments.factories import at, local_day_ahead, weekday_of
 from tests.client import GraphQLClient, app_http
-from tests.factories import make_doctor, make_rule, make_user
+from tests.factories import gid, make_doctor, make_rule, make_user
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 BOOK = """
@@ -49,7 +49,7 @@ async def _schedule(db: Database) -> tuple[Doctor, datetime]:
 
 
 def _variables(doctor: Doctor, starts_at: datetime) -> dict[str, Any]:
-    return {"input": {"doctorId": str(doctor.id), "startsAt": starts_at.isoformat()}}
+    return {"input": {"doctorId": gid(doctor), "startsAt": starts_at.isoformat()}}
 
 
 async def _send(

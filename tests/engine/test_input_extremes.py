@@ -27,7 +27,7 @@ from resolvers.core.database import Database
 from resolvers.core.input_checks import TIMEZONES as KNOWN_TO_PYTHON
 from tests.appointments.factories import make_appointment, make_coupon
 from tests.client import GraphQLClient, Response
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 from tests.goals.factories import make_goal
 from tests.lessons.factories import make_lesson
 
@@ -193,35 +193,35 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("anon", "patient"),
         SLOTS,
-        lambda w, v: {"id": str(w.doctor.id), "from": v},
+        lambda w, v: {"id": gid(w.doctor), "from": v},
         "from",
         ("9999-12-31", "9999-12-25", YEAR_0, YEAR_10000),
     ),
     (
         ("anon", "patient"),
         SLOTS,
-        lambda w, v: {"id": str(w.doctor.id), "to": v},
+        lambda w, v: {"id": gid(w.doctor), "to": v},
         "to",
         ("9999-12-31", YEAR_10000, "0001-01-01"),
     ),
     (
         ("patient",),
         SLOTS,
-        lambda w, v: {"id": str(w.doctor.id), "from": "9999-12-20", "to": v},
+        lambda w, v: {"id": gid(w.doctor), "from": "9999-12-20", "to": v},
         "to",
         ("9999-12-31", "9999-12-25"),
     ),
     (
         ("patient",),
         SLOTS_FROM_LITERAL,
-        lambda w, v: {"id": str(w.doctor.id)},
+        lambda w, v: {"id": gid(w.doctor)},
         "from",
         ("9999-12-31", YEAR_10000),
     ),
     (
         ("doctor",),
         EXCEPTIONS,
-        lambda w, v: {"id": str(w.doctor.id), "to": v},
+        lambda w, v: {"id": gid(w.doctor), "to": v},
         "to",
         ("9999-12-31", YEAR_10000),
     ),
@@ -231,7 +231,7 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("doctor",),
         DOCTOR_APPOINTMENTS,
-        lambda w, v: {"id": str(w.doctor.id), "filter": {"from": v}},
+        lambda w, v: {"id": gid(w.doctor), "filter": {"from": v}},
         "filter.from",
         INSTANTS,
     ),
@@ -267,21 +267,21 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("patient",),
         HOLD,
-        lambda w, v: {"input": {"doctorId": str(w.doctor.id), "startsAt": v}},
+        lambda w, v: {"input": {"doctorId": gid(w.doctor), "startsAt": v}},
         "input.startsAt",
         INSTANTS,
     ),
     (
         ("patient",),
         BOOK,
-        lambda w, v: {"input": {"doctorId": str(w.doctor.id), "startsAt": v}},
+        lambda w, v: {"input": {"doctorId": gid(w.doctor), "startsAt": v}},
         "input.startsAt",
         INSTANTS,
     ),
     (
         ("patient",),
         RESCHEDULE,
-        lambda w, v: {"input": {"id": str(w.appointment.id), "startsAt": v}},
+        lambda w, v: {"input": {"id": gid(w.appointment), "startsAt": v}},
         "input.startsAt",
         INSTANTS,
     ),
@@ -302,14 +302,14 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("admin",),
         UPDATE_COUPON,
-        lambda w, v: {"input": {"id": str(w.coupon.id), "validUntil": v}},
+        lambda w, v: {"input": {"id": gid(w.coupon), "validUntil": v}},
         "input.validUntil",
         INSTANTS,
     ),
     (
         ("admin",),
         GRANT,
-        lambda w, v: {"input": {"userId": str(w.patient.id), "validUntil": v}},
+        lambda w, v: {"input": {"userId": gid(w.patient), "validUntil": v}},
         "input.validUntil",
         INSTANTS,
     ),
@@ -337,7 +337,7 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("patient",),
         CHECK_IN,
-        lambda w, v: {"input": {"goalId": str(w.goal.id), "date": v, "value": 1}},
+        lambda w, v: {"input": {"goalId": gid(w.goal), "date": v, "value": 1}},
         "input.date",
         (YEAR_0, YEAR_10000),
     ),
@@ -367,14 +367,14 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("patient",),
         PROGRESS,
-        lambda w, v: {"input": {"lessonId": str(w.lesson.id), "positionSec": v}},
+        lambda w, v: {"input": {"lessonId": gid(w.lesson), "positionSec": v}},
         "input.positionSec",
         BEYOND_INT,
     ),
     (
         ("patient",),
         REVIEW,
-        lambda w, v: {"input": {"appointmentId": str(w.appointment.id), "rating": v}},
+        lambda w, v: {"input": {"appointmentId": gid(w.appointment), "rating": v}},
         "input.rating",
         BEYOND_INT,
     ),
@@ -405,7 +405,7 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("admin",),
         DOCTOR_PROFILE,
-        lambda w, v: {"input": {"doctorId": str(w.doctor.id), "feeFollowup": v}},
+        lambda w, v: {"input": {"doctorId": gid(w.doctor), "feeFollowup": v}},
         "feeFollowup",
         MONEY,
     ),
@@ -414,7 +414,7 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
         ("admin",),
         PAYMENT,
         lambda w, v: {
-            "input": {"appointmentId": str(w.appointment.id), "amount": v, "currency": "USD"}
+            "input": {"appointmentId": gid(w.appointment), "amount": v, "currency": "USD"}
         },
         "amount",
         MONEY,
@@ -429,21 +429,21 @@ CASES: list[tuple[tuple[str, ...], str, Variables, str, tuple[Any, ...]]] = [
     (
         ("patient",),
         UPDATE_GOAL,
-        lambda w, v: {"input": {"id": str(w.goal.id), "targetValue": v}},
+        lambda w, v: {"input": {"id": gid(w.goal), "targetValue": v}},
         "targetValue",
         (1e308, 1e-300),
     ),
     (
         ("patient",),
         MILESTONE,
-        lambda w, v: {"input": {"goalId": str(w.goal.id), "title": "M", "targetValue": v}},
+        lambda w, v: {"input": {"goalId": gid(w.goal), "title": "M", "targetValue": v}},
         "targetValue",
         (-1e308, 123456789.1234),
     ),
     (
         ("patient",),
         CHECK_IN,
-        lambda w, v: {"input": {"goalId": str(w.goal.id), "date": "2026-02-01", "value": v}},
+        lambda w, v: {"input": {"goalId": gid(w.goal), "date": "2026-02-01", "value": v}},
         "value",
         (1e308, 1e-300),
     ),
@@ -514,7 +514,7 @@ async def test_the_ends_of_the_calendar_are_answered_where_they_mean_something(
     """What stays accepted: ranges that reach the first or last day (clamped where the
     default window would pass it), the first and last instants, offsets of +-14:00."""
     world = await make_world(db)
-    doctor = str(world.doctor.id)
+    doctor = gid(world.doctor)
     first_days = await client.execute(
         SLOTS, {"id": doctor, "from": "0001-01-01"}, as_user=world.patient
     )

@@ -22,7 +22,7 @@ from schema.engine.look_ahead import selects
 from tests.appointments.factories import make_appointment
 from tests.client import GraphQLClient
 from tests.community.factories import like_comment, like_post, make_comment, make_post
-from tests.factories import make_doctor, make_user
+from tests.factories import gid, make_doctor, make_user
 from tests.lessons.factories import make_entitlement, make_lesson, make_progress
 
 INLINE = """
@@ -259,7 +259,7 @@ async def test_appointment_doctors_are_read_with_the_page_under_the_doctors_poli
     nodes = [edge["node"] for edge in joined.data["appointments"]["edges"]]
     # The patient sees the verified doctor and not the unverified one (doctors policy).
     assert [node["doctor"] for node in nodes] == [
-        {"id": str(shown.id), "fullName": shown.full_name},
+        {"id": gid(shown), "fullName": shown.full_name},
         None,
     ]
     # Each is what the doctor loader gives on its own, with no statement of its own.
@@ -272,7 +272,7 @@ async def test_appointment_doctors_are_read_with_the_page_under_the_doctors_poli
     owner = await client.execute(APPOINTMENTS_WITH_DOCTORS, as_user=unverified_user)
     # The unverified doctor sees their own profile on their own appointment.
     [own] = [edge["node"] for edge in owner.data["appointments"]["edges"]]
-    assert own["doctor"] == {"id": str(unverified.id), "fullName": unverified.full_name}
+    assert own["doctor"] == {"id": gid(unverified), "fullName": unverified.full_name}
 
 
 async def test_comments_read_in_a_thread_are_served_by_id_without_a_statement(

@@ -32,7 +32,7 @@ from resolvers.core.settings import Settings
 from server import migrate
 from tests.appointments.factories import at, local_day_ahead
 from tests.client import GraphQLClient, app_http
-from tests.factories import make_doctor, make_rule, make_user
+from tests.factories import gid, make_doctor, make_rule, make_user
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 APP_NAME = "caregraph-outage-test"
@@ -233,7 +233,7 @@ async def test_terminated_backends_under_load_answer_no_internal_errors(
             return {"Authorization": f"Bearer {token}", "Accept": GRAPHQL_RESPONSE}
 
         async def reader(patient: Any) -> None:
-            variables = {"id": str(doctor.id), "day": day}
+            variables = {"id": gid(doctor), "day": day}
             while not stop.is_set():
                 response = await http.post(
                     "/graphql",
@@ -246,9 +246,7 @@ async def test_terminated_backends_under_load_answer_no_internal_errors(
             for starts_at in mine:
                 if stop.is_set():
                     return
-                variables = {
-                    "input": {"doctorId": str(doctor.id), "startsAt": starts_at.isoformat()}
-                }
+                variables = {"input": {"doctorId": gid(doctor), "startsAt": starts_at.isoformat()}}
                 response = await http.post(
                     "/graphql",
                     json={"query": BOOK, "variables": variables},
@@ -293,7 +291,7 @@ async def test_terminated_backends_under_load_answer_no_internal_errors(
         # No restart needed: the same app answers a read and a write right away.
         response = await http.post(
             "/graphql",
-            json={"query": READ, "variables": {"id": str(doctor.id), "day": day}},
+            json={"query": READ, "variables": {"id": gid(doctor), "day": day}},
             headers=headers(patients[0]),
         )
         assert response.status_code == 200 and not response.json().get("errors")
@@ -356,7 +354,7 @@ async def test_a_stopped_database_is_503_and_the_app_recovers_when_it_is_back(
         as_user = {"Authorization": f"Bearer {client.token(user.id, user.email)}"}
         as_service = {"Authorization": f"Bearer {client.token(None, role='service_role')}"}
         viewer = {"query": "{ viewer { id } }"}
-        verify = {"query": VERIFY, "variables": {"id": str(doctor.id)}}
+        verify = {"query": VERIFY, "variables": {"id": gid(doctor)}}
         directory = {"query": "{ doctors(first: 1) { totalCount } }"}
 
         async def answers() -> dict[str, httpx.Response]:

@@ -9,7 +9,7 @@ import pytest
 
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user
+from tests.factories import gid, make_doctor, make_user
 
 PAGE = """
 query ($first: Int, $after: String, $orderBy: DoctorOrder) {
@@ -63,7 +63,7 @@ async def test_walk_all_pages_without_gaps_or_duplicates_under_ties(
     nodes = await _walk(client, 3, order)
     ids = [node["id"] for node in nodes]
     assert len(ids) == len(set(ids)) == 11
-    assert set(ids) == {str(doctor.id) for doctor in created}
+    assert set(ids) == {gid(doctor) for doctor in created}
     # The exact order: the chosen column (names ascending by default), then the id.
     field, direction = (order["field"], order["direction"]) if order else ("NAME", "ASC")
     column = {
@@ -77,7 +77,7 @@ async def test_walk_all_pages_without_gaps_or_duplicates_under_ties(
         key=lambda doctor: (getattr(doctor, column), doctor.id),
         reverse=direction == "DESC",
     )
-    assert ids == [str(doctor.id) for doctor in expected]
+    assert ids == [gid(doctor) for doctor in expected]
     if order and order["field"] == "NAME":
         names = [node["fullName"] for node in nodes]
         assert names == sorted(names, reverse=True)
@@ -132,6 +132,6 @@ async def test_filters_combine(client: GraphQLClient, db: Database) -> None:
         as_user=patient,
     )
     assert response.data["doctors"]["totalCount"] == 1
-    assert response.data["doctors"]["edges"][0]["node"]["id"] == str(match.id)
+    assert response.data["doctors"]["edges"][0]["node"]["id"] == gid(match)
     wildcard = await client.execute(query, {"filter": {"search": "%"}})
     assert wildcard.data["doctors"]["totalCount"] == 0

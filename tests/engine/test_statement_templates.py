@@ -17,7 +17,7 @@ from resolvers.core.statement_templates import AnySelect, any_of, fetch_models, 
 from resolvers.policies import visible
 from tests.appointments.factories import make_appointment
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user
+from tests.factories import gid, make_doctor, make_user
 from tests.goals.factories import make_goal
 
 GOALS = "query { goals(first: 10) { edges { node { id title } } } }"
@@ -38,12 +38,8 @@ async def test_one_template_serves_each_viewer_their_own_rows(
     built = dict(statement_templates._templates)
     seen_second = await client.execute(GOALS, as_user=second)
 
-    assert [edge["node"]["id"] for edge in seen_first.data["goals"]["edges"]] == [
-        str(first_goal.id)
-    ]
-    assert [edge["node"]["id"] for edge in seen_second.data["goals"]["edges"]] == [
-        str(second_goal.id)
-    ]
+    assert [edge["node"]["id"] for edge in seen_first.data["goals"]["edges"]] == [gid(first_goal)]
+    assert [edge["node"]["id"] for edge in seen_second.data["goals"]["edges"]] == [gid(second_goal)]
     # The second viewer reused the first one's statements: nothing new was built.
     assert statement_templates._templates.keys() == built.keys()
     assert all(statement_templates._templates[key] is built[key] for key in built)
@@ -169,9 +165,9 @@ async def test_a_doctor_filtering_by_their_own_doctor_id(
       appointments(first: 5, filter: {doctorId: $doctor}) { edges { node { id } } totalCount }
     }"""
     for _ in range(2):  # built, then reused
-        response = await client.execute(query, {"doctor": str(doctor.id)}, as_user=owner)
+        response = await client.execute(query, {"doctor": gid(doctor)}, as_user=owner)
         assert response.errors == [], response.errors
         assert response.data["appointments"] == {
-            "edges": [{"node": {"id": str(booked.id)}}],
+            "edges": [{"node": {"id": gid(booked)}}],
             "totalCount": 1,
         }

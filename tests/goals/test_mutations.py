@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from models import Goal, GoalCheckIn, GoalMilestone, User
 from resolvers.core.database import Database
+from schema.ids import decode_id
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 from tests.goals.factories import (
     goal_rows,
     make_appointment_row,
@@ -172,7 +173,7 @@ async def test_create_goal(client: GraphQLClient, db: Database) -> None:
     )
     assert payload["__typename"] == "GoalCreated"
     goal = payload["goal"]
-    assert goal["ownerId"] == str(owner.id)
+    assert goal["ownerId"] == gid(owner)
     assert goal["title"] == "Lose 10 kg"
     assert goal["status"] == "ACTIVE"
     assert goal["currentValue"] == 90.0
@@ -183,7 +184,7 @@ async def test_create_goal(client: GraphQLClient, db: Database) -> None:
     assert goal["milestones"] == []
     assert goal["checkIns"]["totalCount"] == 0
     async with db.read() as session:
-        row = await session.get(Goal, goal["id"])
+        row = await session.get(Goal, decode_id(goal["id"])[1])  # type: ignore[index]
     assert row is not None and row.baseline_value == Decimal("90.000")
 
 
@@ -235,7 +236,7 @@ async def test_create_goal_for_someone_else(client: GraphQLClient, db: Database)
     coach = await make_user(db, roles=("coach",))
     doctor = await _doctor_of(db, owner)
     values = {
-        "ownerId": str(owner.id),
+        "ownerId": gid(owner),
         "title": "Goal",
         "type": "HABIT",
         "baselineValue": 0,
@@ -251,9 +252,9 @@ async def test_create_goal_for_someone_else(client: GraphQLClient, db: Database)
 
     admin = await make_user(db, roles=("admin",))
     created = await run(client, CREATE, values, admin)
-    assert created["goal"]["ownerId"] == str(owner.id)
+    assert created["goal"]["ownerId"] == gid(owner)
     service = await run(client, CREATE, values, "service")
-    assert service["goal"]["ownerId"] == str(owner.id)
+    assert service["goal"]["ownerId"] == gid(owner)
     missing_owner = await run(
         client, CREATE, {k: v for k, v in values.items() if k != "ownerId"}, "service"
     )
@@ -275,7 +276,7 @@ async def test_update_goal_fields(client: GraphQLClient, db: Database) -> None:
         client,
         UPDATE,
         {
-            "id": str(goal.id),
+            "id": gid(goal),
             "title": "New title",
             "importance": 1,
             "targetValue": 70,
@@ -291,7 +292,7 @@ async def test_update_goal_fields(client: GraphQLClient, db: Database) -> None:
     assert updated["targetDate"] is None
     assert updated["type"] == "MAINTENANCE"
     assert updated["progress"] == 25.0
-    kept = await run(client, UPDATE, {"id": str(goal.id), "description": "why"}, owner)
+    kept = await run(client, UPDATE, {"id": gid(goal), "description": "why"}, owner)
     assert kept["goal"]["title"] == "New title"
     assert kept["goal"]["description"] == "why"
 
@@ -312,7 +313,7 @@ async def test_legal_status_moves(
     owner = await make_user(db)
     goal = await make_goal(db, owner, status=start)
     for status in moves:
-        payload = await run(client, UPDATE, {"id": str(goal.id), "status": status}, owner)
+        payload = await run(client, UPDATE, {"id": gid(goal), "status": status}, owner)
         assert payload["__typename"] == "GoalUpdated", payload
         assert payload["goal"]["status"] == status
         assert (payload["goal"]["completedAt"] is not None) is (status == "COMPLETED")
@@ -336,7 +337,7 @@ async def test_illegal_status_moves(
     goal = await make_goal(db, owner, status=start)
     before = await goal_rows(db)
     payload = await run(
-        client, UPDATE, {"id": str(goal.id), "status": target, "title": "Changed"}, owner
+        client, UPDATE, {"id": gid(goal), "status": target, "title": "Changed"}, owner
     )
     assert payload["__typename"] == "InvalidStatusTransition"
     assert payload["code"] == "INVALID_STATUS_TRANSITION"
@@ -360,7 +361,7 @@ async def test_update_goal_validation(
     owner = await make_user(db)
     goal = await make_goal(db, owner, start_date=date(2026, 1, 1), target_date=date(2026, 12, 31))
     before = await goal_rows(db)
-    payload = await run(client, UPDATE, {"id": str(goal.id), **values}, owner)
+    payload = await run(client, UPDATE, {"id": gid(goal), **values}, owner)
     assert payload["__typename"] == "ValidationError"
     assert field in _fields(payload)
     assert await goal_rows(db) == before
@@ -379,11 +380,11 @@ async def test_update_goal_by_readers_and_strangers(client: GraphQLClient, db: D
         (stranger, "NotFound"),
         (None, "NotFound"),
     ):
-        payload = await run(client, UPDATE, {"id": str(goal.id), "title": "Hacked"}, viewer)
+        payload = await run(client, UPDATE, {"id": gid(goal), "title": "Hacked"}, viewer)
         assert payload["__typename"] == typename
     assert await goal_rows(db) == before
     admin = await make_user(db, roles=("admin",))
-    payload = await run(client, UPDATE, {"id": str(goal.id), "title": "By admin"}, admin)
+    payload = await run(client, UPDATE, {"id": gid(goal), "title": "By admin"}, admin)
     assert payload["goal"]["title"] == "By admin"
 
 
@@ -409,16 +410,16 @@ async def test_delete_goal(client: GraphQLClient, db: Database) -> None:
     stranger = await make_user(db)
     before = await goal_rows(db)
     for viewer, typename in ((coach, "NotAllowed"), (doctor, "NotAllowed"), (stranger, "NotFound")):
-        payload = await run(client, DELETE, {"id": str(goal.id)}, viewer)
+        payload = await run(client, DELETE, {"id": gid(goal)}, viewer)
         assert payload["__typename"] == typename
     assert await goal_rows(db) == before
-    payload = await run(client, DELETE, {"id": str(goal.id)}, owner)
-    assert payload == {"__typename": "GoalDeleted", "id": str(goal.id)}
+    payload = await run(client, DELETE, {"id": gid(goal)}, owner)
+    assert payload == {"__typename": "GoalDeleted", "id": gid(goal)}
     async with db.read() as session:
         assert [g.id for g in (await session.scalars(select(Goal))).all()] == [keep.id]
         assert (await session.scalars(select(GoalMilestone))).all() == []
         assert (await session.scalars(select(GoalCheckIn))).all() == []
-    again = await run(client, DELETE, {"id": str(goal.id)}, owner)
+    again = await run(client, DELETE, {"id": gid(goal)}, owner)
     assert again["__typename"] == "NotFound"
 
 
@@ -432,7 +433,7 @@ async def test_add_milestones(client: GraphQLClient, db: Database) -> None:
         client,
         ADD_MILESTONE,
         {
-            "goalId": str(goal.id),
+            "goalId": gid(goal),
             "title": "Lose 2 kg",
             "targetDate": "2026-02-01",
             "targetValue": 78,
@@ -443,9 +444,9 @@ async def test_add_milestones(client: GraphQLClient, db: Database) -> None:
     assert first["__typename"] == "MilestoneAdded"
     assert first["milestone"]["position"] == 0
     assert first["milestone"]["targetValue"] == 78.0
-    await run(client, ADD_MILESTONE, {"goalId": str(goal.id), "title": "B"}, owner)
+    await run(client, ADD_MILESTONE, {"goalId": gid(goal), "title": "B"}, owner)
     inserted = await run(
-        client, ADD_MILESTONE, {"goalId": str(goal.id), "title": "First", "position": 0}, owner
+        client, ADD_MILESTONE, {"goalId": gid(goal), "title": "First", "position": 0}, owner
     )
     assert inserted["milestone"]["position"] == 0
     assert [(m["title"], m["position"]) for m in inserted["goal"]["milestones"]] == [
@@ -473,9 +474,7 @@ async def test_add_milestone_validation(
     goal = await make_goal(db, owner, start_date=date(2026, 1, 1), target_date=date(2026, 12, 31))
     await make_milestone(db, goal, position=0)
     before = await goal_rows(db)
-    payload = await run(
-        client, ADD_MILESTONE, {"goalId": str(goal.id), "title": "M", **values}, owner
-    )
+    payload = await run(client, ADD_MILESTONE, {"goalId": gid(goal), "title": "M", **values}, owner)
     assert payload["__typename"] == "ValidationError"
     assert field in _fields(payload)
     assert await goal_rows(db) == before
@@ -494,19 +493,19 @@ async def test_milestone_writes_by_readers_strangers_and_on_closed_goals(
     stranger = await make_user(db)
     before = await goal_rows(db)
     calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-        (ADD_MILESTONE, {"goalId": str(goal.id), "title": "X"}, {"goalId": str(closed.id)}),
+        (ADD_MILESTONE, {"goalId": gid(goal), "title": "X"}, {"goalId": gid(closed)}),
         (
             UPDATE_MILESTONE,
-            {"id": str(milestone.id), "title": "X"},
-            {"id": str(closed_milestone.id)},
+            {"id": gid(milestone), "title": "X"},
+            {"id": gid(closed_milestone)},
         ),
-        (COMPLETE_MILESTONE, {"id": str(milestone.id)}, {"id": str(closed_milestone.id)}),
+        (COMPLETE_MILESTONE, {"id": gid(milestone)}, {"id": gid(closed_milestone)}),
         (
             REORDER,
-            {"goalId": str(goal.id), "milestoneIds": [str(milestone.id)]},
-            {"goalId": str(closed.id), "milestoneIds": [str(closed_milestone.id)]},
+            {"goalId": gid(goal), "milestoneIds": [gid(milestone)]},
+            {"goalId": gid(closed), "milestoneIds": [gid(closed_milestone)]},
         ),
-        (DELETE_MILESTONE, {"id": str(milestone.id)}, {"id": str(closed_milestone.id)}),
+        (DELETE_MILESTONE, {"id": gid(milestone)}, {"id": gid(closed_milestone)}),
     ]
     for mutation, values, closed_values in calls:
         for viewer, typename in (
@@ -533,24 +532,22 @@ async def test_update_milestone(client: GraphQLClient, db: Database) -> None:
     payload = await run(
         client,
         UPDATE_MILESTONE,
-        {"id": str(milestone.id), "title": "Renamed", "reward": "Cake", "targetValue": None},
+        {"id": gid(milestone), "title": "Renamed", "reward": "Cake", "targetValue": None},
         owner,
     )
     assert payload["milestone"] == {
-        "id": str(milestone.id),
+        "id": gid(milestone),
         "title": "Renamed",
         "description": "",
         "targetDate": "2026-03-01",
         "targetValue": None,
         "reward": "Cake",
     }
-    cleared = await run(
-        client, UPDATE_MILESTONE, {"id": str(milestone.id), "targetDate": None}, owner
-    )
+    cleared = await run(client, UPDATE_MILESTONE, {"id": gid(milestone), "targetDate": None}, owner)
     assert cleared["milestone"]["targetDate"] is None
     before = await goal_rows(db)
     bad = await run(
-        client, UPDATE_MILESTONE, {"id": str(milestone.id), "targetDate": "2027-06-01"}, owner
+        client, UPDATE_MILESTONE, {"id": gid(milestone), "targetDate": "2027-06-01"}, owner
     )
     assert bad["__typename"] == "ValidationError"
     assert "targetDate" in _fields(bad)
@@ -562,14 +559,12 @@ async def test_complete_and_reopen_milestone(client: GraphQLClient, db: Database
     goal = await make_goal(db, owner)
     first = await make_milestone(db, goal, position=0)
     await make_milestone(db, goal, position=1)
-    done = await run(client, COMPLETE_MILESTONE, {"id": str(first.id)}, owner)
+    done = await run(client, COMPLETE_MILESTONE, {"id": gid(first)}, owner)
     assert done["milestone"]["completed"] is True
     assert done["milestone"]["completedAt"] is not None
     assert done["goal"]["milestoneCompletion"] == {"completed": 1, "total": 2, "percent": 50.0}
-    reopened = await run(
-        client, COMPLETE_MILESTONE, {"id": str(first.id), "completed": False}, owner
-    )
-    assert reopened["milestone"] == {"id": str(first.id), "completed": False, "completedAt": None}
+    reopened = await run(client, COMPLETE_MILESTONE, {"id": gid(first), "completed": False}, owner)
+    assert reopened["milestone"] == {"id": gid(first), "completed": False, "completedAt": None}
     assert reopened["goal"]["milestoneCompletion"]["completed"] == 0
 
 
@@ -579,8 +574,8 @@ async def test_reorder_milestones(client: GraphQLClient, db: Database) -> None:
     rows = [await make_milestone(db, goal, position=index) for index in range(3)]
     other_goal = await make_goal(db, owner)
     foreign = await make_milestone(db, other_goal, position=0)
-    order = [str(rows[2].id), str(rows[0].id), str(rows[1].id)]
-    payload = await run(client, REORDER, {"goalId": str(goal.id), "milestoneIds": order}, owner)
+    order = [gid(rows[2]), gid(rows[0]), gid(rows[1])]
+    payload = await run(client, REORDER, {"goalId": gid(goal), "milestoneIds": order}, owner)
     assert [m["id"] for m in payload["milestones"]] == order
     assert payload["goal"]["milestones"] == [
         {"id": mid, "position": index} for index, mid in enumerate(order)
@@ -589,9 +584,9 @@ async def test_reorder_milestones(client: GraphQLClient, db: Database) -> None:
     for ids in (
         order[:2],  # missing one
         [*order, order[0]],  # repeated
-        [*order[:2], str(foreign.id)],  # another goal's milestone
+        [*order[:2], gid(foreign)],  # another goal's milestone
     ):
-        bad = await run(client, REORDER, {"goalId": str(goal.id), "milestoneIds": ids}, owner)
+        bad = await run(client, REORDER, {"goalId": gid(goal), "milestoneIds": ids}, owner)
         assert bad["__typename"] == "ValidationError"
         assert "milestoneIds" in _fields(bad)
     assert await goal_rows(db) == before
@@ -601,13 +596,13 @@ async def test_delete_milestone_closes_the_gap(client: GraphQLClient, db: Databa
     owner = await make_user(db)
     goal = await make_goal(db, owner)
     rows = [await make_milestone(db, goal, position=index) for index in range(3)]
-    payload = await run(client, DELETE_MILESTONE, {"id": str(rows[1].id)}, owner)
-    assert payload["id"] == str(rows[1].id)
+    payload = await run(client, DELETE_MILESTONE, {"id": gid(rows[1])}, owner)
+    assert payload["id"] == gid(rows[1])
     assert payload["goal"]["milestones"] == [
         {"title": "Milestone 0", "position": 0},
         {"title": "Milestone 2", "position": 1},
     ]
-    again = await run(client, DELETE_MILESTONE, {"id": str(rows[1].id)}, owner)
+    again = await run(client, DELETE_MILESTONE, {"id": gid(rows[1])}, owner)
     assert again["__typename"] == "NotFound"
 
 
@@ -618,7 +613,7 @@ async def test_concurrent_add_milestone_keeps_positions_unique(
     goal = await make_goal(db, owner)
     results = await asyncio.gather(
         *(
-            run(client, ADD_MILESTONE, {"goalId": str(goal.id), "title": f"M{n}"}, owner)
+            run(client, ADD_MILESTONE, {"goalId": gid(goal), "title": f"M{n}"}, owner)
             for n in range(12)
         )
     )
@@ -644,7 +639,7 @@ async def test_check_in_updates_current_value(client: GraphQLClient, db: Databas
         client,
         CHECK_IN,
         {
-            "goalId": str(goal.id),
+            "goalId": gid(goal),
             "date": "2026-02-01",
             "value": 87.5,
             "note": "good week",
@@ -668,7 +663,7 @@ async def test_check_in_updates_current_value(client: GraphQLClient, db: Databas
 async def test_check_in_same_date_replaces(client: GraphQLClient, db: Database) -> None:
     owner = await make_user(db)
     goal = await make_goal(db, owner, baseline=90, target=80)
-    base = {"goalId": str(goal.id), "date": "2026-02-01"}
+    base = {"goalId": gid(goal), "date": "2026-02-01"}
     await run(client, CHECK_IN, {**base, "value": 88, "mood": "OKAY"}, owner)
     again = await run(client, CHECK_IN, {**base, "value": 86, "adherence": 50}, owner)
     assert again["replaced"] is True
@@ -681,9 +676,9 @@ async def test_check_in_same_date_replaces(client: GraphQLClient, db: Database) 
 async def test_backfilled_check_in_keeps_newest_value(client: GraphQLClient, db: Database) -> None:
     owner = await make_user(db)
     goal = await make_goal(db, owner, baseline=90, target=80)
-    await run(client, CHECK_IN, {"goalId": str(goal.id), "date": "2026-03-01", "value": 84}, owner)
+    await run(client, CHECK_IN, {"goalId": gid(goal), "date": "2026-03-01", "value": 84}, owner)
     older = await run(
-        client, CHECK_IN, {"goalId": str(goal.id), "date": "2026-02-01", "value": 88}, owner
+        client, CHECK_IN, {"goalId": gid(goal), "date": "2026-02-01", "value": 88}, owner
     )
     assert older["goal"]["currentValue"] == 84.0
     assert [edge["node"]["date"] for edge in older["goal"]["checkIns"]["edges"]] == [
@@ -713,7 +708,7 @@ async def test_check_in_validation(
     payload = await run(
         client,
         CHECK_IN,
-        {"goalId": str(goal.id), "date": "2026-02-01", "value": 70, **values},
+        {"goalId": gid(goal), "date": "2026-02-01", "value": 70, **values},
         owner,
     )
     assert payload["__typename"] == "ValidationError"
@@ -731,7 +726,7 @@ async def test_check_in_by_readers_strangers_and_on_closed_goals(
     coach = await make_user(db, roles=("coach",))
     stranger = await make_user(db)
     before = await goal_rows(db)
-    values = {"goalId": str(goal.id), "date": "2026-02-01", "value": 70}
+    values = {"goalId": gid(goal), "date": "2026-02-01", "value": 70}
     for viewer, typename in (
         (doctor, "NotAllowed"),
         (coach, "NotAllowed"),
@@ -740,7 +735,7 @@ async def test_check_in_by_readers_strangers_and_on_closed_goals(
     ):
         payload = await run(client, CHECK_IN, values, viewer)
         assert payload["__typename"] == typename
-    closed = await run(client, CHECK_IN, {**values, "goalId": str(abandoned.id)}, owner)
+    closed = await run(client, CHECK_IN, {**values, "goalId": gid(abandoned)}, owner)
     assert closed["__typename"] == "GoalClosed"
     assert closed["status"] == "ABANDONED"
     assert await goal_rows(db) == before
@@ -753,7 +748,7 @@ async def test_paused_goal_accepts_check_ins(client: GraphQLClient, db: Database
     owner = await make_user(db)
     goal = await make_goal(db, owner, status="paused")
     payload = await run(
-        client, CHECK_IN, {"goalId": str(goal.id), "date": "2026-02-01", "value": 79}, owner
+        client, CHECK_IN, {"goalId": gid(goal), "date": "2026-02-01", "value": 79}, owner
     )
     assert payload["__typename"] == "CheckInRecorded"
 
@@ -768,7 +763,7 @@ async def test_concurrent_check_ins_same_date(client: GraphQLClient, db: Databas
             run(
                 client,
                 CHECK_IN,
-                {"goalId": str(goal.id), "date": "2026-02-01", "value": 80 + n},
+                {"goalId": gid(goal), "date": "2026-02-01", "value": 80 + n},
                 owner,
             )
             for n in range(10)
@@ -792,7 +787,7 @@ async def test_milestone_limit(client: GraphQLClient, db: Database) -> None:
             for p in range(50)
         )
     before = await goal_rows(db)
-    payload = await run(client, ADD_MILESTONE, {"goalId": str(goal.id), "title": "One more"}, owner)
+    payload = await run(client, ADD_MILESTONE, {"goalId": gid(goal), "title": "One more"}, owner)
     assert payload["__typename"] == "ValidationError"
     assert "goalId" in _fields(payload)
     assert await goal_rows(db) == before

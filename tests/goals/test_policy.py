@@ -20,7 +20,7 @@ from resolvers.goals import (
     MilestonesByGoalIdLoader,
 )
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 from tests.goals.factories import make_appointment_row, make_check_in, make_goal, make_milestone
 
 GOAL = """
@@ -136,14 +136,14 @@ async def test_goal_by_id_with_children(client: GraphQLClient, db: Database, vie
     world = await _world(db)
     sees_goal, _, _ = EXPECTED[viewer]
     response = await client.execute(
-        GOAL, {"id": str(world.goal.id)}, as_user=_viewer_of(world, viewer)
+        GOAL, {"id": gid(world.goal)}, as_user=_viewer_of(world, viewer)
     )
     node = response.data["goal"]
     if not sees_goal:
         assert node is None
         return
-    assert node["id"] == str(world.goal.id)
-    assert node["ownerId"] == str(world.owner.id)
+    assert node["id"] == gid(world.goal)
+    assert node["ownerId"] == gid(world.owner)
     assert node["owner"]["fullName"] == "Olive Owner"
     assert [m["position"] for m in node["milestones"]] == [0, 1]
     assert node["milestoneCompletion"]["total"] == 2
@@ -159,14 +159,14 @@ async def test_goal_by_id_with_children(client: GraphQLClient, db: Database, vie
 async def test_goals_list_and_total_count(client: GraphQLClient, db: Database, viewer: str) -> None:
     world = await _world(db)
     _, visible_names, _ = EXPECTED[viewer]
-    expected_ids = {str(getattr(world, name).id) for name in visible_names}
+    expected_ids = {gid(getattr(world, name)) for name in visible_names}
     response = await client.execute(GOALS, as_user=_viewer_of(world, viewer))
     connection = response.data["goals"]
     assert {edge["node"]["id"] for edge in connection["edges"]} == expected_ids
     assert connection["totalCount"] == len(expected_ids)
     for edge in connection["edges"]:
         node = edge["node"]
-        if node["id"] == str(world.goal.id):
+        if node["id"] == gid(world.goal):
             assert len(node["milestones"]) == 2
             assert node["checkIns"]["totalCount"] == 3
             assert len(node["checkIns"]["edges"]) == 2
@@ -180,7 +180,7 @@ async def test_user_goals(client: GraphQLClient, db: Database, viewer: str) -> N
     world = await _world(db)
     sees_goal, _, sees_user = EXPECTED[viewer]
     response = await client.execute(
-        USER_GOALS, {"id": str(world.owner.id)}, as_user=_viewer_of(world, viewer)
+        USER_GOALS, {"id": gid(world.owner)}, as_user=_viewer_of(world, viewer)
     )
     user = response.data["user"]
     if not sees_user:
@@ -189,7 +189,7 @@ async def test_user_goals(client: GraphQLClient, db: Database, viewer: str) -> N
     goals = user["goals"]
     if sees_goal:
         assert goals["totalCount"] == 1
-        assert [edge["node"]["id"] for edge in goals["edges"]] == [str(world.goal.id)]
+        assert [edge["node"]["id"] for edge in goals["edges"]] == [gid(world.goal)]
         assert len(goals["edges"][0]["node"]["milestones"]) == 2
         assert goals["edges"][0]["node"]["checkIns"]["totalCount"] == 3
     else:
@@ -216,7 +216,7 @@ async def test_doctor_visibility_by_appointment_status(
     goal = await make_goal(db, owner)
     await make_milestone(db, goal, position=0)
     doctor_user = await user_of(db, doctor)
-    response = await client.execute(GOAL, {"id": str(goal.id)}, as_user=doctor_user)
+    response = await client.execute(GOAL, {"id": gid(goal)}, as_user=doctor_user)
     assert (response.data["goal"] is not None) is visible
     listed = await client.execute(GOALS, as_user=doctor_user)
     assert listed.data["goals"]["totalCount"] == (1 if visible else 0)
@@ -230,13 +230,13 @@ async def test_doctor_loses_access_when_the_appointment_is_cancelled(
     appointment = await make_appointment_row(db, doctor, owner, status="confirmed")
     goal = await make_goal(db, owner)
     doctor_user = await user_of(db, doctor)
-    before = await client.execute(GOAL, {"id": str(goal.id)}, as_user=doctor_user)
-    assert before.data["goal"]["id"] == str(goal.id)
+    before = await client.execute(GOAL, {"id": gid(goal)}, as_user=doctor_user)
+    assert before.data["goal"]["id"] == gid(goal)
     async with db.transaction() as session:
         row = await session.get(Appointment, appointment.id)
         assert row is not None
         row.status = "cancelled"
-    after = await client.execute(GOAL, {"id": str(goal.id)}, as_user=doctor_user)
+    after = await client.execute(GOAL, {"id": gid(goal)}, as_user=doctor_user)
     assert after.data["goal"] is None
 
 

@@ -11,7 +11,7 @@ import pytest
 from resolvers.core.database import Database
 from resolvers.goals import goal_progress
 from tests.client import GraphQLClient
-from tests.factories import make_user
+from tests.factories import gid, make_user
 from tests.goals.factories import make_goal, make_milestone
 
 GOAL = """
@@ -66,7 +66,7 @@ async def test_progress_through_graphql(
 ) -> None:
     owner = await make_user(db)
     goal = await make_goal(db, owner, baseline=baseline, target=target, current=current)
-    response = await client.execute(GOAL, {"id": str(goal.id)}, as_user=owner)
+    response = await client.execute(GOAL, {"id": gid(goal)}, as_user=owner)
     node = response.data["goal"]
     assert node["progress"] == expected
     assert node["currentValue"] == float(current)
@@ -79,7 +79,7 @@ async def test_milestone_completion(client: GraphQLClient, db: Database) -> None
     await make_milestone(db, goal, position=0, completed=True)
     await make_milestone(db, goal, position=1, completed=True)
     await make_milestone(db, goal, position=2)
-    response = await client.execute(GOAL, {"id": str(goal.id)}, as_user=owner)
+    response = await client.execute(GOAL, {"id": gid(goal)}, as_user=owner)
     assert response.data["goal"]["milestoneCompletion"] == {
         "completed": 2,
         "total": 3,

@@ -12,7 +12,7 @@ import pytest
 from models import Goal, GoalCheckIn, GoalMilestone, User
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_user
+from tests.factories import gid, make_user
 from tests.goals.factories import make_check_in, make_goal
 
 GOALS_FILTERED = """
@@ -81,13 +81,13 @@ async def test_filters(client: GraphQLClient, db: Database) -> None:
         assert connection["totalCount"] == len(connection["edges"])
         return {edge["node"]["id"] for edge in connection["edges"]}
 
-    assert await ids({}) == {str(habit.id), str(paused.id), str(open_ended.id)}
-    assert await ids({"status": "PAUSED"}) == {str(paused.id)}
-    assert await ids({"type": "HABIT"}) == {str(habit.id)}
-    assert await ids({"ownerId": str(bob.id)}) == {str(open_ended.id)}
-    assert await ids({"dueBefore": "2026-06-01"}) == {str(habit.id)}
+    assert await ids({}) == {gid(habit), gid(paused), gid(open_ended)}
+    assert await ids({"status": "PAUSED"}) == {gid(paused)}
+    assert await ids({"type": "HABIT"}) == {gid(habit)}
+    assert await ids({"ownerId": gid(bob)}) == {gid(open_ended)}
+    assert await ids({"dueBefore": "2026-06-01"}) == {gid(habit)}
     assert await ids({"dueBefore": "2026-03-01"}) == set()
-    assert await ids({"ownerId": str(alice.id), "status": "ACTIVE"}) == {str(habit.id)}
+    assert await ids({"ownerId": gid(alice), "status": "ACTIVE"}) == {gid(habit)}
 
 
 async def test_root_pagination(client: GraphQLClient, db: Database) -> None:
@@ -104,7 +104,7 @@ async def test_root_pagination(client: GraphQLClient, db: Database) -> None:
         if not connection["pageInfo"]["hasNextPage"]:
             break
         after = connection["pageInfo"]["endCursor"]
-    assert seen == [str(goal.id) for goal in reversed(goals)]  # newest first
+    assert seen == [gid(goal) for goal in reversed(goals)]  # newest first
 
 
 async def test_nested_check_in_pagination(client: GraphQLClient, db: Database) -> None:
@@ -115,9 +115,7 @@ async def test_nested_check_in_pagination(client: GraphQLClient, db: Database) -
     dates: list[str] = []
     after = None
     for _ in range(3):
-        response = await client.execute(
-            CHECK_INS, {"id": str(goal.id), "after": after}, as_user=owner
-        )
+        response = await client.execute(CHECK_INS, {"id": gid(goal), "after": after}, as_user=owner)
         connection = response.data["goal"]["checkIns"]
         assert connection["totalCount"] == 5
         dates.extend(edge["node"]["date"] for edge in connection["edges"])
@@ -136,7 +134,7 @@ async def test_bad_page_arguments(
 ) -> None:
     owner = await make_user(db)
     goal = await make_goal(db, owner)
-    response = await client.execute(query, {"id": str(goal.id), **variables}, as_user=owner)
+    response = await client.execute(query, {"id": gid(goal), **variables}, as_user=owner)
     assert response.codes == ["BAD_USER_INPUT"]
 
 
@@ -233,7 +231,7 @@ async def test_user_goals_status_filter(client: GraphQLClient, db: Database) -> 
       }
     }
     """
-    response = await client.execute(query, {"id": str(owner.id)}, as_user=owner)
+    response = await client.execute(query, {"id": gid(owner)}, as_user=owner)
     user = response.data["user"]
     assert user["all"]["totalCount"] == 2
-    assert user["active"] == {"totalCount": 1, "edges": [{"node": {"id": str(active.id)}}]}
+    assert user["active"] == {"totalCount": 1, "edges": [{"node": {"id": gid(active)}}]}

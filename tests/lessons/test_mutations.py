@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from models import Entitlement, Lesson, LessonProgress
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_user
+from tests.factories import gid, make_user
 from tests.lessons.factories import make_entitlement, make_lesson
 
 SAVE_PROGRESS = """
@@ -93,7 +93,7 @@ async def test_save_progress_clamps_is_idempotent_and_completion_is_sticky(
 ) -> None:
     lesson = await make_lesson(db, slug="clamp", duration_sec=300)
     user = await make_user(db)
-    base = {"lessonId": str(lesson.id)}
+    base = {"lessonId": gid(lesson)}
 
     first = await client.execute(
         SAVE_PROGRESS, {"input": {**base, "positionSec": 900}}, as_user=user
@@ -133,19 +133,19 @@ async def test_save_progress_errors_write_nothing(client: GraphQLClient, db: Dat
     user = await make_user(db)
 
     anon = await client.execute(
-        SAVE_PROGRESS, {"input": {"lessonId": str(lesson.id), "positionSec": 1}}
+        SAVE_PROGRESS, {"input": {"lessonId": gid(lesson), "positionSec": 1}}
     )
     assert anon.data["saveLessonProgress"]["code"] == "FORBIDDEN"
     negative = await client.execute(
-        SAVE_PROGRESS, {"input": {"lessonId": str(lesson.id), "positionSec": -1}}, as_user=user
+        SAVE_PROGRESS, {"input": {"lessonId": gid(lesson), "positionSec": -1}}, as_user=user
     )
     assert negative.data["saveLessonProgress"]["fields"][0]["field"] == "positionSec"
     hidden = await client.execute(
-        SAVE_PROGRESS, {"input": {"lessonId": str(draft.id), "positionSec": 1}}, as_user=user
+        SAVE_PROGRESS, {"input": {"lessonId": gid(draft), "positionSec": 1}}, as_user=user
     )
     assert hidden.data["saveLessonProgress"]["code"] == "NOT_FOUND"
     service = await client.execute(
-        SAVE_PROGRESS, {"input": {"lessonId": str(lesson.id), "positionSec": 1}}, as_user="service"
+        SAVE_PROGRESS, {"input": {"lessonId": gid(lesson), "positionSec": 1}}, as_user="service"
     )
     assert service.data["saveLessonProgress"]["code"] == "FORBIDDEN"
     assert await _count(db, LessonProgress) == 0
@@ -239,16 +239,16 @@ async def test_lesson_management_errors_write_nothing(client: GraphQLClient, db:
     assert await _count(db, Lesson) == before
 
     rename = await client.execute(
-        UPDATE, {"input": {"id": str(existing.id), "slug": "taken"}}, as_user=coach
+        UPDATE, {"input": {"id": gid(existing), "slug": "taken"}}, as_user=coach
     )
     assert rename.data["updateLesson"]["__typename"] == "LessonSaved"
     other = await make_lesson(db, slug="other")
     clash = await client.execute(
-        UPDATE, {"input": {"id": str(other.id), "slug": "taken", "title": "New"}}, as_user=coach
+        UPDATE, {"input": {"id": gid(other), "slug": "taken", "title": "New"}}, as_user=coach
     )
     assert clash.data["updateLesson"]["__typename"] == "SlugTaken"
     shrink = await client.execute(
-        UPDATE, {"input": {"id": str(existing.id), "durationSec": 50}}, as_user=coach
+        UPDATE, {"input": {"id": gid(existing), "durationSec": 50}}, as_user=coach
     )
     assert shrink.data["updateLesson"]["fields"][0]["field"] == "chapters[1].startSec"
     async with db.read() as session:
@@ -258,17 +258,13 @@ async def test_lesson_management_errors_write_nothing(client: GraphQLClient, db:
         assert kept is not None and kept.duration_sec == 100
 
     for mutation, name in ((UPDATE, "updateLesson"), (PUBLISH, "publishLesson")):
-        response = await client.execute(
-            mutation, {"input": {"id": str(existing.id)}}, as_user=patient
-        )
+        response = await client.execute(mutation, {"input": {"id": gid(existing)}}, as_user=patient)
         assert response.data[name]["code"] == "FORBIDDEN"
     gone = await client.execute(
         DELETE, {"input": {"id": "00000000-0000-0000-0000-000000000000"}}, as_user=coach
     )
     assert gone.data["deleteLesson"]["code"] == "NOT_FOUND"
-    denied_delete = await client.execute(
-        DELETE, {"input": {"id": str(existing.id)}}, as_user=patient
-    )
+    denied_delete = await client.execute(DELETE, {"input": {"id": gid(existing)}}, as_user=patient)
     assert denied_delete.data["deleteLesson"]["code"] == "FORBIDDEN"
     assert await _count(db, Lesson) == before + 1
 
@@ -295,22 +291,22 @@ async def test_grant_and_revoke_entitlement_unlock_paywall(
         "videoId": None
     }
     granted = await client.execute(
-        GRANT, {"input": {"userId": str(user.id), "validUntil": until}}, as_user=admin
+        GRANT, {"input": {"userId": gid(user), "validUntil": until}}, as_user=admin
     )
     assert granted.data["grantEntitlement"]["entitlement"]["active"] is True
     assert (await client.execute(PAID_VIDEO, {"slug": "premium"}, as_user=user)).data["lesson"] == {
         "videoId": "prem"
     }
-    extended = await client.execute(GRANT, {"input": {"userId": str(user.id)}}, as_user=admin)
+    extended = await client.execute(GRANT, {"input": {"userId": gid(user)}}, as_user=admin)
     assert extended.data["grantEntitlement"]["entitlement"]["validUntil"] is None
     assert await _count(db, Entitlement) == 1
 
-    revoked = await client.execute(REVOKE, {"input": {"userId": str(user.id)}}, as_user=admin)
+    revoked = await client.execute(REVOKE, {"input": {"userId": gid(user)}}, as_user=admin)
     assert revoked.data["revokeEntitlement"]["entitlement"]["active"] is False
     assert (await client.execute(PAID_VIDEO, {"slug": "premium"}, as_user=user)).data["lesson"] == {
         "videoId": None
     }
-    again = await client.execute(REVOKE, {"input": {"userId": str(user.id)}}, as_user=admin)
+    again = await client.execute(REVOKE, {"input": {"userId": gid(user)}}, as_user=admin)
     assert again.data["revokeEntitlement"]["code"] == "NOT_FOUND"
 
 
@@ -319,16 +315,16 @@ async def test_entitlement_errors_write_nothing(client: GraphQLClient, db: Datab
     coach = await make_user(db, roles=("coach",))
     user = await make_user(db)
     await make_entitlement(db, user)
-    variables = {"input": {"userId": str(user.id), "product": "coaching"}}
+    variables = {"input": {"userId": gid(user), "product": "coaching"}}
     for viewer in (user, coach, None):
         denied = await client.execute(GRANT, variables, as_user=viewer)
         assert denied.data["grantEntitlement"]["code"] == "FORBIDDEN"
-        revoke = await client.execute(REVOKE, {"input": {"userId": str(user.id)}}, as_user=viewer)
+        revoke = await client.execute(REVOKE, {"input": {"userId": gid(user)}}, as_user=viewer)
         assert revoke.data["revokeEntitlement"]["code"] == "FORBIDDEN"
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     invalid = await client.execute(
         GRANT,
-        {"input": {"userId": str(user.id), "product": "Bad Product", "validUntil": past}},
+        {"input": {"userId": gid(user), "product": "Bad Product", "validUntil": past}},
         as_user=admin,
     )
     assert {f["field"] for f in invalid.data["grantEntitlement"]["fields"]} == {

@@ -9,7 +9,7 @@ import pytest
 
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 from tests.lessons.factories import make_entitlement, make_lesson, make_progress
 
 LESSONS = """
@@ -173,10 +173,10 @@ async def test_lesson_by_id_and_viewer_progress_is_own(client: GraphQLClient, db
     admin = await make_user(db, roles=("admin",))
     await make_progress(db, owner, lesson, position_sec=120)
 
-    own = await client.execute(LESSON_BY, {"id": str(lesson.id)}, as_user=owner)
+    own = await client.execute(LESSON_BY, {"id": gid(lesson)}, as_user=owner)
     assert own.data["lesson"]["viewerProgress"] == {"positionSec": 120}
     for viewer in (other, admin, None, "service"):
-        response = await client.execute(LESSON_BY, {"id": str(lesson.id)}, as_user=viewer)
+        response = await client.execute(LESSON_BY, {"id": gid(lesson)}, as_user=viewer)
         assert response.data["lesson"]["viewerProgress"] is None
 
 
@@ -237,7 +237,7 @@ async def test_entitlements_policy(client: GraphQLClient, db: Database) -> None:
     admin = await make_user(db, roles=("admin",))
     await make_entitlement(db, owner)
     await make_entitlement(db, owner, product="coaching", revoked=True)
-    variables = {"userId": str(owner.id)}
+    variables = {"userId": gid(owner)}
 
     own = (await client.execute(ENTITLEMENTS, as_user=owner)).data["entitlements"]
     assert sorted((row["product"], row["active"]) for row in own) == [
@@ -307,13 +307,13 @@ async def test_lesson_progress_policy_rows(client: GraphQLClient, db: Database) 
         return connection["totalCount"], rows
 
     # Own rows only; the lesson behind a draft is null for a patient (lessons policy).
-    assert await listed(owner) == (2, {(str(owner.id), "tracked"), (str(owner.id), None)})
+    assert await listed(owner) == (2, {(gid(owner), "tracked"), (gid(owner), None)})
     assert await listed(owner, other.id) == (0, set())
-    assert await listed(other) == (1, {(str(other.id), "tracked")})
+    assert await listed(other) == (1, {(gid(other), "tracked")})
     for viewer in (None, coach, doctor):
         assert await listed(viewer, owner.id) == (0, set())
     assert (await listed(admin, owner.id))[0] == 2
     assert (await listed(admin))[0] == 3
     assert (await listed("service"))[0] == 3
     admin_rows = await listed(admin, owner.id)
-    assert (str(owner.id), "draft-tracked") in admin_rows[1]
+    assert (gid(owner), "draft-tracked") in admin_rows[1]

@@ -25,7 +25,7 @@ from resolvers.core.database import Database
 from resolvers.core.settings import get_settings
 from tests.appointments.factories import make_appointment, make_hold
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_exception, make_rule
+from tests.factories import gid, make_doctor, make_exception, make_rule
 
 SCALE = Scale.tiny()
 
@@ -204,7 +204,7 @@ async def test_slot_baseline_matches_server_on_edge_cases(
             (date(2027, 3, 12), date(2027, 3, 17), 5 + 2 + 15),
             (date(2027, 11, 5), date(2027, 11, 10), 7),
         ]:
-            variables = {"id": str(doctor.id), "from": start.isoformat(), "to": end.isoformat()}
+            variables = {"id": gid(doctor), "from": start.isoformat(), "to": end.isoformat()}
             response = await client.execute(DOCTOR_SLOTS, variables, as_user=own)
             served = response.data["doctor"]["availableSlots"]
             baseline = json.loads(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from resolvers.core.database import Database
 from tests.appointments.factories import make_appointment
 from tests.client import GraphQLClient
-from tests.factories import make_doctor, make_user, user_of
+from tests.factories import gid, make_doctor, make_user, user_of
 
 USER = "query ($id: ID!) { user(id: $id) { id fullName email phone } }"
 DOCTOR_USER = "query ($id: ID!) { doctor(id: $id) { id user { id fullName email phone } } }"
@@ -17,23 +17,23 @@ DOCTOR_USER = "query ($id: ID!) { doctor(id: $id) { id user { id fullName email 
 async def test_own_row_with_contact_and_nobody_elses(client: GraphQLClient, db: Database) -> None:
     me = await make_user(db, phone="+15550002222")
     other = await make_user(db)
-    own = await client.execute(USER, {"id": str(me.id)}, as_user=me)
+    own = await client.execute(USER, {"id": gid(me)}, as_user=me)
     assert own.data["user"] == {
-        "id": str(me.id),
+        "id": gid(me),
         "fullName": me.full_name,
         "email": me.email,
         "phone": "+15550002222",
     }
-    assert (await client.execute(USER, {"id": str(other.id)}, as_user=me)).data == {"user": None}
-    assert (await client.execute(USER, {"id": str(me.id)})).data == {"user": None}
+    assert (await client.execute(USER, {"id": gid(other)}, as_user=me)).data == {"user": None}
+    assert (await client.execute(USER, {"id": gid(me)})).data == {"user": None}
 
 
 async def test_coach_reads_names_without_contact(client: GraphQLClient, db: Database) -> None:
     coach = await make_user(db, roles=("coach",))
     patient = await make_user(db)
-    response = await client.execute(USER, {"id": str(patient.id)}, as_user=coach)
+    response = await client.execute(USER, {"id": gid(patient)}, as_user=coach)
     assert response.data["user"] == {
-        "id": str(patient.id),
+        "id": gid(patient),
         "fullName": patient.full_name,
         "email": None,
         "phone": None,
@@ -48,10 +48,10 @@ async def test_doctor_reads_own_patients_only(client: GraphQLClient, db: Databas
     await make_appointment(
         db, doctor=doctor, patient=patient, starts_at=datetime.now(UTC) + timedelta(days=2)
     )
-    seen = await client.execute(USER, {"id": str(patient.id)}, as_user=doctor_user)
+    seen = await client.execute(USER, {"id": gid(patient)}, as_user=doctor_user)
     assert seen.data["user"]["email"] == patient.email
     assert seen.data["user"]["phone"] == patient.phone
-    hidden = await client.execute(USER, {"id": str(stranger.id)}, as_user=doctor_user)
+    hidden = await client.execute(USER, {"id": gid(stranger)}, as_user=doctor_user)
     assert hidden.data == {"user": None}
 
 
@@ -59,7 +59,7 @@ async def test_admin_and_service_read_all_with_contact(client: GraphQLClient, db
     admin = await make_user(db, roles=("admin",))
     patient = await make_user(db)
     for viewer in (admin, "service"):
-        response = await client.execute(USER, {"id": str(patient.id)}, as_user=viewer)
+        response = await client.execute(USER, {"id": gid(patient)}, as_user=viewer)
         assert response.data["user"]["email"] == patient.email
 
 
@@ -68,7 +68,7 @@ async def test_doctor_user_nested_follows_users_policy(client: GraphQLClient, db
     doctor_user = await user_of(db, doctor)
     patient = await make_user(db)
     coach = await make_user(db, roles=("coach",))
-    variables = {"id": str(doctor.id)}
+    variables = {"id": gid(doctor)}
     assert (await client.execute(DOCTOR_USER, variables)).data["doctor"]["user"] is None
     as_patient = await client.execute(DOCTOR_USER, variables, as_user=patient)
     assert as_patient.data["doctor"]["user"] is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import make_user
+from tests.factories import gid, make_user
 
 OWN_USER_BY_ID = """
 query OwnUser($id: ID!) {
@@ -27,9 +27,9 @@ async def test_own_user_is_served_from_the_viewer_statement(
     client: GraphQLClient, db: Database
 ) -> None:
     user = await make_user(db, full_name="Lena Haddad", phone="+15550003333")
-    response = await client.execute(OWN_USER_BY_ID, {"id": str(user.id)}, as_user=user)
+    response = await client.execute(OWN_USER_BY_ID, {"id": gid(user)}, as_user=user)
     own = response.data["viewer"]["user"]
-    assert own["id"] == str(user.id)
+    assert own["id"] == gid(user)
     assert own["fullName"] == "Lena Haddad"
     assert own["email"] == user.email
     assert own["phone"] == "+15550003333"
@@ -37,7 +37,7 @@ async def test_own_user_is_served_from_the_viewer_statement(
     assert own["avatarUrl"] is None
     assert own["createdAt"]
     assert response.data["user"] == {
-        "id": str(user.id),
+        "id": gid(user),
         "fullName": "Lena Haddad",
         "email": user.email,
         "phone": "+15550003333",
@@ -50,7 +50,7 @@ async def test_other_users_still_go_through_the_users_policy(
 ) -> None:
     user = await make_user(db)
     other = await make_user(db)
-    response = await client.execute(OTHER_USER, {"id": str(other.id)}, as_user=user)
+    response = await client.execute(OTHER_USER, {"id": gid(other)}, as_user=user)
     assert response.data["user"] is None
     assert response.statements == 2
 
@@ -64,6 +64,6 @@ async def test_profile_update_is_seen_by_the_payload_and_the_next_request(
         "fullName": "New Name",
         "phone": "+15550002222",
     }
-    response = await client.execute(OWN_USER_BY_ID, {"id": str(user.id)}, as_user=user)
+    response = await client.execute(OWN_USER_BY_ID, {"id": gid(user)}, as_user=user)
     assert response.data["viewer"]["user"]["fullName"] == "New Name"
     assert response.data["user"]["phone"] == "+15550002222"
