@@ -4,7 +4,16 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
@@ -25,6 +34,8 @@ class Appointment(IdMixin, TimestampMixin, Base):
         CheckConstraint("price >= 0", name="price_non_negative"),
         CheckConstraint("discount >= 0 AND discount <= price", name="discount_range"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        CheckConstraint("reference ~ '^[2-9A-HJKMNP-TV-Z]{8}$'", name="reference_format"),
+        UniqueConstraint("reference", name="uq_appointments_reference"),
         # Backs up the per-doctor booking lock: one live appointment per doctor and start.
         Index(
             "uq_appointments_doctor_id_starts_at_live",
@@ -61,3 +72,6 @@ class Appointment(IdMixin, TimestampMixin, Base):
     coupon_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("coupons.id", ondelete="SET NULL")
     )
+    reference: Mapped[str] = mapped_column(String(8), server_default=text("booking_reference()"))
+    """A short code for people (on the phone, at the desk): 8 of 30 unambiguous symbols,
+    random (migration 0010), unique."""

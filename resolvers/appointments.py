@@ -3,6 +3,7 @@ event history, and policy-filtered reads (root list, by id, per doctor)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ from resolvers.slots import (
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
 LIVE_INDEX = "uq_appointments_doctor_id_starts_at_live"
+REFERENCE_CONSTRAINT = "uq_appointments_reference"
+REFERENCE_ATTEMPTS = 3
 
 # The state machine: which status may follow which. Refunds are made by refundPayment.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -166,7 +169,19 @@ async def book_appointment(
     slots (so overlap, holds, cap, lead time and the grid are all re-checked), prices
     the type, redeems a coupon, and inserts the appointment: PENDING_PAYMENT, or
     CONFIRMED when nothing is due. The unique index on live (doctor, start) backs the
-    lock up and is reported as `SlotUnavailableError`."""
+    lock up and is reported as `SlotUnavailableError`. The database draws the booking
+    reference; in the rare case it draws one already taken, the booking runs again (its
+    transaction rolled back, nothing of it kept)."""
+    for _attempt in range(REFERENCE_ATTEMPTS - 1):
+        try:
+            return await _book(ctx, request, now)
+        except IntegrityError as error:
+            if REFERENCE_CONSTRAINT not in str(error.orig):
+                raise
+    return await _book(ctx, request, now)
+
+
+async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> Appointment:
     viewer = ctx.viewer
     require(appointment_policy.can_book(viewer), "Sign in to book an appointment.")
     assert viewer.user_id is not None
@@ -596,6 +611,33 @@ class AppointmentByIdLoader(PolicyLoader[uuid.UUID, Appointment | None]):
 
 async def get_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appointment | None:
     return await ctx.loaders.get(AppointmentByIdLoader).load(appointment_id)
+
+
+REFERENCE_PATTERN = re.compile(r"[2-9A-HJKMNP-TV-Z]{8}")
+
+
+def normalize_reference(reference: str) -> str:
+    """A booking reference as people type it (any case, with spaces or dashes) in its
+    stored form; `ValidationFailed` naming `reference` when it cannot be one."""
+    normalized = re.sub(r"[\s-]", "", reference).upper()
+    if not REFERENCE_PATTERN.fullmatch(normalized):
+        problem = "a booking reference is 8 letters and digits, e.g. 7K4MQ2XP"
+        raise ValidationFailed(
+            {"reference": [problem]}, message=f"`reference` is not valid: {problem}"
+        )
+    return normalized
+
+
+class AppointmentByReferenceLoader(PolicyLoader[str, Appointment | None]):
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Appointment | None]:
+        rows = await self.visible_where_in(Appointment, Appointment.reference, keys)
+        found = {row.reference: row for row in rows}
+        return [found.get(key) for key in keys]
+
+
+async def get_appointment_by_reference(ctx: Context, reference: str) -> Appointment | None:
+    """The appointment with this booking reference, if the viewer may read it."""
+    return await ctx.loaders.get(AppointmentByReferenceLoader).load(normalize_reference(reference))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from resolvers import appointments as appointment_resolvers
 from resolvers import payments as payment_resolvers
 from resolvers import reviews as review_resolvers
 from resolvers.appointments import AppointmentByIdLoader, AppointmentEventByIdLoader
-from resolvers.core.errors import CaregraphError
+from resolvers.core.errors import CaregraphError, ValidationFailed
 from resolvers.coupons import CouponInvalidError
 from resolvers.doctors import DoctorByIdLoader
 from resolvers.policies.appointments import appointment_event_policy
@@ -128,6 +128,10 @@ class Appointment(Node):
     cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
     created_at: datetime = strawberry.field(description="When it was booked.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
+    reference: str = strawberry.field(
+        description="Booking reference for people (phone, front desk): 8 letters and "
+        "digits, unique, random; find the appointment with `appointment(reference:)`."
+    )
     row: strawberry.Private[AppointmentModel]
 
     @classmethod
@@ -151,6 +155,7 @@ class Appointment(Node):
             cancelled_at=row.cancelled_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            reference=row.reference,
         )
 
     @strawberry.field(description="The doctor, if the doctors policy lets the viewer see it.")
@@ -426,15 +431,34 @@ class AppointmentsQuery:
         )
         return connection_from_page(page, Appointment.from_model)
 
-    @strawberry.field(description="An appointment by id; null when absent or not visible.")
+    @strawberry.field(
+        description="An appointment by id or by booking reference (give exactly one); null "
+        "when absent or not visible."
+    )
     async def appointment(
         self,
         info: GraphQLInfo,
-        id: Annotated[strawberry.ID, strawberry.argument(description="Appointment id.")],
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Appointment id.")
+        ] = None,
+        reference: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Booking reference, as shown to the patient (any case; spaces "
+                "and dashes ignored)."
+            ),
+        ] = None,
     ) -> Appointment | None:
-        row = await appointment_resolvers.get_appointment(
-            info.context, parse_id(id, of="Appointment")
-        )
+        if (id is None) == (reference is None):
+            problem = "give either `id` or `reference`"
+            raise ValidationFailed({"id": [problem]}, message=f"`id`: {problem}")
+        if reference is not None:
+            row = await appointment_resolvers.get_appointment_by_reference(info.context, reference)
+        else:
+            assert id is not None
+            row = await appointment_resolvers.get_appointment(
+                info.context, parse_id(id, of="Appointment")
+            )
         return Appointment.from_model(row) if row is not None else None
 
 

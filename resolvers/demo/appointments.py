@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Payment, Review
 from resolvers.demo.doctors import DOCTORS
-from resolvers.demo.ids import demo_id, doctor_email, user_id_for
+from resolvers.demo.ids import demo_id, demo_reference, doctor_email, user_id_for
 from resolvers.reviews import refresh_ratings
 
 PATIENT = "patient@caregraph.dev"
@@ -267,6 +267,7 @@ async def load_appointments_demo(session: AsyncSession) -> None:
                 "cancelled_by": patient if cancelled else None,
                 "cancelled_at": starts_at - timedelta(days=3) if cancelled else None,
                 "coupon_id": coupon_id,
+                "reference": demo_reference(appointment_id),
                 "created_at": starts_at - timedelta(days=20),
             }
         )

@@ -21,3 +21,17 @@ def doctor_email(index: int, name: str) -> str:
         return "doctor@caregraph.dev"
     slug = "".join(ch for ch in name.lower().replace(" ", ".") if ch.isalnum() or ch in ".-")
     return f"dr.{slug}@caregraph.dev"
+
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def demo_reference(appointment_id: uuid.UUID) -> str:
+    """A fixed booking reference for a demo appointment (the database draws random ones
+    for real bookings), so the README's reference works on every machine."""
+    number = appointment_id.int
+    symbols = []
+    for _ in range(8):
+        number, index = divmod(number, len(REFERENCE_ALPHABET))
+        symbols.append(REFERENCE_ALPHABET[index])
+    return "".join(symbols)

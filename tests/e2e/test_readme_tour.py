@@ -98,6 +98,7 @@ async def test_tour_runs_against_the_demo_clinic(client: GraphQLClient, db: Data
     assert booked["bookAppointment"]["appointment"]["discount"] != "0.00"
     mine = await run("MyCare")
     assert mine["appointments"]["edges"] and mine["goals"]["edges"]
+    assert mine["byReference"]["doctor"]["fullName"] == "Dr. Sarah Ahmed"
     today = datetime.now(UTC).date()
     await run("CancelAndCheckIn", {"today": today.isoformat()})
     learn = await run("LearnAndShare")
