@@ -4,6 +4,7 @@ from models.appointment import Appointment
 from models.appointment_event import AppointmentEvent
 from models.availability_exception import AvailabilityException
 from models.base import Base
+from models.coach_client import CoachClient
 from models.comment import Comment
 from models.comment_like import CommentLike
 from models.coupon import Coupon
@@ -33,6 +34,7 @@ __all__ = [
     "AppointmentEvent",
     "AvailabilityException",
     "Base",
+    "CoachClient",
     "Comment",
     "CommentLike",
     "Coupon",

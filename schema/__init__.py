@@ -14,6 +14,7 @@ from strawberry.types.base import get_object_definition
 from resolvers.core.settings import Settings
 from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
+from schema.coaching import CoachingMutation, CoachingQuery
 from schema.community import CommunityMutation, CommunityQuery
 from schema.coupons import CouponsMutation, CouponsQuery
 from schema.dashboard import DashboardQuery
@@ -43,6 +44,7 @@ class Query(
     CouponsQuery,
     DashboardQuery,
     GoalsQuery,
+    CoachingQuery,
     LessonsQuery,
     CommunityQuery,
     NodeQuery,
@@ -59,6 +61,7 @@ class Mutation(
     AvailabilityMutation,
     UsersMutation,
     GoalsMutation,
+    CoachingMutation,
     LessonsMutation,
     CommunityMutation,
     SlotsMutation,

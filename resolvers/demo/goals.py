@@ -4,8 +4,8 @@ doctors so the care-team rule shows:
 
 - patient@ (Pat) and patient2@ (Robin) have appointments with doctor@ (Dr. Sarah Ahmed):
   she sees their goals. patient4@ (Omar) cancelled his appointment with doctor@, so she
-  does not see Omar's goals. patient3@ (Maya) has no appointment: only she, coaches and
-  admins see her goal.
+  does not see Omar's goals. patient3@ (Maya) has no appointment: only she, her coach
+  (coach@, resolvers/demo/coaching.py, who also coaches Pat) and admins see her goal.
 
 Ids are deterministic; dates are relative to the day the demo is loaded, so check-ins
 always cover the last few weeks.

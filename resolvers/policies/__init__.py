@@ -9,6 +9,7 @@ every policy here, in one place.
 from resolvers.policies import (
     appointments,
     availability,
+    coaching,
     community,
     doctors,
     goals,
@@ -21,6 +22,7 @@ __all__ = [
     "TablePolicy",
     "appointments",
     "availability",
+    "coaching",
     "community",
     "doctors",
     "goals",

@@ -1,7 +1,8 @@
 """goals, goal_milestones, goal_check_ins: the owner reads and writes their own goals; a
-doctor reads the goals of patients who have a non-cancelled appointment with them; coaches
-read all; admins read and write all. Milestones and check-ins follow their goal: readable
-when the goal is, writable when the goal is.
+doctor reads the goals of patients who have a non-cancelled appointment with them; a coach
+reads the goals of their assigned clients (coach_clients); admins read and write all.
+Milestones and check-ins follow their goal: readable when the goal is, writable when the
+goal is.
 
 A doctor or coach who can read a goal cannot write it (FORBIDDEN); a viewer who cannot read
 a goal gets NOT_FOUND for writes to it (not-found before forbidden, as RLS behaves).
@@ -18,6 +19,7 @@ from models import Goal, GoalCheckIn, GoalMilestone
 from resolvers.core.identity import Viewer
 from resolvers.policies.appointments import care_relationship
 from resolvers.policies.base import TablePolicy
+from resolvers.policies.coaching import coached
 
 ChildT = TypeVar("ChildT", GoalMilestone, GoalCheckIn)
 
@@ -26,14 +28,16 @@ class GoalPolicy(TablePolicy[Goal]):
     model = Goal
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin or viewer.is_coach:
+        if viewer.is_admin:
             return true()
         if viewer.user_id is None:
             return false()
-        own = Goal.owner_id == viewer.user_id
+        readable = [Goal.owner_id == viewer.user_id]
         if viewer.doctor_id is not None:
-            return or_(own, care_relationship(viewer.doctor_id, Goal.owner_id))
-        return own
+            readable.append(care_relationship(viewer.doctor_id, Goal.owner_id))
+        if viewer.is_coach:
+            readable.append(coached(viewer.user_id, Goal.owner_id))
+        return or_(*readable) if len(readable) > 1 else readable[0]
 
     def can_create_for(self, viewer: Viewer, owner_id: uuid.UUID) -> bool:
         return viewer.is_service or viewer.is_admin or viewer.user_id == owner_id
@@ -54,7 +58,7 @@ class _GoalChildPolicy(TablePolicy[ChildT]):
     model: ClassVar[type[GoalMilestone] | type[GoalCheckIn]]
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin or viewer.is_coach:
+        if viewer.is_admin:
             return true()
         if viewer.user_id is None:
             return false()

@@ -17,6 +17,7 @@ from models import (
     Appointment,
     AppointmentEvent,
     AvailabilityException,
+    CoachClient,
     Comment,
     Coupon,
     Doctor,
@@ -144,6 +145,10 @@ async def _world(db: Database) -> World:
         await make_comment(db, post, other),
         await make_report(db, other, post),
     ]
+    link = CoachClient(coach_id=coach.id, client_id=patient.id)
+    async with db.transaction() as session:
+        session.add(link)
+    rows.append(link)
     viewers: dict[str, tuple[Viewer, User | None]] = {
         "anon": (ANON, None),
         "patient": (viewer_for(patient), patient),
@@ -168,6 +173,7 @@ MODELS = {
     Appointment,
     AppointmentEvent,
     AvailabilityException,
+    CoachClient,
     Comment,
     Coupon,
     Doctor,

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from models import Appointment, Doctor, Goal, GoalCheckIn, GoalMilestone, User
+from models import Appointment, CoachClient, Doctor, Goal, GoalCheckIn, GoalMilestone, User
 from resolvers.core.database import Database
+from tests.factories import make_user
 
 _sequence = itertools.count(1)
 GOAL_TABLES = ("goals", "goal_milestones", "goal_check_ins")
@@ -123,3 +124,12 @@ async def goal_rows(db: Database) -> dict[str, list[tuple[Any, ...]]]:
             result = await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))
             snapshot[table] = [tuple(row) for row in result.all()]
     return snapshot
+
+
+async def make_coach_of(db: Database, *clients: User) -> User:
+    """A coach assigned to `clients`: reads their goals, may not write them."""
+    coach = await make_user(db, roles=("coach",))
+    async with db.transaction() as session:
+        for client in clients:
+            session.add(CoachClient(coach_id=coach.id, client_id=client.id))
+    return coach

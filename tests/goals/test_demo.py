@@ -29,8 +29,8 @@ def _as(email: str) -> SimpleNamespace:
 async def test_demo_goals(client: GraphQLClient, db: Database) -> None:
     await load_demo_data(db)
     await load_demo_data(db)
-    coach = await client.execute(GOALS, as_user=_as("coach@caregraph.dev"))
-    everything = coach.data["goals"]
+    admin = await client.execute(GOALS, as_user=_as("admin@caregraph.dev"))
+    everything = admin.data["goals"]
     assert everything["totalCount"] == len(DEMO_GOALS)
     nodes = [edge["node"] for edge in everything["edges"]]
     assert {node["type"] for node in nodes} == {"IMPROVEMENT", "MAINTENANCE", "PREVENTION", "HABIT"}
@@ -49,5 +49,13 @@ async def test_demo_goals(client: GraphQLClient, db: Database) -> None:
     assert seen == pat_titles | robin_titles
     patient = await client.execute(GOALS, as_user=_as("patient@caregraph.dev"))
     assert patient.data["goals"]["totalCount"] == len(pat_titles)
+    # coach@ coaches Pat and Maya (resolvers/demo/coaching.py): their goals, no one else's.
+    maya_titles = {
+        goal.title for goal in DEMO_GOALS if goal.owner_email == "patient3@caregraph.dev"
+    }
+    coach = await client.execute(GOALS, as_user=_as("coach@caregraph.dev"))
+    assert {edge["node"]["title"] for edge in coach.data["goals"]["edges"]} == (
+        pat_titles | maya_titles
+    )
     anon = await client.execute(GOALS)
     assert anon.data["goals"]["totalCount"] == 0

@@ -19,6 +19,7 @@ from tests.goals.factories import (
     goal_rows,
     make_appointment_row,
     make_check_in,
+    make_coach_of,
     make_goal,
     make_milestone,
 )
@@ -233,7 +234,7 @@ async def test_create_goal_validation(
 async def test_create_goal_for_someone_else(client: GraphQLClient, db: Database) -> None:
     owner = await make_user(db)
     patient = await make_user(db)
-    coach = await make_user(db, roles=("coach",))
+    coach = await make_coach_of(db, owner)
     doctor = await _doctor_of(db, owner)
     values = {
         "ownerId": gid(owner),
@@ -371,7 +372,7 @@ async def test_update_goal_by_readers_and_strangers(client: GraphQLClient, db: D
     owner = await make_user(db)
     goal = await make_goal(db, owner)
     doctor = await _doctor_of(db, owner)
-    coach = await make_user(db, roles=("coach",))
+    coach = await make_coach_of(db, owner)
     stranger = await make_user(db)
     before = await goal_rows(db)
     for viewer, typename in (
@@ -405,7 +406,7 @@ async def test_delete_goal(client: GraphQLClient, db: Database) -> None:
     keep = await make_goal(db, owner)
     await make_milestone(db, goal, position=0)
     await make_check_in(db, goal, on=date(2026, 2, 1))
-    coach = await make_user(db, roles=("coach",))
+    coach = await make_coach_of(db, owner)
     doctor = await _doctor_of(db, owner)
     stranger = await make_user(db)
     before = await goal_rows(db)
@@ -488,7 +489,7 @@ async def test_milestone_writes_by_readers_strangers_and_on_closed_goals(
     milestone = await make_milestone(db, goal, position=0)
     closed = await make_goal(db, owner, status="completed")
     closed_milestone = await make_milestone(db, closed, position=0)
-    coach = await make_user(db, roles=("coach",))
+    coach = await make_coach_of(db, owner)
     doctor = await _doctor_of(db, owner)
     stranger = await make_user(db)
     before = await goal_rows(db)
@@ -723,7 +724,7 @@ async def test_check_in_by_readers_strangers_and_on_closed_goals(
     goal = await make_goal(db, owner)
     abandoned = await make_goal(db, owner, status="abandoned")
     doctor = await _doctor_of(db, owner)
-    coach = await make_user(db, roles=("coach",))
+    coach = await make_coach_of(db, owner)
     stranger = await make_user(db)
     before = await goal_rows(db)
     values = {"goalId": gid(goal), "date": "2026-02-01", "value": 70}

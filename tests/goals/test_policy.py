@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from models import Appointment, Doctor, Goal, User
+from models import Appointment, CoachClient, Doctor, Goal, User
 from resolvers.core.database import Database
 from resolvers.core.identity import ANON, SERVICE, Viewer
 from resolvers.core.loaders import Loaders
@@ -66,6 +66,7 @@ class World:
     doctor_without: User
     doctor_cancelled: User
     coach: User
+    coach_other: User
     admin: User
     doctors: dict[str, Doctor]
     goal: Goal
@@ -76,7 +77,10 @@ async def _world(db: Database) -> World:
     owner = await make_user(db, full_name="Olive Owner")
     other = await make_user(db, full_name="Oscar Other")
     coach = await make_user(db, roles=("coach",))
+    coach_other = await make_user(db, roles=("coach",))
     admin = await make_user(db, roles=("admin",))
+    async with db.transaction() as session:  # the coach coaches the owner, not the other
+        session.add(CoachClient(coach_id=coach.id, client_id=owner.id))
     with_doctor = await make_doctor(db)
     without_doctor = await make_doctor(db)
     cancelled_doctor = await make_doctor(db)
@@ -99,6 +103,7 @@ async def _world(db: Database) -> World:
         doctor_without=await user_of(db, without_doctor),
         doctor_cancelled=await user_of(db, cancelled_doctor),
         coach=coach,
+        coach_other=coach_other,
         admin=admin,
         doctors={"with": with_doctor, "without": without_doctor, "cancelled": cancelled_doctor},
         goal=goal,
@@ -124,7 +129,9 @@ EXPECTED: dict[str, tuple[bool, set[str], bool]] = {
     # The users policy lets a doctor see anyone who ever booked them, so the owner is
     # visible as a user; the goals stay hidden because the only appointment is cancelled.
     "doctor_cancelled": (False, set(), True),
-    "coach": (True, {"goal", "other_goal"}, True),
+    # A coach reads the goals of their assigned clients only; every coach reads names.
+    "coach": (True, {"goal"}, True),
+    "coach_other": (False, set(), True),
     "admin": (True, {"goal", "other_goal"}, True),
     "anon": (False, set(), False),
     "service": (True, {"goal", "other_goal"}, True),
@@ -248,7 +255,7 @@ def _loader_viewer(world: World, name: str) -> Viewer:
     user: User = getattr(world, name)
     roles = {"patient"}
     doctor_id = None
-    if name == "coach":
+    if name.startswith("coach"):
         roles.add("coach")
     elif name == "admin":
         roles.add("admin")
