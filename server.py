@@ -43,6 +43,7 @@ DEMO_ROLES = {
     "patient2": "patient2@caregraph.dev",
     "doctor": "doctor@caregraph.dev",
     "coach": "coach@caregraph.dev",
+    "staff": "staff@caregraph.dev",
     "admin": "admin@caregraph.dev",
 }
 logger = logging.getLogger("caregraph")

@@ -16,6 +16,7 @@ class AppRole(StrEnum):
     PATIENT = "patient"
     DOCTOR = "doctor"
     COACH = "coach"
+    STAFF = "staff"
     ADMIN = "admin"
 
 
@@ -47,6 +48,7 @@ class AppointmentEventKind(StrEnum):
 class ActorRole(StrEnum):
     PATIENT = "patient"
     DOCTOR = "doctor"
+    STAFF = "staff"
     ADMIN = "admin"
     SERVICE = "service"
 

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, func, literal, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold
+from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold, User
 from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.core.context import Context
 from resolvers.core.errors import (
@@ -102,6 +102,8 @@ def actor_role(viewer: Viewer, appointment: Appointment) -> str:
         return "doctor"
     if viewer.is_admin:
         return "admin"
+    if viewer.is_staff:
+        return "staff"
     return "service"
 
 
@@ -160,6 +162,8 @@ class BookingRequest:
     type: str = "standard"
     coupon_code: str | None = None
     notes: str = ""
+    patient_id: uuid.UUID | None = None
+    """Whom the booking is for: the viewer when None; the front desk names a patient."""
 
 
 async def book_appointment(
@@ -185,6 +189,11 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
     viewer = ctx.viewer
     require(appointment_policy.can_book(viewer), "Sign in to book an appointment.")
     assert viewer.user_id is not None
+    patient_id = request.patient_id or viewer.user_id
+    require(
+        appointment_policy.can_book_for(viewer, patient_id),
+        "Only the front desk books for someone else.",
+    )
     require(
         appointment_policy.can_book_with(viewer, request.doctor_id),
         "Doctors cannot book appointments with themselves.",
@@ -200,6 +209,8 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
     try:
         async with ctx.db.transaction() as session:
             doctor = await lock_doctor(session, viewer, request.doctor_id)
+            if patient_id != viewer.user_id and await session.get(User, patient_id) is None:
+                raise NotFound("Patient not found.")
             slot = await find_open_slot(
                 session,
                 viewer,
@@ -208,6 +219,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 now=now,
                 lead_minutes=ctx.settings.min_lead_minutes,
                 appointment_type=request.type,
+                holder_id=patient_id,
             )
             if request.type == "followup":
                 earlier = await session.scalar(
@@ -215,7 +227,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                     .select_from(Appointment)
                     .where(
                         Appointment.doctor_id == doctor.id,
-                        Appointment.patient_id == viewer.user_id,
+                        Appointment.patient_id == patient_id,
                         Appointment.status == "completed",
                     )
                 )
@@ -231,13 +243,13 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                     session,
                     code=request.coupon_code,
                     doctor=doctor,
-                    user_id=viewer.user_id,
+                    user_id=patient_id,
                     price=price,
                     now=now,
                 )
             appointment = Appointment(
                 doctor_id=doctor.id,
-                patient_id=viewer.user_id,
+                patient_id=patient_id,
                 starts_at=slot.starts_at,
                 ends_at=slot.ends_at,
                 type=request.type,
@@ -255,14 +267,14 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 session.add(
                     CouponUsage(
                         coupon_id=coupon.id,
-                        user_id=viewer.user_id,
+                        user_id=patient_id,
                         appointment_id=appointment.id,
                         discount=discount,
                     )
                 )
             await session.execute(
                 delete(SlotHold).where(
-                    SlotHold.doctor_id == doctor.id, SlotHold.user_id == viewer.user_id
+                    SlotHold.doctor_id == doctor.id, SlotHold.user_id == patient_id
                 )
             )
             record_event(session, viewer, appointment, kind="created", from_status=None)
@@ -392,7 +404,8 @@ async def reschedule_appointment(
     """Moves a live appointment, atomically: the new time is taken or nothing changes.
 
     The patient moves to an open slot (before the cancellation window of the old one);
-    the doctor and admins may also move it off the grid to any free time in the future."""
+    the front desk to an open slot at any time; the doctor and admins may also move it off
+    the grid to any free time in the future."""
     viewer = ctx.viewer
     note = _check_reason(reason)
     if starts_at.tzinfo is None:
@@ -419,7 +432,9 @@ async def reschedule_appointment(
                     appointment, doctor.cancellation_policy_hours, now, "reschedule"
                 )
             duration = appointment.ends_at - appointment.starts_at
-            if role == "patient":
+            # The front desk moves a patient's appointment to an open slot, as the patient
+            # would, but past the cancellation window too (the clinic decides then).
+            if role in ("patient", "staff"):
                 slot = await find_open_slot(
                     session,
                     viewer,
@@ -429,6 +444,7 @@ async def reschedule_appointment(
                     lead_minutes=ctx.settings.min_lead_minutes,
                     appointment_type=appointment.type,
                     exclude_appointment_id=appointment.id,
+                    holder_id=appointment.patient_id,
                 )
                 new_start, new_end = slot.starts_at, slot.ends_at
             else:

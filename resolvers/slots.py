@@ -24,7 +24,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Executable, bindparam, delete, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appointment, AvailabilityException, Doctor, DoctorAvailability, SlotHold
+from models import (
+    Appointment,
+    AvailabilityException,
+    Doctor,
+    DoctorAvailability,
+    SlotHold,
+    User,
+)
 from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.core.context import Context
 from resolvers.core.errors import (
@@ -485,6 +492,7 @@ async def find_open_slot(
     lead_minutes: int,
     appointment_type: str = "standard",
     exclude_appointment_id: uuid.UUID | None = None,
+    holder_id: uuid.UUID | None = None,
 ) -> Slot:
     """Re-computes the doctor's open slots around `starts_at` (under the doctor lock) and
     returns the one starting then, or raises `SlotUnavailableError`."""
@@ -503,7 +511,7 @@ async def find_open_slot(
         start=local_date,
         end=local_date,
         now=now,
-        holds_visible_to=viewer.user_id,
+        holds_visible_to=holder_id or viewer.user_id,
         exclude_appointment_id=exclude_appointment_id,
     )
     earliest = now + timedelta(minutes=lead_minutes)
@@ -531,13 +539,20 @@ async def hold_slot(
     doctor_id: uuid.UUID,
     starts_at: datetime,
     *,
+    patient_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> SlotHold:
-    """Holds an open slot for the viewer for `hold_minutes`; it disappears for others.
-    A viewer keeps one hold per doctor (a new hold replaces the previous one)."""
+    """Holds an open slot for the viewer (or, for the front desk, for `patient_id`) for
+    `hold_minutes`; it disappears for others. A patient keeps one hold per doctor (a new
+    hold replaces the previous one)."""
     viewer = ctx.viewer
     if viewer.user_id is None:
         raise Forbidden("Sign in to hold a slot.")
+    holder_id = patient_id or viewer.user_id
+    require(
+        appointment_policy.can_book_for(viewer, holder_id),
+        "Only the front desk holds slots for someone else.",
+    )
     require(
         appointment_policy.can_book_with(viewer, doctor_id),
         "Doctors cannot hold slots on their own schedule.",
@@ -545,19 +560,27 @@ async def hold_slot(
     now = now or datetime.now(UTC)
     async with ctx.db.transaction() as session:
         doctor = await lock_doctor(session, viewer, doctor_id)
+        if holder_id != viewer.user_id and await session.get(User, holder_id) is None:
+            raise NotFound("Patient not found.")
         slot = await find_open_slot(
-            session, viewer, doctor, starts_at, now=now, lead_minutes=ctx.settings.min_lead_minutes
+            session,
+            viewer,
+            doctor,
+            starts_at,
+            now=now,
+            lead_minutes=ctx.settings.min_lead_minutes,
+            holder_id=holder_id,
         )
         await session.execute(
             delete(SlotHold).where(
                 SlotHold.doctor_id == doctor_id,
-                (SlotHold.user_id == viewer.user_id) | (SlotHold.expires_at <= now),
+                (SlotHold.user_id == holder_id) | (SlotHold.expires_at <= now),
             )
         )
         active = await session.scalar(
             select(func.count())
             .select_from(SlotHold)
-            .where(SlotHold.user_id == viewer.user_id, SlotHold.expires_at > now)
+            .where(SlotHold.user_id == holder_id, SlotHold.expires_at > now)
         )
         if (active or 0) >= MAX_ACTIVE_HOLDS_PER_USER:
             raise ValidationFailed.single(
@@ -566,7 +589,7 @@ async def hold_slot(
             )
         hold = SlotHold(
             doctor_id=doctor_id,
-            user_id=viewer.user_id,
+            user_id=holder_id,
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             expires_at=now + timedelta(minutes=ctx.settings.hold_minutes),

@@ -5,18 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models import User, UserRole
 from resolvers.core.context import Context
 from resolvers.core.database import Database
-from resolvers.core.errors import FieldErrors, Forbidden, NotFound
+from resolvers.core.errors import FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.core.identity import Viewer
 from resolvers.core.input_checks import TIMEZONES
 from resolvers.core.loaders import PolicyLoader
+from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import any_of, fetch_rows, instances
-from resolvers.policies import readable, require
+from resolvers.policies import readable, require, visible
 from resolvers.policies.users import user_policy
 
 MAX_NAME_LENGTH = 200
@@ -53,6 +56,65 @@ class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
         profile = self.viewer.profile
         if self.viewer.user_id is not None and profile is not None:
             self.prime(self.viewer.user_id, VisibleUser(User(**profile), contact_visible=True))
+
+
+MAX_SEARCH_LENGTH = 200
+
+
+def _like(text: str) -> str:
+    """`text` as a case-insensitive substring pattern (its own % and _ taken literally)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_patients(
+    ctx: Context, search: str | None, *, first: int | None, after: str | None
+) -> Page[User]:
+    """The front desk's patient lookup (staff and admins): users whose name, email or
+    phone contains `search` (any case), by name. The users policy lets both read every
+    row with its contact details (`found_patient`)."""
+    viewer = ctx.viewer
+    require(
+        viewer.is_staff or viewer.is_admin or viewer.is_service,
+        "Only the front desk and admins search patients.",
+    )
+    text = (search or "").strip()
+    if len(text) > MAX_SEARCH_LENGTH:
+        raise ValidationFailed.single("search", f"at most {MAX_SEARCH_LENGTH} characters")
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+
+    def build(viewer: Viewer) -> Any:
+        users = visible(User, viewer)
+        if not text:
+            return users
+        pattern = _like(text)
+        return users.where(
+            or_(
+                User.full_name.ilike(pattern, escape="\\"),
+                User.email.ilike(pattern, escape="\\"),
+                User.phone.ilike(pattern, escape="\\"),
+            )
+        )
+
+    return await paginate(
+        ctx.db,
+        viewer,
+        None if text else "patients",  # a search text varies without bound: built per call
+        User,
+        build,
+        SortKey((User.full_name, User.id)),  # type: ignore[arg-type]
+        lambda user: (user.full_name, user.id),
+        first=limit,
+        after=after,
+    )
+
+
+def found_patient(user: User) -> VisibleUser:
+    """A row of `search_patients`: only viewers whom `user_policy.contact` lets see every
+    contact (staff, admins, service_role) may search."""
+    return VisibleUser(user, contact_visible=True)
 
 
 async def get_user(ctx: Context, user_id: uuid.UUID) -> VisibleUser | None:

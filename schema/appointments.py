@@ -273,7 +273,7 @@ def _invalid_transition(error: appointment_resolvers.InvalidTransitionError) -> 
     )
 
 
-@strawberry.input(description="Book an open slot for yourself.")
+@strawberry.input(description="Book an open slot for yourself (or, at the front desk, a patient).")
 class BookAppointmentInput:
     doctor_id: strawberry.ID = strawberry.field(description="The doctor.")
     starts_at: datetime = strawberry.field(description="Slot start, as listed (UTC).")
@@ -283,6 +283,11 @@ class BookAppointmentInput:
     )
     coupon_code: str | None = strawberry.field(default=None, description="A coupon code.")
     notes: str = strawberry.field(default="", description="Notes for the doctor (2000 chars).")
+    patient_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Front desk (staff) and admins: the patient to book for. Others may "
+        "only name themselves (the default).",
+    )
 
 
 @strawberry.type(description="The appointment was booked.")
@@ -482,6 +487,7 @@ class AppointmentsMutation:
                     type=input.type.value,
                     coupon_code=input.coupon_code,
                     notes=input.notes,
+                    patient_id=parse_optional_id(input.patient_id, "patientId", of="User"),
                 ),
             ),
             lambda row: AppointmentBooked(appointment=Appointment.from_model(row)),

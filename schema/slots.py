@@ -19,7 +19,7 @@ from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import (
     AppointmentType,
 )
-from schema.ids import format_id, parse_id
+from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
@@ -125,6 +125,11 @@ def hold_error(
 class HoldSlotInput:
     doctor_id: strawberry.ID = strawberry.field(description="The doctor.")
     starts_at: datetime = strawberry.field(description="Slot start, as listed (UTC).")
+    patient_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Front desk (staff) and admins: the patient to hold for. Others may "
+        "only name themselves (the default).",
+    )
 
 
 @strawberry.type(description="The slot is held for the viewer until `hold.expiresAt`.")
@@ -187,7 +192,10 @@ class SlotsMutation:
     ) -> HoldSlotResult:
         return await mutation_result(
             lambda: slot_resolvers.hold_slot(
-                info.context, parse_id(input.doctor_id, "doctorId", of="Doctor"), input.starts_at
+                info.context,
+                parse_id(input.doctor_id, "doctorId", of="Doctor"),
+                input.starts_at,
+                patient_id=parse_optional_id(input.patient_id, "patientId", of="User"),
             ),
             lambda hold: SlotHeld(hold=SlotHold.from_model(hold)),
             hold_error,

@@ -12,7 +12,7 @@ from models import User as UserModel
 from resolvers import users as user_resolvers
 from resolvers.doctors import DoctorByUserIdLoader
 from resolvers.users import UserByIdLoader
-from schema.connections import After, Connection, First
+from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import AppRole
 from schema.ids import format_id, parse_id
@@ -125,6 +125,24 @@ class UsersQuery:
     @strawberry.field(description="The signed-in caller; null for anonymous requests.")
     def viewer(self, info: GraphQLInfo) -> Viewer | None:
         return viewer_of(info)
+
+    @strawberry.field(
+        description="Front desk (staff) and admins: find patients by name, email or phone "
+        "(any part, any case), by name. Others get FORBIDDEN."
+    )
+    async def patients(
+        self,
+        info: GraphQLInfo,
+        search: Annotated[
+            str | None, strawberry.argument(description="Part of a name, email or phone.")
+        ] = None,
+        first: First = None,
+        after: After = None,
+    ) -> Connection[User]:
+        page = await user_resolvers.search_patients(info.context, search, first=first, after=after)
+        return connection_from_page(
+            page, lambda row: User.from_visible(user_resolvers.found_patient(row))
+        )
 
     @strawberry.field(description="A user by id; null when absent or not visible to the viewer.")
     async def user(

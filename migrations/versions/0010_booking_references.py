@@ -41,14 +41,14 @@ def upgrade() -> None:
     )
     op.create_unique_constraint("uq_appointments_reference", "appointments", ["reference"])
     op.create_check_constraint(
-        "ck_appointments_reference_format",
+        op.f("ck_appointments_reference_format"),
         "appointments",
         "reference ~ '^[2-9A-HJKMNP-TV-Z]{8}$'",
     )
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_appointments_reference_format", "appointments", type_="check")
+    op.drop_constraint(op.f("ck_appointments_reference_format"), "appointments", type_="check")
     op.drop_constraint("uq_appointments_reference", "appointments", type_="unique")
     op.drop_column("appointments", "reference")
     op.execute("DROP FUNCTION booking_reference()")

@@ -50,6 +50,12 @@ class Viewer:
         return "coach" in self.app_roles
 
     @property
+    def is_staff(self) -> bool:
+        """Front desk: books, holds, reschedules and cancels for any patient; reads
+        appointments, payments and patients' contact details, never clinical data."""
+        return "staff" in self.app_roles
+
+    @property
     def is_doctor(self) -> bool:
         return self.doctor_id is not None
 

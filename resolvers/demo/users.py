@@ -1,5 +1,5 @@
-"""Demo accounts: the README's five (patient, second patient, doctor, coach, admin) and
-eight more patients."""
+"""Demo accounts: the README's six (patient, second patient, doctor, coach, front desk,
+admin) and eight more patients."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ DEMO_USERS: list[tuple[str, str, str | None, str, tuple[str, ...]]] = [
     ("patient2@caregraph.dev", "Robin Second", "+442071234567", "Europe/London", ()),
     ("doctor@caregraph.dev", "Sarah Ahmed", "+971501234567", "Asia/Dubai", ("doctor",)),
     ("coach@caregraph.dev", "Casey Coach", "+12125550100", "America/New_York", ("coach",)),
+    ("staff@caregraph.dev", "Sam Frontdesk", "+12125550150", "America/New_York", ("staff",)),
     ("admin@caregraph.dev", "Alex Admin", "+12125550199", "America/New_York", ("admin",)),
 ]
 EXTRA_PATIENTS = [

@@ -59,7 +59,7 @@ def care_relationship(doctor_id: uuid.UUID, patient_id: Any) -> ColumnElement[bo
 
 
 def _appointment_read(viewer: Viewer) -> ColumnElement[bool]:
-    if viewer.is_admin:
+    if viewer.is_admin or viewer.is_staff:
         return true()
     if viewer.user_id is None:
         return false()
@@ -92,8 +92,18 @@ class AppointmentPolicy(TablePolicy[Appointment]):
         return viewer.doctor_id is not None and appointment.doctor_id == viewer.doctor_id
 
     @staticmethod
-    def is_staff(viewer: Viewer) -> bool:
+    def is_operator(viewer: Viewer) -> bool:
+        """Admins and service_role: they run every appointment."""
         return viewer.is_service or viewer.is_admin
+
+    @staticmethod
+    def acts_for_patients(viewer: Viewer) -> bool:
+        """Front desk (staff), admins and service_role act on any patient's behalf."""
+        return viewer.is_service or viewer.is_admin or viewer.is_staff
+
+    def can_book_for(self, viewer: Viewer, patient_id: uuid.UUID) -> bool:
+        """Booking or holding for `patient_id`: oneself, or anyone for the front desk."""
+        return viewer.user_id == patient_id or self.acts_for_patients(viewer)
 
     def can_book(self, viewer: Viewer) -> bool:
         """Patients book for themselves; every signed-in user is a patient."""
@@ -106,12 +116,13 @@ class AppointmentPolicy(TablePolicy[Appointment]):
 
     def can_run(self, viewer: Viewer, appointment: Appointment) -> bool:
         """Confirm, complete, mark a no-show: the appointment's doctor, admins."""
-        return self.is_staff(viewer) or self.is_doctor(viewer, appointment)
+        return self.is_operator(viewer) or self.is_doctor(viewer, appointment)
 
     def can_cancel(self, viewer: Viewer, appointment: Appointment) -> bool:
-        """The patient (the time window is checked by the state machine), the doctor, admins."""
+        """The patient (the time window is checked by the state machine), the doctor, the
+        front desk, admins."""
         return (
-            self.is_staff(viewer)
+            self.acts_for_patients(viewer)
             or self.is_doctor(viewer, appointment)
             or self.is_patient(viewer, appointment)
         )
@@ -123,7 +134,7 @@ class AppointmentEventPolicy(TablePolicy[AppointmentEvent]):
     model = AppointmentEvent
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin:
+        if viewer.is_admin or viewer.is_staff:
             return true()
         if viewer.user_id is None:
             return false()
@@ -133,11 +144,12 @@ class AppointmentEventPolicy(TablePolicy[AppointmentEvent]):
         self, viewer: Viewer, event: AppointmentEvent, appointment_doctor_id: uuid.UUID
     ) -> bool:
         """Who sees the person behind a change (`actorId`) of an event they may read: the
-        appointment's doctor and admins; a patient sees the role only (`actorRole`),
-        except for their own changes."""
+        appointment's doctor, the front desk and admins; a patient sees the role only
+        (`actorRole`), except for their own changes."""
         return (
             viewer.is_service
             or viewer.is_admin
+            or viewer.is_staff
             or viewer.doctor_id == appointment_doctor_id
             or (event.actor_id is not None and event.actor_id == viewer.user_id)
         )
@@ -147,7 +159,7 @@ class SlotHoldPolicy(TablePolicy[SlotHold]):
     model = SlotHold
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin:
+        if viewer.is_admin or viewer.is_staff:
             return true()
         if viewer.user_id is None:
             return false()
@@ -157,14 +169,19 @@ class SlotHoldPolicy(TablePolicy[SlotHold]):
         return own
 
     def can_release(self, viewer: Viewer, hold: SlotHold) -> bool:
-        return viewer.is_service or viewer.is_admin or hold.user_id == viewer.user_id
+        return (
+            viewer.is_service
+            or viewer.is_admin
+            or viewer.is_staff
+            or hold.user_id == viewer.user_id
+        )
 
 
 class PaymentPolicy(TablePolicy[Payment]):
     model = Payment
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin:
+        if viewer.is_admin or viewer.is_staff:
             return true()
         if viewer.user_id is None:
             return false()

@@ -1,6 +1,7 @@
 """users: a user reads and updates their own row; coaches read names, avatars and time
-zones; a doctor reads the names of their patients (any appointment) and their contact
-details while a non-cancelled appointment links them; admins everything.
+zones; the front desk (staff) reads names and contact details; a doctor reads the names of
+their patients (any appointment) and their contact details while a non-cancelled
+appointment links them; admins everything.
 
 Column-level: `contact` says who sees email and phone; others get `null`.
 """
@@ -40,15 +41,16 @@ class UserPolicy(TablePolicy[User]):
     model = User
 
     def read(self, viewer: Viewer) -> ColumnElement[bool]:
-        if viewer.is_admin or viewer.is_coach:
+        if viewer.is_admin or viewer.is_coach or viewer.is_staff:
             return true()
         return _own_or_patients(viewer)
 
     def contact(self, viewer: Viewer) -> ColumnElement[bool]:
         """Who sees `email` and `phone` of a row they may read: the user, admins, and a
         doctor while a non-cancelled appointment links the patient to them (the care
-        relationship). Coaches see name, avatar and time zone only."""
-        if viewer.is_service or viewer.is_admin:
+        relationship), and the front desk (staff). Coaches see name, avatar and time zone
+        only."""
+        if viewer.is_service or viewer.is_admin or viewer.is_staff:
             return true()
         if viewer.user_id is None:
             return false()
