@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -19,3 +20,5 @@ class User(TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     avatar_url: Mapped[str | None] = mapped_column(Text)
+    deactivated_at: Mapped[datetime | None]
+    """Set by an admin: the account's tokens are refused from then on; its history stays."""

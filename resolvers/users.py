@@ -61,7 +61,7 @@ class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
 MAX_SEARCH_LENGTH = 200
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
     """`text` as a case-insensitive substring pattern (its own % and _ taken literally)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -89,7 +89,7 @@ async def search_patients(
         users = visible(User, viewer)
         if not text:
             return users
-        pattern = _like(text)
+        pattern = like_pattern(text)
         return users.where(
             or_(
                 User.full_name.ilike(pattern, escape="\\"),

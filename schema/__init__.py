@@ -12,6 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
 from resolvers.core.settings import Settings
+from schema.accounts import AccountsMutation, AccountsQuery
 from schema.appointments import AppointmentsMutation, AppointmentsQuery
 from schema.availability import AvailabilityMutation
 from schema.coaching import CoachingMutation, CoachingQuery
@@ -39,6 +40,7 @@ from schema.users import UsersMutation, UsersQuery
 class Query(
     DoctorsQuery,
     UsersQuery,
+    AccountsQuery,
     AppointmentsQuery,
     SlotsQuery,
     CouponsQuery,
@@ -60,6 +62,7 @@ class Mutation(
     DoctorsMutation,
     AvailabilityMutation,
     UsersMutation,
+    AccountsMutation,
     GoalsMutation,
     CoachingMutation,
     LessonsMutation,

@@ -190,7 +190,7 @@ def _current(claims: dict[str, Any]) -> bool:
 _VIEWER_SQL = text(
     """
     SELECT u.email, u.full_name, u.phone, u.timezone, u.avatar_url, u.created_at,
-           u.updated_at,
+           u.updated_at, u.deactivated_at,
            ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id) AS roles,
            (SELECT d.id FROM doctors d WHERE d.user_id = u.id) AS doctor_id
       FROM users u
@@ -235,6 +235,8 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
         if not found:
             raise Unauthenticated("The token's email belongs to another account")
     row = found[0]
+    if row.deactivated_at is not None:
+        raise Unauthenticated("This account is deactivated.")
     roles = frozenset({"patient", *row.roles})
     if row.doctor_id is not None:
         roles = roles | {"doctor"}

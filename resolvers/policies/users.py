@@ -59,6 +59,10 @@ class UserPolicy(TablePolicy[User]):
             return or_(own, care_relationship(viewer.doctor_id, User.id))
         return own
 
+    def can_manage_accounts(self, viewer: Viewer) -> bool:
+        """Roles, deactivation, doctor onboarding, the full user list: admins."""
+        return viewer.is_service or viewer.is_admin
+
     def can_update(self, viewer: Viewer, user_id: uuid.UUID) -> bool:
         return viewer.is_service or viewer.is_admin or viewer.user_id == user_id
 
