@@ -4,6 +4,7 @@ from models.appointment import Appointment
 from models.appointment_event import AppointmentEvent
 from models.availability_exception import AvailabilityException
 from models.base import Base
+from models.clinical_note import ClinicalNote
 from models.coach_client import CoachClient
 from models.comment import Comment
 from models.comment_like import CommentLike
@@ -34,6 +35,7 @@ __all__ = [
     "AppointmentEvent",
     "AvailabilityException",
     "Base",
+    "ClinicalNote",
     "CoachClient",
     "Comment",
     "CommentLike",

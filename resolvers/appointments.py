@@ -16,7 +16,16 @@ from sqlalchemy import ColumnElement, bindparam, delete, func, literal, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, SlotHold, User
+from models import (
+    Appointment,
+    AppointmentEvent,
+    ClinicalNote,
+    Coupon,
+    CouponUsage,
+    Doctor,
+    SlotHold,
+    User,
+)
 from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers.core.context import Context
 from resolvers.core.errors import (
@@ -34,7 +43,7 @@ from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.coupons import redeem_coupon
 from resolvers.doctors import DoctorByIdLoader, doctors_joined, lock_doctor
 from resolvers.policies import readable, require, visible
-from resolvers.policies.appointments import appointment_policy
+from resolvers.policies.appointments import appointment_policy, clinical_note_policy
 from resolvers.slots import (
     SlotUnavailableError,
     find_open_slot,
@@ -783,3 +792,73 @@ __all__ = [
 
 class AppointmentEventByIdLoader(RowByIdLoader):
     model = AppointmentEvent
+
+
+# --- clinical notes -------------------------------------------------------------------
+
+MAX_NOTE_LENGTH = 10_000
+
+
+def _note_body(body: str) -> str:
+    text = body.strip()
+    if not 0 < len(text) <= MAX_NOTE_LENGTH:
+        raise ValidationFailed.single("body", f"1 to {MAX_NOTE_LENGTH} characters")
+    return text
+
+
+async def add_clinical_note(ctx: Context, appointment_id: uuid.UUID, body: str) -> ClinicalNote:
+    """The appointment's doctor writes a private note on it."""
+    text = _note_body(body)
+    async with ctx.db.transaction() as session:
+        appointment = await _locked_appointment(session, ctx.viewer, appointment_id)
+        require(
+            clinical_note_policy.can_write_on(ctx.viewer, appointment),
+            "Only the appointment's doctor writes clinical notes.",
+        )
+        note = ClinicalNote(appointment_id=appointment.id, author_id=ctx.viewer.user_id, body=text)
+        session.add(note)
+        await session.flush()
+    ctx.loaders.get(ClinicalNotesByAppointmentIdLoader).clear(appointment_id)
+    return note
+
+
+async def update_clinical_note(ctx: Context, note_id: uuid.UUID, body: str) -> ClinicalNote:
+    """Its author edits a note (admins read notes, they do not rewrite them)."""
+    text = _note_body(body)
+    async with ctx.db.transaction() as session:
+        note = (
+            await session.scalars(
+                visible(ClinicalNote, ctx.viewer)
+                .where(ClinicalNote.id == note_id)
+                .with_for_update()
+            )
+        ).one_or_none()
+        if note is None:
+            raise NotFound("Clinical note not found.")
+        require(clinical_note_policy.can_edit(ctx.viewer, note), "Only its author edits a note.")
+        note.body = text
+        await session.flush()
+    ctx.loaders.get(ClinicalNotesByAppointmentIdLoader).clear(note.appointment_id)
+    return note
+
+
+class ClinicalNotesByAppointmentIdLoader(PolicyLoader[uuid.UUID, list[ClinicalNote]]):
+    """The notes of each appointment the viewer may read, oldest first (empty for anyone
+    but the appointment's doctor and admins)."""
+
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[list[ClinicalNote]]:
+        rows = await self.visible_where_in(
+            ClinicalNote,
+            ClinicalNote.appointment_id,
+            keys,
+            ClinicalNote.created_at,
+            ClinicalNote.id,
+        )
+        grouped: dict[uuid.UUID, list[ClinicalNote]] = defaultdict(list)
+        for row in rows:
+            grouped[row.appointment_id].append(row)
+        return [grouped.get(key, []) for key in keys]
+
+
+class ClinicalNoteByIdLoader(RowByIdLoader):
+    model = ClinicalNote

@@ -12,6 +12,7 @@ import strawberry
 
 from models import Appointment as AppointmentModel
 from models import AppointmentEvent as EventModel
+from models import ClinicalNote as ClinicalNoteModel
 from resolvers import appointments as appointment_resolvers
 from resolvers import payments as payment_resolvers
 from resolvers import reviews as review_resolvers
@@ -109,6 +110,36 @@ class AppointmentEvent(Node):
         return format_id("User", self.row.actor_id)
 
 
+@strawberry.type(
+    description="A doctor's private note on an appointment: for that doctor and admins only."
+)
+class ClinicalNote(Node):
+    id: strawberry.ID = strawberry.field(description="Note id.")
+    appointment_id: strawberry.ID = strawberry.field(description="The appointment.")
+    body: str = strawberry.field(description="The note.")
+    created_at: datetime = strawberry.field(description="When it was written.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
+    row: strawberry.Private[ClinicalNoteModel]
+
+    @classmethod
+    def from_model(cls, row: ClinicalNoteModel) -> ClinicalNote:
+        return cls(
+            row=row,
+            id=format_id("ClinicalNote", row.id),
+            appointment_id=format_id("Appointment", row.appointment_id),
+            body=row.body,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The doctor who wrote it, where the users policy allows.")
+    async def author(self, info: GraphQLInfo) -> User | None:
+        if self.row.author_id is None:
+            return None
+        visible = await info.context.loaders.get(UserByIdLoader).load(self.row.author_id)
+        return User.from_visible(visible) if visible is not None else None
+
+
 @strawberry.type(description="A booked consultation between a doctor and a patient.")
 class Appointment(Node):
     id: strawberry.ID = strawberry.field(description="Appointment id.")
@@ -202,6 +233,16 @@ class Appointment(Node):
             appointment_resolvers.EventsByAppointmentIdLoader
         ).load(self.row.id)
         return [AppointmentEvent.from_model(row, self.row.doctor_id) for row in rows]
+
+    @strawberry.field(
+        description="The doctor's private clinical notes, oldest first: for the "
+        "appointment's doctor and admins; empty for everyone else."
+    )
+    async def clinical_notes(self, info: GraphQLInfo) -> list[ClinicalNote]:
+        rows = await info.context.loaders.get(
+            appointment_resolvers.ClinicalNotesByAppointmentIdLoader
+        ).load(self.row.id)
+        return [ClinicalNote.from_model(row) for row in rows]
 
 
 @strawberry.input(description="Filters for appointment lists; all optional and combined.")
@@ -467,6 +508,31 @@ class AppointmentsQuery:
         return Appointment.from_model(row) if row is not None else None
 
 
+@strawberry.input(description="A clinical note on an appointment (its doctor).")
+class AddClinicalNoteInput:
+    appointment_id: strawberry.ID = strawberry.field(description="The appointment.")
+    body: str = strawberry.field(description="The note, 1 to 10000 characters.")
+
+
+@strawberry.input(description="New text for a clinical note (its author).")
+class UpdateClinicalNoteInput:
+    id: strawberry.ID = strawberry.field(description="The note.")
+    body: str = strawberry.field(description="The note, 1 to 10000 characters.")
+
+
+@strawberry.type(description="The clinical note was saved.")
+class ClinicalNoteSaved:
+    note: ClinicalNote = strawberry.field(description="The note.")
+
+
+ClinicalNoteResult = Annotated[
+    ClinicalNoteSaved | ValidationError | NotAllowed | NotFoundError,
+    strawberry.union(
+        "ClinicalNoteResult", description="Result of addClinicalNote / updateClinicalNote."
+    ),
+]
+
+
 @strawberry.type
 class AppointmentsMutation:
     @strawberry.mutation(
@@ -546,6 +612,34 @@ class AppointmentsMutation:
             _reschedule_error,
         )
 
+    @strawberry.mutation(description="The appointment's doctor writes a private clinical note.")
+    async def add_clinical_note(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[AddClinicalNoteInput, strawberry.argument(description="The input.")],
+    ) -> ClinicalNoteResult:
+        return await mutation_result(
+            lambda: appointment_resolvers.add_clinical_note(
+                info.context,
+                parse_id(input.appointment_id, "appointmentId", of="Appointment"),
+                input.body,
+            ),
+            lambda row: ClinicalNoteSaved(note=ClinicalNote.from_model(row)),
+        )
+
+    @strawberry.mutation(description="Its author changes a clinical note.")
+    async def update_clinical_note(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[UpdateClinicalNoteInput, strawberry.argument(description="The input.")],
+    ) -> ClinicalNoteResult:
+        return await mutation_result(
+            lambda: appointment_resolvers.update_clinical_note(
+                info.context, parse_id(input.id, of="ClinicalNote"), input.body
+            ),
+            lambda row: ClinicalNoteSaved(note=ClinicalNote.from_model(row)),
+        )
+
 
 register_node(
     "AppointmentEvent",
@@ -553,3 +647,8 @@ register_node(
     lambda _info, row: AppointmentEvent.from_model(row),
 )
 register_node("Appointment", AppointmentByIdLoader, lambda _info, row: Appointment.from_model(row))
+register_node(
+    "ClinicalNote",
+    appointment_resolvers.ClinicalNoteByIdLoader,
+    lambda _info, row: ClinicalNote.from_model(row),
+)

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, false, literal, or_, select, true
 from models import (
     Appointment,
     AppointmentEvent,
+    ClinicalNote,
     Coupon,
     CouponUsage,
     Doctor,
@@ -155,6 +156,33 @@ class AppointmentEventPolicy(TablePolicy[AppointmentEvent]):
         )
 
 
+class ClinicalNotePolicy(TablePolicy[ClinicalNote]):
+    """Clinical notes: the appointment's doctor and admins read them; never the patient,
+    the front desk or a coach. The doctor writes them; the author edits their own."""
+
+    model = ClinicalNote
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin:
+            return true()
+        if viewer.doctor_id is None:
+            return false()
+        return (
+            select(Appointment.id)
+            .where(
+                Appointment.id == ClinicalNote.appointment_id,
+                Appointment.doctor_id == viewer.doctor_id,
+            )
+            .exists()
+        )
+
+    def can_write_on(self, viewer: Viewer, appointment: Appointment) -> bool:
+        return viewer.doctor_id is not None and appointment.doctor_id == viewer.doctor_id
+
+    def can_edit(self, viewer: Viewer, note: ClinicalNote) -> bool:
+        return note.author_id is not None and note.author_id == viewer.user_id
+
+
 class SlotHoldPolicy(TablePolicy[SlotHold]):
     model = SlotHold
 
@@ -252,6 +280,7 @@ class ReviewPolicy(TablePolicy[Review]):
 
 appointment_policy = AppointmentPolicy()
 appointment_event_policy = AppointmentEventPolicy()
+clinical_note_policy = ClinicalNotePolicy()
 slot_hold_policy = SlotHoldPolicy()
 payment_policy = PaymentPolicy()
 coupon_policy = CouponPolicy()
