@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from models import CoachClient
 from resolvers.core.database import Database
 from tests.appointments.factories import make_appointment, make_coupon, make_hold, make_review
 from tests.client import GraphQLClient
@@ -59,6 +60,9 @@ async def _world(db: Database) -> dict[str, Any]:
     await make_hold(db, doctor=doctor_a, user=p1, starts_at=datetime.now(UTC) + timedelta(days=3))
     await make_coupon(db, code="AONLY", doctor_id=doctor_a.id)
     await make_report(db, p2, await make_post(db, p1))
+    coach = await make_user(db, roles=("coach",))
+    async with db.transaction() as session:
+        session.add(CoachClient(coach_id=coach.id, client_id=p1.id))
     return {
         "doctor_a": doctor_a,
         "doctor_b": doctor_b,
@@ -71,7 +75,8 @@ async def _world(db: Database) -> dict[str, Any]:
             "p2": p2,
             "doctor_a": await user_of(db, doctor_a),
             "doctor_b": await user_of(db, doctor_b),
-            "coach": await make_user(db, roles=("coach",)),
+            "coach": coach,
+            "staff": await make_user(db, roles=("staff",)),
             "admin": await make_user(db, roles=("admin",)),
             "service": "service",
         },
@@ -87,7 +92,10 @@ EXPECTED = {
     "p2": (0, False, False, 0, False),
     "doctor_a": (1, True, True, 1, True),
     "doctor_b": (0, False, False, 0, False),
-    "coach": (0, False, False, 0, True),  # coaches read names
+    # The coach coaches p1: a name, never contact details or appointments; p1's goal.
+    "coach": (0, False, False, 0, True),
+    # The front desk reads the doctor's appointments and the patient's contact, no goals.
+    "staff": (1, True, True, 0, True),
     "admin": (1, True, True, 1, True),
     "service": (1, True, True, 1, True),
 }
@@ -124,10 +132,10 @@ async def test_doctor_appointment_patient_goals_tree(
     assert reviews["totalCount"] == 1 == len(reviews["edges"])
     author = reviews["edges"][0]["node"]["patient"]
     assert (author is not None) == review_author
-    if author is not None and role not in ("p1", "doctor_a", "admin", "service"):
+    if author is not None and role not in ("p1", "doctor_a", "admin", "service", "staff"):
         assert author["email"] is None
     # The doctor's own account is not public: only the doctor and staff see it.
-    own = role in ("doctor_a", "admin", "service", "coach")
+    own = role in ("doctor_a", "admin", "service", "coach", "staff")
     assert (doctor["user"] is not None) == own
     if doctor["user"] is not None:
         assert (doctor["user"]["email"] is not None) == (role != "coach")
@@ -155,7 +163,10 @@ CROSS_EXPECTED = {
     "p2": (False, None, False, None, False, None, 1, 0, 0, 0, 0, 0),
     "doctor_a": (True, True, True, True, True, True, 1, 1, 1, 0, 0, 0),
     "doctor_b": (False, None, False, None, False, None, 1, 0, 0, 0, 0, 0),
-    "coach": (True, False, False, None, True, False, 2, 0, 0, 1, 0, 0),
+    # The coach coaches p1 (not p2): p1's goal, no contact details, no appointments.
+    "coach": (True, False, False, None, True, False, 1, 0, 0, 1, 0, 0),
+    # The front desk: appointments, holds and contact details; no goals or progress.
+    "staff": (False, None, True, True, True, True, 0, 1, 0, 0, 0, 0),
     "admin": (True, True, True, True, True, True, 2, 1, 1, 1, 1, 1),
 }
 
