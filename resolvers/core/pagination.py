@@ -7,11 +7,19 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    SmallInteger,
+    bindparam,
+    func,
+    select,
+    tuple_,
+)
 
 from resolvers.core.database import Database
 from resolvers.core.errors import BadUserInput
@@ -71,17 +79,55 @@ def decode_cursor(cursor: str, expected_length: int) -> list[Any]:
         ) from exc
 
 
+def _fits(type_: Any, value: Any) -> bool:
+    """Whether a row's `type_` column could hold `value`. Cursors are made from rows; a
+    value none could hold (text with NUL or a lone surrogate, an integer past the column's
+    range, an instant past the calendar in UTC, more digits than the column keeps) fails
+    in the driver or in Postgres as a parameter, so it is a bad cursor, not a query."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return "\x00" not in value
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        bits = (
+            64 if isinstance(type_, BigInteger) else 16 if isinstance(type_, SmallInteger) else 32
+        )
+        return -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return not getattr(type_, "timezone", False)
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            return False
+        return True
+    if isinstance(value, Decimal):
+        exponent = value.normalize().as_tuple().exponent
+        if not isinstance(exponent, int):  # NaN, Infinity
+            return False
+        scale = getattr(type_, "scale", None)
+        precision = getattr(type_, "precision", None)
+        if scale is not None and exponent < -scale:
+            return False
+        return precision is None or value == 0 or value.adjusted() < precision - (scale or 0)
+    return True
+
+
 def decode_cursor_for(sort: SortKey, cursor: str) -> list[Any]:
     """Decodes a cursor for `sort`. A cursor from another list or ordering (e.g. one from
-    `orderBy: NAME` reused with `FEE`) is rejected as invalid instead of reaching SQL with
-    values of the wrong type."""
+    `orderBy: NAME` reused with `FEE`), or with a value no row holds, is rejected as
+    invalid instead of reaching SQL with values of the wrong type."""
     values = decode_cursor(cursor, len(sort.columns))
     for column, value in zip(sort.columns, values, strict=True):
         try:
             expected = column.type.python_type
         except NotImplementedError:
             continue
-        if not isinstance(value, expected):
+        if not isinstance(value, expected) or not _fits(column.type, value):
             raise BadUserInput(
                 "Invalid cursor: pass an `endCursor` or `cursor` from this list, "
                 "with the same order."

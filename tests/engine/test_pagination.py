@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from resolvers.core.database import Database
+from resolvers.core.pagination import encode_cursor
 from tests.client import GraphQLClient
 from tests.factories import gid, make_doctor, make_user
 
@@ -91,6 +94,39 @@ async def test_bad_cursor_is_bad_user_input(client: GraphQLClient) -> None:
         response = await client.execute(PAGE, {"first": 2, "after": cursor})
         assert response.codes == ["BAD_USER_INPUT"], (cursor, response.body)
         assert response.body["data"] is None
+
+
+_DOCTOR_ID = uuid.UUID(int=1)
+_FAR_WEST = timezone(timedelta(hours=-12))
+
+
+@pytest.mark.parametrize(
+    ("field", "order", "values"),
+    [
+        ("doctors", "NAME", ["Dr. \x00", _DOCTOR_ID]),
+        ("doctors", "NAME", ["Dr. \ud800", _DOCTOR_ID]),
+        ("doctors", "RATING", [Decimal("1E-100000"), _DOCTOR_ID]),
+        (
+            "doctors",
+            "CREATED_AT",
+            [datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))), _DOCTOR_ID],
+        ),
+        ("goals", None, [datetime(9999, 12, 31, 23, tzinfo=_FAR_WEST), _DOCTOR_ID]),
+        ("lessons", None, ["Basics", 2**63, _DOCTOR_ID]),
+        ("lessons", None, ["Basics\x00", 1, _DOCTOR_ID]),
+    ],
+)
+async def test_cursor_with_a_value_no_row_holds_is_bad_user_input(
+    client: GraphQLClient, db: Database, field: str, order: str | None, values: list[Any]
+) -> None:
+    """Found by the fuzz suite: values of the right type that Postgres (or asyncpg) cannot
+    take as parameters reached SQL and answered INTERNAL_SERVER_ERROR."""
+    user = await make_user(db)
+    ordered = f", orderBy: {{field: {order}}}" if order else ""
+    query = f"query ($after: String) {{ {field}(after: $after{ordered}) {{ edges {{ cursor }} }} }}"
+    response = await client.execute(query, {"after": encode_cursor(values)}, as_user=user)
+    assert response.codes == ["BAD_USER_INPUT"], response.body
+    assert response.errors[0]["message"].startswith("Invalid cursor")
 
 
 async def test_first_is_capped_and_validated(client: GraphQLClient, db: Database) -> None:
