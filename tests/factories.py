@@ -14,7 +14,7 @@ from schema.ids import format_id
 
 _sequence = itertools.count(1)
 
-_TYPE_NAMES = {DoctorAvailability: "AvailabilityRule"}
+TYPE_NAMES = {DoctorAvailability: "AvailabilityRule"}
 """Models whose GraphQL type has another name; the rest share theirs."""
 
 
@@ -24,7 +24,7 @@ def gid(row: Any, type_name: str | None = None) -> str:
     if isinstance(row, uuid.UUID):
         assert type_name is not None
         return str(format_id(type_name, row))
-    return str(format_id(type_name or _TYPE_NAMES.get(type(row), type(row).__name__), row.id))
+    return str(format_id(type_name or TYPE_NAMES.get(type(row), type(row).__name__), row.id))
 
 
 async def make_user(
