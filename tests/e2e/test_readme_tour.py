@@ -28,6 +28,8 @@ ROLES = {
     "ManageDay": "doctor",
     "Moderation": "coach",
     "Moderate": "coach",
+    "FrontDesk": "staff",
+    "BookForPatient": "staff",
     "Dashboard": "admin",
     "Operate": "admin",
 }
@@ -65,6 +67,7 @@ async def test_tour_runs_against_the_demo_clinic(client: GraphQLClient, db: Data
         "Share",
         "ManageDay",
         "Moderate",
+        "BookForPatient",
         "Operate",
     }
     graphql_schema = schema._schema
@@ -110,6 +113,12 @@ async def test_tour_runs_against_the_demo_clinic(client: GraphQLClient, db: Data
     moderation = await run("Moderation")
     assert moderation["reports"]["totalCount"] >= 1
     await run("Moderate")
+    desk = await run("FrontDesk")
+    assert [edge["node"]["fullName"] for edge in desk["patients"]["edges"]] == ["Robin Second"]
+    assert desk["byReference"]["patient"]["fullName"] == "Pat Patient"
+    for_robin = await run("BookForPatient", {"startsAt": sarah["availableSlots"][1]["startsAt"]})
+    history = for_robin["bookAppointment"]["appointment"]["history"]
+    assert [event["actorRole"] for event in history] == ["STAFF"]
     dashboard = await run("Dashboard")
     assert dashboard["adminDashboard"]["appointmentsByStatus"]
     await run("Operate")
