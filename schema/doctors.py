@@ -319,9 +319,32 @@ VerifyDoctorResult = Annotated[
 ]
 
 
+_INT64 = 2**63
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """What keeps `value` from round-tripping through any JSON client: integers past 64
+    bits (Postgres keeps them, most JSON parsers do not) and nesting past 10 levels."""
+    if depth > 10:
+        return "nests too deeply"
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return None
+    if isinstance(value, int):
+        return None if -_INT64 <= value < _INT64 else "holds an integer past 64 bits"
+    children = value.values() if isinstance(value, dict) else value
+    for child in children:
+        problem = _json_problem(child, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
 def _qualifications(value: JSON | None) -> list[Any] | None:
     if value is not None and not isinstance(value, list):
         raise ValidationFailed.single("qualifications", "must be a list of objects")
+    problem = _json_problem(value)
+    if problem is not None:
+        raise ValidationFailed.single("qualifications", problem)
     return value
 
 

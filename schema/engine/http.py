@@ -11,6 +11,7 @@ HTTP 401 with code UNAUTHENTICATED, never a silent downgrade to anon.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
@@ -589,8 +590,14 @@ class GraphQLEndpoint:
         media_type: str,
         headers: dict[str, str] | None = None,
     ) -> Response:
+        try:
+            content = orjson.dumps(body)
+        except TypeError:
+            # orjson refuses integers past 64 bits; a JSON column may hold one (written
+            # before input checks refused them). The standard library writes them.
+            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         return Response(
-            orjson.dumps(body),
+            content,
             status_code=status,
             media_type=f"{media_type}; charset=utf-8",
             headers=headers,

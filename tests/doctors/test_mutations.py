@@ -440,3 +440,41 @@ async def test_an_empty_doctor_id_is_invalid_not_omitted(
     assert result["__typename"] == "ValidationError"
     assert [f["field"] for f in result["fields"]] == ["doctorId"]
     assert (await _doctor_row(db, doctor.id)).bio == ""
+
+
+HUGE = 2**70
+
+
+async def test_qualifications_with_integers_past_64_bits_are_refused(
+    client: GraphQLClient, db: Database
+) -> None:
+    """Found by the fuzz suite: Postgres keeps such a number in jsonb, but the JSON
+    encoder of every answer that lists the doctor then failed (500)."""
+    doctor = await make_doctor(db)
+    owner = await user_of(db, doctor)
+    answer = await client.execute(
+        """
+        mutation ($id: ID!) {
+          updateDoctorProfile(input: {doctorId: $id,
+                                      qualifications: [{year: 99999999999999999999999}]}) {
+            __typename ... on ValidationError { fields { field messages } }
+          }
+        }
+        """,
+        {"id": gid(doctor)},
+        as_user=owner,
+    )
+    assert answer.data["updateDoctorProfile"]["fields"] == [
+        {"field": "qualifications", "messages": ["holds an integer past 64 bits"]}
+    ]
+
+
+async def test_a_stored_integer_past_64_bits_is_answered_not_a_500(
+    client: GraphQLClient, db: Database
+) -> None:
+    doctor = await make_doctor(db, qualifications=[{"year": HUGE}])
+    answer = await client.execute(
+        "query ($id: ID!) { doctor(id: $id) { qualifications } }", {"id": gid(doctor)}
+    )
+    assert answer.status == 200 and answer.errors == []
+    assert answer.data["doctor"]["qualifications"] == [{"year": HUGE}]
