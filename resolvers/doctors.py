@@ -52,6 +52,10 @@ class DoctorFilter:
     accepting_patients: bool | None = None
     verified: bool | None = None
     search: str | None = None
+    min_fee: Decimal | None = None
+    max_fee: Decimal | None = None
+    only_ids: frozenset[uuid.UUID] | None = None
+    """Doctors computed elsewhere (open slots in a window); None: no such condition."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,12 @@ def _filtered(viewer: Viewer, doctor_filter: DoctorFilter) -> Select[Doctor]:
         statement = statement.where(Doctor.accepting_patients.is_(doctor_filter.accepting_patients))
     if doctor_filter.verified is not None:
         statement = statement.where(Doctor.verified.is_(doctor_filter.verified))
+    if doctor_filter.min_fee is not None:
+        statement = statement.where(Doctor.fee_standard >= doctor_filter.min_fee)
+    if doctor_filter.max_fee is not None:
+        statement = statement.where(Doctor.fee_standard <= doctor_filter.max_fee)
+    if doctor_filter.only_ids is not None:
+        statement = statement.where(Doctor.id.in_(sorted(doctor_filter.only_ids)))
     if doctor_filter.search and doctor_filter.search.strip():
         pattern = f"%{_escape_like(doctor_filter.search.strip())}%"
         statement = statement.where(or_(Doctor.full_name.ilike(pattern), Doctor.bio.ilike(pattern)))
@@ -100,7 +110,12 @@ async def list_doctors(
         # Text filters are values without bound: such lists are built per call (a
         # template per value would grow the cache with every string a client sends).
         None
-        if doctor_filter.search or doctor_filter.specialty or doctor_filter.language
+        if doctor_filter.search
+        or doctor_filter.specialty
+        or doctor_filter.language
+        or doctor_filter.min_fee is not None
+        or doctor_filter.max_fee is not None
+        or doctor_filter.only_ids is not None
         else ("doctors", doctor_filter),
         Doctor,
         lambda viewer: _filtered(viewer, doctor_filter),
@@ -113,6 +128,25 @@ async def list_doctors(
     for doctor in page.rows:
         loader.replace(doctor.id, doctor)
     return page
+
+
+MAX_AVAILABILITY_CANDIDATES = 1000
+"""The most doctors an "available between" directory query looks at (after its other
+conditions): their open slots are computed in one batch."""
+
+
+async def directory_candidates(ctx: Context, doctor_filter: DoctorFilter) -> list[Doctor]:
+    """The doctors matching `doctor_filter`'s stored conditions, for a condition computed
+    in Python (open slots): one statement, at most `MAX_AVAILABILITY_CANDIDATES`."""
+    statement = _filtered(ctx.viewer, doctor_filter).order_by(Doctor.id)
+    async with ctx.db.read() as session:
+        rows = list((await session.scalars(statement.limit(MAX_AVAILABILITY_CANDIDATES + 1))).all())
+    if len(rows) > MAX_AVAILABILITY_CANDIDATES:
+        raise ValidationFailed.single(
+            "availableBetween",
+            f"narrow the search first: more than {MAX_AVAILABILITY_CANDIDATES} doctors match",
+        )
+    return rows
 
 
 class DoctorByIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):

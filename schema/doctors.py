@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, cast
+from zoneinfo import ZoneInfo
 
 import strawberry
 from strawberry.scalars import JSON
 
 from models import Doctor as DoctorModel
 from resolvers import doctors as doctor_resolvers
+from resolvers import slots as slot_resolvers
 from resolvers.availability import (
     ExceptionKey,
     ExceptionsByDoctorIdLoader,
@@ -145,6 +148,35 @@ class Doctor(Node):
         )
 
     @strawberry.field(
+        description="The first open slot in the next `withinDays` days (default 14, at "
+        'most 60), or null: for the directory\'s "next available".'
+    )
+    async def next_available_slot(
+        self,
+        info: GraphQLInfo,
+        type: Annotated[
+            AppointmentType | None,
+            strawberry.argument(description="Type to price the slot for (default STANDARD)."),
+        ] = None,
+        within_days: Annotated[
+            int, strawberry.argument(description="How many days ahead to look, 1 to 60.")
+        ] = 14,
+    ) -> Annotated[AvailableSlot, strawberry.lazy("schema.slots")] | None:
+        from schema.slots import resolve_available_slots
+
+        if not 1 <= within_days <= 60:
+            raise ValidationFailed.single("withinDays", "must be between 1 and 60")
+        today = datetime.now(ZoneInfo(self.row.timezone)).date()
+        slots = await resolve_available_slots(
+            info,
+            self.row,
+            today,
+            today + timedelta(days=within_days - 1),
+            type or AppointmentType.STANDARD,
+        )
+        return slots[0] if slots else None
+
+    @strawberry.field(
         description="This doctor's appointments the viewer may see (a patient only their "
         "own, the doctor all of theirs, admins all), by start."
     )
@@ -214,6 +246,23 @@ class DoctorFilter:
     search: str | None = strawberry.field(
         default=None, description="Case-insensitive text in the name or bio."
     )
+    min_fee: Decimal | None = strawberry.field(
+        default=None, description="Standard fee at least this (in the doctor's currency)."
+    )
+    max_fee: Decimal | None = strawberry.field(
+        default=None, description="Standard fee at most this (in the doctor's currency)."
+    )
+    available_between: TimeWindow | None = strawberry.field(
+        default=None,
+        description="Has an open standard slot starting in this window (at most 14 days; "
+        "looks at up to 1000 doctors matching the other conditions).",
+    )
+
+
+@strawberry.input(description="A window of time, [from, to).")
+class TimeWindow:
+    from_: datetime = strawberry.field(name="from", description="Start (inclusive).")
+    to: datetime = strawberry.field(description="End (exclusive).")
 
 
 @strawberry.type
@@ -236,15 +285,25 @@ class DoctorsQuery:
     ) -> Connection[Doctor]:
         conditions = filter or DoctorFilter()
         order = order_by or DoctorOrder()
+        stored = doctor_resolvers.DoctorFilter(
+            specialty=conditions.specialty,
+            language=conditions.language,
+            accepting_patients=conditions.accepting_patients,
+            verified=conditions.verified,
+            search=conditions.search,
+            min_fee=conditions.min_fee,
+            max_fee=conditions.max_fee,
+        )
+        window = conditions.available_between
+        if window is not None:
+            candidates = await doctor_resolvers.directory_candidates(info.context, stored)
+            open_ids = await slot_resolvers.open_between(
+                info.context, candidates, window.from_, window.to
+            )
+            stored = replace(stored, only_ids=frozenset(open_ids))
         page = await doctor_resolvers.list_doctors(
             info.context,
-            doctor_resolvers.DoctorFilter(
-                specialty=conditions.specialty,
-                language=conditions.language,
-                accepting_patients=conditions.accepting_patients,
-                verified=conditions.verified,
-                search=conditions.search,
-            ),
+            stored,
             doctor_resolvers.DoctorOrder(
                 field=doctor_resolvers.DoctorOrderField(order.field.value),
                 descending=order.direction is OrderDirection.DESC,
