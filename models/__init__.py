@@ -2,6 +2,7 @@
 
 from models.appointment import Appointment
 from models.appointment_event import AppointmentEvent
+from models.audit_entry import AuditEntry
 from models.availability_exception import AvailabilityException
 from models.base import Base
 from models.clinical_note import ClinicalNote
@@ -33,6 +34,7 @@ from models.user_role import UserRole
 __all__ = [
     "Appointment",
     "AppointmentEvent",
+    "AuditEntry",
     "AvailabilityException",
     "Base",
     "ClinicalNote",

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Doctor, User, UserRole
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
@@ -63,10 +64,20 @@ async def grant_role(ctx: Context, user_id: uuid.UUID, role: str) -> AccountRole
     _check_role(role)
     async with ctx.db.transaction() as session:
         user = await _user(session, user_id)
+        before = await roles_of(session, user_id)
         await session.execute(
             pg_insert(UserRole).values(user_id=user_id, role=role).on_conflict_do_nothing()
         )
         roles = await roles_of(session, user_id)
+        audit.record(
+            session,
+            ctx,
+            "role.grant",
+            "User",
+            user_id,
+            before={"roles": before},
+            after={"roles": roles},
+        )
     _forget(ctx, user_id)
     return AccountRoles(user, roles)
 
@@ -91,10 +102,20 @@ async def revoke_role(ctx: Context, user_id: uuid.UUID, role: str) -> AccountRol
         user = await _user(session, user_id)
         if role == "admin" and await _lock_admins(session) == {user_id}:
             raise ValidationFailed.single("role", "the last admin cannot be removed")
+        before = await roles_of(session, user_id)
         await session.execute(
             delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role)
         )
         roles = await roles_of(session, user_id)
+        audit.record(
+            session,
+            ctx,
+            "role.revoke",
+            "User",
+            user_id,
+            before={"roles": before},
+            after={"roles": roles},
+        )
     _forget(ctx, user_id)
     return AccountRoles(user, roles)
 
@@ -109,6 +130,14 @@ async def deactivate_user(ctx: Context, user_id: uuid.UUID) -> User:
             raise ValidationFailed.single("userId", "the last admin cannot be deactivated")
         if user.deactivated_at is None:
             user.deactivated_at = datetime.now(UTC)
+            audit.record(
+                session,
+                ctx,
+                "user.deactivate",
+                "User",
+                user.id,
+                after=audit.snapshot(user, "deactivated_at"),
+            )
         await session.flush()
     _forget(ctx, user_id)
     return user
@@ -181,6 +210,14 @@ async def create_doctor(
         )
         session.add(doctor)
         await session.flush()
+        audit.record(
+            session,
+            ctx,
+            "doctor.create",
+            "Doctor",
+            doctor.id,
+            after=audit.snapshot(doctor, "user_id", "full_name", "verified", "currency"),
+        )
     ctx.loaders.get(DoctorByIdLoader).replace(doctor.id, doctor)
     return doctor
 

@@ -27,6 +27,7 @@ from models import (
     User,
 )
 from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import (
     BadUserInput,
@@ -287,6 +288,18 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 )
             )
             record_event(session, viewer, appointment, kind="created", from_status=None)
+            if patient_id != viewer.user_id:  # a booking on someone's behalf
+                await session.flush()
+                audit.record(
+                    session,
+                    ctx,
+                    "appointment.book_for",
+                    "Appointment",
+                    appointment.id,
+                    after=audit.snapshot(
+                        appointment, "patient_id", "doctor_id", "starts_at", "status"
+                    ),
+                )
             await session.flush()
     except IntegrityError as error:
         if _is_live_index_violation(error):
@@ -364,6 +377,16 @@ async def change_status(
             appointment.cancelled_at = now
             if appointment.coupon_id is not None:
                 await _release_coupon(session, appointment)
+        if not appointment_policy.is_patient(viewer, appointment):
+            audit.record(
+                session,
+                ctx,
+                f"appointment.{to_status}",
+                "Appointment",
+                appointment.id,
+                before={"status": appointment.status},
+                after={"status": to_status, "reason": note},
+            )
         move_to(session, viewer, appointment, to_status, note)
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
@@ -476,6 +499,16 @@ async def reschedule_appointment(
                 note=note,
                 previous_starts_at=previous,
             )
+            if role != "patient":
+                audit.record(
+                    session,
+                    ctx,
+                    "appointment.reschedule",
+                    "Appointment",
+                    appointment.id,
+                    before={"starts_at": previous},
+                    after={"starts_at": new_start},
+                )
             await session.flush()
     except IntegrityError as error:
         if _is_live_index_violation(error):

@@ -8,11 +8,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AvailabilityException, Doctor, DoctorAvailability
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import BadUserInput, FieldErrors, NotFound
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
@@ -151,6 +153,15 @@ async def _lock_schedule(ctx: Context, session: AsyncSession, doctor_id: uuid.UU
     return doctor
 
 
+def _rule_summary(rule: RuleSpec) -> dict[str, Any]:
+    return {
+        "day_of_week": rule.day_of_week,
+        "start_time": rule.start_time,
+        "end_time": rule.end_time,
+        "active": rule.active,
+    }
+
+
 async def set_availability_rules(
     ctx: Context, doctor_id: uuid.UUID | None, rules: Sequence[RuleSpec]
 ) -> list[DoctorAvailability]:
@@ -176,6 +187,14 @@ async def set_availability_rules(
             for rule in rules
         ]
         session.add_all(created)
+        audit.record(
+            session,
+            ctx,
+            "availability.set_rules",
+            "Doctor",
+            target,
+            after={"rules": [_rule_summary(rule) for rule in rules]},
+        )
         await session.flush()
     created.sort(key=lambda rule: (rule.day_of_week, rule.start_time))
     ctx.loaders.get(RulesByDoctorIdLoader).clear(target)
@@ -253,6 +272,14 @@ async def add_availability_exception(
         )
         session.add(exception)
         await session.flush()
+        audit.record(
+            session,
+            ctx,
+            "availability.add_exception",
+            "AvailabilityException",
+            exception.id,
+            after=audit.snapshot(exception, "doctor_id", "date", "kind", "start_time", "end_time"),
+        )
     return exception
 
 
@@ -268,6 +295,14 @@ async def remove_availability_exception(ctx: Context, exception_id: uuid.UUID) -
         if exception is None:
             raise NotFound("Availability exception not found.")
         await _lock_schedule(ctx, session, exception.doctor_id)
+        audit.record(
+            session,
+            ctx,
+            "availability.remove_exception",
+            "AvailabilityException",
+            exception.id,
+            before=audit.snapshot(exception, "doctor_id", "date", "kind", "start_time", "end_time"),
+        )
         await session.delete(exception)
     return exception_id
 

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models import CoachClient, User, UserRole
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound
 from resolvers.core.loaders import RowByIdLoader
@@ -49,6 +50,14 @@ async def assign_coach(ctx: Context, coach_id: uuid.UUID, client_id: uuid.UUID) 
                 )
             )
         ).one()
+        audit.record(
+            session,
+            ctx,
+            "coach.assign",
+            "CoachClient",
+            link.id,
+            after={"coach_id": coach_id, "client_id": client_id},
+        )
     return link
 
 
@@ -62,8 +71,16 @@ async def unassign_coach(ctx: Context, coach_id: uuid.UUID, client_id: uuid.UUID
             .where(CoachClient.coach_id == coach_id, CoachClient.client_id == client_id)
             .returning(CoachClient.id)
         )
-    if removed is None:
-        raise NotFound("This client is not assigned to this coach.")
+        if removed is None:
+            raise NotFound("This client is not assigned to this coach.")
+        audit.record(
+            session,
+            ctx,
+            "coach.unassign",
+            "CoachClient",
+            removed,
+            before={"coach_id": coach_id, "client_id": client_id},
+        )
     return removed
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from models import Comment, CommentLike, Post, PostLike, Report, User
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.database import Database
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
@@ -750,6 +751,15 @@ async def delete_post(ctx: Context, post_id: uuid.UUID) -> uuid.UUID:
             post_policy.can_delete(ctx.viewer, post),
             "Only the author, a coach or an admin may delete this post.",
         )
+        if post.author_id != ctx.viewer.user_id:
+            audit.record(
+                session,
+                ctx,
+                "post.delete",
+                "Post",
+                post.id,
+                before=audit.snapshot(post, "author_id", "title", "published", "hidden"),
+            )
         await session.delete(post)
     ctx.loaders.get(PostByIdLoader).clear(post_id)
     return post_id
@@ -759,7 +769,17 @@ async def set_post_hidden(ctx: Context, post_id: uuid.UUID, hidden: bool) -> Pos
     require(post_policy.can_moderate(ctx.viewer), "Only coaches and admins may hide posts.")
     async with ctx.db.transaction() as session:
         post = await _locked_post(ctx, session, post_id)
+        before = audit.snapshot(post, "hidden")
         _set_hidden(ctx, post, hidden)
+        audit.record(
+            session,
+            ctx,
+            "post.hide" if hidden else "post.unhide",
+            "Post",
+            post.id,
+            before=before,
+            after=audit.snapshot(post, "hidden"),
+        )
         await session.flush()
     ctx.loaders.get(PostByIdLoader).replace(post.id, post)
     return post
@@ -777,7 +797,17 @@ async def pin_post(ctx: Context, post_id: uuid.UUID, pinned: bool) -> Post:
     require(post_policy.can_moderate(ctx.viewer), "Only coaches and admins may pin posts.")
     async with ctx.db.transaction() as session:
         post = await _locked_post(ctx, session, post_id)
+        before = audit.snapshot(post, "pinned")
         post.pinned = pinned
+        audit.record(
+            session,
+            ctx,
+            "post.pin",
+            "Post",
+            post.id,
+            before=before,
+            after=audit.snapshot(post, "pinned"),
+        )
         await session.flush()
     ctx.loaders.get(PostByIdLoader).replace(post.id, post)
     return post
@@ -857,6 +887,15 @@ async def delete_comment(ctx: Context, comment_id: uuid.UUID) -> uuid.UUID:
             comment_policy.can_delete(ctx.viewer, comment),
             "Only the author, a coach or an admin may delete this comment.",
         )
+        if comment.author_id != ctx.viewer.user_id:
+            audit.record(
+                session,
+                ctx,
+                "comment.delete",
+                "Comment",
+                comment.id,
+                before=audit.snapshot(comment, "author_id", "post_id", "hidden"),
+            )
         await session.delete(comment)
     ctx.loaders.get(CommentByIdLoader).clear(comment_id)
     return comment_id
@@ -866,7 +905,17 @@ async def set_comment_hidden(ctx: Context, comment_id: uuid.UUID, hidden: bool) 
     require(comment_policy.can_moderate(ctx.viewer), "Only coaches and admins may hide comments.")
     async with ctx.db.transaction() as session:
         comment = await _locked_comment(ctx, session, comment_id)
+        before = audit.snapshot(comment, "hidden")
         _set_hidden(ctx, comment, hidden)
+        audit.record(
+            session,
+            ctx,
+            "comment.hide" if hidden else "comment.unhide",
+            "Comment",
+            comment.id,
+            before=before,
+            after=audit.snapshot(comment, "hidden"),
+        )
         await session.flush()
     ctx.loaders.get(CommentByIdLoader).replace(comment.id, comment)
     return comment
@@ -1071,6 +1120,20 @@ async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportActio
                 updated_at=func.now(),
             )
             .execution_options(synchronize_session=False)
+        )
+        audit.record(
+            session,
+            ctx,
+            "report.resolve",
+            "Report",
+            report.id,
+            before={"status": "pending"},
+            after={
+                "status": status.value,
+                "action": action.value,
+                "target_type": report.target_type,
+                "target_id": report.target_id,
+            },
         )
         await session.flush()
         await session.refresh(report)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Coupon, CouponUsage, Doctor
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
@@ -139,6 +140,9 @@ def _validate(spec: CouponSpec) -> None:
     errors.raise_if_any()
 
 
+_COUPON_FIELDS = ("code", "doctor_id", "kind", "value", "currency", "max_uses", "active")
+
+
 async def create_coupon(ctx: Context, spec: CouponSpec) -> Coupon:
     viewer = ctx.viewer
     doctor_id = spec.doctor_id
@@ -174,6 +178,14 @@ async def create_coupon(ctx: Context, spec: CouponSpec) -> Coupon:
             )
             session.add(coupon)
             await session.flush()
+            audit.record(
+                session,
+                ctx,
+                "coupon.create",
+                "Coupon",
+                coupon.id,
+                after=audit.snapshot(coupon, *_COUPON_FIELDS),
+            )
     except IntegrityError as error:
         if "uq_coupons_code" in str(error.orig):
             raise ValidationFailed.single("code", "is already taken") from error
@@ -214,9 +226,19 @@ async def update_coupon(ctx: Context, coupon_id: uuid.UUID, changes: CouponChang
         if changes.max_uses_per_user is not None:
             errors.check(changes.max_uses_per_user > 0, "maxUsesPerUser", "must be positive")
         errors.raise_if_any()
-        for name, value in vars(changes).items():
-            if value is not None:
-                setattr(coupon, name, value)
+        changed = [name for name, value in vars(changes).items() if value is not None]
+        before = audit.snapshot(coupon, *changed)
+        for name in changed:
+            setattr(coupon, name, getattr(changes, name))
+        audit.record(
+            session,
+            ctx,
+            "coupon.update",
+            "Coupon",
+            coupon.id,
+            before=before,
+            after=audit.snapshot(coupon, *changed),
+        )
         await session.flush()
     return coupon
 

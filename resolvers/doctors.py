@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Doctor
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
@@ -310,6 +311,8 @@ async def update_doctor_profile(
         )
         if changes.timezone is not None and changes.timezone not in await _postgres_zones(session):
             raise ValidationFailed.single("timezone", "is not a time zone the database knows")
+        changed = [name for name, value in vars(changes).items() if value is not None]
+        before = audit.snapshot(doctor, *changed)
         for name, value in vars(changes).items():
             if value is None:
                 continue
@@ -318,6 +321,15 @@ async def update_doctor_profile(
             if name in ("specialties", "languages"):
                 value = sorted({item.strip() for item in value})
             setattr(doctor, name, value)
+        audit.record(
+            session,
+            ctx,
+            "doctor.update",
+            "Doctor",
+            doctor.id,
+            before=before,
+            after=audit.snapshot(doctor, *changed),
+        )
         await session.flush()
     ctx.loaders.get(DoctorByIdLoader).replace(doctor.id, doctor)
     return doctor
@@ -330,7 +342,17 @@ async def verify_doctor(ctx: Context, doctor_id: uuid.UUID, verified: bool) -> D
     )
     async with ctx.db.transaction() as session:
         doctor = await lock_doctor(session, ctx.viewer, doctor_id)
+        before = audit.snapshot(doctor, "verified")
         doctor.verified = verified
+        audit.record(
+            session,
+            ctx,
+            "doctor.verify",
+            "Doctor",
+            doctor.id,
+            before=before,
+            after=audit.snapshot(doctor, "verified"),
+        )
         await session.flush()
     ctx.loaders.get(DoctorByIdLoader).replace(doctor.id, doctor)
     return doctor

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from models import Entitlement, Lesson, LessonProgress, User
 from models.entitlement import LESSONS_PRODUCT
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound
 from resolvers.core.identity import Viewer
@@ -549,6 +550,16 @@ async def create_lesson(ctx: Context, changes: LessonChanges) -> Lesson:
                 lesson.position = 0 if last is None else min(last + 1, MAX_POSITION)
             session.add(lesson)
             await session.flush()
+            audit.record(
+                session,
+                ctx,
+                "lesson.create",
+                "Lesson",
+                lesson.id,
+                after=audit.snapshot(
+                    lesson, "slug", "title", "module", "position", "published", "paywall"
+                ),
+            )
     except IntegrityError as error:
         if _is_slug_conflict(error):
             raise SlugTaken(lesson.slug) from None
@@ -587,7 +598,21 @@ async def update_lesson(ctx: Context, lesson_id: uuid.UUID, changes: LessonChang
                 )
                 if taken is not None:
                     raise SlugTaken(changes.slug.strip())
+            before = audit.snapshot(
+                lesson, "slug", "title", "module", "position", "published", "paywall"
+            )
             _apply(lesson, changes)
+            audit.record(
+                session,
+                ctx,
+                "lesson.update",
+                "Lesson",
+                lesson.id,
+                before=before,
+                after=audit.snapshot(
+                    lesson, "slug", "title", "module", "position", "published", "paywall"
+                ),
+            )
             await session.flush()
     except IntegrityError as error:
         if _is_slug_conflict(error) and changes.slug is not None:
@@ -606,6 +631,16 @@ async def delete_lesson(ctx: Context, lesson_id: uuid.UUID) -> uuid.UUID:
     require(lesson_policy.can_write(ctx.viewer), "Only coaches and admins may delete lessons.")
     async with ctx.db.transaction() as session:
         lesson = await _locked_lesson(ctx, session, lesson_id)
+        audit.record(
+            session,
+            ctx,
+            "lesson.delete",
+            "Lesson",
+            lesson.id,
+            before=audit.snapshot(
+                lesson, "slug", "title", "module", "position", "published", "paywall"
+            ),
+        )
         await session.delete(lesson)
     ctx.loaders.get(LessonByIdLoader).clear(lesson_id)
     return lesson_id
@@ -677,6 +712,14 @@ async def grant_entitlement(
             .execution_options(populate_existing=True)
         )
         entitlement = (await session.scalars(statement)).one()
+        audit.record(
+            session,
+            ctx,
+            "entitlement.grant",
+            "Entitlement",
+            entitlement.id,
+            after=audit.snapshot(entitlement, "user_id", "product", "valid_until"),
+        )
     ctx.loaders.get(EntitlementsByUserIdLoader).clear(user_id)
     return entitlement
 
@@ -701,6 +744,14 @@ async def revoke_entitlement(ctx: Context, user_id: uuid.UUID, product: str) -> 
         entitlement = (await session.scalars(statement)).one_or_none()
         if entitlement is None:
             raise NotFound("This user has no active entitlement to that product.")
+        audit.record(
+            session,
+            ctx,
+            "entitlement.revoke",
+            "Entitlement",
+            entitlement.id,
+            after=audit.snapshot(entitlement, "user_id", "product", "revoked_at"),
+        )
     ctx.loaders.get(EntitlementsByUserIdLoader).clear(user_id)
     return entitlement
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from models import Appointment, Payment
+from resolvers import audit
 from resolvers.appointments import (
     AppointmentByIdLoader,
     check_transition,
@@ -107,6 +108,14 @@ async def record_payment(
                     session, ctx.viewer, appointment, "confirmed", f"paid via {payment.provider}"
                 )
             await session.flush()
+            audit.record(
+                session,
+                ctx,
+                "payment.record",
+                "Payment",
+                payment.id,
+                after=audit.snapshot(payment, "appointment_id", "amount", "currency", "status"),
+            )
     except IntegrityError as error:
         if "uq_payments_provider_provider_ref" in str(error.orig):
             raise ValidationFailed.single(
@@ -150,6 +159,15 @@ async def refund_payment(
         payment.status = "refunded"
         payment.refunded_at = now
         payment.refund_reason = note or None
+        audit.record(
+            session,
+            ctx,
+            "payment.refund",
+            "Payment",
+            payment.id,
+            before={"status": "paid"},
+            after=audit.snapshot(payment, "status", "amount", "refund_reason"),
+        )
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return payment, appointment

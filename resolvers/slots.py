@@ -33,6 +33,7 @@ from models import (
     User,
 )
 from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
+from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import (
     BadUserInput,
@@ -632,6 +633,15 @@ async def hold_slot(
         )
         session.add(hold)
         await session.flush()
+        if holder_id != viewer.user_id:  # a hold on someone's behalf
+            audit.record(
+                session,
+                ctx,
+                "slot.hold_for",
+                "SlotHold",
+                hold.id,
+                after=audit.snapshot(hold, "user_id", "doctor_id", "starts_at"),
+            )
     return hold
 
 

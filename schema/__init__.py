@@ -14,6 +14,7 @@ from strawberry.types.base import get_object_definition
 from resolvers.core.settings import Settings
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.appointments import AppointmentsMutation, AppointmentsQuery
+from schema.audit import AuditQuery
 from schema.availability import AvailabilityMutation
 from schema.coaching import CoachingMutation, CoachingQuery
 from schema.community import CommunityMutation, CommunityQuery
@@ -49,6 +50,7 @@ class Query(
     CoachingQuery,
     LessonsQuery,
     CommunityQuery,
+    AuditQuery,
     NodeQuery,
 ):
     pass

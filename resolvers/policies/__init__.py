@@ -8,6 +8,7 @@ every policy here, in one place.
 
 from resolvers.policies import (
     appointments,
+    audit,
     availability,
     coaching,
     community,
@@ -21,6 +22,7 @@ from resolvers.policies.base import TablePolicy, policy_for, readable, require, 
 __all__ = [
     "TablePolicy",
     "appointments",
+    "audit",
     "availability",
     "coaching",
     "community",

@@ -121,4 +121,6 @@ async def test_tour_runs_against_the_demo_clinic(client: GraphQLClient, db: Data
     assert [event["actorRole"] for event in history] == ["STAFF"]
     dashboard = await run("Dashboard")
     assert dashboard["adminDashboard"]["appointmentsByStatus"]
+    actions = {edge["node"]["action"] for edge in dashboard["auditLog"]["edges"]}
+    assert {"appointment.book_for", "report.resolve"} <= actions
     await run("Operate")
