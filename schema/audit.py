@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from models import AuditEntry as AuditEntryModel
 from resolvers import audit as audit_resolvers
+from resolvers.core.errors import ValidationFailed
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
@@ -90,6 +91,8 @@ class AuditQuery:
     ) -> Connection[AuditEntry]:
         conditions = filter or AuditFilter()
         target = decode_id(conditions.target_id) if conditions.target_id is not None else None
+        if conditions.target_id is not None and target is None:
+            raise ValidationFailed.single("targetId", "not a valid id")
         page = await audit_resolvers.audit_log(
             info.context,
             audit_resolvers.AuditFilter(

@@ -330,6 +330,8 @@ async def test_only_admins_read_the_log_and_filter_it(client: GraphQLClient, db:
         LOG, {"filter": {"targetId": gid(world["post"])}}, as_user=world["admin"]
     )
     assert [e["node"]["action"] for e in by_target.data["auditLog"]["edges"]] == ["post.hide"]
+    garbage = await client.execute(LOG, {"filter": {"targetId": "nope"}}, as_user=world["admin"])
+    assert garbage.codes == ["BAD_USER_INPUT"]
     for who in ("staff", "doctor_user", "coach", "patient"):
         assert (await client.execute(LOG, as_user=world[who])).codes == ["FORBIDDEN"]
     assert (await client.execute(LOG)).codes == ["FORBIDDEN"]
