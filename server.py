@@ -274,6 +274,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         try:
             yield
         finally:
+            limiter = state.get("rate_limiter")
+            if limiter is not None:
+                # What was admitted since the last sync reaches Postgres, so a restart does
+                # not hand out the tokens of the last interval again.
+                await limiter.close()
             if owned:
                 await state["db"].dispose()
 

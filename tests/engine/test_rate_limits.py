@@ -425,3 +425,22 @@ def test_on_in_production_off_in_development_by_default() -> None:
     assert rate_limits_enabled(development.model_copy(update={"rate_limits": True}))
     assert RateLimitCheck not in build_schema(development).extensions
     assert RateLimitCheck in build_schema(production).extensions
+
+
+async def test_shutdown_sends_what_was_admitted_since_the_last_sync(
+    settings: Settings, db: Database
+) -> None:
+    from server import create_app
+
+    slow = settings.model_copy(update={**LIMITS, "rate_limit_sync_seconds": 3600})
+    app = create_app(slow, db)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            for _ in range(2):
+                response = await http.post("/graphql", json={"query": CHEAP})
+                assert response.status_code == 200
+        # The hour-long sync interval has not passed: only the first view reached Postgres.
+        seen = await _tokens_in_postgres(db, "addr:198.51.100.7")
+        assert seen == pytest.approx(3.5, abs=0.01)
+    assert await _tokens_in_postgres(db, "addr:198.51.100.7") == pytest.approx(1.5, abs=0.05)
