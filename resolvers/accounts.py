@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,7 @@ from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.doctors import DoctorByIdLoader
 from resolvers.policies import require, visible
 from resolvers.policies.users import user_policy
-from resolvers.users import MAX_SEARCH_LENGTH, UserByIdLoader, like_pattern
+from resolvers.users import MAX_SEARCH_LENGTH, UserByIdLoader, matching
 
 GRANTABLE_ROLES = ("coach", "staff", "admin")
 """Every user is a patient; a doctor is a user with a doctor profile (`createDoctor`)."""
@@ -242,16 +242,7 @@ async def list_users(
     )
 
     def build(viewer: Viewer) -> object:
-        users = visible(User, viewer)
-        if text:
-            pattern = like_pattern(text)
-            users = users.where(
-                or_(
-                    User.full_name.ilike(pattern, escape="\\"),
-                    User.email.ilike(pattern, escape="\\"),
-                    User.phone.ilike(pattern, escape="\\"),
-                )
-            )
+        users = matching(visible(User, viewer), text)
         if role == "doctor":
             users = users.where(select(Doctor.id).where(Doctor.user_id == User.id).exists())
         elif role is not None and role != "patient":

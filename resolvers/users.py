@@ -67,6 +67,21 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def matching(users: Any, text: str) -> Any:
+    """`users` narrowed to those whose name, email or phone contains `text` (any case;
+    its own % and _ literal); all of them for an empty text."""
+    if not text:
+        return users
+    pattern = like_pattern(text)
+    return users.where(
+        or_(
+            User.full_name.ilike(pattern, escape="\\"),
+            User.email.ilike(pattern, escape="\\"),
+            User.phone.ilike(pattern, escape="\\"),
+        )
+    )
+
+
 async def search_patients(
     ctx: Context, search: str | None, *, first: int | None, after: str | None
 ) -> Page[User]:
@@ -86,17 +101,7 @@ async def search_patients(
     )
 
     def build(viewer: Viewer) -> Any:
-        users = visible(User, viewer)
-        if not text:
-            return users
-        pattern = like_pattern(text)
-        return users.where(
-            or_(
-                User.full_name.ilike(pattern, escape="\\"),
-                User.email.ilike(pattern, escape="\\"),
-                User.phone.ilike(pattern, escape="\\"),
-            )
-        )
+        return matching(visible(User, viewer), text)
 
     return await paginate(
         ctx.db,
