@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, text
+from sqlalchemy import ColumnElement, Numeric, Select, literal, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Doctor
@@ -65,6 +65,14 @@ class DoctorOrder:
     descending: bool = False
 
 
+def fee_bound(value: Decimal | None, field: str) -> Decimal | None:
+    """A fee bound: any finite number (compared as an unconstrained numeric, so one past
+    every fee, or with more digits than a fee has, compares as numbers do)."""
+    if value is not None and not value.is_finite():
+        raise ValidationFailed.single(field, "must be a finite number")
+    return value
+
+
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -80,9 +88,13 @@ def _filtered(viewer: Viewer, doctor_filter: DoctorFilter) -> Select[Doctor]:
     if doctor_filter.verified is not None:
         statement = statement.where(Doctor.verified.is_(doctor_filter.verified))
     if doctor_filter.min_fee is not None:
-        statement = statement.where(Doctor.fee_standard >= doctor_filter.min_fee)
+        statement = statement.where(
+            Doctor.fee_standard >= literal(doctor_filter.min_fee, Numeric())
+        )
     if doctor_filter.max_fee is not None:
-        statement = statement.where(Doctor.fee_standard <= doctor_filter.max_fee)
+        statement = statement.where(
+            Doctor.fee_standard <= literal(doctor_filter.max_fee, Numeric())
+        )
     if doctor_filter.only_ids is not None:
         statement = statement.where(Doctor.id.in_(sorted(doctor_filter.only_ids)))
     if doctor_filter.search and doctor_filter.search.strip():

@@ -291,8 +291,8 @@ class DoctorsQuery:
             accepting_patients=conditions.accepting_patients,
             verified=conditions.verified,
             search=conditions.search,
-            min_fee=conditions.min_fee,
-            max_fee=conditions.max_fee,
+            min_fee=doctor_resolvers.fee_bound(conditions.min_fee, "minFee"),
+            max_fee=doctor_resolvers.fee_bound(conditions.max_fee, "maxFee"),
         )
         window = conditions.available_between
         if window is not None:

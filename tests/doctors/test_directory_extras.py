@@ -76,6 +76,12 @@ async def test_fee_range(client: GraphQLClient, db: Database) -> None:
     assert await ids(minFee="100") == {gid(mid), gid(dear)}
     assert await ids(maxFee="100") == {gid(cheap), gid(mid)}
     assert await ids(minFee="60", maxFee="150") == {gid(mid)}
+    # Bounds past any fee, or with more digits than a fee has, compare as numbers would.
+    assert await ids(maxFee="1e400") == {gid(cheap), gid(mid), gid(dear)}
+    assert await ids(minFee="-1e400", maxFee="99.999") == {gid(cheap)}
+    assert await ids(minFee="199.991") == {gid(dear)} and await ids(minFee="200.001") == set()
+    answer = await client.execute(IDS, {"filter": {"maxFee": "NaN"}})
+    assert answer.codes == ["BAD_USER_INPUT"]
 
 
 async def test_available_between_keeps_doctors_with_an_open_slot_in_the_window(
