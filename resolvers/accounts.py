@@ -68,7 +68,7 @@ async def grant_role(ctx: Context, user_id: uuid.UUID, role: str) -> AccountRole
         await session.execute(
             pg_insert(UserRole).values(user_id=user_id, role=role).on_conflict_do_nothing()
         )
-        roles = await roles_of(session, user_id)
+        roles = sorted({*before, role})
         audit.record(
             session,
             ctx,
@@ -106,7 +106,7 @@ async def revoke_role(ctx: Context, user_id: uuid.UUID, role: str) -> AccountRol
         await session.execute(
             delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role)
         )
-        roles = await roles_of(session, user_id)
+        roles = sorted(set(before) - {role})
         audit.record(
             session,
             ctx,

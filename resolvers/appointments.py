@@ -660,11 +660,8 @@ async def list_appointments(
     return page
 
 
-class AppointmentByIdLoader(PolicyLoader[uuid.UUID, Appointment | None]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Appointment | None]:
-        rows = await self.visible_where_in(Appointment, Appointment.id, keys)
-        found = {row.id: row for row in rows}
-        return [found.get(key) for key in keys]
+class AppointmentByIdLoader(RowByIdLoader[Appointment]):
+    model = Appointment
 
 
 async def get_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appointment | None:

@@ -170,11 +170,8 @@ async def list_feed(
     return page
 
 
-class PostByIdLoader(PolicyLoader[uuid.UUID, Post | None]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Post | None]:
-        rows = await self.visible_where_in(Post, Post.id, keys)
-        found = {post.id: post for post in rows}
-        return [found.get(key) for key in keys]
+class PostByIdLoader(RowByIdLoader[Post]):
+    model = Post
 
 
 class CommentByIdLoader(PolicyLoader[uuid.UUID, Comment | None]):

@@ -17,8 +17,8 @@ from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
-from resolvers.core.input_checks import TIMEZONES, money_problem
-from resolvers.core.loaders import PolicyLoader
+from resolvers.core.input_checks import TIMEZONES, like_pattern, money_problem
+from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import AnySelect, RelatedColumns, instances
 from resolvers.policies import require, visible
@@ -73,10 +73,6 @@ def fee_bound(value: Decimal | None, field: str) -> Decimal | None:
     return value
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filtered(viewer: Viewer, doctor_filter: DoctorFilter) -> Select[Doctor]:
     statement = visible(Doctor, viewer)
     if doctor_filter.specialty:
@@ -98,7 +94,7 @@ def _filtered(viewer: Viewer, doctor_filter: DoctorFilter) -> Select[Doctor]:
     if doctor_filter.only_ids is not None:
         statement = statement.where(Doctor.id.in_(sorted(doctor_filter.only_ids)))
     if doctor_filter.search and doctor_filter.search.strip():
-        pattern = f"%{_escape_like(doctor_filter.search.strip())}%"
+        pattern = like_pattern(doctor_filter.search.strip())
         statement = statement.where(or_(Doctor.full_name.ilike(pattern), Doctor.bio.ilike(pattern)))
     return statement
 
@@ -162,11 +158,8 @@ async def directory_candidates(ctx: Context, doctor_filter: DoctorFilter) -> lis
     return rows
 
 
-class DoctorByIdLoader(PolicyLoader[uuid.UUID, Doctor | None]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Doctor | None]:
-        rows = await self.visible_where_in(Doctor, Doctor.id, keys)
-        found = {doctor.id: doctor for doctor in rows}
-        return [found.get(key) for key in keys]
+class DoctorByIdLoader(RowByIdLoader[Doctor]):
+    model = Doctor
 
 
 _JOINED_DOCTOR = "doctor__"

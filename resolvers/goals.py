@@ -122,11 +122,8 @@ def milestone_completion(milestones: Sequence[GoalMilestone]) -> MilestoneComple
 # --- loaders ------------------------------------------------------------------------------
 
 
-class GoalByIdLoader(PolicyLoader[uuid.UUID, Goal | None]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Goal | None]:
-        rows = await self.visible_where_in(Goal, Goal.id, keys)
-        found = {goal.id: goal for goal in rows}
-        return [found.get(key) for key in keys]
+class GoalByIdLoader(RowByIdLoader[Goal]):
+    model = Goal
 
 
 class MilestonesByGoalIdLoader(PolicyLoader[uuid.UUID, list[GoalMilestone]]):

@@ -22,6 +22,7 @@ from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound
 from resolvers.core.identity import Viewer
+from resolvers.core.input_checks import like_pattern
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader, results_or_none
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import AnySelect, any_of, fetch_models, fetch_rows
@@ -69,10 +70,6 @@ class LessonFilter:
     published: bool | None = None
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filtered(viewer: Viewer, lesson_filter: LessonFilter) -> Select[Lesson]:
     statement = visible(Lesson, viewer)
     if lesson_filter.module:
@@ -80,7 +77,7 @@ def _filtered(viewer: Viewer, lesson_filter: LessonFilter) -> Select[Lesson]:
     if lesson_filter.tag:
         statement = statement.where(Lesson.tags.contains([lesson_filter.tag.strip().lower()]))
     if lesson_filter.search and lesson_filter.search.strip():
-        pattern = f"%{_escape_like(lesson_filter.search.strip())}%"
+        pattern = like_pattern(lesson_filter.search.strip())
         statement = statement.where(
             or_(Lesson.title.ilike(pattern), Lesson.description.ilike(pattern))
         )
@@ -119,11 +116,8 @@ async def list_lessons(
     return page
 
 
-class LessonByIdLoader(PolicyLoader[uuid.UUID, Lesson | None]):
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Lesson | None]:
-        rows = await self.visible_where_in(Lesson, Lesson.id, keys)
-        found = {lesson.id: lesson for lesson in rows}
-        return [found.get(key) for key in keys]
+class LessonByIdLoader(RowByIdLoader[Lesson]):
+    model = Lesson
 
 
 class LessonBySlugLoader(PolicyLoader[str, Lesson | None]):

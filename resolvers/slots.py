@@ -498,10 +498,10 @@ async def open_between(
             "`availableBetween.to` must be after `from`, at most "
             f"{MAX_AVAILABILITY_WINDOW.days} days later."
         )
-    if end <= datetime.now(UTC) or start >= LAST_SLOT_INSTANT:
+    now = datetime.now(UTC)
+    if end <= now or start >= LAST_SLOT_INSTANT:
         return set()
     loader = ctx.loaders.get(SlotsByDoctorIdLoader)
-    now = datetime.now(UTC)
     waits = []
     for doctor in doctors:
         zone = ZoneInfo(doctor.timezone)

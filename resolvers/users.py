@@ -15,7 +15,7 @@ from resolvers.core.context import Context
 from resolvers.core.database import Database
 from resolvers.core.errors import FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
-from resolvers.core.input_checks import TIMEZONES
+from resolvers.core.input_checks import TIMEZONES, like_pattern
 from resolvers.core.loaders import PolicyLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import any_of, fetch_rows, instances
@@ -59,12 +59,6 @@ class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):
 
 
 MAX_SEARCH_LENGTH = 200
-
-
-def like_pattern(text: str) -> str:
-    """`text` as a case-insensitive substring pattern (its own % and _ taken literally)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def matching(users: Any, text: str) -> Any:

@@ -8,6 +8,8 @@ from datetime import date, time
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, select
+
 from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
 from resolvers.core.database import Database
 from schema.ids import format_id
@@ -131,3 +133,8 @@ async def user_of(db: Database, doctor: Doctor) -> User:
         user = await session.get(User, doctor.user_id)
     assert user is not None
     return user
+
+
+async def count_rows(db: Database, model: Any) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)

@@ -30,3 +30,10 @@ def money_problem(value: Decimal, *, positive: bool = False) -> str | None:
     if value != value.quantize(CENT):
         return "at most 2 decimal places"
     return None
+
+
+def like_pattern(text: str) -> str:
+    """`text` as a substring pattern for LIKE / ILIKE, its own `%`, `_` and `\\` taken
+    literally (backslash is Postgres's default LIKE escape)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

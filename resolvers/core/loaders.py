@@ -78,13 +78,13 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
         self.prime(key, value)
 
 
-class RowByIdLoader(PolicyLoader[uuid.UUID, Any]):
+class RowByIdLoader(PolicyLoader[uuid.UUID, ModelT | None], Generic[ModelT]):
     """Rows of `model` by primary key, through the table's policy: one statement per
     batch. A subclass per table sets `model` (and is the `<Model>ByIdLoader`)."""
 
     model: ClassVar[type[Any]]
 
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Any]:
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[ModelT | None]:
         rows = await self.visible_where_in(self.model, self.model.id, keys)
         found = {row.id: row for row in rows}
         return [found.get(key) for key in keys]

@@ -9,8 +9,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from models import (
     Appointment,
     AppointmentEvent,
@@ -160,11 +158,6 @@ async def make_review(
         session.add(review)
         await session.flush()
     return review
-
-
-async def count_rows(db: Database, model: Any) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def fetch(db: Database, model: Any, row_id: uuid.UUID) -> Any:

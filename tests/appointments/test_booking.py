@@ -15,7 +15,6 @@ from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Doctor, S
 from resolvers.core.database import Database
 from tests.appointments.factories import (
     at,
-    count_rows,
     fetch,
     local_day_ahead,
     make_appointment,
@@ -24,7 +23,7 @@ from tests.appointments.factories import (
     weekday_of,
 )
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_rule, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_rule, make_user, user_of
 
 BOOK = """
 mutation ($input: BookAppointmentInput!) {

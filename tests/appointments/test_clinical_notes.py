@@ -12,9 +12,9 @@ import pytest
 from models import ClinicalNote, User
 from resolvers.core.database import Database
 from schema.ids import decode_id
-from tests.appointments.factories import count_rows, make_appointment
+from tests.appointments.factories import make_appointment
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_user, user_of
 
 ADD = """
 mutation ($id: ID!, $body: String!) {

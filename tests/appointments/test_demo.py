@@ -11,8 +11,8 @@ from models import Appointment, AppointmentEvent, Coupon, Doctor, Payment, Revie
 from resolvers.core.database import Database
 from resolvers.demo import load_demo_data
 from resolvers.demo.ids import user_id_for
-from tests.appointments.factories import count_rows
 from tests.client import GraphQLClient
+from tests.factories import count_rows
 
 MINE = """
 query { appointments(first: 50) { totalCount edges { node { status doctor { fullName }

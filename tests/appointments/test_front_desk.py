@@ -15,14 +15,13 @@ from models import Appointment, AppointmentEvent, SlotHold, User
 from resolvers.core.database import Database
 from tests.appointments.factories import (
     at,
-    count_rows,
     local_day_ahead,
     make_appointment,
     make_payment,
     weekday_of,
 )
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_rule, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_rule, make_user, user_of
 from tests.goals.factories import make_check_in, make_goal
 from tests.lessons.factories import make_lesson, make_progress
 

@@ -10,16 +10,9 @@ import pytest
 
 from models import Appointment, AppointmentEvent, Doctor, User
 from resolvers.core.database import Database
-from tests.appointments.factories import (
-    at,
-    count_rows,
-    fetch,
-    local_day_ahead,
-    make_appointment,
-    weekday_of,
-)
+from tests.appointments.factories import at, fetch, local_day_ahead, make_appointment, weekday_of
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_rule, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_rule, make_user, user_of
 
 CHANGE = """
 mutation ($id: ID!, $reason: String) {

@@ -8,18 +8,11 @@ from datetime import time, timedelta
 from models import Coupon, SlotHold
 from resolvers.core.database import Database
 from resolvers.slots import MAX_ACTIVE_HOLDS_PER_USER
-from tests.appointments.factories import (
-    at,
-    count_rows,
-    local_day_ahead,
-    make_coupon,
-    make_hold,
-    weekday_of,
-)
+from tests.appointments.factories import at, local_day_ahead, make_coupon, make_hold, weekday_of
 from tests.appointments.test_booking import HOLD
 from tests.appointments.test_policies import CREATE_COUPON
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_rule, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_rule, make_user, user_of
 
 
 async def test_a_user_holds_at_most_five_slots_at_once(client: GraphQLClient, db: Database) -> None:

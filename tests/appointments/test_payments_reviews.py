@@ -13,9 +13,9 @@ import pytest
 
 from models import Appointment, AppointmentEvent, Doctor, Payment, Review
 from resolvers.core.database import Database
-from tests.appointments.factories import count_rows, fetch, make_appointment, make_payment
+from tests.appointments.factories import fetch, make_appointment, make_payment
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_user, user_of
 
 RECORD = """
 mutation ($input: RecordPaymentInput!) {

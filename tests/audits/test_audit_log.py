@@ -16,11 +16,14 @@ from sqlalchemy.exc import DBAPIError
 from models import AuditEntry, User
 from resolvers import audit
 from resolvers.core.database import Database
+from resolvers.core.settings import Settings
 from tests.appointments.factories import (
     at,
+    context_for,
     local_day_ahead,
     make_appointment,
     make_coupon,
+    viewer_for,
     weekday_of,
 )
 from tests.client import GraphQLClient
@@ -285,7 +288,9 @@ async def test_patients_own_writes_and_failed_writes_append_nothing(
     assert await _entries(db) == []
 
 
-async def test_contact_details_are_redacted(client: GraphQLClient, db: Database) -> None:
+async def test_contact_details_are_redacted(
+    client: GraphQLClient, db: Database, settings: Settings
+) -> None:
     world = await _world(db)
     admin = world["admin"]
     made = await client.execute(
@@ -301,6 +306,21 @@ async def test_contact_details_are_redacted(client: GraphQLClient, db: Database)
         "email": "[redacted]",
         "phone": "[redacted]",
         "fee": "1.50",
+    }
+    # Through `record` into the table: the stored entry holds no contact detail.
+    ctx = context_for(db, settings, viewer_for(admin, roles=("admin",)))
+    async with db.transaction() as session:
+        audit.record(
+            session,
+            ctx,
+            "user.contact",
+            "User",
+            admin.id,
+            before={"email": admin.email, "phone": admin.phone, "timezone": "UTC"},
+        )
+    stored = [entry for entry in await _entries(db) if entry.action == "user.contact"]
+    assert stored[0].changes == {
+        "before": {"email": "[redacted]", "phone": "[redacted]", "timezone": "UTC"}
     }
 
 

@@ -11,7 +11,6 @@ from models import Appointment, AppointmentEvent, CouponUsage, Doctor, SlotHold,
 from resolvers.core.database import Database
 from tests.appointments.factories import (
     at,
-    count_rows,
     local_day_ahead,
     make_appointment,
     make_coupon,
@@ -19,7 +18,7 @@ from tests.appointments.factories import (
     weekday_of,
 )
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_rule, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_rule, make_user, user_of
 from tests.goals.factories import make_check_in, make_goal, make_milestone
 
 GOAL_PATHS = """

@@ -10,12 +10,11 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from models import CoachClient, User
 from resolvers.core.database import Database
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_user, user_of
+from tests.factories import count_rows, gid, make_doctor, make_user, user_of
 from tests.goals.factories import make_check_in, make_goal, make_milestone
 
 ASSIGN = """
@@ -43,11 +42,6 @@ query ($goal: ID!, $user: ID!) {
 }
 """
 LINKS = "{ coachingLinks(first: 10) { totalCount edges { node { id } } } }"
-
-
-async def _links(db: Database) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(CoachClient)) or 0)
 
 
 async def test_a_coach_reads_assigned_clients_goals_only_while_assigned(
@@ -81,7 +75,7 @@ async def test_a_coach_reads_assigned_clients_goals_only_while_assigned(
         ASSIGN, {"coachId": gid(coach), "clientId": gid(patient)}, as_user=admin
     )
     assert again.data["assignCoach"]["link"]["id"] == link["link"]["id"]
-    assert await _links(db) == 1
+    assert await count_rows(db, CoachClient) == 1
 
     during = await reads(patient)
     assert during["goals"] == {"totalCount": 1, "edges": [{"node": {"id": gid(goal)}}]}
@@ -114,7 +108,7 @@ async def test_only_admins_assign_and_nothing_is_written_otherwise(
     variables = {"coachId": gid(coach), "clientId": gid(patient)}
     answer = await client.execute(ASSIGN, variables, as_user=viewers[who])
     assert answer.data["assignCoach"]["code"] == "FORBIDDEN"
-    assert await _links(db) == 0
+    assert await count_rows(db, CoachClient) == 0
     unassign = await client.execute(UNASSIGN, variables, as_user=viewers[who])
     assert unassign.data["unassignCoach"]["code"] == "FORBIDDEN"
 
@@ -140,7 +134,7 @@ async def test_assignment_errors_are_typed_and_write_nothing(
     assert unknown["code"] == "NOT_FOUND"
     wrong_type = await assign(gid(coach), gid(await make_goal(db, patient)))
     assert wrong_type["fields"][0]["field"] == "clientId"
-    assert await _links(db) == 0
+    assert await count_rows(db, CoachClient) == 0
     missing = await client.execute(
         UNASSIGN, {"coachId": gid(coach), "clientId": gid(patient)}, as_user=admin
     )

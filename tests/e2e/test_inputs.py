@@ -13,8 +13,8 @@ from models import Appointment, Coupon, Post, SlotHold
 from resolvers.core.database import Database
 from resolvers.demo import load_demo_data
 from resolvers.demo.ids import user_id_for
-from tests.appointments.factories import count_rows
 from tests.client import GraphQLClient, Response
+from tests.factories import count_rows
 
 PATIENT = "patient@caregraph.dev"
 DOCTOR = "doctor@caregraph.dev"

@@ -16,7 +16,7 @@ from models import Appointment, Doctor, User, UserRole
 from resolvers.core.database import Database
 from tests.appointments.factories import make_appointment
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_user
+from tests.factories import count_rows, gid, make_doctor, make_user
 
 ROLE = """
 mutation ($input: RoleInput!) {
@@ -51,11 +51,6 @@ query ($search: String, $role: AppRole) {
 PATIENTS = '{ patients(search: "a") { totalCount } }'
 
 
-async def _count(db: Database, model: Any) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 async def test_a_granted_role_works_from_the_next_request_and_revoking_ends_it(
     client: GraphQLClient, db: Database
 ) -> None:
@@ -84,7 +79,7 @@ async def test_roles_that_come_with_the_account_are_not_granted(
             ROLE, {"input": {"userId": gid(user), "role": role}}, as_user=admin
         )
         assert answer.data["grant"]["fields"][0]["field"] == "role"
-    assert await _count(db, UserRole) == 1  # the admin's own
+    assert await count_rows(db, UserRole) == 1  # the admin's own
 
 
 @pytest.mark.parametrize("who", ["patient", "coach", "staff", "doctor", "anon"])
@@ -100,7 +95,7 @@ async def test_only_admins_manage_accounts(client: GraphQLClient, db: Database, 
     if who == "doctor":
         await make_doctor(db, user=viewers["doctor"])
     viewer = viewers[who]
-    before = await _count(db, UserRole), await _count(db, Doctor)
+    before = await count_rows(db, UserRole), await count_rows(db, Doctor)
     role = {"input": {"userId": gid(target), "role": "ADMIN"}}
     assert (await client.execute(ROLE, role, as_user=viewer)).data["grant"]["code"] == "FORBIDDEN"
     gone = await client.execute(DEACTIVATE, {"id": gid(target)}, as_user=viewer)
@@ -110,7 +105,7 @@ async def test_only_admins_manage_accounts(client: GraphQLClient, db: Database, 
     )
     assert made.data["createDoctor"]["code"] == "FORBIDDEN"
     assert (await client.execute(USERS, as_user=viewer)).codes == ["FORBIDDEN"]
-    assert (await _count(db, UserRole), await _count(db, Doctor)) == before
+    assert (await count_rows(db, UserRole), await count_rows(db, Doctor)) == before
 
 
 async def test_the_last_admin_stays_even_when_two_remove_each_other_at_once(
@@ -212,7 +207,7 @@ async def test_a_doctor_is_onboarded_unverified_for_an_existing_or_new_user(
         "timezone",
         "currency",
     }
-    assert await _count(db, Doctor) == 2
+    assert await count_rows(db, Doctor) == 2
 
 
 async def test_admins_list_users_by_search_and_role(client: GraphQLClient, db: Database) -> None:
