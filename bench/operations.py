@@ -169,7 +169,7 @@ bookable AS (
     SELECT a.doctor_id, a.starts_at, a.ends_at, true AS booked
       FROM appointments a
      WHERE a.doctor_id IN (SELECT id FROM bookable)
-       AND a.status IN ('pending_payment', 'confirmed')
+       AND a.status IN ('requested', 'pending_payment', 'confirmed')
        AND a.starts_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC'
        AND a.ends_at > ($2::date - 2)::timestamp AT TIME ZONE 'UTC'
     UNION ALL

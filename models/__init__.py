@@ -27,6 +27,7 @@ from models.post_like import PostLike
 from models.rate_limit_bucket import RateLimitBucket
 from models.report import Report
 from models.review import Review
+from models.service import Service
 from models.slot_hold import SlotHold
 from models.user import User
 from models.user_role import UserRole
@@ -59,6 +60,7 @@ __all__ = [
     "RateLimitBucket",
     "Report",
     "Review",
+    "Service",
     "SlotHold",
     "User",
     "UserRole",

@@ -26,6 +26,7 @@ class ExceptionKind(StrEnum):
 
 
 class AppointmentStatus(StrEnum):
+    REQUESTED = "requested"
     PENDING_PAYMENT = "pending_payment"
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
@@ -37,6 +38,22 @@ class AppointmentStatus(StrEnum):
 class AppointmentType(StrEnum):
     STANDARD = "standard"
     FOLLOWUP = "followup"
+
+
+class ServiceMode(StrEnum):
+    IN_PERSON = "in_person"
+    VIDEO = "video"
+
+
+class ServiceConfirmation(StrEnum):
+    AUTOMATIC = "automatic"
+    APPROVAL = "approval"
+
+
+class IntakeQuestionKind(StrEnum):
+    TEXT = "text"
+    CHOICE = "choice"
+    YES_NO = "yes_no"
 
 
 class AppointmentEventKind(StrEnum):

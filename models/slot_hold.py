@@ -21,10 +21,15 @@ class SlotHold(IdMixin, Base):
         Index("ix_slot_holds_doctor_id_starts_at", "doctor_id", "starts_at"),
         Index("ix_slot_holds_user_id_expires_at", "user_id", "expires_at"),
         Index("ix_slot_holds_expires_at", "expires_at"),
+        Index("ix_slot_holds_service_id", "service_id"),
     )
 
     doctor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("doctors.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE")
+    )
+    """The service held; a hold on a group session's slot holds one seat."""
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -4,6 +4,7 @@ event history, and policy-filtered reads (root list, by id, per doctor)."""
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from models import (
     Coupon,
     CouponUsage,
     Doctor,
+    Service,
     SlotHold,
     User,
 )
@@ -45,20 +47,20 @@ from resolvers.coupons import redeem_coupon
 from resolvers.doctors import DoctorByIdLoader, doctors_joined, lock_doctor
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import appointment_policy, clinical_note_policy
-from resolvers.slots import (
-    SlotUnavailableError,
-    find_open_slot,
-    price_for,
-)
+from resolvers.services import IntakeAnswer, check_intake_answers
+from resolvers.slots import SlotUnavailableError, find_open_slot
 
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
-LIVE_INDEX = "uq_appointments_doctor_id_starts_at_live"
+LIVE_INDEX = "uq_appointments_doctor_id_starts_at_seat_live"
+PATIENT_LIVE_INDEX = "uq_appointments_doctor_id_starts_at_patient_id_live"
 REFERENCE_CONSTRAINT = "uq_appointments_reference"
 REFERENCE_ATTEMPTS = 3
 
 # The state machine: which status may follow which. Refunds are made by refundPayment.
 TRANSITIONS: dict[str, frozenset[str]] = {
+    # A service that needs the doctor's approval books REQUESTED; approving moves it on.
+    "requested": frozenset({"pending_payment", "confirmed", "cancelled"}),
     "pending_payment": frozenset({"confirmed", "cancelled"}),
     "confirmed": frozenset({"completed", "no_show", "cancelled", "refunded"}),
     "completed": frozenset({"refunded"}),
@@ -81,6 +83,7 @@ class InvalidTransitionError(CaregraphError):
 
 # Statuses in messages, for people ("no_show" is the enum's database value).
 STATUS_WORDS = {
+    "requested": "awaiting the doctor's approval",
     "pending_payment": "pending payment",
     "confirmed": "confirmed",
     "completed": "completed",
@@ -145,21 +148,32 @@ def record_event(
     return event
 
 
+def open_meeting_room(ctx: Context, appointment: Appointment) -> None:
+    """A confirmed video appointment gets its meeting link (unless its doctor set one):
+    the configured template with an unguessable room name (128 random bits)."""
+    if appointment.mode == "video" and appointment.meeting_link is None:
+        room = secrets.token_hex(16)
+        appointment.meeting_link = ctx.settings.meeting_url_template.format(room=room)
+
+
 def move_to(
-    session: AsyncSession, viewer: Viewer, appointment: Appointment, to_status: str, note: str = ""
+    session: AsyncSession, ctx: Context, appointment: Appointment, to_status: str, note: str = ""
 ) -> AppointmentEvent:
     """The one way an appointment's status changes: checked against the state machine
-    and recorded as a `status_changed` event."""
+    and recorded as a `status_changed` event. A video appointment gets its meeting link as
+    it is confirmed."""
     check_transition(appointment, to_status)
     from_status = appointment.status
     appointment.status = to_status
+    if to_status == "confirmed":
+        open_meeting_room(ctx, appointment)
     return record_event(
-        session, viewer, appointment, kind="status_changed", from_status=from_status, note=note
+        session, ctx.viewer, appointment, kind="status_changed", from_status=from_status, note=note
     )
 
 
 def _is_live_index_violation(error: IntegrityError) -> bool:
-    return LIVE_INDEX in str(error.orig)
+    return LIVE_INDEX in str(error.orig) or PATIENT_LIVE_INDEX in str(error.orig)
 
 
 # --- booking -------------------------------------------------------------------------
@@ -170,20 +184,25 @@ class BookingRequest:
     doctor_id: uuid.UUID
     starts_at: datetime
     type: str = "standard"
+    """The type whose default service to book, when `service_id` is None."""
     coupon_code: str | None = None
     notes: str = ""
     patient_id: uuid.UUID | None = None
     """Whom the booking is for: the viewer when None; the front desk names a patient."""
+    service_id: uuid.UUID | None = None
+    intake_answers: tuple[IntakeAnswer, ...] = ()
 
 
 async def book_appointment(
     ctx: Context, request: BookingRequest, *, now: datetime | None = None
 ) -> Appointment:
-    """Books a slot for the viewer. Under the per-doctor lock it re-computes the open
-    slots (so overlap, holds, cap, lead time and the grid are all re-checked), prices
-    the type, redeems a coupon, and inserts the appointment: PENDING_PAYMENT, or
-    CONFIRMED when nothing is due. The unique index on live (doctor, start) backs the
-    lock up and is reported as `SlotUnavailableError`. The database draws the booking
+    """Books a slot of a service (or a seat of a group session) for the viewer. Under the
+    per-doctor lock it re-computes the service's open slots (so overlap, seats, holds,
+    cap, notice and the grid are all re-checked), checks the intake answers, prices the
+    service, redeems a coupon, and inserts the appointment: REQUESTED when the service
+    needs the doctor's approval, else PENDING_PAYMENT, or CONFIRMED when nothing is due.
+    The unique indexes on live (doctor, start, seat) and (doctor, start, patient) back
+    the lock up and are reported as `SlotUnavailableError`. The database draws the booking
     reference; in the rare case it draws one already taken, the booking runs again (its
     transaction rolled back, nothing of it kept)."""
     for _attempt in range(REFERENCE_ATTEMPTS - 1):
@@ -221,7 +240,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
             doctor = await lock_doctor(session, viewer, request.doctor_id)
             if patient_id != viewer.user_id and await session.get(User, patient_id) is None:
                 raise NotFound("Patient not found.")
-            slot = await find_open_slot(
+            slot, offer = await find_open_slot(
                 session,
                 viewer,
                 doctor,
@@ -229,9 +248,13 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 now=now,
                 lead_minutes=ctx.settings.min_lead_minutes,
                 appointment_type=request.type,
+                service_id=request.service_id,
                 holder_id=patient_id,
             )
-            if request.type == "followup":
+            service = await session.get_one(Service, offer.service_id)
+            answers = check_intake_answers(service.intake_questions, request.intake_answers)
+            seat = await _free_seat(session, doctor.id, slot.starts_at, patient_id, offer.capacity)
+            if offer.type == "followup":
                 earlier = await session.scalar(
                     select(func.count())
                     .select_from(Appointment)
@@ -245,7 +268,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                     raise ValidationFailed.single(
                         "type", "a follow-up needs a completed appointment with this doctor"
                     )
-            price = price_for(doctor, request.type)
+            price = offer.price
             discount = Decimal("0.00")
             coupon = None
             if request.coupon_code and request.coupon_code.strip():
@@ -262,14 +285,20 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 patient_id=patient_id,
                 starts_at=slot.starts_at,
                 ends_at=slot.ends_at,
-                type=request.type,
-                status="confirmed" if price - discount <= 0 else "pending_payment",
+                type=offer.type,
+                status=_first_status(offer.confirmation, price - discount),
                 price=price,
                 discount=discount,
-                currency=doctor.currency,
+                currency=offer.currency,
                 notes=request.notes.strip(),
                 coupon_id=coupon.id if coupon else None,
+                service_id=offer.service_id,
+                seat=seat,
+                mode=offer.mode,
+                intake_answers=answers,
             )
+            if appointment.status == "confirmed":
+                open_meeting_room(ctx, appointment)
             session.add(appointment)
             await session.flush()
             if coupon is not None:
@@ -305,6 +334,114 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
         if _is_live_index_violation(error):
             raise SlotUnavailableError("This slot was just taken.", request.starts_at) from error
         raise
+    ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
+    return appointment
+
+
+def _first_status(confirmation: str, due: Decimal) -> str:
+    if confirmation == "approval":
+        return "requested"
+    return "confirmed" if due <= 0 else "pending_payment"
+
+
+async def _free_seat(
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    starts_at: datetime,
+    patient_id: uuid.UUID,
+    capacity: int,
+    *,
+    exclude_appointment_id: uuid.UUID | None = None,
+) -> int:
+    """The lowest seat number not taken by a live appointment at the doctor's `starts_at`
+    (1 for a private appointment). The slot computation has already found a seat left;
+    this refuses a patient who already has one there."""
+    statement = select(Appointment.seat, Appointment.patient_id).where(
+        Appointment.doctor_id == doctor_id,
+        Appointment.starts_at == starts_at,
+        Appointment.status.in_(LIVE_STATUSES),
+    )
+    if exclude_appointment_id is not None:
+        statement = statement.where(Appointment.id != exclude_appointment_id)
+    taken = (await session.execute(statement)).all()
+    if any(row.patient_id == patient_id for row in taken):
+        raise ValidationFailed.single("startsAt", "already booked for this patient")
+    used = {row.seat for row in taken}
+    seat = next(number for number in range(1, len(used) + 2) if number not in used)
+    if seat > capacity:
+        raise SlotUnavailableError("This session is full.", starts_at)
+    return seat
+
+
+async def approve_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appointment:
+    """The doctor (or an admin) approves a REQUESTED booking: PENDING_PAYMENT when
+    something is due, else CONFIRMED. Declining is cancelling."""
+    async with ctx.db.transaction() as session:
+        appointment = await _locked_appointment(session, ctx.viewer, appointment_id)
+        require(
+            appointment_policy.can_run(ctx.viewer, appointment),
+            "Only the doctor or an admin may approve a booking.",
+        )
+        if appointment.status != "requested":
+            raise InvalidTransitionError(
+                f"An appointment that is {status_words(appointment.status)} is not awaiting "
+                "approval.",
+                appointment.status,
+                "pending_payment",
+            )
+        due = appointment.price - appointment.discount
+        to_status = "confirmed" if due <= 0 else "pending_payment"
+        audit.record(
+            session,
+            ctx,
+            "appointment.approve",
+            "Appointment",
+            appointment.id,
+            before={"status": appointment.status},
+            after={"status": to_status},
+        )
+        move_to(session, ctx, appointment, to_status, "approved")
+        await session.flush()
+    ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
+    return appointment
+
+
+MAX_MEETING_LINK_LENGTH = 500
+
+
+async def set_meeting_link(ctx: Context, appointment_id: uuid.UUID, url: str) -> Appointment:
+    """The doctor (or an admin) sets a video appointment's meeting link (an https URL),
+    replacing the generated one."""
+    url = url.strip()
+    if not re.fullmatch(r"https://[^\s/$.?#][^\s]*", url) or len(url) > MAX_MEETING_LINK_LENGTH:
+        raise ValidationFailed.single(
+            "url", f"an https:// URL of at most {MAX_MEETING_LINK_LENGTH} characters"
+        )
+    async with ctx.db.transaction() as session:
+        appointment = await _locked_appointment(session, ctx.viewer, appointment_id)
+        require(
+            appointment_policy.can_run(ctx.viewer, appointment),
+            "Only the doctor or an admin sets the meeting link.",
+        )
+        if appointment.mode != "video":
+            raise ValidationFailed.single("appointmentId", "is not a video appointment")
+        if appointment.status not in LIVE_STATUSES:
+            raise InvalidTransitionError(
+                f"An appointment that is {status_words(appointment.status)} needs no meeting link.",
+                appointment.status,
+                appointment.status,
+            )
+        audit.record(
+            session,
+            ctx,
+            "appointment.set_meeting_link",
+            "Appointment",
+            appointment.id,
+            before={"meeting_link": appointment.meeting_link},
+            after={"meeting_link": url},
+        )
+        appointment.meeting_link = url
+        await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
 
@@ -387,7 +524,7 @@ async def change_status(
                 before={"status": appointment.status},
                 after={"status": to_status, "reason": note},
             )
-        move_to(session, viewer, appointment, to_status, note)
+        move_to(session, ctx, appointment, to_status, note)
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
@@ -466,8 +603,11 @@ async def reschedule_appointment(
             duration = appointment.ends_at - appointment.starts_at
             # The front desk moves a patient's appointment to an open slot, as the patient
             # would, but past the cancellation window too (the clinic decides then).
-            if role in ("patient", "staff"):
-                slot = await find_open_slot(
+            capacity = await _capacity(session, appointment)
+            # A group session's seat moves to another session of its service, whoever
+            # moves it (seats are counted only on the service's grid).
+            if role in ("patient", "staff") or capacity > 1:
+                slot, offer = await find_open_slot(
                     session,
                     viewer,
                     doctor,
@@ -475,10 +615,19 @@ async def reschedule_appointment(
                     now=now,
                     lead_minutes=ctx.settings.min_lead_minutes,
                     appointment_type=appointment.type,
+                    service_id=appointment.service_id,
                     exclude_appointment_id=appointment.id,
                     holder_id=appointment.patient_id,
                 )
                 new_start, new_end = slot.starts_at, slot.ends_at
+                appointment.seat = await _free_seat(
+                    session,
+                    doctor.id,
+                    new_start,
+                    appointment.patient_id,
+                    offer.capacity,
+                    exclude_appointment_id=appointment.id,
+                )
             else:
                 new_start, new_end = starts_at, starts_at + duration
                 await _check_free(session, appointment, new_start, new_end, now)
@@ -516,6 +665,15 @@ async def reschedule_appointment(
         raise
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
+
+
+async def _capacity(session: AsyncSession, appointment: Appointment) -> int:
+    if appointment.service_id is None:
+        return 1
+    capacity = await session.scalar(
+        select(Service.capacity).where(Service.id == appointment.service_id)
+    )
+    return capacity or 1
 
 
 async def _check_free(

@@ -104,9 +104,7 @@ async def record_payment(
             )
             session.add(payment)
             if record.status == "paid":
-                move_to(
-                    session, ctx.viewer, appointment, "confirmed", f"paid via {payment.provider}"
-                )
+                move_to(session, ctx, appointment, "confirmed", f"paid via {payment.provider}")
             await session.flush()
             audit.record(
                 session,
@@ -155,7 +153,7 @@ async def refund_payment(
                 .with_for_update()
             )
         ).one()
-        move_to(session, ctx.viewer, appointment, "refunded", note)
+        move_to(session, ctx, appointment, "refunded", note)
         payment.status = "refunded"
         payment.refunded_at = now
         payment.refund_reason = note or None

@@ -29,6 +29,7 @@ from models import (
     AvailabilityException,
     Doctor,
     DoctorAvailability,
+    Service,
     SlotHold,
     User,
 )
@@ -49,6 +50,7 @@ from resolvers.core.statement_templates import any_of
 from resolvers.doctors import lock_doctor
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import appointment_policy, slot_hold_policy
+from resolvers.services import ServiceByIdLoader
 
 MAX_SLOT_RANGE_DAYS = 62
 DEFAULT_SLOT_RANGE_DAYS = 7
@@ -92,6 +94,41 @@ class Busy:
     starts_at: datetime
     ends_at: datetime
     is_appointment: bool
+    service_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the slot computation needs of a service (a row of `services`)."""
+
+    service_id: uuid.UUID
+    type: str
+    """The appointment type it books: its `default_for`, STANDARD for other services."""
+    duration_minutes: int | None
+    """None: the length of the weekly rule's slots (the default services)."""
+    buffer_minutes: int | None
+    price: Decimal
+    currency: str
+    capacity: int
+    min_notice_minutes: int
+    mode: str
+    confirmation: str
+
+    @classmethod
+    def of(cls, service: Any) -> Offer:
+        """From a `Service` row (or a row of its columns)."""
+        return cls(
+            service.id,
+            service.default_for or "standard",
+            service.duration_minutes,
+            service.buffer_minutes,
+            service.price,
+            service.currency,
+            service.capacity,
+            service.min_notice_minutes,
+            service.mode,
+            service.confirmation,
+        )
 
 
 class Slot(NamedTuple):
@@ -105,6 +142,9 @@ class Slot(NamedTuple):
     type: str
     price: Decimal
     currency: str
+    service_id: uuid.UUID | None = None
+    capacity: int = 1
+    seats_left: int = 1
 
 
 @dataclass
@@ -115,6 +155,16 @@ class Schedule:
     rules: list[Rule] = field(default_factory=list)
     exceptions: list[DayException] = field(default_factory=list)
     busy: list[Busy] = field(default_factory=list)
+    offers: dict[uuid.UUID, Offer] = field(default_factory=dict)
+    """The doctor's active services."""
+    defaults: dict[str, Offer] = field(default_factory=dict)
+    """The default service of each appointment type."""
+
+    def offer(self, service_id: uuid.UUID | None, appointment_type: str) -> Offer | None:
+        """The active service asked for, or the default service of `appointment_type`."""
+        if service_id is not None:
+            return self.offers.get(service_id)
+        return self.defaults.get(appointment_type)
 
 
 def weekday_of(day: date) -> int:
@@ -146,10 +196,6 @@ def _fixed_offset(local_start: datetime, local_end: datetime, zone: ZoneInfo) ->
     return offset
 
 
-def price_for(doctor: Doctor, appointment_type: str) -> Decimal:
-    return doctor.fee_followup if appointment_type == "followup" else doctor.fee_standard
-
-
 class _OverlapIndex:
     """Busy intervals sorted by start with a running maximum of their ends, so "does any
     busy interval overlap [low, high)?" is one binary search instead of a scan."""
@@ -169,21 +215,45 @@ class _OverlapIndex:
         return count > 0 and self.max_ends[count - 1] > low
 
 
+def earliest_start(now: datetime, lead_minutes: int, offer: Offer) -> datetime:
+    """The first instant a slot of `offer` may start: the clinic's lead time or the
+    service's minimum notice, whichever is longer."""
+    return now + timedelta(minutes=max(lead_minutes, offer.min_notice_minutes))
+
+
+def _seats_taken(
+    busy: Sequence[Busy], offer: Offer, low: datetime, high: datetime, starts_at: datetime
+) -> int | None:
+    """Seats of the group session of `offer` at `starts_at` taken by appointments and
+    holds; None when something else (another service, or this one at another time) uses
+    the time [low, high)."""
+    taken = 0
+    for interval in busy:
+        if interval.starts_at < high and interval.ends_at > low:
+            if interval.service_id != offer.service_id or interval.starts_at != starts_at:
+                return None
+            taken += 1
+    return taken
+
+
 def compute_slots(
     schedule: Schedule,
     *,
     start: date,
     end: date,
     earliest: datetime,
-    appointment_type: str = "standard",
+    offer: Offer,
 ) -> list[Slot]:
-    """Open slots of one doctor whose local start date is in [start, end], in UTC order."""
+    """Open slots of one doctor's service whose local start date is in [start, end], in
+    UTC order. A service with its own duration and buffer lays its grid in the weekly
+    hours; a default service (none of its own) takes the rule's. A group session's slot
+    stays open while it has seats left and nothing else overlaps it."""
     doctor = schedule.doctor
     if not doctor.verified or not doctor.accepting_patients:
         return []
-    doctor_id, timezone, currency = doctor.id, doctor.timezone, doctor.currency
+    doctor_id, timezone, currency = doctor.id, doctor.timezone, offer.currency
     zone = ZoneInfo(timezone)
-    price = price_for(doctor, appointment_type)
+    price, appointment_type, capacity = offer.price, offer.type, offer.capacity
     exceptions: dict[date, list[DayException]] = defaultdict(list)
     for exception in schedule.exceptions:
         exceptions[exception.date].append(exception)
@@ -220,7 +290,11 @@ def compute_slots(
             windows = [
                 (r.start_time, r.end_time, r.slot_minutes, r.buffer_minutes) for r in day_rules
             ]
-        for window_start, window_end, slot_minutes, buffer_minutes in windows:
+        for window_start, window_end, rule_slot_minutes, rule_buffer_minutes in windows:
+            slot_minutes = offer.duration_minutes or rule_slot_minutes
+            buffer_minutes = (
+                rule_buffer_minutes if offer.buffer_minutes is None else offer.buffer_minutes
+            )
             length = timedelta(minutes=slot_minutes)
             step = timedelta(minutes=slot_minutes + buffer_minutes)
             buffer = timedelta(minutes=buffer_minutes)
@@ -240,8 +314,18 @@ def compute_slots(
                 if starts_at is None or starts_at < earliest:
                     continue
                 ends_at = starts_at + length
+                seats_left = 1
                 if overlaps.any_between(starts_at - buffer, ends_at + buffer):
-                    continue
+                    if capacity == 1:
+                        continue
+                    taken = _seats_taken(
+                        schedule.busy, offer, starts_at - buffer, ends_at + buffer, starts_at
+                    )
+                    if taken is None or taken >= capacity:
+                        continue
+                    seats_left = capacity - taken
+                elif capacity > 1:
+                    seats_left = capacity
                 slots.append(
                     Slot(
                         doctor_id,
@@ -252,6 +336,9 @@ def compute_slots(
                         appointment_type,
                         price,
                         currency,
+                        offer.service_id,
+                        capacity,
+                        seats_left,
                     )
                 )
     slots.sort(key=lambda slot: slot.starts_at)
@@ -261,7 +348,7 @@ def compute_slots(
 @functools.cache
 def _schedule_statements(
     *, holds_of_others: bool, exclude_appointment: bool
-) -> tuple[Executable, Executable, Executable]:
+) -> tuple[Executable, Executable, Executable, Executable]:
     """Rules, exceptions and busy intervals of the doctors in `:doctor_ids`, built once
     per variant with every value a named parameter (the same statement text for any
     doctors and dates): `:start`..`:end` local dates, busy intervals overlapping
@@ -297,6 +384,7 @@ def _schedule_statements(
         Appointment.starts_at,
         Appointment.ends_at,
         literal(True).label("is_appointment"),
+        Appointment.service_id,
     ).where(
         any_of(Appointment.doctor_id, "doctor_ids"),
         Appointment.status.in_([literal(status) for status in LIVE_STATUSES]),
@@ -310,6 +398,7 @@ def _schedule_statements(
         SlotHold.starts_at,
         SlotHold.ends_at,
         literal(False).label("is_appointment"),
+        SlotHold.service_id,
     ).where(
         any_of(SlotHold.doctor_id, "doctor_ids"),
         SlotHold.expires_at > bindparam("now"),
@@ -326,8 +415,22 @@ def _schedule_statements(
         func.array_agg(intervals.c.starts_at),
         func.array_agg(intervals.c.ends_at),
         func.array_agg(intervals.c.is_appointment),
+        func.array_agg(intervals.c.service_id),
     ).group_by(intervals.c.doctor_id)
-    return rules, exceptions, busy
+    services = select(
+        Service.id,
+        Service.doctor_id,
+        Service.default_for,
+        Service.duration_minutes,
+        Service.buffer_minutes,
+        Service.price,
+        Service.currency,
+        Service.capacity,
+        Service.min_notice_minutes,
+        Service.mode,
+        Service.confirmation,
+    ).where(any_of(Service.doctor_id, "doctor_ids"), Service.active.is_(True))
+    return rules, exceptions, busy, services
 
 
 RunRows = Callable[[Executable, dict[str, Any]], Awaitable[Sequence[Any]]]
@@ -343,8 +446,9 @@ async def load_schedules(
     holds_visible_to: uuid.UUID | None,
     exclude_appointment_id: uuid.UUID | None = None,
 ) -> dict[uuid.UUID, Schedule]:
-    """Rules, exceptions and busy intervals of many doctors: three statements in all,
-    each run by `run` (`in_session` inside a transaction, or `Database.rows`).
+    """Rules, exceptions, busy intervals and active services of many doctors: four
+    statements in all, each run by `run` (`in_session` inside a transaction, or
+    `Database.rows`).
 
     Busy intervals are appointments and holds of everyone (slots are public, derived
     data; the rows themselves stay behind their policies). The viewer's own holds do not
@@ -352,7 +456,7 @@ async def load_schedules(
     schedules = {doctor.id: Schedule(doctor) for doctor in doctors}
     if not schedules:
         return schedules
-    rules, exceptions, busy = _schedule_statements(
+    rules, exceptions, busy, services = _schedule_statements(
         holds_of_others=holds_visible_to is not None,
         exclude_appointment=exclude_appointment_id is not None,
     )
@@ -375,8 +479,14 @@ async def load_schedules(
     for exception in await run(exceptions, exception_values):
         schedules[exception.doctor_id].exceptions.append(DayException(*exception[1:]))
     busy_values = {name: value for name, value in values.items() if name not in ("start", "end")}
-    for doctor_id, starts, ends, appointment_flags in await run(busy, busy_values):
-        schedules[doctor_id].busy.extend(map(Busy, starts, ends, appointment_flags))
+    for doctor_id, starts, ends, appointment_flags, service_ids in await run(busy, busy_values):
+        schedules[doctor_id].busy.extend(map(Busy, starts, ends, appointment_flags, service_ids))
+    for service in await run(services, {"doctor_ids": values["doctor_ids"]}):
+        schedule = schedules[service.doctor_id]
+        offer = Offer.of(service)
+        schedule.offers[service.id] = offer
+        if service.default_for is not None:
+            schedule.defaults[service.default_for] = offer
     return schedules
 
 
@@ -423,14 +533,16 @@ class SlotKey:
     start: date
     end: date
     type: str
+    """The appointment type whose default service to compute, when `service_id` is None."""
     now: datetime
     lead_minutes: int
+    service_id: uuid.UUID | None = None
 
 
 class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
-    """Open slots for many doctors and ranges: three statements per batch, whatever the
-    number of doctors (rules, exceptions, busy intervals), for the doctors' rows the
-    request has read already."""
+    """Open slots for many doctors, services and ranges: four statements per batch,
+    whatever the number of doctors (rules, exceptions, busy intervals, services), for the
+    doctors' rows the request has read already."""
 
     async def batch_load_fn(self, keys: Sequence[SlotKey]) -> list[list[Slot]]:
         doctors = list({key.doctor_id: key.doctor for key in keys}.values())
@@ -448,16 +560,30 @@ class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
         )
         results: list[list[Slot]] = []
         for key in keys:
+            schedule = schedules[key.doctor_id]
+            offer = schedule.offer(key.service_id, key.type)
+            if offer is None:  # deactivated since the request read it
+                results.append([])
+                continue
             results.append(
                 compute_slots(
-                    schedules[key.doctor_id],
+                    schedule,
                     start=key.start,
                     end=key.end,
-                    earliest=key.now + timedelta(minutes=key.lead_minutes),
-                    appointment_type=key.type,
+                    earliest=earliest_start(key.now, key.lead_minutes, offer),
+                    offer=offer,
                 )
             )
         return results
+
+
+async def check_offered(ctx: Context, doctor: Doctor, service_id: uuid.UUID) -> Service:
+    """The active service `service_id` of `doctor` the viewer may read, or
+    `BadUserInput` naming `serviceId`."""
+    service = await ctx.loaders.get(ServiceByIdLoader).load(service_id)
+    if service is None or service.doctor_id != doctor.id or not service.active:
+        raise BadUserInput("`serviceId` is not a service this doctor offers.")
+    return service
 
 
 async def available_slots(
@@ -467,10 +593,14 @@ async def available_slots(
     end: date | None,
     appointment_type: str = "standard",
     *,
+    service_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> list[Slot]:
-    """`Doctor.availableSlots`: dates are the doctor's local dates."""
+    """`Doctor.availableSlots` of a service (by default the default service of
+    `appointment_type`): dates are the doctor's local dates."""
     check_type(appointment_type)
+    if service_id is not None:
+        await check_offered(ctx, doctor, service_id)
     now = now or datetime.now(UTC)
     today = now.astimezone(ZoneInfo(doctor.timezone)).date()
     first, last = slot_range(start, end, today)
@@ -478,7 +608,14 @@ async def available_slots(
         return []
     return await ctx.loaders.get(SlotsByDoctorIdLoader).load(
         SlotKey(
-            doctor.id, doctor, first, last, appointment_type, now, ctx.settings.min_lead_minutes
+            doctor.id,
+            doctor,
+            first,
+            last,
+            appointment_type,
+            now,
+            ctx.settings.min_lead_minutes,
+            service_id,
         )
     )
 
@@ -489,8 +626,9 @@ MAX_AVAILABILITY_WINDOW = timedelta(days=14)
 async def open_between(
     ctx: Context, doctors: Sequence[Doctor], start: datetime, end: datetime
 ) -> set[uuid.UUID]:
-    """Which of `doctors` have an open (standard) slot starting in [start, end): one
-    batch of the slots loader, so three statements whatever the number of doctors."""
+    """Which of `doctors` have an open slot of their default (standard) service starting
+    in [start, end): one batch of the slots loader, so four statements whatever the
+    number of doctors."""
     if start.tzinfo is None or end.tzinfo is None:
         raise BadUserInput("`availableBetween` instants must include a UTC offset.")
     if not start < end <= start + MAX_AVAILABILITY_WINDOW:
@@ -518,6 +656,13 @@ async def open_between(
     return found
 
 
+class ServiceNotOfferedError(ValidationFailed):
+    """The service named is not one the doctor offers (now)."""
+
+    def __init__(self) -> None:
+        super().__init__({"serviceId": ["is not a service this doctor offers"]})
+
+
 async def find_open_slot(
     session: AsyncSession,
     viewer: Viewer,
@@ -527,11 +672,14 @@ async def find_open_slot(
     now: datetime,
     lead_minutes: int,
     appointment_type: str = "standard",
+    service_id: uuid.UUID | None = None,
     exclude_appointment_id: uuid.UUID | None = None,
     holder_id: uuid.UUID | None = None,
-) -> Slot:
-    """Re-computes the doctor's open slots around `starts_at` (under the doctor lock) and
-    returns the one starting then, or raises `SlotUnavailableError`."""
+) -> tuple[Slot, Offer]:
+    """Re-computes the open slots of the doctor's service (`service_id`, or the default
+    service of `appointment_type`) around `starts_at`, under the doctor lock, and returns
+    the one starting then with the service's terms, or raises `SlotUnavailableError`
+    (`ServiceNotOfferedError` for a service the doctor does not offer)."""
     if starts_at.tzinfo is None:
         raise BadUserInput("`startsAt` must include a UTC offset.")
     if not doctor.verified or not doctor.accepting_patients:
@@ -550,16 +698,20 @@ async def find_open_slot(
         holds_visible_to=holder_id or viewer.user_id,
         exclude_appointment_id=exclude_appointment_id,
     )
-    earliest = now + timedelta(minutes=lead_minutes)
+    schedule = schedules[doctor.id]
+    offer = schedule.offer(service_id, appointment_type)
+    if offer is None:
+        raise ServiceNotOfferedError()
+    earliest = earliest_start(now, lead_minutes, offer)
     for slot in compute_slots(
-        schedules[doctor.id],
+        schedule,
         start=local_date,
         end=local_date,
         earliest=earliest,
-        appointment_type=appointment_type,
+        offer=offer,
     ):
         if slot.starts_at == starts_at:
-            return slot
+            return slot, offer
     if starts_at < earliest:
         raise SlotUnavailableError("This slot is in the past or starts too soon.", starts_at)
     raise SlotUnavailableError(
@@ -576,11 +728,13 @@ async def hold_slot(
     starts_at: datetime,
     *,
     patient_id: uuid.UUID | None = None,
+    service_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> SlotHold:
-    """Holds an open slot for the viewer (or, for the front desk, for `patient_id`) for
-    `hold_minutes`; it disappears for others. A patient keeps one hold per doctor (a new
-    hold replaces the previous one)."""
+    """Holds an open slot of a service (by default the doctor's standard one) for the
+    viewer (or, for the front desk, for `patient_id`) for `hold_minutes`; it disappears
+    for others (a group session's hold takes one seat). A patient keeps one hold per
+    doctor (a new hold replaces the previous one)."""
     viewer = ctx.viewer
     if viewer.user_id is None:
         raise Forbidden("Sign in to hold a slot.")
@@ -598,13 +752,14 @@ async def hold_slot(
         doctor = await lock_doctor(session, viewer, doctor_id)
         if holder_id != viewer.user_id and await session.get(User, holder_id) is None:
             raise NotFound("Patient not found.")
-        slot = await find_open_slot(
+        slot, _offer = await find_open_slot(
             session,
             viewer,
             doctor,
             starts_at,
             now=now,
             lead_minutes=ctx.settings.min_lead_minutes,
+            service_id=service_id,
             holder_id=holder_id,
         )
         await session.execute(
@@ -626,6 +781,7 @@ async def hold_slot(
         hold = SlotHold(
             doctor_id=doctor_id,
             user_id=holder_id,
+            service_id=slot.service_id,
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             expires_at=now + timedelta(minutes=ctx.settings.hold_minutes),
@@ -640,7 +796,7 @@ async def hold_slot(
                 "slot.hold_for",
                 "SlotHold",
                 hold.id,
-                after=audit.snapshot(hold, "user_id", "doctor_id", "starts_at"),
+                after=audit.snapshot(hold, "user_id", "doctor_id", "service_id", "starts_at"),
             )
     return hold
 

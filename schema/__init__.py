@@ -33,6 +33,7 @@ from schema.node import NodeQuery
 from schema.payments import PaymentsMutation
 from schema.reviews import ReviewsMutation
 from schema.scalars import SCALAR_OVERRIDES
+from schema.services import ServicesMutation
 from schema.slots import SlotsMutation, SlotsQuery
 from schema.users import UsersMutation, UsersQuery
 
@@ -63,6 +64,7 @@ class Query(
 class Mutation(
     DoctorsMutation,
     AvailabilityMutation,
+    ServicesMutation,
     UsersMutation,
     AccountsMutation,
     GoalsMutation,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -21,6 +21,8 @@ from resolvers.core.errors import CaregraphError, ValidationFailed
 from resolvers.coupons import CouponInvalidError
 from resolvers.doctors import DoctorByIdLoader
 from resolvers.policies.appointments import appointment_event_policy
+from resolvers.services import IntakeAnswer as IntakeAnswerSpec
+from resolvers.services import ServiceByIdLoader
 from resolvers.slots import SlotUnavailableError
 from resolvers.users import UserByIdLoader
 from schema.connections import Connection, First, OrderDirection, connection_from_page
@@ -31,8 +33,10 @@ from schema.enums import (
     AppointmentEventKind,
     AppointmentStatus,
     AppointmentType,
+    IntakeQuestionKind,
+    ServiceMode,
 )
-from schema.ids import format_id, parse_id, parse_optional_id
+from schema.ids import format_id, format_optional_id, parse_id, parse_optional_id
 from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from schema.doctors import Doctor
     from schema.payments import Payment
     from schema.reviews import Review
+    from schema.services import Service
 
 
 @strawberry.type(description="One change in an appointment's history.")
@@ -147,14 +152,26 @@ class Appointment(Node):
     patient_id: strawberry.ID = strawberry.field(description="The patient (a user).")
     starts_at: datetime = strawberry.field(description="Start (UTC).")
     ends_at: datetime = strawberry.field(description="End (UTC).")
-    type: AppointmentType = strawberry.field(description="Standard or follow-up.")
+    type: AppointmentType = strawberry.field(
+        description="Standard or follow-up (STANDARD for services other than the follow-up "
+        "default)."
+    )
     status: AppointmentStatus = strawberry.field(description="Life-cycle status.")
     price: Decimal = strawberry.field(description="Price before discount.")
     discount: Decimal = strawberry.field(description="Coupon discount.")
     amount_due: Decimal = strawberry.field(description="Price minus discount.")
     currency: str = strawberry.field(description="ISO 4217 currency.")
     notes: str = strawberry.field(description="The patient's notes for the doctor.")
-    meeting_link: str | None = strawberry.field(description="Video meeting link, if any.")
+    meeting_link: str | None = strawberry.field(
+        description="Video appointments: the meeting link, shown once the appointment is "
+        "CONFIRMED (to its patient and doctor, the front desk and admins)."
+    )
+    service_id: strawberry.ID | None = strawberry.field(description="The service booked.")
+    mode: ServiceMode = strawberry.field(description="In person or by video, as booked.")
+    seat: int = strawberry.field(description="Seat number in a group session; 1 when private.")
+    intake_answers: list[IntakeAnswer] = strawberry.field(
+        description="The patient's answers to the service's intake questions, as asked."
+    )
     cancellation_reason: str | None = strawberry.field(description="Why it was cancelled.")
     cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
     created_at: datetime = strawberry.field(description="When it was booked.")
@@ -181,7 +198,11 @@ class Appointment(Node):
             amount_due=row.price - row.discount,
             currency=row.currency,
             notes=row.notes,
-            meeting_link=row.meeting_link,
+            meeting_link=row.meeting_link if row.status == "confirmed" else None,
+            service_id=format_optional_id("Service", row.service_id),
+            mode=ServiceMode(row.mode),
+            seat=row.seat,
+            intake_answers=[IntakeAnswer.from_stored(answer) for answer in row.intake_answers],
             cancellation_reason=row.cancellation_reason,
             cancelled_at=row.cancelled_at,
             created_at=row.created_at,
@@ -197,6 +218,20 @@ class Appointment(Node):
 
         row = await info.context.loaders.get(DoctorByIdLoader).load(self.row.doctor_id)
         return Doctor.from_model(row) if row is not None else None
+
+    @strawberry.field(
+        description="The service booked, if the services policy lets the viewer see it "
+        "(a service no longer offered is shown to its doctor and admins only)."
+    )
+    async def service(
+        self, info: GraphQLInfo
+    ) -> Annotated[Service, strawberry.lazy("schema.services")] | None:
+        from schema.services import Service
+
+        if self.row.service_id is None:
+            return None
+        row = await info.context.loaders.get(ServiceByIdLoader).load(self.row.service_id)
+        return Service.from_model(row) if row is not None else None
 
     @strawberry.field(
         description="The patient: name for the doctor, contact where the users policy allows."
@@ -314,13 +349,66 @@ def _invalid_transition(error: appointment_resolvers.InvalidTransitionError) -> 
     )
 
 
+@strawberry.type(description="An answer to an intake question, with the question as asked.")
+class IntakeAnswer:
+    question_key: str = strawberry.field(description="The question's key.")
+    prompt: str = strawberry.field(description="The question, as it was asked.")
+    kind: IntakeQuestionKind = strawberry.field(description="What kind of answer it took.")
+    text: str | None = strawberry.field(description="The answer to a TEXT question.")
+    choice: str | None = strawberry.field(description="The answer to a CHOICE question.")
+    yes: bool | None = strawberry.field(description="The answer to a YES_NO question.")
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> IntakeAnswer:
+        kind = IntakeQuestionKind(stored["kind"])
+        answer = stored["answer"]
+        return cls(
+            question_key=stored["question_key"],
+            prompt=stored["prompt"],
+            kind=kind,
+            text=answer if kind is IntakeQuestionKind.TEXT else None,
+            choice=answer if kind is IntakeQuestionKind.CHOICE else None,
+            yes=answer if kind is IntakeQuestionKind.YES_NO else None,
+        )
+
+
+@strawberry.input(
+    description="An answer to one intake question: `text`, `choice` or `yes`, as the "
+    "question's kind asks."
+)
+class IntakeAnswerInput:
+    question_key: str = strawberry.field(description="The question's key (`IntakeQuestion.key`).")
+    text: str | None = strawberry.field(default=None, description="For TEXT (2000 chars).")
+    choice: str | None = strawberry.field(default=None, description="For CHOICE: one choice.")
+    yes: bool | None = strawberry.field(default=None, description="For YES_NO.")
+
+
+@strawberry.input(description="Set a video appointment's meeting link.")
+class SetMeetingLinkInput:
+    appointment_id: strawberry.ID = strawberry.field(description="The appointment.")
+    url: str = strawberry.field(description="An https URL (500 characters).")
+
+
 @strawberry.input(description="Book an open slot for yourself (or, at the front desk, a patient).")
 class BookAppointmentInput:
     doctor_id: strawberry.ID = strawberry.field(description="The doctor.")
     starts_at: datetime = strawberry.field(description="Slot start, as listed (UTC).")
     type: AppointmentType = strawberry.field(
         default=AppointmentType.STANDARD,
-        description="STANDARD, or FOLLOWUP after a completed appointment with this doctor.",
+        description="The doctor's default service of this type, when `serviceId` is not "
+        "given: STANDARD, or FOLLOWUP after a completed appointment with this doctor.",
+        deprecation_reason="Use `serviceId`: STANDARD and FOLLOWUP are the doctor's two "
+        "default services (`Doctor.services { defaultFor }`).",
+    )
+    service_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The service (a group session: one seat); its price applies. Default "
+        "the doctor's standard consultation.",
+    )
+    intake_answers: list[IntakeAnswerInput] = strawberry.field(
+        default_factory=list,
+        description="Answers to the service's intake questions (errors name "
+        "`intakeAnswers.<questionKey>`).",
     )
     coupon_code: str | None = strawberry.field(default=None, description="A coupon code.")
     notes: str = strawberry.field(default="", description="Notes for the doctor (2000 chars).")
@@ -554,10 +642,57 @@ class AppointmentsMutation:
                     coupon_code=input.coupon_code,
                     notes=input.notes,
                     patient_id=parse_optional_id(input.patient_id, "patientId", of="User"),
+                    service_id=parse_optional_id(input.service_id, "serviceId", of="Service"),
+                    intake_answers=tuple(
+                        IntakeAnswerSpec(
+                            question_key=answer.question_key,
+                            text=answer.text,
+                            choice=answer.choice,
+                            yes=answer.yes,
+                        )
+                        for answer in input.intake_answers
+                    ),
                 ),
             ),
             lambda row: AppointmentBooked(appointment=Appointment.from_model(row)),
             _booking_error,
+        )
+
+    @strawberry.mutation(
+        description="The doctor or an admin approves a REQUESTED booking (a service that "
+        "needs approval): it becomes PENDING_PAYMENT, or CONFIRMED when nothing is due. "
+        "To decline, cancel it."
+    )
+    async def approve_appointment(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[AppointmentActionInput, strawberry.argument(description="The input.")],
+    ) -> AppointmentChangeResult:
+        return await mutation_result(
+            lambda: appointment_resolvers.approve_appointment(
+                info.context, parse_id(input.id, of="Appointment")
+            ),
+            _updated,
+            status_error,
+        )
+
+    @strawberry.mutation(
+        description="The doctor or an admin sets a video appointment's meeting link (an "
+        "https URL), instead of the generated one."
+    )
+    async def set_meeting_link(
+        self,
+        info: GraphQLInfo,
+        input: Annotated[SetMeetingLinkInput, strawberry.argument(description="The input.")],
+    ) -> AppointmentChangeResult:
+        return await mutation_result(
+            lambda: appointment_resolvers.set_meeting_link(
+                info.context,
+                parse_id(input.appointment_id, "appointmentId", of="Appointment"),
+                input.url,
+            ),
+            _updated,
+            status_error,
         )
 
     @strawberry.mutation(description="The doctor or an admin confirms a pending appointment.")

@@ -36,6 +36,7 @@ from schema.users import User
 if TYPE_CHECKING:
     from schema.appointments import Appointment, AppointmentFilter
     from schema.reviews import Review
+    from schema.services import Service
     from schema.slots import AvailableSlot
 
 
@@ -117,6 +118,24 @@ class Doctor(Node):
         return [AvailabilityException.from_model(row) for row in rows]
 
     @strawberry.field(
+        description="Services the doctor offers, defaults first: active ones (the doctor "
+        "and admins may ask for inactive ones too)."
+    )
+    async def services(
+        self,
+        info: GraphQLInfo,
+        include_inactive: Annotated[
+            bool,
+            strawberry.argument(
+                description="Also inactive services (shown only to the doctor and admins)."
+            ),
+        ] = False,
+    ) -> list[Annotated[Service, strawberry.lazy("schema.services")]]:
+        from schema.services import resolve_doctor_services
+
+        return await resolve_doctor_services(info, self.row.id, include_inactive)
+
+    @strawberry.field(
         description="The doctor's user account, where the users policy lets the viewer see it."
     )
     async def user(self, info: GraphQLInfo) -> User | None:
@@ -138,13 +157,29 @@ class Doctor(Node):
         to: Annotated[date | None, strawberry.argument(description="Last local date.")] = None,
         type: Annotated[
             AppointmentType | None,
-            strawberry.argument(description="Type to price the slots for (default STANDARD)."),
+            strawberry.argument(
+                description="The default service of this type (when `serviceId` is not given).",
+                deprecation_reason="Use `serviceId`: STANDARD and FOLLOWUP are the doctor's "
+                "two default services (`services { defaultFor }`).",
+            ),
+        ] = None,
+        service_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The service (its length, buffer, notice and seats); default the "
+                "doctor's standard consultation."
+            ),
         ] = None,
     ) -> list[Annotated[AvailableSlot, strawberry.lazy("schema.slots")]]:
         from schema.slots import resolve_available_slots
 
         return await resolve_available_slots(
-            info, self.row, from_, to, type or AppointmentType.STANDARD
+            info,
+            self.row,
+            from_,
+            to,
+            type or AppointmentType.STANDARD,
+            parse_optional_id(service_id, "serviceId", of="Service"),
         )
 
     @strawberry.field(
@@ -156,11 +191,21 @@ class Doctor(Node):
         info: GraphQLInfo,
         type: Annotated[
             AppointmentType | None,
-            strawberry.argument(description="Type to price the slot for (default STANDARD)."),
+            strawberry.argument(
+                description="The default service of this type (when `serviceId` is not given).",
+                deprecation_reason="Use `serviceId`: STANDARD and FOLLOWUP are the doctor's "
+                "two default services (`services { defaultFor }`).",
+            ),
         ] = None,
         within_days: Annotated[
             int, strawberry.argument(description="How many days ahead to look, 1 to 60.")
         ] = 14,
+        service_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The service; default the doctor's standard consultation."
+            ),
+        ] = None,
     ) -> Annotated[AvailableSlot, strawberry.lazy("schema.slots")] | None:
         from schema.slots import resolve_available_slots
 
@@ -173,6 +218,7 @@ class Doctor(Node):
             today,
             today + timedelta(days=within_days - 1),
             type or AppointmentType.STANDARD,
+            parse_optional_id(service_id, "serviceId", of="Service"),
         )
         return slots[0] if slots else None
 

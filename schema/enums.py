@@ -16,12 +16,15 @@ from models.enums import (
     ExceptionKind,
     GoalStatus,
     GoalType,
+    IntakeQuestionKind,
     Mood,
     PaymentStatus,
     ReportAction,
     ReportReason,
     ReportStatus,
     ReportTargetType,
+    ServiceConfirmation,
+    ServiceMode,
 )
 
 # appointments
@@ -54,6 +57,18 @@ strawberry.enum(Mood, description="How the owner felt at a check-in.")
 
 # payments
 strawberry.enum(PaymentStatus, description="State of a payment.")
+
+# services
+strawberry.enum(ServiceMode, description="Where a service takes place: in person or by video.")
+strawberry.enum(
+    ServiceConfirmation,
+    description="How a booking of a service is confirmed: AUTOMATIC (on payment, or at once "
+    "when nothing is due), or APPROVAL by the doctor first (the booking is REQUESTED).",
+)
+strawberry.enum(
+    IntakeQuestionKind,
+    description="What an intake question takes: free TEXT, one CHOICE of a list, or YES_NO.",
+)
 
 # users
 strawberry.enum(AppRole, description="An app role. Every signed-in user is a PATIENT.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
@@ -19,7 +20,7 @@ from schema.engine.look_ahead import GraphQLInfo
 from schema.enums import (
     AppointmentType,
 )
-from schema.ids import format_id, parse_id, parse_optional_id
+from schema.ids import format_id, format_optional_id, parse_id, parse_optional_id
 from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
@@ -50,22 +51,36 @@ class AvailableSlot:
     local_start_time: str = strawberry.field(
         resolver=_local_start_time, description="Start in the doctor's time zone, HH:MM."
     )
-    type: AppointmentType = strawberry.field(description="The type the price is for.")
-    price: Decimal = strawberry.field(description="Price of this type before coupons.")
+    type: AppointmentType = strawberry.field(
+        description="The appointment type booking it makes (STANDARD for services other "
+        "than the follow-up default)."
+    )
+    price: Decimal = strawberry.field(description="Price of the service before coupons.")
     currency: str = strawberry.field(description="ISO 4217 currency of the price.")
+    service_id: strawberry.ID = strawberry.field(description="The service this slot is of.")
+    capacity: int = strawberry.field(description="Seats of the session; 1 when private.")
+    seats_left: int = strawberry.field(
+        description="Seats still open (a group session's slot stays listed until full)."
+    )
 
     @classmethod
-    def from_slot(cls, slot: slot_resolvers.Slot, type_: AppointmentType) -> AvailableSlot:
-        """`type_`: the type the slots were computed for (`slot.type`, as the enum)."""
+    def from_slot(cls, slot: slot_resolvers.Slot) -> AvailableSlot:
+        assert slot.service_id is not None
         return cls(
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             timezone=slot.timezone,
             local_date=slot.local_date,
-            type=type_,
+            type=_TYPES[slot.type],
             price=slot.price,
             currency=slot.currency,
+            service_id=format_id("Service", slot.service_id),
+            capacity=slot.capacity,
+            seats_left=slot.seats_left,
         )
+
+
+_TYPES = {member.value: member for member in AppointmentType}
 
 
 @strawberry.type(description="A short hold on a slot; it hides the slot from others.")
@@ -76,6 +91,9 @@ class SlotHold(Node):
     starts_at: datetime = strawberry.field(description="Slot start (UTC).")
     ends_at: datetime = strawberry.field(description="Slot end (UTC).")
     expires_at: datetime = strawberry.field(description="When the hold lapses by itself.")
+    service_id: strawberry.ID | None = strawberry.field(
+        description="The service held (a group session's hold takes one seat)."
+    )
 
     @classmethod
     def from_model(cls, row: SlotHoldModel) -> SlotHold:
@@ -83,6 +101,7 @@ class SlotHold(Node):
             id=format_id("SlotHold", row.id),
             doctor_id=format_id("Doctor", row.doctor_id),
             user_id=format_id("User", row.user_id),
+            service_id=format_optional_id("Service", row.service_id),
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             expires_at=row.expires_at,
@@ -95,10 +114,13 @@ async def resolve_available_slots(
     from_: date | None,
     to: date | None,
     type_: AppointmentType,
+    service_id: uuid.UUID | None = None,
 ) -> list[AvailableSlot]:
-    """Used by `Doctor.availableSlots`."""
-    slots = await slot_resolvers.available_slots(info.context, doctor, from_, to, type_.value)
-    return [AvailableSlot.from_slot(slot, type_) for slot in slots]
+    """Used by `Doctor.availableSlots` and `Doctor.nextAvailableSlot`."""
+    slots = await slot_resolvers.available_slots(
+        info.context, doctor, from_, to, type_.value, service_id=service_id
+    )
+    return [AvailableSlot.from_slot(slot) for slot in slots]
 
 
 @strawberry.type(
@@ -129,6 +151,11 @@ class HoldSlotInput:
         default=None,
         description="Front desk (staff) and admins: the patient to hold for. Others may "
         "only name themselves (the default).",
+    )
+    service_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The service (a group session: one seat); default the doctor's "
+        "standard consultation.",
     )
 
 
@@ -196,6 +223,7 @@ class SlotsMutation:
                 parse_id(input.doctor_id, "doctorId", of="Doctor"),
                 input.starts_at,
                 patient_id=parse_optional_id(input.patient_id, "patientId", of="User"),
+                service_id=parse_optional_id(input.service_id, "serviceId", of="Service"),
             ),
             lambda hold: SlotHeld(hold=SlotHold.from_model(hold)),
             hold_error,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
+from models import AvailabilityException, Doctor, DoctorAvailability, Service, User, UserRole
 from resolvers.core.database import Database
 from schema.ids import format_id
 
@@ -138,3 +138,30 @@ async def user_of(db: Database, doctor: Doctor) -> User:
 async def count_rows(db: Database, model: Any) -> int:
     async with db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def make_service(db: Database, doctor: Doctor, **fields: Any) -> Service:
+    """A service of `doctor` (a 30-minute private one unless `fields` say otherwise)."""
+    values: dict[str, Any] = {
+        "name": f"Service {next(_sequence)}",
+        "duration_minutes": 30,
+        "buffer_minutes": 0,
+        "price": Decimal("50.00"),
+        "currency": doctor.currency,
+    }
+    values.update(fields)
+    service = Service(doctor_id=doctor.id, **values)
+    async with db.transaction() as session:
+        session.add(service)
+        await session.flush()
+    return service
+
+
+async def default_service(db: Database, doctor: Doctor, kind: str = "standard") -> Service:
+    """The default service of `kind` the database made for `doctor`."""
+    async with db.read() as session:
+        return (
+            await session.scalars(
+                select(Service).where(Service.doctor_id == doctor.id, Service.default_for == kind)
+            )
+        ).one()

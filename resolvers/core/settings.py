@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, IPvAnyNetwork, model_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "caregraph-dev-secret-not-for-production-use-0123456789"
@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Booking: how long a slot hold lasts, and how far ahead of now a slot must start.
     hold_minutes: int = Field(default=10, ge=1, le=120)
     min_lead_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # Video appointments: the meeting link given when one is confirmed; `{room}` becomes an
+    # unguessable room name (32 hex digits). Doctors may set their own link instead.
+    meeting_url_template: str = "https://meet.jit.si/caregraph-{room}"
 
     # Rate limits: a token bucket per viewer (user id; service_role exempt) and per client
     # address (anon), shared by every process and instance through Postgres (resolvers/
@@ -83,6 +86,17 @@ class Settings(BaseSettings):
     rate_limit_sync_seconds: float = Field(default=0.5, gt=0, le=60)
     # Peers whose X-Forwarded-For is believed: addresses or networks (JSON list).
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @field_validator("meeting_url_template")
+    @classmethod
+    def _meeting_url_template(cls, template: str) -> str:
+        try:
+            example = template.format(room="room")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"must use only the placeholder {{room}}: {error}") from None
+        if "{room}" not in template or not example.startswith("https://"):
+            raise ValueError("must be an https:// URL containing {room}")
+        return template
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, AppointmentEvent, Coupon, CouponUsage, Payment, Review
-from resolvers.demo.doctors import DOCTORS
+from resolvers.demo.doctors import DOCTORS, default_service_id, service_id
 from resolvers.demo.ids import demo_id, demo_reference, doctor_email, user_id_for
 from resolvers.reviews import refresh_ratings
 
@@ -42,7 +42,16 @@ PLAN: list[tuple[str, str, int, int, int, str, str, int | None, str | None]] = [
     # so she does not see Omar's goals.
     ("pat2-dermatology", PATIENT2, 1, -12, 10, "standard", "completed", None, None),
     ("omar-cancelled", "patient4@caregraph.dev", 0, -10, 9, "standard", "cancelled", None, None),
+    # Services beyond the defaults: a video consultation, two seats of a group class.
+    ("pat-video", PATIENT, 0, 4, 15, "sarah:video", "confirmed", None, None),
+    ("pat-group", PATIENT, 0, 5, 14, "sarah:group", "pending_payment", None, None),
+    ("pat2-group", PATIENT2, 0, 5, 14, "sarah:group", "confirmed", None, None),
 ]
+# Demo services booked by key in PLAN: price, mode, minutes (the rest book a default).
+SERVICES: dict[str, tuple[Decimal, str, int]] = {
+    "sarah:video": (Decimal("120.00"), "video", 30),
+    "sarah:group": (Decimal("25.00"), "in_person", 60),
+}
 # More reviews from the extra demo patients, so ratings look alive: (patient n, doctor, rating)
 # (patients 3 and 4 own demo goals: their care-team visibility is set by the plan above)
 EXTRA_REVIEWS = [(5, 0, 5), (6, 0, 4), (7, 1, 5), (8, 2, 5), (9, 3, 4), (10, 4, 5), (5, 5, 4)]
@@ -228,6 +237,17 @@ async def load_appointments_demo(session: AsyncSession) -> None:
         appointment_id = demo_id("appointment", key)
         starts_at, ends_at = _slot(index, offset, hour)
         price = Decimal(followup if kind == "followup" else fee).quantize(Decimal("0.01"))
+        mode, booked_service = "in_person", None
+        if kind in SERVICES:
+            price, mode, minutes = SERVICES[kind]
+            booked_service, kind = service_id(kind), "standard"
+            ends_at = starts_at + timedelta(minutes=minutes)
+        booked_service = booked_service or default_service_id(doctor_id, kind)
+        seat = sum(
+            1
+            for row in appointments
+            if row["doctor_id"] == doctor_id and row["starts_at"] == starts_at
+        )
         discount = Decimal("0.00")
         coupon_id = None
         if coupon_code is not None:
@@ -260,9 +280,12 @@ async def load_appointments_demo(session: AsyncSession) -> None:
                 "discount": discount,
                 "currency": currency,
                 "notes": "Follow-up on blood pressure readings." if kind == "followup" else "",
-                "meeting_link": f"https://meet.caregraph.dev/{appointment_id.hex[:12]}"
-                if status in ("confirmed", "completed")
+                "meeting_link": f"https://meet.jit.si/caregraph-{appointment_id.hex}"
+                if mode == "video" and status in ("confirmed", "completed")
                 else None,
+                "service_id": booked_service,
+                "mode": mode,
+                "seat": seat + 1,
                 "cancellation_reason": "Travelling that week." if cancelled else None,
                 "cancelled_by": patient if cancelled else None,
                 "cancelled_at": starts_at - timedelta(days=3) if cancelled else None,

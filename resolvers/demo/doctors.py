@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import AvailabilityException, Doctor, DoctorAvailability, User, UserRole
+from models import AvailabilityException, Doctor, DoctorAvailability, Service, User, UserRole
 from resolvers.demo.ids import demo_id, doctor_email, user_id_for
 
 # name, specialties, languages, timezone, standard fee, follow-up fee, currency, verified
@@ -263,6 +264,106 @@ def _exceptions(index: int, doctor_id: uuid.UUID) -> list[dict[str, Any]]:
     return rows
 
 
+SERVICES = cast(Table, Service.__table__)
+
+
+def default_service_id(doctor_id: uuid.UUID, appointment_type: str) -> uuid.UUID:
+    """The demo id of a doctor's default service (the database draws a random one; the
+    demo renames it, so ids in the README are the same on every machine)."""
+    return demo_id("service", f"{doctor_id}:{appointment_type}")
+
+
+def service_id(key: str) -> uuid.UUID:
+    return demo_id("service", key)
+
+
+def _services() -> list[dict[str, Any]]:
+    """Services beyond the defaults: a video consultation with intake questions, a group
+    class, and a second opinion that needs the doctor's approval (Dr. Sarah Ahmed); a
+    nutrition workshop (Dr. Sofia Garcia)."""
+    sarah = demo_id("doctor", doctor_email(0, DOCTORS[0][0]))
+    sofia = demo_id("doctor", doctor_email(6, DOCTORS[6][0]))
+    base = {
+        "description": "",
+        "buffer_minutes": 0,
+        "mode": "in_person",
+        "confirmation": "automatic",
+        "min_notice_minutes": 0,
+        "capacity": 1,
+        "intake_questions": [],
+        "active": True,
+        "currency": "USD",
+    }
+    return [
+        base
+        | {
+            "id": service_id("sarah:video"),
+            "doctor_id": sarah,
+            "name": "Video consultation",
+            "description": "A 30-minute cardiology consultation by video.",
+            "duration_minutes": 30,
+            "price": Decimal("120.00"),
+            "mode": "video",
+            "intake_questions": [
+                {
+                    "key": "reason",
+                    "prompt": "What brings you in?",
+                    "kind": "text",
+                    "required": True,
+                    "choices": [],
+                },
+                {
+                    "key": "medication",
+                    "prompt": "Are you taking any medication?",
+                    "kind": "yes_no",
+                    "required": True,
+                    "choices": [],
+                },
+                {
+                    "key": "language",
+                    "prompt": "Preferred language",
+                    "kind": "choice",
+                    "required": False,
+                    "choices": ["English", "Arabic", "Urdu"],
+                },
+            ],
+        },
+        base
+        | {
+            "id": service_id("sarah:group"),
+            "doctor_id": sarah,
+            "name": "Heart health group class",
+            "description": "Exercise and diet for a healthy heart, in a group of up to 8.",
+            "duration_minutes": 60,
+            "price": Decimal("25.00"),
+            "capacity": 8,
+        },
+        base
+        | {
+            "id": service_id("sarah:second-opinion"),
+            "doctor_id": sarah,
+            "name": "Second opinion review",
+            "description": "Dr. Ahmed reviews your records first; she approves each request.",
+            "duration_minutes": 45,
+            "buffer_minutes": 15,
+            "price": Decimal("300.00"),
+            "mode": "video",
+            "confirmation": "approval",
+            "min_notice_minutes": 2 * 24 * 60,
+        },
+        base
+        | {
+            "id": service_id("sofia:workshop"),
+            "doctor_id": sofia,
+            "name": "Nutrition group workshop",
+            "description": "Meal planning in a group of up to 12.",
+            "duration_minutes": 90,
+            "price": Decimal("30.00"),
+            "capacity": 12,
+        },
+    ]
+
+
 async def load_doctors_demo(session: AsyncSession) -> None:
     """Inserts the demo doctors (and the accounts of all but doctor@caregraph.dev, which
     `load_users_demo` makes), their schedules and exceptions; existing rows are left alone."""
@@ -323,6 +424,21 @@ async def load_doctors_demo(session: AsyncSession) -> None:
     await session.execute(pg_insert(User).values(users).on_conflict_do_nothing())
     await session.execute(pg_insert(UserRole).values(roles).on_conflict_do_nothing())
     await session.execute(pg_insert(Doctor).values(doctors).on_conflict_do_nothing())
+    # The database made each new doctor's two default services; give them demo ids.
+    await session.execute(
+        update(SERVICES)
+        .where(
+            SERVICES.c.doctor_id == bindparam("doctor"),
+            SERVICES.c.default_for == bindparam("kind"),
+        )
+        .values(id=bindparam("new_id")),
+        [
+            {"doctor": row["id"], "kind": kind, "new_id": default_service_id(row["id"], kind)}
+            for row in doctors
+            for kind in ("standard", "followup")
+        ],
+    )
+    await session.execute(pg_insert(Service).values(_services()).on_conflict_do_nothing())
     await session.execute(pg_insert(DoctorAvailability).values(rules).on_conflict_do_nothing())
     await session.execute(
         pg_insert(AvailabilityException).values(exceptions).on_conflict_do_nothing()

@@ -15,6 +15,7 @@ from resolvers.policies import (
     doctors,
     goals,
     lessons,
+    services,
     users,
 )
 from resolvers.policies.base import TablePolicy, policy_for, readable, require, visible
@@ -32,6 +33,7 @@ __all__ = [
     "policy_for",
     "readable",
     "require",
+    "services",
     "users",
     "visible",
 ]

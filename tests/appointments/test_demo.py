@@ -53,7 +53,7 @@ async def test_demo_booking_data(client: GraphQLClient, db: Database) -> None:
 
     response = await client.execute(MINE, as_user=Patient())
     nodes = [edge["node"] for edge in response.data["appointments"]["edges"]]
-    assert len(nodes) == 8
+    assert len(nodes) == 10  # with a video consultation and a group class seat
     assert {n["status"] for n in nodes} == {
         "PENDING_PAYMENT",
         "CONFIRMED",

@@ -116,9 +116,26 @@ async def test_tour_runs_against_the_demo_clinic(client: GraphQLClient, db: Data
     desk = await run("FrontDesk")
     assert [edge["node"]["fullName"] for edge in desk["patients"]["edges"]] == ["Robin Second"]
     assert desk["byReference"]["patient"]["fullName"] == "Pat Patient"
-    for_robin = await run("BookForPatient", {"startsAt": sarah["availableSlots"][1]["startsAt"]})
+    class_slots = desk["groupClass"]["doctor"]["availableSlots"]
+    assert desk["groupClass"]["capacity"] == 8 and class_slots
+    # Robin already has a seat in one class (demo data); book the week's last empty one (the
+    # consultation booked with it is one of the first slots, and may not overlap it).
+    open_class = [slot for slot in class_slots if slot["seatsLeft"] == 8][-1]
+    for_robin = await run(
+        "BookForPatient",
+        {
+            "startsAt": sarah["availableSlots"][1]["startsAt"],
+            "classStartsAt": open_class["startsAt"],
+        },
+    )
     history = for_robin["bookAppointment"]["appointment"]["history"]
     assert [event["actorRole"] for event in history] == ["STAFF"]
+    seat = for_robin["groupSeat"]["appointment"]
+    assert (seat["seat"], seat["price"], seat["service"]["name"]) == (
+        1,
+        "25.00",
+        "Heart health group class",
+    )
     dashboard = await run("Dashboard")
     assert dashboard["adminDashboard"]["appointmentsByStatus"]
     actions = {edge["node"]["action"] for edge in dashboard["auditLog"]["edges"]}

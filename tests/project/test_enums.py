@@ -20,6 +20,7 @@ from models.goal import CHECK_IN_FREQUENCIES, GOAL_STATUSES, GOAL_TYPES
 from models.goal_check_in import MOODS
 from models.payment import PAYMENT_STATUSES
 from models.report import REPORT_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TARGET_TYPES
+from models.service import INTAKE_QUESTION_KINDS, SERVICE_CONFIRMATIONS, SERVICE_MODES
 from models.user_role import APP_ROLES
 from resolvers.appointments import TRANSITIONS
 from resolvers.core.database import Database
@@ -44,6 +45,9 @@ STORED: dict[type[StrEnum], list[tuple[str, str]]] = {
     enums.ReportReason: [("reports", "reason")],
     enums.ReportStatus: [("reports", "status")],
     enums.ReportAction: [("reports", "action")],
+    enums.ServiceMode: [("services", "mode"), ("appointments", "mode")],
+    enums.ServiceConfirmation: [("services", "confirmation")],
+    enums.IntakeQuestionKind: [],  # inside services.intake_questions (jsonb)
 }
 
 MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
@@ -63,6 +67,9 @@ MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
     enums.ReportReason: REPORT_REASONS,
     enums.ReportStatus: REPORT_STATUSES,
     enums.ReportAction: REPORT_ACTIONS,
+    enums.ServiceMode: SERVICE_MODES,
+    enums.ServiceConfirmation: SERVICE_CONFIRMATIONS,
+    enums.IntakeQuestionKind: INTAKE_QUESTION_KINDS,
 }
 
 
@@ -131,7 +138,7 @@ def test_appointment_state_machine_covers_every_status() -> None:
     statuses = set(enums.AppointmentStatus)
     assert set(TRANSITIONS) == statuses
     assert set().union(*TRANSITIONS.values()) <= statuses
-    assert _reachable(TRANSITIONS, enums.AppointmentStatus.PENDING_PAYMENT) == statuses
+    assert _reachable(TRANSITIONS, enums.AppointmentStatus.REQUESTED) == statuses
     assert set(LIVE_STATUSES) < statuses
 
 
