@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.core.database import Database, StatementCounter, statement_counter
@@ -36,6 +36,7 @@ from schema import build_schema
 from schema.engine.graphiql import static_route as graphiql_static_route
 from schema.engine.http import GraphQLEndpoint
 from schema.engine.metrics import Metrics
+from schema.engine.websocket import GraphQLWebSocket
 
 ROOT = Path(__file__).resolve().parent
 DEMO_ROLES = {
@@ -262,7 +263,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     one from the settings (embedded Postgres when DATABASE_URL is unset)."""
     settings = settings or get_settings()
     state: dict[str, Any] = {"db": db}
-    metrics = Metrics(lambda: state.get("db"))
+    metrics = Metrics(lambda: state.get("db"), lambda: state.get("realtime"))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -279,10 +280,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 # What was admitted since the last sync reaches Postgres, so a restart does
                 # not hand out the tokens of the last interval again.
                 await limiter.close()
+            hub = state.get("realtime")
+            if hub is not None:
+                await hub.close()
             if owned:
                 await state["db"].dispose()
 
-    endpoint = GraphQLEndpoint(build_schema(settings), settings, state)
+    graphql_schema = build_schema(settings)
+    endpoint = GraphQLEndpoint(graphql_schema, settings, state)
+    websocket_endpoint = GraphQLWebSocket(graphql_schema, settings, state)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
@@ -301,6 +307,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app = Starlette(
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute("/graphql", websocket_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),

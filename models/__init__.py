@@ -25,6 +25,7 @@ from models.persisted_query import PersistedQuery
 from models.post import Post
 from models.post_like import PostLike
 from models.rate_limit_bucket import RateLimitBucket
+from models.realtime_event import RealtimeEvent
 from models.report import Report
 from models.review import Review
 from models.service import Service
@@ -58,6 +59,7 @@ __all__ = [
     "Post",
     "PostLike",
     "RateLimitBucket",
+    "RealtimeEvent",
     "Report",
     "Review",
     "Service",

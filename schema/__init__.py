@@ -13,11 +13,15 @@ from strawberry.types.base import get_object_definition
 
 from resolvers.core.settings import Settings
 from schema.accounts import AccountsMutation, AccountsQuery
-from schema.appointments import AppointmentsMutation, AppointmentsQuery
+from schema.appointments import (
+    AppointmentsMutation,
+    AppointmentsQuery,
+    AppointmentsSubscription,
+)
 from schema.audit import AuditQuery
 from schema.availability import AvailabilityMutation
 from schema.coaching import CoachingMutation, CoachingQuery
-from schema.community import CommunityMutation, CommunityQuery
+from schema.community import CommunityMutation, CommunityQuery, CommunitySubscription
 from schema.coupons import CouponsMutation, CouponsQuery
 from schema.dashboard import DashboardQuery
 from schema.doctors import DoctorsMutation, DoctorsQuery
@@ -27,14 +31,14 @@ from schema.engine.execution import CompiledExecutionContext
 from schema.engine.input_errors import name_input_field
 from schema.engine.limits import RequestLimits
 from schema.engine.rate_limits import RateLimitCheck, rate_limits_enabled
-from schema.goals import GoalsMutation, GoalsQuery
+from schema.goals import GoalsMutation, GoalsQuery, GoalsSubscription
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.node import NodeQuery
 from schema.payments import PaymentsMutation
 from schema.reviews import ReviewsMutation
 from schema.scalars import SCALAR_OVERRIDES
 from schema.services import ServicesMutation
-from schema.slots import SlotsMutation, SlotsQuery
+from schema.slots import SlotsMutation, SlotsQuery, SlotsSubscription
 from schema.users import UsersMutation, UsersQuery
 
 
@@ -80,6 +84,19 @@ class Mutation(
     pass
 
 
+@strawberry.type(
+    description="Live changes, over WebSocket (graphql-transport-ws) on /graphql. Each "
+    "event is delivered only to subscribers whose policies let them read it at that moment."
+)
+class Subscription(
+    AppointmentsSubscription,
+    SlotsSubscription,
+    CommunitySubscription,
+    GoalsSubscription,
+):
+    pass
+
+
 class FreshLoaders(FieldExtension):
     """Each root mutation field starts with empty per-request loader caches. The fields of
     a mutation operation run one after another; without this, a later field (and its
@@ -116,6 +133,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return CaregraphSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides=SCALAR_OVERRIDES,
         execution_context_class=CompiledExecutionContext if settings.compiled_execution else None,

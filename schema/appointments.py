@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -17,7 +18,8 @@ from resolvers import appointments as appointment_resolvers
 from resolvers import payments as payment_resolvers
 from resolvers import reviews as review_resolvers
 from resolvers.appointments import AppointmentByIdLoader, AppointmentEventByIdLoader
-from resolvers.core.errors import CaregraphError, ValidationFailed
+from resolvers.core import realtime
+from resolvers.core.errors import CaregraphError, NotFound, ValidationFailed
 from resolvers.coupons import CouponInvalidError
 from resolvers.doctors import DoctorByIdLoader
 from resolvers.policies.appointments import appointment_event_policy
@@ -787,3 +789,32 @@ register_node(
     appointment_resolvers.ClinicalNoteByIdLoader,
     lambda _info, row: ClinicalNote.from_model(row),
 )
+
+
+@strawberry.type
+class AppointmentsSubscription:
+    @strawberry.subscription(
+        description="An appointment as it changes (booked, status, rescheduled, paid): the "
+        "one given, or every one the viewer may read (a patient's own, a doctor's, all for "
+        "the front desk and admins). Delivered only while the viewer may read it."
+    )
+    async def appointment_changed(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this appointment; default all the viewer's."),
+        ] = None,
+    ) -> AsyncGenerator[Appointment, None]:
+        target = parse_optional_id(id, of="Appointment")
+        if target is not None:
+            visible = await info.context.loaders.get(AppointmentByIdLoader).load(target)
+            if visible is None:
+                raise NotFound("Appointment not found.")
+        async for row in realtime.stream(
+            info.context,
+            "appointment",
+            AppointmentModel,
+            lambda event: target is None or event.row_id == target,
+        ):
+            yield Appointment.from_model(row)

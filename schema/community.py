@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated
 
@@ -13,7 +14,8 @@ from models import Post as PostModel
 from models import Report as ReportModel
 from resolvers import community as community_resolvers
 from resolvers.community import CommentByIdLoader, PostByIdLoader, ReportByIdLoader
-from resolvers.core.errors import CaregraphError
+from resolvers.core import realtime
+from resolvers.core.errors import CaregraphError, NotFound
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo, selected_arguments, selects
 from schema.enums import ReportAction, ReportReason, ReportStatus, ReportTargetType
@@ -817,3 +819,52 @@ async def _comment_like(
 register_node("Post", PostByIdLoader, lambda _info, row: Post.from_model(row))
 register_node("Comment", CommentByIdLoader, lambda _info, row: Comment.from_model(row))
 register_node("Report", ReportByIdLoader, lambda _info, row: Report.from_model(row))
+
+
+@strawberry.type
+class CommunitySubscription:
+    @strawberry.subscription(
+        description="New comments and replies on a post, each once the viewer may read it "
+        "(a hidden comment, or one under a hidden comment, only for moderators)."
+    )
+    async def comment_added(
+        self,
+        info: GraphQLInfo,
+        post_id: Annotated[strawberry.ID, strawberry.argument(description="The post.")],
+    ) -> AsyncGenerator[Comment, None]:
+        post = parse_id(post_id, "postId", of="Post")
+        if await info.context.loaders.get(PostByIdLoader).load(post) is None:
+            raise NotFound("Post not found.")
+        wanted = str(post)
+        async for row in realtime.stream(
+            info.context,
+            "comment",
+            CommentModel,
+            lambda event: event.keys.get("post_id") == wanted,
+        ):
+            yield Comment.from_model(row)
+
+    @strawberry.subscription(
+        description="A post as it changes (edits, like and comment counts, pinned, hidden): "
+        "delivered while the viewer may read it; a post hidden by moderation stops reaching "
+        "those who may not see hidden content."
+    )
+    async def post_changed(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The post.")],
+    ) -> AsyncGenerator[Post, None]:
+        post = parse_id(id, of="Post")
+        if await info.context.loaders.get(PostByIdLoader).load(post) is None:
+            raise NotFound("Post not found.")
+        async for row in realtime.stream(
+            info.context, "post", PostModel, lambda event: event.row_id == post
+        ):
+            yield Post.from_model(row)
+
+    @strawberry.subscription(
+        description="Reports as they are filed: for coaches and admins (the moderation queue)."
+    )
+    async def report_filed(self, info: GraphQLInfo) -> AsyncGenerator[Report, None]:
+        async for row in realtime.stream(info.context, "report", ReportModel):
+            yield Report.from_model(row)

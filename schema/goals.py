@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from typing import Annotated
 
@@ -12,7 +13,8 @@ from models import Goal as GoalModel
 from models import GoalCheckIn as CheckInModel
 from models import GoalMilestone as MilestoneModel
 from resolvers import goals as goal_resolvers
-from resolvers.core.errors import CaregraphError
+from resolvers.core import realtime
+from resolvers.core.errors import CaregraphError, NotFound
 from resolvers.goals import GoalByIdLoader, GoalCheckInByIdLoader, GoalMilestoneByIdLoader
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
@@ -780,3 +782,30 @@ register_node(
 )
 register_node("GoalCheckIn", GoalCheckInByIdLoader, lambda _info, row: GoalCheckIn.from_model(row))
 register_node("Goal", GoalByIdLoader, lambda _info, row: Goal.from_model(row))
+
+
+@strawberry.type
+class GoalsSubscription:
+    @strawberry.subscription(
+        description="Check-ins as they are recorded or replaced: on one goal, or on every "
+        "goal the viewer may read (the owner's, a care team's, a coach's clients')."
+    )
+    async def goal_checked_in(
+        self,
+        info: GraphQLInfo,
+        goal_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this goal; default every readable goal."),
+        ] = None,
+    ) -> AsyncGenerator[GoalCheckIn, None]:
+        goal = parse_optional_id(goal_id, "goalId", of="Goal")
+        if goal is not None and await info.context.loaders.get(GoalByIdLoader).load(goal) is None:
+            raise NotFound("Goal not found.")
+        wanted = str(goal) if goal is not None else None
+        async for row in realtime.stream(
+            info.context,
+            "goal_check_in",
+            CheckInModel,
+            lambda event: wanted is None or event.keys.get("goal_id") == wanted,
+        ):
+            yield GoalCheckIn.from_model(row)

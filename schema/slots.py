@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
@@ -13,7 +14,8 @@ import strawberry
 from models import Doctor as DoctorModel
 from models import SlotHold as SlotHoldModel
 from resolvers import slots as slot_resolvers
-from resolvers.core.errors import CaregraphError
+from resolvers.core import realtime
+from resolvers.core.errors import CaregraphError, NotFound
 from resolvers.slots import SlotHoldByIdLoader, SlotUnavailableError
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
@@ -242,3 +244,50 @@ class SlotsMutation:
 
 
 register_node("SlotHold", SlotHoldByIdLoader, lambda _info, row: SlotHold.from_model(row))
+
+
+@strawberry.type
+class SlotsSubscription:
+    @strawberry.subscription(
+        description="A doctor's open slots of a service (default the standard consultation) "
+        "on the local dates `from`..`to` (default a week from today), sent whole at the "
+        "start and again each time a hold, booking, cancellation, rule, exception or "
+        "service change may have changed them."
+    )
+    async def open_slots_changed(
+        self,
+        info: GraphQLInfo,
+        doctor_id: Annotated[strawberry.ID, strawberry.argument(description="The doctor.")],
+        service_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The service.")
+        ] = None,
+        from_: Annotated[
+            date | None, strawberry.argument(name="from", description="First local date.")
+        ] = None,
+        to: Annotated[date | None, strawberry.argument(description="Last local date.")] = None,
+    ) -> AsyncGenerator[list[AvailableSlot], None]:
+        from resolvers.doctors import DoctorByIdLoader
+
+        doctor_key = parse_id(doctor_id, "doctorId", of="Doctor")
+        service = parse_optional_id(service_id, "serviceId", of="Service")
+        context = info.context
+
+        async def current() -> list[AvailableSlot] | None:
+            doctor = await context.loaders.get(DoctorByIdLoader).load(doctor_key)
+            if doctor is None:
+                return None
+            return await resolve_available_slots(
+                info, doctor, from_, to, AppointmentType.STANDARD, service
+            )
+
+        slots = await current()
+        if slots is None:
+            raise NotFound("Doctor not found.")
+        yield slots
+        async for _event in realtime.stream(
+            context, "slots", None, lambda event: event.row_id == doctor_key, coalesce=True
+        ):
+            slots = await current()
+            if slots is None:  # no longer readable: the subscription ends
+                return
+            yield slots

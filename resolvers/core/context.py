@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from resolvers.core.database import Database
 from resolvers.core.identity import Viewer
 from resolvers.core.loaders import Loaders
 from resolvers.core.rate_limits import RateLimit
 from resolvers.core.settings import Settings
+
+if TYPE_CHECKING:
+    from resolvers.core.realtime import RealtimeHub
 
 
 @dataclass
@@ -22,6 +26,8 @@ class Context:
     """Which executor answered: `compiled` (schema/engine/execution.py) or `graphql-core`."""
     operation_cost: int | None = field(default=None, init=False)
     """The operation's measured cost (`schema.engine.limits.RequestLimits`), for the rate limits."""
+    realtime: RealtimeHub | None = field(default=None, init=False)
+    """The process's realtime hub, for subscriptions (schema/engine/websocket.py)."""
     rate_limit: RateLimit | None = field(default=None, init=False)
     """The bucket this request draws on (`schema.engine.rate_limits`); None: not limited."""
 

@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     # How long a mutation's Idempotency-Key (and the answer kept for it) lasts.
     idempotency_key_hours: int = Field(default=24, ge=1, le=24 * 30)
 
+    # Realtime (GraphQL over WebSocket, graphql-transport-ws). The listener's own direct
+    # connection (LISTEN needs a session: behind PgBouncer in transaction mode, point this
+    # at Postgres itself); unset: the database URL.
+    realtime_database_url: str | None = None
+    ws_init_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    ws_ping_seconds: float = Field(default=20, gt=0, le=3600)
+    ws_max_subscriptions: int = Field(default=50, ge=1, le=1000)
+    ws_max_connections_per_viewer: int = Field(default=20, ge=1, le=10_000)
+    ws_max_message_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
+
     # Booking: how long a slot hold lasts, and how far ahead of now a slot must start.
     hold_minutes: int = Field(default=10, ge=1, le=120)
     min_lead_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)

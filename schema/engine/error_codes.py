@@ -28,43 +28,46 @@ class ErrorCodes(SchemaExtension):
         if result is None or not result.errors:
             return
         request_id = getattr(self.execution_context.context, "request_id", None)
-        result.errors = [self._process(error, request_id) for error in result.errors]
+        result.errors = [coded(error, request_id) for error in result.errors]
 
-    def _process(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, errors.CaregraphError):
-            return _with_code(error, original.code)
-        if original is None or isinstance(original, GraphQLError):
-            code = (error.extensions or {}).get("code", "BAD_USER_INPUT")
-            return _with_code(error, str(code))
-        outage = unavailable(original)
-        if outage is not None:
-            logger.warning(
-                "database unavailable in request %s at %s: %r", request_id, error.path, original
-            )
-            return GraphQLError(
-                message=outage.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                original_error=outage,
-                extensions={"code": outage.code, "retryable": True},
-            )
-        logger.error(
-            "unexpected error in request %s at %s",
-            request_id,
-            error.path,
-            exc_info=(type(original), original, original.__traceback__),
+
+def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """`error` with its code (also for each event of a subscription, which the
+    operation hook above does not see)."""
+    original = error.original_error
+    if isinstance(original, errors.CaregraphError):
+        return _with_code(error, original.code)
+    if original is None or isinstance(original, GraphQLError):
+        code = (error.extensions or {}).get("code", "BAD_USER_INPUT")
+        return _with_code(error, str(code))
+    outage = unavailable(original)
+    if outage is not None:
+        logger.warning(
+            "database unavailable in request %s at %s: %r", request_id, error.path, original
         )
         return GraphQLError(
-            message=f"Internal server error (request id {request_id}).",
+            message=outage.message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            original_error=outage,
+            extensions={"code": outage.code, "retryable": True},
         )
+    logger.error(
+        "unexpected error in request %s at %s",
+        request_id,
+        error.path,
+        exc_info=(type(original), original, original.__traceback__),
+    )
+    return GraphQLError(
+        message=f"Internal server error (request id {request_id}).",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+    )
 
 
 def _with_code(error: GraphQLError, code: str) -> GraphQLError:

@@ -40,6 +40,8 @@ from resolvers.core.settings import Settings
 from schema.engine.graphiql import graphiql_forbidden, graphiql_page
 from schema.engine.limits import introspection_allowed, variables_problem
 from schema.engine.rate_limits import rate_limit_for
+from schema.engine.sse import event_stream, wants_event_stream
+from schema.engine.websocket import hub_for
 
 logger = logging.getLogger("caregraph.errors")
 
@@ -269,6 +271,8 @@ class GraphQLEndpoint:
         media_type = _accepted_media_type(request.headers.get("accept"))
         if self._wants_graphiql(request):
             return await self._graphiql(request)
+        if request.method == "POST" and wants_event_stream(request.headers.get("accept")):
+            return await self._event_stream(request)
         if media_type is None:
             message = f"Accept {GRAPHQL_RESPONSE} or {JSON}."
             return self._json({"errors": [_error(message, "NOT_ACCEPTABLE")]}, 406, JSON)
@@ -298,6 +302,39 @@ class GraphQLEndpoint:
                 error.headers,
             )
         return self._json(outcome.body, outcome.status, media_type, outcome.headers)
+
+    async def _event_stream(self, request: Request) -> Response:
+        """A subscription (or any operation) answered as Server-Sent Events."""
+        header = request.headers.get("authorization")
+        viewer, expires_at = ANON, None
+        try:
+            if header is not None:
+                scheme, _, token = header.partition(" ")
+                if scheme.lower() != "bearer" or not token.strip():
+                    raise Unauthenticated("Authorization header must be `Bearer <token>`.")
+                claims = await self.verifier.verify(token.strip())
+                viewer = await load_viewer(self.db, claims)
+                expires_at = float(claims["exp"])
+            params = self._params(await self._read_payload(request))
+        except Unauthenticated as error:
+            return self._json({"errors": [_error(error.message, "UNAUTHENTICATED")]}, 401, JSON)
+        except RequestError as error:
+            return self._json({"errors": [_error(error.message, error.code)]}, error.status, JSON)
+        if params.query is None:
+            return self._json(
+                {"errors": [_error("`query` is required.", "BAD_USER_INPUT")]}, 400, JSON
+            )
+        return event_stream(
+            self.schema,
+            self.db,
+            self.settings,
+            hub_for(self.app_state, self.settings),
+            viewer,
+            expires_at,
+            params.query,
+            params.variables,
+            params.operation_name,
+        )
 
     async def _authenticate(self, header: str | None) -> Viewer:
         if header is None:

@@ -4,6 +4,7 @@ database pool connections in use. With PROMETHEUS_MULTIPROC_DIR set (several wor
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -24,8 +25,11 @@ MAX_OPERATION_LABELS = 200
 
 
 class Metrics:
-    def __init__(self, database: Callable[[], Any]) -> None:
+    def __init__(
+        self, database: Callable[[], Any], realtime: Callable[[], Any] = lambda: None
+    ) -> None:
         self._database = database
+        self._realtime = realtime
         self.registry = CollectorRegistry(auto_describe=True)
         self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.requests = Counter(
@@ -54,7 +58,24 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self.pool_in_use.set_function(self._pool_in_use)
+        for name, help_text, attribute in (
+            ("events", "Realtime events this process read from the outbox.", "events"),
+            ("deliveries", "Realtime events put on subscribers' queues.", "delivered"),
+            ("statements", "Statements run to decide realtime deliveries.", "statements"),
+            ("subscribers", "Subscriptions open on this process.", "subscriber_count"),
+        ):
+            gauge = Gauge(
+                f"caregraph_realtime_{name}",
+                help_text,
+                registry=self.registry,
+                multiprocess_mode="livesum",
+            )
+            gauge.set_function(functools.partial(self._hub_value, attribute))
         self._operations: set[str] = set()
+
+    def _hub_value(self, attribute: str) -> float:
+        hub = self._realtime()
+        return float(getattr(hub, attribute, 0)) if hub is not None else 0.0
 
     def _pool_in_use(self) -> float:
         db = self._database()
