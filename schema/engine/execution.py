@@ -24,19 +24,23 @@ position or a value that does not coerce, the whole operation runs again on grap
 executor, which builds the response with its located errors. Queries only read, so the
 second run answers the same data; it starts with empty loader caches, as graphql-core
 alone would. Tests compare both executors on every query of the test suite.
+
+graphql-core's executor itself (the hand-over, mutations, and the app without compiled
+execution) gets one mend at import: see `gather_with_cancel` below.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, time
 from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
 from uuid import UUID
 
+import graphql.execution.executor as graphql_core_executor
 from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
@@ -56,6 +60,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet, collect_subfields
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
+from graphql.pyutils import gather_with_cancel as graphql_core_gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
@@ -521,3 +526,47 @@ def _fixed_selection(executor: CompiledExecutionContext) -> bool:
                     return False
             stack.append(getattr(selection, "selection_set", None))
     return True
+
+
+# --- graphql-core's executor ---------------------------------------------------------------
+
+
+async def gather_with_cancel(*awaitables: Awaitable[Any]) -> list[Any]:
+    """graphql-core's `gather_with_cancel` (how its executor awaits the async fields of an
+    object and the async items of a list, each as a task), except that when it is itself
+    cancelled, it cancels those tasks only once each has taken its first step.
+
+    graphql-core cancels a field's task when a sibling fails into a non-null position (or
+    the request's deadline cancels the operation). Under `asyncio.gather` that cancellation
+    reached the tasks at once, and a task cancelled before its first step never runs its
+    coroutine: graphql-core's coroutines there wrap others they were handed (an object's
+    `get_results`, a resolver's coroutine), which were then never awaited (issue 13 item 6).
+    `asyncio.wait` leaves the tasks alone when this coroutine is cancelled, and this
+    coroutine cancels them: the cancellation reaches it through the event loop's queue, so
+    after the first steps of the tasks it started, which were queued before. A failed task
+    ends the wait as it ended the gather, after the same number of loop steps."""
+    futures = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    if not futures:
+        return []
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        for future in futures:
+            if future.done() and (future.cancelled() or future.exception() is not None):
+                future.result()  # raises, as gather did, the error of a failed task
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            if not future.done():
+                future.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
+        raise
+
+
+# Where graphql-core's executor looks it up: every executor in the process (the compiled
+# one's hand-over, mutations, and apps without compiled execution) runs with it.
+if graphql_core_executor.gather_with_cancel not in (
+    graphql_core_gather_with_cancel,
+    gather_with_cancel,
+):  # pragma: no cover - a graphql-core release that no longer has it where it was
+    raise ImportError("graphql.execution.executor.gather_with_cancel moved: review the mend")
+graphql_core_executor.gather_with_cancel = gather_with_cancel

@@ -462,24 +462,7 @@ class Leftovers:
     stderr: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
-        return [
-            *(entry for entry in self.unraisable if not _known_open_defect(entry)),
-            *self.warnings,
-            *self.logged,
-            *self.stderr,
-        ]
-
-
-def _known_open_defect(entry: str) -> bool:
-    """Issue 13 item 6, reproduced once by this suite (1 in ~20,000 generated requests, not
-    on replay): a coroutine of graphql-core's `Executor.execute_fields` (`get_results`) is
-    finalized unawaited and its warning fails with `KeyError: '__import__'`. Its cause is not
-    found yet; it is tolerated by this exact signature only, so any other unraisable, and
-    this one anywhere else, still fails. Remove this once the cause is fixed."""
-    return (
-        "Executor.execute_fields.<locals>.get_results" in entry
-        and "KeyError: '__import__'" in entry
-    )
+        return [*self.unraisable, *self.warnings, *self.logged, *self.stderr]
 
 
 @contextmanager
