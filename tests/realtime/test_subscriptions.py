@@ -424,3 +424,41 @@ async def test_limits_per_connection_and_per_viewer(limited_server: str, db: Dat
             assert await third.closed() == (4429, "Too many connections for this viewer")
         await client.send({"type": "ping", "padding": "x" * 2000})
         assert (await client.closed())[0] == 1009
+
+
+async def _realtime_statements(base: str) -> float:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        text_ = (await http.get("/metrics")).text
+    line = next(x for x in text_.splitlines() if x.startswith("caregraph_realtime_statements "))
+    return float(line.split()[1])
+
+
+async def test_delivery_statements_per_event_do_not_grow_with_subscribers(
+    server: str, db: Database
+) -> None:
+    doctor = await make_doctor(db)
+    appointment = await make_appointment(
+        db,
+        doctor=doctor,
+        patient=await make_user(db),
+        starts_at=datetime.now(UTC) + timedelta(days=9),
+    )
+    staff = [await make_user(db, roles=("staff",)) for _ in range(12)]
+    costs = []
+    async with contextlib.AsyncExitStack() as stack:
+        for count, status in ((2, "completed"), (12, "no_show")):
+            sockets = []
+            for user in staff[:count]:
+                client = await stack.enter_async_context(socket(server, user))
+                await client.subscribe("all", APPOINTMENTS)
+                sockets.append(client)
+            await asyncio.sleep(0.3)
+            before = await _realtime_statements(server)
+            await _confirm(db, appointment, status)
+            for client in sockets:
+                assert (await client.next_data())["appointmentChanged"]["status"] == status.upper()
+            costs.append(await _realtime_statements(server) - before)
+            for client in sockets:
+                await client.send({"id": "all", "type": "complete"})
+            await asyncio.sleep(0.2)
+    assert costs == [2, 2]
