@@ -174,8 +174,10 @@ async def test_a_service_of_another_doctor_or_inactive_is_refused(
 
 async def test_minimum_notice_of_a_service(client: GraphQLClient, db: Database) -> None:
     doctor, patient, nine = await _clinic(db)
-    soon = await make_service(db, doctor, min_notice_minutes=10 * 24 * 60)
-    later = await make_service(db, doctor, min_notice_minutes=12 * 24 * 60)
+    # The slots are 09:00-12:00 ten local days ahead: nine days' notice always leaves them
+    # open, eleven days' never does, whatever the time of day the test runs.
+    soon = await make_service(db, doctor, min_notice_minutes=9 * 24 * 60)
+    later = await make_service(db, doctor, min_notice_minutes=11 * 24 * 60)
     assert len(await _slots(client, doctor, nine, soon)) > 0
     assert await _slots(client, doctor, nine, later) == []
     refused = await client.execute(BOOK, _booking(doctor, nine, later), as_user=patient)
