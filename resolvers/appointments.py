@@ -338,10 +338,13 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
     return appointment
 
 
-def _first_status(confirmation: str, due: Decimal) -> str:
-    if confirmation == "approval":
-        return "requested"
+def _status_when_due(due: Decimal) -> str:
+    """A booking that may go ahead: CONFIRMED when nothing is due, else PENDING_PAYMENT."""
     return "confirmed" if due <= 0 else "pending_payment"
+
+
+def _first_status(confirmation: str, due: Decimal) -> str:
+    return "requested" if confirmation == "approval" else _status_when_due(due)
 
 
 async def _free_seat(
@@ -389,8 +392,7 @@ async def approve_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appoin
                 appointment.status,
                 "pending_payment",
             )
-        due = appointment.price - appointment.discount
-        to_status = "confirmed" if due <= 0 else "pending_payment"
+        to_status = _status_when_due(appointment.price - appointment.discount)
         audit.record(
             session,
             ctx,

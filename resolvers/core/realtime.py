@@ -100,7 +100,6 @@ class RealtimeHub:
         self.gaps: dict[int, float] = {}
         """Missing ids above the floor, with when they were first missed."""
         self.gap_seconds = 60.0
-        self.connection: asyncpg.Connection | None = None
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -121,10 +120,6 @@ class RealtimeHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self.connection is not None:
-            with contextlib.suppress(Exception):
-                await self.connection.close()
-            self.connection = None
 
     async def _run(self) -> None:
         while True:
@@ -141,7 +136,6 @@ class RealtimeHub:
         connection = await asyncpg.connect(
             self.dsn, server_settings={"application_name": "caregraph-realtime"}
         )
-        self.connection = connection
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
         try:
@@ -168,7 +162,6 @@ class RealtimeHub:
                         f"'{PRUNE_AFTER}'"
                     )
         finally:
-            self.connection = None
             with contextlib.suppress(Exception):
                 await connection.close()
 
@@ -176,13 +169,16 @@ class RealtimeHub:
         self._wake.set()
 
     async def _drain(self, connection: asyncpg.Connection) -> None:
-        """Reads and delivers every event after the floor not delivered yet."""
+        """Reads and delivers every event after the floor not delivered yet, a page at a
+        time (a page after the last one read: ids held above the floor by a gap are not
+        read again)."""
         assert self.floor is not None
+        after = self.floor
         while True:
             rows = await connection.fetch(
                 "SELECT id, topic, row_id, keys FROM realtime_events WHERE id > $1 "
                 "ORDER BY id LIMIT $2",
-                self.floor,
+                after,
                 FETCH_LIMIT,
             )
             fresh = [row for row in rows if row["id"] not in self.seen]
@@ -196,6 +192,7 @@ class RealtimeHub:
             self._advance(rows)
             if len(rows) < FETCH_LIMIT:
                 return
+            after = rows[-1]["id"]
 
     def _advance(self, rows: list[Any]) -> None:
         """Moves the floor over delivered ids; a missing id holds it until it arrives or

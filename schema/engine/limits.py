@@ -309,45 +309,69 @@ class RequestLimits(SchemaExtension):
         yield
 
     def _check(self, document: DocumentNode, request: Context) -> list[GraphQLError]:
-        settings = request.settings
-        measured = _measurements.measure(
-            self.execution_context.schema._schema,
+        context = self.execution_context
+        return limit_errors(
+            context.schema._schema,
             document,
-            self.execution_context.operation_name,
-            self.execution_context.variables,
-            settings.default_page_size,
+            request,
+            query=context.query,
+            operation_name=context.operation_name,
+            variables=context.variables,
         )
-        request.operation_cost = measured.cost  # for the rate limits (schema/engine/rate_limits.py)
-        errors = []
-        if contains_nul(document, self.execution_context.query, self.execution_context.variables):
-            errors.append(
-                GraphQLError(
-                    "Text must not contain the NUL character (\\u0000).",
-                    extensions={"code": "BAD_USER_INPUT"},
-                )
+
+
+def limit_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    request: Context,
+    *,
+    query: str | None,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> list[GraphQLError]:
+    """The limits an operation breaks (depth, aliases, cost, selections, NUL characters,
+    introspection for viewers without it), for any operation: `RequestLimits` applies
+    them to queries and mutations, `schema/engine/websocket.start_operation` to
+    subscriptions (strawberry does not stop a subscription for an `on_execute` result)."""
+    settings = request.settings
+    measured = _measurements.measure(
+        schema,
+        document,
+        operation_name,
+        variables,
+        settings.default_page_size,
+    )
+    request.operation_cost = measured.cost  # for the rate limits (schema/engine/rate_limits.py)
+    errors = []
+    if contains_nul(document, query, variables):
+        errors.append(
+            GraphQLError(
+                "Text must not contain the NUL character (\\u0000).",
+                extensions={"code": "BAD_USER_INPUT"},
             )
-        if measured.introspection and not introspection_allowed(request):
-            errors.append(
-                GraphQLError(
-                    "Introspection is disabled for this viewer.",
-                    extensions={"code": "FORBIDDEN"},
-                )
+        )
+    if measured.introspection and not introspection_allowed(request):
+        errors.append(
+            GraphQLError(
+                "Introspection is disabled for this viewer.",
+                extensions={"code": "FORBIDDEN"},
             )
-        if measured.depth > settings.max_query_depth:
-            errors.append(_limit_error("depth", settings.max_query_depth, measured.depth, "depth"))
-        if measured.aliases > settings.max_aliases:
-            errors.append(
-                _limit_error("aliases", settings.max_aliases, measured.aliases, "alias count")
+        )
+    if measured.depth > settings.max_query_depth:
+        errors.append(_limit_error("depth", settings.max_query_depth, measured.depth, "depth"))
+    if measured.aliases > settings.max_aliases:
+        errors.append(
+            _limit_error("aliases", settings.max_aliases, measured.aliases, "alias count")
+        )
+    if measured.cost > settings.max_query_cost:
+        errors.append(_limit_error("cost", settings.max_query_cost, measured.cost, "cost"))
+    if measured.selections > settings.max_selections:
+        errors.append(
+            _limit_error(
+                "selections", settings.max_selections, measured.selections, "selection count"
             )
-        if measured.cost > settings.max_query_cost:
-            errors.append(_limit_error("cost", settings.max_query_cost, measured.cost, "cost"))
-        if measured.selections > settings.max_selections:
-            errors.append(
-                _limit_error(
-                    "selections", settings.max_selections, measured.selections, "selection count"
-                )
-            )
-        return errors
+        )
+    return errors
 
 
 def introspection_allowed(request: Context) -> bool:

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
-from graphql import OperationType
 from starlette.responses import StreamingResponse
 
 from resolvers.core.context import Context
@@ -23,8 +22,7 @@ from resolvers.core.database import Database
 from resolvers.core.identity import Viewer
 from resolvers.core.realtime import RealtimeHub
 from resolvers.core.settings import Settings
-from schema.engine.error_codes import coded
-from schema.engine.websocket import operation_type
+from schema.engine.websocket import error_payload, start_operation
 
 EVENT_STREAM = "text/event-stream"
 
@@ -39,11 +37,9 @@ def _event(kind: str, data: Any = None) -> bytes:
 
 
 def _payload(result: Any, request_id: str) -> dict[str, Any]:
-    from schema.engine.http import _coded
-
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
-        body["errors"] = [_coded(coded(error, request_id), request_id) for error in result.errors]
+        body["errors"] = error_payload(list(result.errors), request_id)
     return body
 
 
@@ -65,20 +61,7 @@ def event_stream(
         context.realtime = hub
         results: Any = None
         try:
-            if operation_type(query, operation_name) is OperationType.SUBSCRIPTION:
-                results = await schema.subscribe(
-                    query,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=operation_name,
-                )
-            else:
-                results = await schema.execute(
-                    query,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=operation_name,
-                )
+            results = await start_operation(schema, context, query, variables, operation_name)
             if not hasattr(results, "__aiter__"):  # one result: refused, or not a subscription
                 yield _event("next", _payload(results, request_id))
                 yield _event("complete")

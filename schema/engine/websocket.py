@@ -24,7 +24,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+)
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -35,6 +42,7 @@ from resolvers.core.identity import ANON, TokenVerifier, Viewer, load_viewer
 from resolvers.core.realtime import RealtimeHub
 from resolvers.core.settings import Settings
 from schema.engine.error_codes import coded
+from schema.engine.limits import limit_errors
 
 logger = logging.getLogger("caregraph.websocket")
 
@@ -48,10 +56,46 @@ class _Closed(Exception):
         self.reason = reason
 
 
-def _error_payload(errors: list[GraphQLError], request_id: str) -> list[dict[str, Any]]:
+def error_payload(errors: list[GraphQLError], request_id: str) -> list[dict[str, Any]]:
+    """Errors as a response carries them, each with its code (as for HTTP)."""
     from schema.engine.http import _coded
 
     return [_coded(coded(error, request_id), request_id) for error in errors]
+
+
+async def start_operation(
+    schema: strawberry.Schema,
+    context: Context,
+    query: str,
+    variables: dict[str, Any] | None,
+    name: str | None,
+) -> Any:
+    """A subscription's async iterator of results; for any other operation (or a
+    subscription refused before it started: invalid, or past the document limits), its
+    one result."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        document = None  # graphql-core reports it, as for any operation
+    operation = _operation(document, name) if document is not None else None
+    if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+        return await schema.execute(
+            query, variable_values=variables, context_value=context, operation_name=name
+        )
+    assert document is not None
+    refused = limit_errors(
+        schema._schema,
+        document,
+        context,
+        query=query,
+        operation_name=name,
+        variables=variables,
+    )
+    if refused:
+        return ExecutionResult(data=None, errors=refused)
+    return await schema.subscribe(
+        query, variable_values=variables, context_value=context, operation_name=name
+    )
 
 
 def hub_for(app_state: dict[str, Any], settings: Settings) -> RealtimeHub:
@@ -109,7 +153,6 @@ class _Connection:
         self.websocket = websocket
         self.viewer: Viewer = ANON
         self.viewer_key: Any = None
-        self.acknowledged = False
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
         self.timers: list[asyncio.Task[None]] = []
@@ -191,7 +234,6 @@ class _Connection:
             raise _Closed(4429, "Too many connections for this viewer")
         self.server.connections[key] += 1
         self.viewer_key = key
-        self.acknowledged = True
         await self.send({"type": "connection_ack"})
         if expires_at is not None:
             self.timers.append(asyncio.create_task(self._expire(expires_at)))
@@ -274,23 +316,13 @@ class _Connection:
         )
         context.realtime = self.server.hub
         try:
-            kind = operation_type(query, name)
-            if kind is OperationType.SUBSCRIPTION:
-                result = await self.server.schema.subscribe(
-                    query, variable_values=variables, context_value=context, operation_name=name
-                )
-                if not hasattr(result, "__aiter__"):  # refused before it started
-                    if await self._send_result(operation_id, result, request_id):
-                        await self.send({"id": operation_id, "type": "complete"})
+            result = await start_operation(self.server.schema, context, query, variables, name)
+            if not hasattr(result, "__aiter__"):  # one result
+                if not await self._send_result(operation_id, result, request_id):
                     return
+            else:
                 async for item in _closing(result):
                     await self._send_result(operation_id, item, request_id, streaming=True)
-            else:
-                executed = await self.server.schema.execute(
-                    query, variable_values=variables, context_value=context, operation_name=name
-                )
-                if not await self._send_result(operation_id, executed, request_id):
-                    return
             await self.send({"id": operation_id, "type": "complete"})
         except asyncio.CancelledError:
             raise
@@ -322,7 +354,7 @@ class _Connection:
     ) -> bool:
         """Sends `result` as `next`, or as `error` when it is a request error (no data,
         errors without a path: refused before execution); True when it was `next`."""
-        errors = _error_payload(list(result.errors or []), request_id)
+        errors = error_payload(list(result.errors or []), request_id)
         refused = result.data is None and errors and all(not e.get("path") for e in errors)
         if refused and not streaming:
             await self.send({"id": operation_id, "type": "error", "payload": errors})
@@ -334,16 +366,12 @@ class _Connection:
         return True
 
 
-def operation_type(query: str, name: str | None) -> OperationType | None:
-    try:
-        document = parse(query)
-    except GraphQLError:
-        return None
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
             continue
         if name is None or (definition.name is not None and definition.name.value == name):
-            return definition.operation
+            return definition
     return None
 
 
