@@ -272,9 +272,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             url = await asyncio.to_thread(database_url, settings)
             state["db"] = make_database(settings, url)
         tune_garbage_collector()
+        if settings.jobs_in_process:
+            state["jobs"] = start_jobs(state["db"], settings)
         try:
             yield
         finally:
+            runner = state.get("jobs")
+            if runner is not None:
+                await runner.stop()
             limiter = state.get("rate_limiter")
             if limiter is not None:
                 # What was admitted since the last sync reaches Postgres, so a restart does
@@ -302,6 +307,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     async def metrics_endpoint(_request: Request) -> Response:
         body, content_type = metrics.render()
+        body += await metrics.render_jobs(state.get("db"))
         return Response(body, media_type=content_type)
 
     app = Starlette(
@@ -352,6 +358,33 @@ def app_factory() -> Starlette:
     """For `uvicorn --factory server:app_factory` and `--workers`."""
     configure_logging()
     return create_app(get_settings())
+
+
+# --- jobs ----------------------------------------------------------------------------
+
+
+def start_jobs(db: Database, settings: Settings) -> Any:
+    """Workers for every kind of job (resolvers/jobs.py), in this process's event loop."""
+    import resolvers.jobs  # noqa: F401  (registers the kinds)
+    from resolvers.core.jobs import JobRunner
+
+    runner = JobRunner(db, settings)
+    runner.start()
+    return runner
+
+
+async def _work(settings: Settings, url: str) -> None:
+    """`python server.py worker`: jobs only, until SIGTERM or Ctrl-C; running jobs finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with _database(settings, url) as db:
+        runner = start_jobs(db, settings)
+        print(f"caregraph worker {os.getpid()}: running jobs", flush=True)
+        await stop.wait()
+        await runner.stop()
+    print(f"caregraph worker {os.getpid()}: stopped", flush=True)
 
 
 # --- command line ---------------------------------------------------------------------
@@ -519,6 +552,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         target.add_argument("--host", default="127.0.0.1", help="bind address")
         target.add_argument("--port", type=int, default=8000, help="port")
         target.add_argument("--workers", type=int, default=1, help="worker processes")
+    commands.add_parser(
+        "worker", help="run jobs only, no HTTP (servers then set CAREGRAPH_JOBS_IN_PROCESS=false)"
+    )
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     seed = commands.add_parser("seed", help="load the demo data")
     seed.add_argument("--if-empty", action="store_true", help="only when there are no users")
@@ -559,6 +595,8 @@ def _main(args: argparse.Namespace) -> int:
     migrate(url)
     if command == "migrate":
         print("Database is at the latest migration.")
+    elif command == "worker":
+        asyncio.run(_work(settings, url))
     else:
         asyncio.run(_run_command(settings, url, args))
     return 0

@@ -74,6 +74,11 @@ class Appointment(IdMixin, TimestampMixin, Base):
         # Care-relationship checks of the goals and users policies (doctor -> patient).
         Index("ix_appointments_doctor_id_patient_id_status", "doctor_id", "patient_id", "status"),
         Index("ix_appointments_coupon_id", "coupon_id"),
+        Index(
+            "ix_appointments_payment_due_at_pending",
+            "payment_due_at",
+            postgresql_where=text("status = 'pending_payment'"),
+        ),
     )
 
     doctor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("doctors.id", ondelete="RESTRICT"))
@@ -105,6 +110,9 @@ class Appointment(IdMixin, TimestampMixin, Base):
     """The service's mode when booked (in person or video), as its price is."""
     intake_answers: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     """[{"question_key", "prompt", "kind", "answer"}]: the service's intake questions as asked."""
+    payment_due_at: Mapped[datetime | None]
+    """While PENDING_PAYMENT: when the booking lapses unless paid (its time is free to
+    others from then on, before the lapse job cancels it)."""
     reference: Mapped[str] = mapped_column(String(8), server_default=text("booking_reference()"))
     """A short code for people (on the phone, at the desk): 8 of 30 unambiguous symbols,
     random (migration 0010), unique."""

@@ -68,6 +68,8 @@ class ActorRole(StrEnum):
     STAFF = "staff"
     ADMIN = "admin"
     SERVICE = "service"
+    SYSTEM = "system"
+    """caregraph itself, between requests (a job: an unpaid booking lapsing)."""
 
 
 class PaymentStatus(StrEnum):

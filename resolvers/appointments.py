@@ -39,6 +39,7 @@ from resolvers.core.errors import (
     ValidationFailed,
 )
 from resolvers.core.identity import Viewer
+from resolvers.core.jobs import JobContext, enqueue, job, periodic_job
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import AnySelect
@@ -130,12 +131,14 @@ def record_event(
     note: str = "",
     previous_starts_at: datetime | None = None,
     now: datetime | None = None,
+    role: str | None = None,
 ) -> AppointmentEvent:
+    """`role`: the actor's capacity when it is not the viewer's (`system` for a job)."""
     event = AppointmentEvent(
         appointment_id=appointment.id,
         kind=kind,
         actor_id=viewer.user_id,
-        actor_role=actor_role(viewer, appointment),
+        actor_role=role or actor_role(viewer, appointment),
         from_status=from_status,
         to_status=appointment.status,
         previous_starts_at=previous_starts_at,
@@ -157,18 +160,32 @@ def open_meeting_room(ctx: Context, appointment: Appointment) -> None:
 
 
 def move_to(
-    session: AsyncSession, ctx: Context, appointment: Appointment, to_status: str, note: str = ""
+    session: AsyncSession,
+    ctx: Context,
+    appointment: Appointment,
+    to_status: str,
+    note: str = "",
+    *,
+    role: str | None = None,
 ) -> AppointmentEvent:
     """The one way an appointment's status changes: checked against the state machine
     and recorded as a `status_changed` event. A video appointment gets its meeting link as
-    it is confirmed."""
+    it is confirmed; only an unpaid one has a payment deadline."""
     check_transition(appointment, to_status)
     from_status = appointment.status
     appointment.status = to_status
     if to_status == "confirmed":
         open_meeting_room(ctx, appointment)
+    if to_status != "pending_payment":
+        appointment.payment_due_at = None
     return record_event(
-        session, ctx.viewer, appointment, kind="status_changed", from_status=from_status, note=note
+        session,
+        ctx.viewer,
+        appointment,
+        kind="status_changed",
+        from_status=from_status,
+        note=note,
+        role=role,
     )
 
 
@@ -238,6 +255,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
     try:
         async with ctx.db.transaction() as session:
             doctor = await lock_doctor(session, viewer, request.doctor_id)
+            await lapse_overdue_of_doctor(session, ctx, doctor.id, now)
             if patient_id != viewer.user_id and await session.get(User, patient_id) is None:
                 raise NotFound("Patient not found.")
             slot, offer = await find_open_slot(
@@ -301,6 +319,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 open_meeting_room(ctx, appointment)
             session.add(appointment)
             await session.flush()
+            await await_payment(session, ctx, appointment, now)
             if coupon is not None:
                 coupon.used_count += 1
                 session.add(
@@ -393,6 +412,7 @@ async def approve_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appoin
                 "pending_payment",
             )
         to_status = _status_when_due(appointment.price - appointment.discount)
+        now = datetime.now(UTC)
         audit.record(
             session,
             ctx,
@@ -404,6 +424,7 @@ async def approve_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appoin
         )
         move_to(session, ctx, appointment, to_status, "approved")
         await session.flush()
+        await await_payment(session, ctx, appointment, now)
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
 
@@ -596,8 +617,10 @@ async def reschedule_appointment(
                     appointment.status,
                     appointment.status,
                 )
+            refuse_if_lapsed(appointment, now)
             role = actor_role(viewer, appointment)
             doctor = await lock_doctor(session, viewer, appointment.doctor_id)
+            await lapse_overdue_of_doctor(session, ctx, doctor.id, now)
             if role == "patient":
                 _check_patient_window(
                     appointment, doctor.cancellation_policy_hours, now, "reschedule"
@@ -1052,3 +1075,114 @@ class ClinicalNotesByAppointmentIdLoader(PolicyLoader[uuid.UUID, list[ClinicalNo
 
 class ClinicalNoteByIdLoader(RowByIdLoader):
     model = ClinicalNote
+
+
+# --- the payment window ----------------------------------------------------------------
+# An unpaid booking (PENDING_PAYMENT) holds its time for `payment_window_minutes`. From
+# its `payment_due_at` on, the time is free to others (the slots and every booking
+# ignore it, and a booking or move of that doctor lapses it in its own transaction,
+# under the doctor's lock); the lapse job cancels it then, as the system, and gives its
+# coupon back. A payment arriving after that is refused.
+
+LAPSE_REASON = "payment timeout"
+
+
+def is_lapsed(appointment: Appointment, now: datetime) -> bool:
+    """Unpaid past its payment window (cancelled, or about to be)."""
+    return (
+        appointment.status == "pending_payment"
+        and appointment.payment_due_at is not None
+        and appointment.payment_due_at <= now
+    )
+
+
+def refuse_if_lapsed(appointment: Appointment, now: datetime) -> None:
+    if is_lapsed(appointment, now):
+        assert appointment.payment_due_at is not None
+        raise InvalidTransitionError(
+            "This booking was not paid in time (the payment window ended at "
+            f"{appointment.payment_due_at.isoformat()}); it has lapsed.",
+            appointment.status,
+            "cancelled",
+        )
+
+
+async def await_payment(
+    session: AsyncSession, ctx: Context, appointment: Appointment, now: datetime
+) -> None:
+    """An appointment that has just become PENDING_PAYMENT: its payment window starts,
+    and its lapse job is queued for the window's end (in this transaction)."""
+    if appointment.status != "pending_payment":
+        return
+    appointment.payment_due_at = now + timedelta(minutes=ctx.settings.payment_window_minutes)
+    await enqueue(
+        session,
+        "appointment.lapse",
+        {"appointmentId": str(appointment.id)},
+        at=appointment.payment_due_at,
+    )
+
+
+async def lapse(
+    session: AsyncSession, ctx: Context, appointment: Appointment, now: datetime
+) -> None:
+    """Cancels an unpaid booking whose window ended (the caller holds its row lock)."""
+    appointment.cancellation_reason = LAPSE_REASON
+    appointment.cancelled_by = None
+    appointment.cancelled_at = now
+    if appointment.coupon_id is not None:
+        await _release_coupon(session, appointment)
+    move_to(session, ctx, appointment, "cancelled", LAPSE_REASON, role="system")
+
+
+_OVERDUE = (
+    select(Appointment)
+    .where(
+        Appointment.status == "pending_payment",
+        Appointment.payment_due_at <= bindparam("now"),
+    )
+    .with_for_update(skip_locked=True)
+)
+
+
+async def lapse_overdue_of_doctor(
+    session: AsyncSession, ctx: Context, doctor_id: uuid.UUID, now: datetime
+) -> None:
+    """Under the doctor's lock, before a booking or a move: that doctor's unpaid bookings
+    past their window lapse now, so their times are free to take (the unique indexes of
+    live appointments included). One locked by another transaction is skipped: that one
+    is lapsing it, or paying it in time."""
+    statement = _OVERDUE.where(Appointment.doctor_id == doctor_id)
+    lapsed = (await session.scalars(statement, {"now": now})).all()
+    for appointment in lapsed:
+        await lapse(session, ctx, appointment, now)
+    if lapsed:
+        await session.flush()
+
+
+@job("appointment.lapse")
+async def lapse_job(jobs: JobContext, payload: dict[str, Any]) -> None:
+    """At the end of an unpaid booking's window: it lapses, if it is still unpaid then."""
+    now = jobs.now()
+    ctx = jobs.request_context()
+    async with ctx.db.transaction() as session:
+        appointment = (
+            await session.scalars(
+                select(Appointment)
+                .where(Appointment.id == uuid.UUID(payload["appointmentId"]))
+                .with_for_update()
+            )
+        ).one_or_none()
+        if appointment is not None and is_lapsed(appointment, now):
+            await lapse(session, ctx, appointment, now)
+
+
+@periodic_job("appointments.lapse_overdue", "* * * * *")
+async def lapse_overdue_job(jobs: JobContext, _payload: dict[str, Any]) -> None:
+    """Every minute, a sweep behind the lapse jobs: unpaid bookings past their window
+    (those booked before there were jobs, or whose job is still retrying)."""
+    now = jobs.now()
+    ctx = jobs.request_context()
+    async with ctx.db.transaction() as session:
+        for appointment in (await session.scalars(_OVERDUE.limit(500), {"now": now})).all():
+            await lapse(session, ctx, appointment, now)

@@ -19,6 +19,7 @@ from resolvers.appointments import (
     AppointmentByIdLoader,
     check_transition,
     move_to,
+    refuse_if_lapsed,
     status_words,
 )
 from resolvers.core.context import Context
@@ -79,6 +80,7 @@ async def record_payment(
             errors.check(record.amount == due, "amount", f"must be the amount due, {due:.2f}")
             errors.raise_if_any()
             if record.status == "paid":
+                refuse_if_lapsed(appointment, now)
                 already = await session.scalar(
                     select(func.count())
                     .select_from(Payment)

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Executable, bindparam, delete, func, literal, select, union_all
+from sqlalchemy import Executable, bindparam, delete, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -388,6 +388,12 @@ def _schedule_statements(
     ).where(
         any_of(Appointment.doctor_id, "doctor_ids"),
         Appointment.status.in_([literal(status) for status in LIVE_STATUSES]),
+        # An unpaid booking past its payment window no longer holds its time (it lapses).
+        or_(
+            Appointment.status != literal("pending_payment"),
+            Appointment.payment_due_at.is_(None),
+            Appointment.payment_due_at > bindparam("now"),
+        ),
         Appointment.starts_at < bindparam("high"),
         Appointment.ends_at > bindparam("low"),
     )

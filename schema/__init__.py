@@ -32,6 +32,7 @@ from schema.engine.input_errors import name_input_field
 from schema.engine.limits import RequestLimits
 from schema.engine.rate_limits import RateLimitCheck, rate_limits_enabled
 from schema.goals import GoalsMutation, GoalsQuery, GoalsSubscription
+from schema.jobs import JobsMutation, JobsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.node import NodeQuery
 from schema.payments import PaymentsMutation
@@ -56,6 +57,7 @@ class Query(
     LessonsQuery,
     CommunityQuery,
     AuditQuery,
+    JobsQuery,
     NodeQuery,
 ):
     pass
@@ -80,6 +82,7 @@ class Mutation(
     PaymentsMutation,
     ReviewsMutation,
     CouponsMutation,
+    JobsMutation,
 ):
     pass
 

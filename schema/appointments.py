@@ -174,6 +174,10 @@ class Appointment(Node):
     intake_answers: list[IntakeAnswer] = strawberry.field(
         description="The patient's answers to the service's intake questions, as asked."
     )
+    payment_due_at: datetime | None = strawberry.field(
+        description="While PENDING_PAYMENT: pay before this instant, or the booking lapses "
+        "(the system cancels it, reason `payment timeout`) and its time is free to others."
+    )
     cancellation_reason: str | None = strawberry.field(description="Why it was cancelled.")
     cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
     created_at: datetime = strawberry.field(description="When it was booked.")
@@ -205,6 +209,7 @@ class Appointment(Node):
             mode=ServiceMode(row.mode),
             seat=row.seat,
             intake_answers=[IntakeAnswer.from_stored(answer) for answer in row.intake_answers],
+            payment_due_at=row.payment_due_at if row.status == "pending_payment" else None,
             cancellation_reason=row.cancellation_reason,
             cancelled_at=row.cancelled_at,
             created_at=row.created_at,

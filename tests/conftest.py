@@ -64,6 +64,8 @@ def settings(database_url: str) -> Settings:
         jwt_secret=TEST_JWT_SECRET,
         jwt_audience="authenticated",
         env="development",
+        # Tests run jobs themselves (tests/jobs): no app started here takes them.
+        jobs_in_process=False,
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -76,6 +78,10 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+JOB_TABLES = ("pgqueuer", "pgqueuer_log", "pgqueuer_schedules", "pgqueuer_statistics")
+"""pgqueuer's tables (migration 0018), not among the models."""
+
+
 # Children first, so each DELETE leaves no row pointing at a deleted one. DELETE, not
 # TRUNCATE: a test leaves a few rows, and TRUNCATE makes Postgres create and sync new files
 # for every table after every test. The audit log refuses DELETE by design (a trigger), so
@@ -84,7 +90,10 @@ _DELETES = [
     f'DELETE FROM "{table.name}"'
     for table in reversed(Base.metadata.sorted_tables)
     if table.name not in ("audit_log", "realtime_events")
-] + ['DELETE FROM "realtime_events"']  # last: the other DELETEs append events (triggers)
+] + [
+    'DELETE FROM "realtime_events"',  # after the others: their DELETEs append events
+    *(f'DELETE FROM "{table}"' for table in JOB_TABLES),
+]
 
 
 @pytest.fixture(autouse=True)

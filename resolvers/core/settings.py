@@ -81,6 +81,23 @@ class Settings(BaseSettings):
     # unguessable room name (32 hex digits). Doctors may set their own link instead.
     meeting_url_template: str = "https://meet.jit.si/caregraph-{room}"
 
+    # Unpaid bookings (PENDING_PAYMENT) lapse this long after they are made (or approved):
+    # their time is free to others from then on, and the lapse job cancels them.
+    payment_window_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+    # Jobs (resolvers/core/jobs.py). `python server.py` runs workers in every server
+    # process; false: only `python server.py worker` processes run jobs.
+    jobs_in_process: bool = True
+    # A running job beats this often (half of it); one silent this long is taken again.
+    jobs_heartbeat_seconds: float = Field(default=30, ge=1, le=3600)
+    # Longest wait for new work without a notification (jobs coming due, missed NOTIFYs).
+    jobs_poll_seconds: float = Field(default=5, gt=0, le=600)
+    jobs_batch_size: int = Field(default=10, ge=1, le=1000)
+    # First retry after this long, doubling per attempt (at most 30 minutes).
+    jobs_retry_seconds: float = Field(default=5, gt=0, le=3600)
+    # After a lost connection, the workers start again after this long.
+    jobs_restart_seconds: float = Field(default=5, gt=0, le=600)
+
     # Rate limits: a token bucket per viewer (user id; service_role exempt) and per client
     # address (anon), shared by every process and instance through Postgres (resolvers/
     # rate_limits.py, schema/engine/rate_limits.py). Unset: on in production, off in development.

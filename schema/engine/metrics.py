@@ -111,6 +111,38 @@ class Metrics:
         for code in error_codes:
             self.errors.labels(code or "UNKNOWN").inc()
 
+    async def render_jobs(self, db: Any) -> bytes:
+        """The job queue's health, read from Postgres (the same for every process): jobs
+        by kind and state, the oldest due job's wait, failures in the last day."""
+        if db is None:
+            return b""
+        from resolvers.core.jobs import queue_health
+
+        try:
+            health = await queue_health(db, failed_limit=0)
+        except Exception:  # the database is down: the other metrics still answer
+            return b""
+        registry = CollectorRegistry()
+        jobs = Gauge(
+            "caregraph_jobs",
+            "Jobs in the queue by kind and state (scheduled, waiting, running, failed).",
+            ["kind", "state"],
+            registry=registry,
+        )
+        for count in health.counts:
+            jobs.labels(count.kind, count.state).set(count.count)
+        Gauge(
+            "caregraph_jobs_oldest_waiting_seconds",
+            "How long the longest-waiting due job has waited (0: none waits).",
+            registry=registry,
+        ).set(health.oldest_waiting_seconds or 0)
+        Gauge(
+            "caregraph_job_failures_last_day",
+            "Job runs that raised in the last 24 hours (retried or kept as failed).",
+            registry=registry,
+        ).set(health.failures_last_day)
+        return generate_latest(registry)
+
     def render(self) -> tuple[bytes, str]:
         if self._multiprocess:
             registry = CollectorRegistry()

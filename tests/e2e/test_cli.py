@@ -113,6 +113,7 @@ def test_help_lists_the_readme_commands_and_their_options(
     rows = _readme_command_rows()
     assert [command for command, _ in rows] == [
         "serve",
+        "worker",
         "migrate",
         "seed",
         "token",

@@ -11,7 +11,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-INTERNALS_USED = {"graphql-core", "strawberry-graphql", "sqlalchemy", "asyncpg", "pgserver"}
+INTERNALS_USED = {
+    "graphql-core",
+    "strawberry-graphql",
+    "sqlalchemy",
+    "asyncpg",
+    "pgserver",
+    "pgqueuer",
+}
 
 
 def _requirements() -> list[Requirement]:

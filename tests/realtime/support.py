@@ -31,6 +31,7 @@ def server_process(database_url: str, **settings: str) -> Iterator[str]:
         DATABASE_URL=database_url,
         CAREGRAPH_JWT_SECRET=TEST_JWT_SECRET,
         CAREGRAPH_LOG_REQUESTS="false",
+        CAREGRAPH_JOBS_IN_PROCESS="false",
         **{f"CAREGRAPH_{name.upper()}": value for name, value in settings.items()},
     )
     process = subprocess.Popen(
