@@ -20,6 +20,7 @@ from models.goal_milestone import GoalMilestone
 from models.idempotency_key import IdempotencyKey
 from models.lesson import Lesson
 from models.lesson_progress import LessonProgress
+from models.notification import Notification
 from models.payment import Payment
 from models.persisted_query import PersistedQuery
 from models.post import Post
@@ -54,6 +55,7 @@ __all__ = [
     "IdempotencyKey",
     "Lesson",
     "LessonProgress",
+    "Notification",
     "Payment",
     "PersistedQuery",
     "Post",

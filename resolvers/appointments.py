@@ -46,6 +46,7 @@ from resolvers.core.statement_templates import AnySelect
 from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.coupons import redeem_coupon
 from resolvers.doctors import DoctorByIdLoader, doctors_joined, lock_doctor
+from resolvers.notifications import Subject, notify, notify_each, schedule_reminders
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import appointment_policy, clinical_note_policy
 from resolvers.services import IntakeAnswer, check_intake_answers
@@ -159,7 +160,7 @@ def open_meeting_room(ctx: Context, appointment: Appointment) -> None:
         appointment.meeting_link = ctx.settings.meeting_url_template.format(room=room)
 
 
-def move_to(
+async def move_to(
     session: AsyncSession,
     ctx: Context,
     appointment: Appointment,
@@ -167,10 +168,12 @@ def move_to(
     note: str = "",
     *,
     role: str | None = None,
+    now: datetime | None = None,
 ) -> AppointmentEvent:
     """The one way an appointment's status changes: checked against the state machine
-    and recorded as a `status_changed` event. A video appointment gets its meeting link as
-    it is confirmed; only an unpaid one has a payment deadline."""
+    and recorded as a `status_changed` event, and told to those it concerns
+    (notifications). A video appointment gets its meeting link as it is confirmed, and
+    its reminders; only an unpaid one has a payment deadline."""
     check_transition(appointment, to_status)
     from_status = appointment.status
     appointment.status = to_status
@@ -178,7 +181,7 @@ def move_to(
         open_meeting_room(ctx, appointment)
     if to_status != "pending_payment":
         appointment.payment_due_at = None
-    return record_event(
+    event = record_event(
         session,
         ctx.viewer,
         appointment,
@@ -187,6 +190,70 @@ def move_to(
         note=note,
         role=role,
     )
+    await _tell(session, ctx, appointment, to_status, event.actor_role, now or datetime.now(UTC))
+    return event
+
+
+def _about(appointment: Appointment, **more: Any) -> dict[str, Any]:
+    return {
+        "startsAt": appointment.starts_at.isoformat(),
+        "reference": appointment.reference,
+        **more,
+    }
+
+
+async def _doctor_user_id(session: AsyncSession, appointment: Appointment) -> uuid.UUID | None:
+    return await session.scalar(select(Doctor.user_id).where(Doctor.id == appointment.doctor_id))
+
+
+async def _tell(
+    session: AsyncSession,
+    ctx: Context,
+    appointment: Appointment,
+    status: str,
+    role: str,
+    now: datetime,
+) -> None:
+    """The notifications of an appointment reaching `status` (refunds: payments.py)."""
+    subject = Subject("Appointment", appointment.id)
+    if status == "confirmed":
+        await notify(
+            session,
+            user_id=appointment.patient_id,
+            kind="booking_confirmed",
+            subject=subject,
+            actor_role=role,
+            data=_about(appointment),
+        )
+        await schedule_reminders(session, ctx.settings, appointment, now)
+    elif status == "cancelled" and role == "system":
+        await notify(
+            session,
+            user_id=appointment.patient_id,
+            kind="booking_lapsed",
+            subject=subject,
+            actor_role=role,
+            data=_about(appointment),
+        )
+    elif status == "cancelled":
+        await notify_each(
+            session,
+            [appointment.patient_id, await _doctor_user_id(session, appointment)],
+            except_user=ctx.viewer.user_id,
+            kind="booking_cancelled",
+            subject=subject,
+            actor_role=role,
+            data=_about(appointment, reason=appointment.cancellation_reason),
+        )
+    elif status == "completed":
+        await notify(
+            session,
+            user_id=appointment.patient_id,
+            kind="review_requested",
+            subject=subject,
+            actor_role=role,
+            data=_about(appointment),
+        )
 
 
 def _is_live_index_violation(error: IntegrityError) -> bool:
@@ -335,7 +402,9 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                     SlotHold.doctor_id == doctor.id, SlotHold.user_id == patient_id
                 )
             )
-            record_event(session, viewer, appointment, kind="created", from_status=None)
+            event = record_event(session, viewer, appointment, kind="created", from_status=None)
+            if appointment.status == "confirmed":  # nothing due: confirmed as it is booked
+                await _tell(session, ctx, appointment, "confirmed", event.actor_role, now)
             if patient_id != viewer.user_id:  # a booking on someone's behalf
                 await session.flush()
                 audit.record(
@@ -422,7 +491,7 @@ async def approve_appointment(ctx: Context, appointment_id: uuid.UUID) -> Appoin
             before={"status": appointment.status},
             after={"status": to_status},
         )
-        move_to(session, ctx, appointment, to_status, "approved")
+        await move_to(session, ctx, appointment, to_status, "approved", now=now)
         await session.flush()
         await await_payment(session, ctx, appointment, now)
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
@@ -547,7 +616,7 @@ async def change_status(
                 before={"status": appointment.status},
                 after={"status": to_status, "reason": note},
             )
-        move_to(session, ctx, appointment, to_status, note)
+        await move_to(session, ctx, appointment, to_status, note, now=now)
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
@@ -664,7 +733,7 @@ async def reschedule_appointment(
                     SlotHold.doctor_id == doctor.id, SlotHold.user_id == appointment.patient_id
                 )
             )
-            record_event(
+            event = record_event(
                 session,
                 viewer,
                 appointment,
@@ -673,6 +742,17 @@ async def reschedule_appointment(
                 note=note,
                 previous_starts_at=previous,
             )
+            await notify_each(
+                session,
+                [appointment.patient_id, await _doctor_user_id(session, appointment)],
+                except_user=viewer.user_id,
+                kind="booking_rescheduled",
+                subject=Subject("Appointment", appointment.id),
+                actor_role=event.actor_role,
+                data=_about(appointment, previousStartsAt=previous.isoformat()),
+            )
+            if appointment.status == "confirmed":
+                await schedule_reminders(session, ctx.settings, appointment, now)
             if role != "patient":
                 audit.record(
                     session,
@@ -1132,7 +1212,7 @@ async def lapse(
     appointment.cancelled_at = now
     if appointment.coupon_id is not None:
         await _release_coupon(session, appointment)
-    move_to(session, ctx, appointment, "cancelled", LAPSE_REASON, role="system")
+    await move_to(session, ctx, appointment, "cancelled", LAPSE_REASON, role="system", now=now)
 
 
 _OVERDUE = (

@@ -37,6 +37,7 @@ from resolvers.core.pagination import (
 )
 from resolvers.core.statement_templates import AnySelect, RelatedColumns, any_of, fetch_rows
 from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
+from resolvers.notifications import Subject, member_role, notify, notify_each
 from resolvers.policies import readable, require, visible
 from resolvers.policies.community import (
     comment_like_policy,
@@ -767,7 +768,7 @@ async def set_post_hidden(ctx: Context, post_id: uuid.UUID, hidden: bool) -> Pos
     async with ctx.db.transaction() as session:
         post = await _locked_post(ctx, session, post_id)
         before = audit.snapshot(post, "hidden")
-        _set_hidden(ctx, post, hidden)
+        await _set_hidden(session, ctx, post, hidden)
         audit.record(
             session,
             ctx,
@@ -782,12 +783,23 @@ async def set_post_hidden(ctx: Context, post_id: uuid.UUID, hidden: bool) -> Pos
     return post
 
 
-def _set_hidden(ctx: Context, row: Post | Comment, hidden: bool) -> None:
+async def _set_hidden(
+    session: AsyncSession, ctx: Context, row: Post | Comment, hidden: bool
+) -> None:
+    """Hides or shows a post or comment; its author is told when it is hidden."""
     if row.hidden == hidden:
         return
     row.hidden = hidden
     row.hidden_at = datetime.now(UTC) if hidden else None
     row.hidden_by = ctx.viewer.user_id if hidden else None
+    if hidden:
+        await notify(
+            session,
+            user_id=row.author_id,
+            kind="content_hidden",
+            subject=Subject("Post" if isinstance(row, Post) else "Comment", row.id),
+            actor_role=member_role(ctx.viewer),
+        )
 
 
 async def pin_post(ctx: Context, post_id: uuid.UUID, pinned: bool) -> Post:
@@ -840,8 +852,9 @@ async def create_comment(
     _check_text(errors, "body", body, MAX_COMMENT_LENGTH)
     errors.raise_if_any()
     async with ctx.db.transaction() as session:
-        await _open_post(ctx, session, post_id, "postId")
+        post = await _open_post(ctx, session, post_id, "postId")
         thread_id: uuid.UUID | None = None
+        parent: Comment | None = None
         if parent_id is not None:
             parent = await _open_comment(ctx, session, parent_id, "parentId")
             if parent.post_id != post_id:
@@ -853,6 +866,16 @@ async def create_comment(
         comment.hidden = False
         session.add(comment)
         await session.flush()
+        # Replies: to the post's author, and to the author of the comment answered.
+        await notify_each(
+            session,
+            [post.author_id, parent.author_id if parent is not None else None],
+            except_user=author_id,
+            kind="reply",
+            subject=Subject("Comment", comment.id),
+            actor_role=member_role(ctx.viewer),
+            data={"postId": str(post_id), "toComment": parent is not None},
+        )
     ctx.loaders.get(CommentByIdLoader).replace(comment.id, comment)
     return comment
 
@@ -903,7 +926,7 @@ async def set_comment_hidden(ctx: Context, comment_id: uuid.UUID, hidden: bool) 
     async with ctx.db.transaction() as session:
         comment = await _locked_comment(ctx, session, comment_id)
         before = audit.snapshot(comment, "hidden")
-        _set_hidden(ctx, comment, hidden)
+        await _set_hidden(session, ctx, comment, hidden)
         audit.record(
             session,
             ctx,
@@ -1094,7 +1117,7 @@ async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportActio
                 )
             ).one_or_none()
             if target is not None:
-                _set_hidden(ctx, target, True)
+                await _set_hidden(session, ctx, target, True)
         elif action is ReportAction.DELETE_CONTENT:
             await session.execute(
                 delete(model).where(model.id == report.target_id, readable(model, ctx.viewer))
@@ -1106,7 +1129,7 @@ async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportActio
             Report.status == ReportStatus.PENDING.value,
         )
         scope = same_item if status is ReportStatus.ACTIONED else (Report.id == report.id,)
-        await session.execute(
+        closed = await session.execute(
             update(Report)
             .where(*scope)
             .values(
@@ -1116,8 +1139,20 @@ async def resolve_report(ctx: Context, report_id: uuid.UUID, action: ReportActio
                 reviewed_at=func.now(),
                 updated_at=func.now(),
             )
+            .returning(Report.id, Report.reporter_id)
             .execution_options(synchronize_session=False)
         )
+        # Reporters do not read reports (DESIGN.md §5): theirs tells them about the content.
+        content = Subject("Post" if report.target_type == "post" else "Comment", report.target_id)
+        for _closed_id, reporter_id in closed.all():
+            await notify(
+                session,
+                user_id=reporter_id,
+                kind="report_resolved",
+                subject=content,
+                actor_role=member_role(ctx.viewer),
+                data={"action": action.value, "status": status.value},
+            )
         audit.record(
             session,
             ctx,

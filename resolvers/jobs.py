@@ -5,6 +5,7 @@ takes jobs."""
 from __future__ import annotations
 
 from resolvers import appointments as appointments  # registers its kinds
+from resolvers import notifications as notifications  # registers its kinds
 from resolvers.core.context import Context
 from resolvers.core.errors import ValidationFailed
 from resolvers.core.jobs import JOB_KINDS, QueueHealth, queue_health
@@ -29,6 +30,6 @@ async def retry_failed_jobs(ctx: Context, ids: list[int] | None) -> int:
     """Queues failed jobs again (those of `ids`, or all), attempts reset; how many."""
     _require_admin(ctx)
     if ids is not None and len(ids) > MAX_RETRY_IDS:
-        raise ValidationFailed.single("ids", f"at most {MAX_RETRY_IDS}")
+        raise ValidationFailed.single("jobIds", f"at most {MAX_RETRY_IDS}")
     async with ctx.db.transaction() as session:
         return await requeue_failed(session, ids)

@@ -12,11 +12,13 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, Payment
 from resolvers import audit
 from resolvers.appointments import (
     AppointmentByIdLoader,
+    actor_role,
     check_transition,
     move_to,
     refuse_if_lapsed,
@@ -26,6 +28,7 @@ from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.input_checks import money_problem
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
+from resolvers.notifications import Subject, notify
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import payment_policy
 
@@ -105,8 +108,12 @@ async def record_payment(
                 recorded_by=ctx.viewer.user_id,
             )
             session.add(payment)
+            await session.flush()
             if record.status == "paid":
-                move_to(session, ctx, appointment, "confirmed", f"paid via {payment.provider}")
+                await move_to(
+                    session, ctx, appointment, "confirmed", f"paid via {payment.provider}", now=now
+                )
+                await _tell(session, ctx, payment, appointment, "payment_received")
             await session.flush()
             audit.record(
                 session,
@@ -124,6 +131,23 @@ async def record_payment(
         raise
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return payment, appointment
+
+
+async def _tell(
+    session: AsyncSession, ctx: Context, payment: Payment, appointment: Appointment, kind: str
+) -> None:
+    await notify(
+        session,
+        user_id=appointment.patient_id,
+        kind=kind,
+        subject=Subject("Payment", payment.id),
+        actor_role=actor_role(ctx.viewer, appointment),
+        data={
+            "amount": str(payment.amount),
+            "currency": payment.currency,
+            "appointmentReference": appointment.reference,
+        },
+    )
 
 
 async def refund_payment(
@@ -155,10 +179,11 @@ async def refund_payment(
                 .with_for_update()
             )
         ).one()
-        move_to(session, ctx, appointment, "refunded", note)
+        await move_to(session, ctx, appointment, "refunded", note, now=now)
         payment.status = "refunded"
         payment.refunded_at = now
         payment.refund_reason = note or None
+        await _tell(session, ctx, payment, appointment, "payment_refunded")
         audit.record(
             session,
             ctx,

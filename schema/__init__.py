@@ -35,6 +35,7 @@ from schema.goals import GoalsMutation, GoalsQuery, GoalsSubscription
 from schema.jobs import JobsMutation, JobsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.node import NodeQuery
+from schema.notifications import NotificationsMutation, NotificationsSubscription
 from schema.payments import PaymentsMutation
 from schema.reviews import ReviewsMutation
 from schema.scalars import SCALAR_OVERRIDES
@@ -82,6 +83,7 @@ class Mutation(
     PaymentsMutation,
     ReviewsMutation,
     CouponsMutation,
+    NotificationsMutation,
     JobsMutation,
 ):
     pass
@@ -96,6 +98,7 @@ class Subscription(
     SlotsSubscription,
     CommunitySubscription,
     GoalsSubscription,
+    NotificationsSubscription,
 ):
     pass
 

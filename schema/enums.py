@@ -18,6 +18,7 @@ from models.enums import (
     GoalType,
     IntakeQuestionKind,
     Mood,
+    NotificationKind,
     PaymentStatus,
     ReportAction,
     ReportReason,
@@ -55,6 +56,15 @@ strawberry.enum(
 strawberry.enum(CheckInFrequency, description="How often the owner plans to check in.")
 strawberry.enum(Mood, description="How the owner felt at a check-in.")
 
+# notifications
+strawberry.enum(
+    NotificationKind,
+    description="What a notification tells: a booking CONFIRMED, CANCELLED (by whom: "
+    "`actorRole`), RESCHEDULED or LAPSED (unpaid in time); a payment RECEIVED or REFUNDED; "
+    "an APPOINTMENT_REMINDER; a REVIEW_REQUESTED after a visit; a REPLY to your post or "
+    "comment; your CONTENT_HIDDEN by moderation; your REPORT_RESOLVED; a goal CHECK_IN_DUE.",
+)
+
 # payments
 strawberry.enum(PaymentStatus, description="State of a payment.")
 
@@ -85,6 +95,7 @@ __all__ = [
     "GoalStatus",
     "GoalType",
     "Mood",
+    "NotificationKind",
     "PaymentStatus",
     "ReportAction",
     "ReportReason",

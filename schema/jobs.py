@@ -25,7 +25,7 @@ class JobCount:
 
 @strawberry.type(description="A job that ran out of attempts and waits for an admin.")
 class FailedJob:
-    id: int = strawberry.field(description="The job's number in the queue.")
+    job_id: int = strawberry.field(description="The job's number in the queue.")
     kind: str = strawberry.field(description="The job's kind.")
     failed_at: datetime = strawberry.field(description="When its last attempt failed.")
     attempts: int = strawberry.field(description="Attempts made before it was kept.")
@@ -51,16 +51,20 @@ class JobQueue:
             failures_last_day=health.failures_last_day,
             failed=[
                 FailedJob(
-                    id=f.id, kind=f.kind, failed_at=f.failed_at, attempts=f.attempts, error=f.error
+                    job_id=f.id,
+                    kind=f.kind,
+                    failed_at=f.failed_at,
+                    attempts=f.attempts,
+                    error=f.error,
                 )
                 for f in health.failed
             ],
         )
 
 
-@strawberry.input(description="Which failed jobs to queue again: `ids`, or all when omitted.")
+@strawberry.input(description="Which failed jobs to queue again: `jobIds`, or all when omitted.")
 class RetryFailedJobsInput:
-    ids: list[int] | None = strawberry.field(
+    job_ids: list[int] | None = strawberry.field(
         default=None, description="These failed jobs (at most 100); omit for all."
     )
 
@@ -92,6 +96,6 @@ class JobsMutation:
         input: Annotated[RetryFailedJobsInput, strawberry.argument(description="The input.")],
     ) -> RetryFailedJobsResult:
         return await mutation_result(
-            lambda: job_resolvers.retry_failed_jobs(info.context, input.ids),
+            lambda: job_resolvers.retry_failed_jobs(info.context, input.job_ids),
             lambda count: FailedJobsRetried(count=count),
         )

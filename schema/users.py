@@ -22,6 +22,7 @@ from schema.node import Node, register_node
 if TYPE_CHECKING:
     from schema.doctors import Doctor
     from schema.goals import Goal, GoalStatus
+    from schema.notifications import Notification
 
 
 @strawberry.type(
@@ -101,6 +102,26 @@ class Viewer(Node):
 
         row = await info.context.loaders.get(DoctorByUserIdLoader).load(self.user_id)
         return Doctor.from_model(row) if row is not None else None
+
+    @strawberry.field(description="The viewer's notifications, newest first.")
+    async def notifications(
+        self,
+        info: GraphQLInfo,
+        first: First = None,
+        after: After = None,
+        unread_only: Annotated[
+            bool, strawberry.argument(description="Only those not marked read.")
+        ] = False,
+    ) -> Connection[Annotated[Notification, strawberry.lazy("schema.notifications")]]:
+        from schema.notifications import inbox
+
+        return await inbox(info, first, after, unread_only)
+
+    @strawberry.field(description="How many of the viewer's notifications are unread.")
+    async def unread_notification_count(self, info: GraphQLInfo) -> int:
+        from schema.notifications import unread_count
+
+        return await unread_count(info)
 
 
 def viewer_of(info: GraphQLInfo) -> Viewer | None:

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # their time is free to others from then on, and the lapse job cancels them.
     payment_window_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
+    # Appointment reminders: this many minutes before a confirmed appointment's start
+    # (JSON list; absolute durations, so a DST change in between moves nothing).
+    reminder_minutes_before: list[int] = Field(default_factory=lambda: [24 * 60, 60])
+
     # Jobs (resolvers/core/jobs.py). `python server.py` runs workers in every server
     # process; false: only `python server.py worker` processes run jobs.
     jobs_in_process: bool = True
@@ -113,6 +117,13 @@ class Settings(BaseSettings):
     rate_limit_sync_seconds: float = Field(default=0.5, gt=0, le=60)
     # Peers whose X-Forwarded-For is believed: addresses or networks (JSON list).
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @field_validator("reminder_minutes_before")
+    @classmethod
+    def _reminder_minutes(cls, minutes: list[int]) -> list[int]:
+        if len(minutes) > 5 or any(not 1 <= value <= 30 * 24 * 60 for value in minutes):
+            raise ValueError("at most 5 reminders, each 1 minute to 30 days before the start")
+        return sorted(set(minutes), reverse=True)
 
     @field_validator("meeting_url_template")
     @classmethod

@@ -1,7 +1,8 @@
 """Deterministic demo data: the same ids, names and schedules on every machine.
 
 `load_demo_data` is the one entry point and sets the order (each domain's rows refer to
-the ones before): users, doctors, coaching, appointments, goals, lessons, community."""
+the ones before): users, doctors, coaching, appointments, goals, lessons, community,
+notifications."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from resolvers.demo.community import load_community_demo
 from resolvers.demo.doctors import load_doctors_demo
 from resolvers.demo.goals import load_goals_demo
 from resolvers.demo.lessons import load_lessons_demo
+from resolvers.demo.notifications import load_notifications_demo
 from resolvers.demo.users import load_users_demo
 
 
@@ -25,3 +27,4 @@ async def load_demo_data(db: Database) -> None:
         await load_goals_demo(session)
         await load_lessons_demo(session)
         await load_community_demo(session)
+        await load_notifications_demo(session)

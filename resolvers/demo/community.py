@@ -104,6 +104,15 @@ COMMENTS: list[tuple[str, str, str | None, str, str, int]] = [
     ("k1", "walking", None, "patient6@caregraph.dev", "I'm in Camden, happy to join.", 25),
     ("k2", "walking", None, "patient7@caregraph.dev", "Buy my step counter!!! 50% off", 24),
     ("m1", "meal-prep", None, "coach@caregraph.dev", "Lentil salad keeps really well.", 18),
+    (
+        "m2",
+        "meal-prep",
+        None,
+        "staff@caregraph.dev",
+        "Our nutrition workshop on Thursdays covers batch cooking; ask at the desk.",
+        12,
+    ),
+    ("m2r1", "meal-prep", "m2", "patient3@caregraph.dev", "Signed up for this week!", 10),
 ]
 
 
@@ -190,6 +199,23 @@ async def load_community_demo(session: AsyncSession) -> None:
             reason="spam",
             description="Advertising in my walking thread.",
             status="pending",
+        )
+        .on_conflict_do_nothing()
+    )
+    # The spam post was reported by an admin too; a coach hid it (closing the report).
+    await session.execute(
+        pg_insert(Report)
+        .values(
+            id=demo_id("report", "spam"),
+            reporter_id=user_id_for("admin@caregraph.dev"),
+            target_type="post",
+            target_id=demo_id("post", "spam"),
+            reason="spam",
+            description="Selling pills.",
+            status="actioned",
+            action="hide_content",
+            reviewer_id=coach,
+            reviewed_at=now - timedelta(hours=4),
         )
         .on_conflict_do_nothing()
     )

@@ -15,6 +15,7 @@ from resolvers.policies import (
     doctors,
     goals,
     lessons,
+    notifications,
     services,
     users,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "doctors",
     "goals",
     "lessons",
+    "notifications",
     "policy_for",
     "readable",
     "require",

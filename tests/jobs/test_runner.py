@@ -29,7 +29,7 @@ from tests.factories import make_doctor, make_user
 
 QUEUE = """
 { jobQueue { counts { kind state count } oldestWaitingSeconds failuresLastDay
-    failed { id kind attempts error failedAt } } }
+    failed { jobId kind attempts error failedAt } } }
 """
 RETRY = """
 mutation ($input: RetryFailedJobsInput!) { retryFailedJobs(input: $input) {
@@ -142,7 +142,7 @@ async def test_failures_retry_with_backoff_then_wait_for_an_admin(
     not_allowed = await client.execute(RETRY, {"input": {}}, as_user=patient)
     assert not_allowed.data["retryFailedJobs"]["__typename"] == "NotAllowed"
 
-    retried = await client.execute(RETRY, {"input": {"ids": [failed["id"]]}}, as_user=admin)
+    retried = await client.execute(RETRY, {"input": {"jobIds": [failed["jobId"]]}}, as_user=admin)
     assert retried.data["retryFailedJobs"] == {"__typename": "FailedJobsRetried", "count": 1}
     health = (await client.execute(QUEUE, as_user=admin)).data["jobQueue"]
     assert health["failed"] == []

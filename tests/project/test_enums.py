@@ -18,6 +18,7 @@ from models.availability_exception import EXCEPTION_KINDS
 from models.coupon import COUPON_KINDS
 from models.goal import CHECK_IN_FREQUENCIES, GOAL_STATUSES, GOAL_TYPES
 from models.goal_check_in import MOODS
+from models.notification import NOTIFICATION_KINDS
 from models.payment import PAYMENT_STATUSES
 from models.report import REPORT_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TARGET_TYPES
 from models.service import INTAKE_QUESTION_KINDS, SERVICE_CONFIRMATIONS, SERVICE_MODES
@@ -48,6 +49,7 @@ STORED: dict[type[StrEnum], list[tuple[str, str]]] = {
     enums.ServiceMode: [("services", "mode"), ("appointments", "mode")],
     enums.ServiceConfirmation: [("services", "confirmation")],
     enums.IntakeQuestionKind: [],  # inside services.intake_questions (jsonb)
+    enums.NotificationKind: [("notifications", "kind")],
 }
 
 MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
@@ -70,6 +72,7 @@ MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
     enums.ServiceMode: SERVICE_MODES,
     enums.ServiceConfirmation: SERVICE_CONFIRMATIONS,
     enums.IntakeQuestionKind: INTAKE_QUESTION_KINDS,
+    enums.NotificationKind: NOTIFICATION_KINDS,
 }
 
 
