@@ -233,3 +233,30 @@ async def test_two_worker_processes_run_each_job_once(
     assert {count for _id, count in lapses} == {1}
     # Stopped by SIGTERM, each finished its running jobs and exited cleanly.
     assert [process.returncode for process in processes] == [0, 0]
+
+
+async def test_periodic_jobs_are_scheduled_once_across_runners(
+    db: Database, settings: Settings
+) -> None:
+    async with _runner(db, settings), _runner(db, settings):
+
+        async def scheduled() -> bool:
+            async with db.read() as session:
+                rows = (
+                    await session.execute(
+                        text("SELECT entrypoint, expression FROM pgqueuer_schedules")
+                    )
+                ).all()
+            return len(rows) >= 2
+
+        await _eventually(scheduled)
+        async with db.read() as session:
+            rows = (
+                await session.execute(
+                    text("SELECT entrypoint, expression FROM pgqueuer_schedules ORDER BY 1")
+                )
+            ).all()
+    assert [tuple(row) for row in rows] == [
+        ("appointments.lapse_overdue", "* * * * *"),
+        ("goals.check_in_due", "7 * * * *"),
+    ]
