@@ -20,6 +20,7 @@ from models.goal_milestone import GoalMilestone
 from models.idempotency_key import IdempotencyKey
 from models.lesson import Lesson
 from models.lesson_progress import LessonProgress
+from models.notification import Notification
 from models.payment import Payment
 from models.persisted_query import PersistedQuery
 from models.post import Post
@@ -32,6 +33,8 @@ from models.service import Service
 from models.slot_hold import SlotHold
 from models.user import User
 from models.user_role import UserRole
+from models.webhook_delivery import WebhookDelivery
+from models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "Appointment",
@@ -54,6 +57,7 @@ __all__ = [
     "IdempotencyKey",
     "Lesson",
     "LessonProgress",
+    "Notification",
     "Payment",
     "PersistedQuery",
     "Post",
@@ -66,4 +70,6 @@ __all__ = [
     "SlotHold",
     "User",
     "UserRole",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -146,3 +146,29 @@ def one_of(column: str, enum: type[StrEnum], *, nullable: bool = False) -> str:
     listed = ", ".join(f"'{value}'" for value in values(enum))
     check = f"{column} IN ({listed})"
     return f"{column} IS NULL OR {check}" if nullable else check
+
+
+class NotificationKind(StrEnum):
+    """What a notification is about (also the event kinds of outbound webhooks)."""
+
+    BOOKING_CONFIRMED = "booking_confirmed"
+    BOOKING_CANCELLED = "booking_cancelled"
+    BOOKING_RESCHEDULED = "booking_rescheduled"
+    BOOKING_LAPSED = "booking_lapsed"
+    PAYMENT_RECEIVED = "payment_received"
+    PAYMENT_REFUNDED = "payment_refunded"
+    APPOINTMENT_REMINDER = "appointment_reminder"
+    REVIEW_REQUESTED = "review_requested"
+    REPLY = "reply"
+    CONTENT_HIDDEN = "content_hidden"
+    REPORT_RESOLVED = "report_resolved"
+    CHECK_IN_DUE = "check_in_due"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    """Where an outbound webhook delivery stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"

@@ -41,6 +41,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.services import ServicesMutation
 from schema.slots import SlotsMutation, SlotsQuery, SlotsSubscription
 from schema.users import UsersMutation, UsersQuery
+from schema.webhooks import WebhooksMutation, WebhooksQuery
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
@@ -58,6 +59,7 @@ class Query(
     CommunityQuery,
     AuditQuery,
     JobsQuery,
+    WebhooksQuery,
     NodeQuery,
 ):
     pass
@@ -83,6 +85,7 @@ class Mutation(
     ReviewsMutation,
     CouponsMutation,
     JobsMutation,
+    WebhooksMutation,
 ):
     pass
 

@@ -18,6 +18,7 @@ from models.enums import (
     GoalType,
     IntakeQuestionKind,
     Mood,
+    NotificationKind,
     PaymentStatus,
     ReportAction,
     ReportReason,
@@ -25,6 +26,7 @@ from models.enums import (
     ReportTargetType,
     ServiceConfirmation,
     ServiceMode,
+    WebhookDeliveryStatus,
 )
 
 # appointments
@@ -73,6 +75,17 @@ strawberry.enum(
 # users
 strawberry.enum(AppRole, description="An app role. Every signed-in user is a PATIENT.")
 
+# notifications (also the event kinds of outbound webhooks)
+strawberry.enum(NotificationKind, description="What a notification (and a webhook event) is about.")
+
+# webhooks
+strawberry.enum(
+    WebhookDeliveryStatus,
+    description="Where a webhook delivery stands: PENDING (queued or retrying), DELIVERED "
+    "(the endpoint answered 2xx), FAILED (out of attempts; replay it), SKIPPED (its endpoint "
+    "was inactive when it came due; nothing was sent).",
+)
+
 __all__ = [
     "ActorRole",
     "AppRole",
@@ -85,9 +98,11 @@ __all__ = [
     "GoalStatus",
     "GoalType",
     "Mood",
+    "NotificationKind",
     "PaymentStatus",
     "ReportAction",
     "ReportReason",
     "ReportStatus",
     "ReportTargetType",
+    "WebhookDeliveryStatus",
 ]

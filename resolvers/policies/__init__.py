@@ -17,6 +17,7 @@ from resolvers.policies import (
     lessons,
     services,
     users,
+    webhooks,
 )
 from resolvers.policies.base import TablePolicy, policy_for, readable, require, visible
 
@@ -36,4 +37,5 @@ __all__ = [
     "services",
     "users",
     "visible",
+    "webhooks",
 ]

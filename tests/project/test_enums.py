@@ -22,6 +22,7 @@ from models.payment import PAYMENT_STATUSES
 from models.report import REPORT_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TARGET_TYPES
 from models.service import INTAKE_QUESTION_KINDS, SERVICE_CONFIRMATIONS, SERVICE_MODES
 from models.user_role import APP_ROLES
+from models.webhook_delivery import WEBHOOK_DELIVERY_STATUSES
 from resolvers.appointments import TRANSITIONS
 from resolvers.core.database import Database
 from resolvers.goals import STATUS_MOVES
@@ -48,6 +49,9 @@ STORED: dict[type[StrEnum], list[tuple[str, str]]] = {
     enums.ServiceMode: [("services", "mode"), ("appointments", "mode")],
     enums.ServiceConfirmation: [("services", "confirmation")],
     enums.IntakeQuestionKind: [],  # inside services.intake_questions (jsonb)
+    # webhook_endpoints.kinds (an array) is checked with `<@`, which this test cannot read.
+    enums.NotificationKind: [("notifications", "kind"), ("webhook_deliveries", "event_kind")],
+    enums.WebhookDeliveryStatus: [("webhook_deliveries", "status")],
 }
 
 MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
@@ -70,6 +74,8 @@ MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
     enums.ServiceMode: SERVICE_MODES,
     enums.ServiceConfirmation: SERVICE_CONFIRMATIONS,
     enums.IntakeQuestionKind: INTAKE_QUESTION_KINDS,
+    enums.NotificationKind: enums.values(enums.NotificationKind),
+    enums.WebhookDeliveryStatus: WEBHOOK_DELIVERY_STATUSES,
 }
 
 
