@@ -439,7 +439,14 @@ async def rotate_secret(ctx: Context, endpoint_id: uuid.UUID) -> EndpointWithSec
         endpoint = await _locked_endpoint(ctx, session, endpoint_id)
         endpoint.secret = new_secret()
         await session.flush()
-        audit.record(session, ctx, "webhook_endpoint.rotate_secret", "WebhookEndpoint", endpoint.id)
+        audit.record(
+            session,
+            ctx,
+            "webhook_endpoint.rotate_secret",
+            "WebhookEndpoint",
+            endpoint.id,
+            after={"secret": endpoint.secret},  # recorded as "[redacted]"
+        )
     return EndpointWithSecret(endpoint, endpoint.secret)
 
 

@@ -9,6 +9,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from resolvers.webhooks import (
     signature_header,
 )
 from schema.ids import format_id
+from server import ROOT
 from tests.client import GraphQLClient, graphql_client
 from tests.factories import make_doctor, make_user, user_of
 from tests.jobs.test_runner import FAST, _eventually
@@ -180,6 +182,10 @@ async def test_a_receiver_with_another_secret_refuses_and_a_rotated_secret_signs
         assert rotated["__typename"] == "WebhookSecretRotated"
         assert rotated["secret"] != secret
         hook.secret = rotated["secret"]
+        async with db.read() as session:
+            logged = orjson.dumps(list(await session.scalars(select(AuditEntry.changes))))
+        assert secret.encode() not in logged and rotated["secret"].encode() not in logged
+        assert b"[redacted]" in logged
         await run_job(_jobs(db, settings, 1), DELIVER, {"deliveryId": str(delivery.id)})
         assert hook.requests[1].verified
     assert await _status(db, delivery.id) == "delivered"
@@ -529,3 +535,21 @@ async def test_http_urls_only_in_development_and_updates_are_checked_too(
         assert allowed.data["updateWebhookEndpoint"]["endpoint"]["url"] == "http://127.0.0.1:9/"
     [endpoint] = await _endpoints(db)
     assert endpoint.kinds == ["reply"]
+
+
+def test_the_readmes_receiver_snippet_verifies_our_signatures() -> None:
+    readme = (Path(ROOT) / "README.md").read_text()
+    section = readme[readme.index("## Webhooks") :]
+    start = section.index("```python\n") + len("```python\n")
+    snippet = section[start : section.index("```", start)]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    readme_verify = namespace["verify"]
+    body = b'{"id":"x","kind":"reply"}'
+    now = int(time.time())
+    header = signature_header("whsec", now, body)
+    assert readme_verify("whsec", header, body)
+    assert not readme_verify("whsec", header, body[:-1])
+    assert not readme_verify("other", header, body)
+    assert not readme_verify("whsec", signature_header("whsec", now - 600, body), body)
+    assert not readme_verify("whsec", "garbage", body)
