@@ -33,6 +33,8 @@ from models.service import Service
 from models.slot_hold import SlotHold
 from models.user import User
 from models.user_role import UserRole
+from models.webhook_delivery import WebhookDelivery
+from models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "Appointment",
@@ -68,4 +70,6 @@ __all__ = [
     "SlotHold",
     "User",
     "UserRole",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

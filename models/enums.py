@@ -163,3 +163,12 @@ class NotificationKind(StrEnum):
     CONTENT_HIDDEN = "content_hidden"
     REPORT_RESOLVED = "report_resolved"
     CHECK_IN_DUE = "check_in_due"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    """Where an outbound webhook delivery stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"

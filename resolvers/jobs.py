@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from resolvers import appointments as appointments  # registers its kinds
 from resolvers import notifications as notifications  # registers its kinds
+from resolvers import webhooks as webhooks  # registers its kinds
 from resolvers.core.context import Context
 from resolvers.core.errors import ValidationFailed
 from resolvers.core.jobs import JOB_KINDS, QueueHealth, queue_health

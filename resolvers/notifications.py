@@ -23,6 +23,7 @@ from resolvers.core.loaders import RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.settings import Settings
 from resolvers.policies import require, visible
+from resolvers.webhooks import on_notification
 
 MAX_MARK_IDS = 100
 
@@ -82,6 +83,9 @@ async def notify(
         .returning(Notification)
     )
     notification = (await session.scalars(statement)).one_or_none()
+    if notification is not None:
+        # The clinic's webhook endpoints for this kind: a delivery each, in this transaction.
+        await on_notification(session, notification)
     return notification
 
 

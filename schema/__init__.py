@@ -42,6 +42,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.services import ServicesMutation
 from schema.slots import SlotsMutation, SlotsQuery, SlotsSubscription
 from schema.users import UsersMutation, UsersQuery
+from schema.webhooks import WebhooksMutation, WebhooksQuery
 
 
 @strawberry.type(description="Read the care graph. Every field applies the row policies.")
@@ -59,6 +60,7 @@ class Query(
     CommunityQuery,
     AuditQuery,
     JobsQuery,
+    WebhooksQuery,
     NodeQuery,
 ):
     pass
@@ -85,6 +87,7 @@ class Mutation(
     CouponsMutation,
     NotificationsMutation,
     JobsMutation,
+    WebhooksMutation,
 ):
     pass
 

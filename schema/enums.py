@@ -26,6 +26,7 @@ from models.enums import (
     ReportTargetType,
     ServiceConfirmation,
     ServiceMode,
+    WebhookDeliveryStatus,
 )
 
 # appointments
@@ -62,7 +63,8 @@ strawberry.enum(
     description="What a notification tells: a booking CONFIRMED, CANCELLED (by whom: "
     "`actorRole`), RESCHEDULED or LAPSED (unpaid in time); a payment RECEIVED or REFUNDED; "
     "an APPOINTMENT_REMINDER; a REVIEW_REQUESTED after a visit; a REPLY to your post or "
-    "comment; your CONTENT_HIDDEN by moderation; your REPORT_RESOLVED; a goal CHECK_IN_DUE.",
+    "comment; your CONTENT_HIDDEN by moderation; your REPORT_RESOLVED; a goal CHECK_IN_DUE. "
+    "Also the event kinds of outbound webhooks.",
 )
 
 # payments
@@ -83,6 +85,14 @@ strawberry.enum(
 # users
 strawberry.enum(AppRole, description="An app role. Every signed-in user is a PATIENT.")
 
+# webhooks
+strawberry.enum(
+    WebhookDeliveryStatus,
+    description="Where a webhook delivery stands: PENDING (queued or retrying), DELIVERED "
+    "(the endpoint answered 2xx), FAILED (out of attempts; replay it), SKIPPED (its endpoint "
+    "was inactive when it came due; nothing was sent).",
+)
+
 __all__ = [
     "ActorRole",
     "AppRole",
@@ -101,4 +111,5 @@ __all__ = [
     "ReportReason",
     "ReportStatus",
     "ReportTargetType",
+    "WebhookDeliveryStatus",
 ]

@@ -18,12 +18,12 @@ import uuid
 import strawberry
 
 from resolvers.core.errors import ValidationFailed
+from resolvers.core.global_ids import global_id
 
 
 def format_id(type_name: str, value: uuid.UUID) -> strawberry.ID:
     """The global id of the row `value` of the GraphQL type `type_name`."""
-    raw = f"{type_name}:{value}".encode()
-    return strawberry.ID(base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+    return strawberry.ID(global_id(type_name, value))
 
 
 def format_optional_id(type_name: str, value: uuid.UUID | None) -> strawberry.ID | None:

@@ -18,6 +18,7 @@ from resolvers.policies import (
     notifications,
     services,
     users,
+    webhooks,
 )
 from resolvers.policies.base import TablePolicy, policy_for, readable, require, visible
 
@@ -38,4 +39,5 @@ __all__ = [
     "services",
     "users",
     "visible",
+    "webhooks",
 ]

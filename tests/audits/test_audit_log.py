@@ -247,6 +247,14 @@ WRITES: dict[str, tuple[str, str, Any, str, str]] = {
         "appointment.reschedule",
         "Appointment",
     ),
+    "webhook endpoint": (
+        "admin",
+        'mutation { r: createWebhookEndpoint(input: {url: "https://sms.example.test/hook", '
+        "kinds: [BOOKING_CONFIRMED]}) { __typename } }",
+        lambda w: {},
+        "webhook_endpoint.create",
+        "WebhookEndpoint",
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from models.payment import PAYMENT_STATUSES
 from models.report import REPORT_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TARGET_TYPES
 from models.service import INTAKE_QUESTION_KINDS, SERVICE_CONFIRMATIONS, SERVICE_MODES
 from models.user_role import APP_ROLES
+from models.webhook_delivery import WEBHOOK_DELIVERY_STATUSES
 from resolvers.appointments import TRANSITIONS
 from resolvers.core.database import Database
 from resolvers.goals import STATUS_MOVES
@@ -49,7 +50,9 @@ STORED: dict[type[StrEnum], list[tuple[str, str]]] = {
     enums.ServiceMode: [("services", "mode"), ("appointments", "mode")],
     enums.ServiceConfirmation: [("services", "confirmation")],
     enums.IntakeQuestionKind: [],  # inside services.intake_questions (jsonb)
-    enums.NotificationKind: [("notifications", "kind")],
+    # webhook_endpoints.kinds (an array) is checked with `<@`, which this test cannot read.
+    enums.NotificationKind: [("notifications", "kind"), ("webhook_deliveries", "event_kind")],
+    enums.WebhookDeliveryStatus: [("webhook_deliveries", "status")],
 }
 
 MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
@@ -73,6 +76,7 @@ MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
     enums.ServiceConfirmation: SERVICE_CONFIRMATIONS,
     enums.IntakeQuestionKind: INTAKE_QUESTION_KINDS,
     enums.NotificationKind: NOTIFICATION_KINDS,
+    enums.WebhookDeliveryStatus: WEBHOOK_DELIVERY_STATUSES,
 }
 
 
