@@ -37,6 +37,7 @@ from schema.engine.graphiql import static_route as graphiql_static_route
 from schema.engine.http import GraphQLEndpoint
 from schema.engine.metrics import Metrics
 from schema.engine.websocket import GraphQLWebSocket
+from schema.payments import StripeWebhookEndpoint
 
 ROOT = Path(__file__).resolve().parent
 DEMO_ROLES = {
@@ -317,6 +318,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            Route(
+                "/webhooks/stripe", StripeWebhookEndpoint(settings, state).handle, methods=["POST"]
+            ),
             graphiql_static_route(),
         ],
         lifespan=lifespan,

@@ -25,8 +25,10 @@ from models.payment import Payment
 from models.persisted_query import PersistedQuery
 from models.post import Post
 from models.post_like import PostLike
+from models.provider_event import ProviderEvent
 from models.rate_limit_bucket import RateLimitBucket
 from models.realtime_event import RealtimeEvent
+from models.refund import Refund
 from models.report import Report
 from models.review import Review
 from models.service import Service
@@ -62,8 +64,10 @@ __all__ = [
     "PersistedQuery",
     "Post",
     "PostLike",
+    "ProviderEvent",
     "RateLimitBucket",
     "RealtimeEvent",
+    "Refund",
     "Report",
     "Review",
     "Service",

@@ -73,9 +73,12 @@ class ActorRole(StrEnum):
 
 
 class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    """A checkout is open: the patient is paying with the provider."""
     PAID = "paid"
     FAILED = "failed"
     REFUNDED = "refunded"
+    """Refunded in full (a partial refund leaves it PAID with `amountRefunded`)."""
 
 
 class CouponKind(StrEnum):
@@ -172,3 +175,25 @@ class WebhookDeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+class PaymentMethod(StrEnum):
+    """How a payment was made: at the desk (cash, card, bank transfer) or online."""
+
+    CASH = "cash"
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    ONLINE = "online"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ProviderEventStatus(StrEnum):
+    APPLIED = "applied"
+    DEFERRED = "deferred"
+    """A refund that arrived before its payment's success: applied once the success is."""
+    IGNORED = "ignored"

@@ -8,9 +8,10 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, TimestampMixin
-from models.enums import PaymentStatus, one_of, values
+from models.enums import PaymentMethod, PaymentStatus, one_of, values
 
 PAYMENT_STATUSES = values(PaymentStatus)
+PAYMENT_METHODS = values(PaymentMethod)
 
 
 class Payment(IdMixin, TimestampMixin, Base):
@@ -27,6 +28,17 @@ class Payment(IdMixin, TimestampMixin, Base):
         Index("ix_payments_appointment_id", "appointment_id"),
         Index("ix_payments_status_paid_at", "status", "paid_at"),
         Index("ix_payments_recorded_by", "recorded_by"),
+        CheckConstraint(
+            "amount_refunded >= 0 AND amount_refunded <= amount", name="amount_refunded_range"
+        ),
+        CheckConstraint(one_of("method", PaymentMethod), name="method_valid"),
+        # One open checkout per appointment: a second startCheckout returns it.
+        Index(
+            "uq_payments_appointment_id_pending",
+            "appointment_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index(
             "uq_payments_provider_provider_ref",
             "provider",
@@ -50,3 +62,10 @@ class Payment(IdMixin, TimestampMixin, Base):
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    method: Mapped[str | None] = mapped_column(String(20))
+    """How it was paid (cash, card, bank transfer at the desk; online with a provider)."""
+    amount_refunded: Mapped[Decimal] = mapped_column(Numeric(10, 2), server_default="0")
+    client_secret: Mapped[str | None] = mapped_column(Text)
+    """While PENDING with a provider: what the patient's app needs to pay (Stripe's
+    PaymentIntent client secret)."""
+    failure_reason: Mapped[str | None] = mapped_column(Text)

@@ -216,6 +216,11 @@ async def _tell(
 ) -> None:
     """The notifications of an appointment reaching `status` (refunds: payments.py)."""
     subject = Subject("Appointment", appointment.id)
+    if status == "cancelled":
+        # Its payments are refunded by the cancellation policy, in this transaction.
+        from resolvers.payments import refund_for_cancellation  # payments imports this module
+
+        await refund_for_cancellation(session, ctx, appointment, role, now)
     if status == "confirmed":
         await notify(
             session,

@@ -36,7 +36,7 @@ from schema.jobs import JobsMutation, JobsQuery
 from schema.lessons import LessonsMutation, LessonsQuery
 from schema.node import NodeQuery
 from schema.notifications import NotificationsMutation, NotificationsSubscription
-from schema.payments import PaymentsMutation
+from schema.payments import PaymentsMutation, PaymentsQuery
 from schema.reviews import ReviewsMutation
 from schema.scalars import SCALAR_OVERRIDES
 from schema.services import ServicesMutation
@@ -59,6 +59,7 @@ class Query(
     LessonsQuery,
     CommunityQuery,
     AuditQuery,
+    PaymentsQuery,
     JobsQuery,
     WebhooksQuery,
     NodeQuery,

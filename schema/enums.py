@@ -19,7 +19,10 @@ from models.enums import (
     IntakeQuestionKind,
     Mood,
     NotificationKind,
+    PaymentMethod,
     PaymentStatus,
+    ProviderEventStatus,
+    RefundStatus,
     ReportAction,
     ReportReason,
     ReportStatus,
@@ -68,7 +71,25 @@ strawberry.enum(
 )
 
 # payments
-strawberry.enum(PaymentStatus, description="State of a payment.")
+strawberry.enum(
+    PaymentStatus,
+    description="State of a payment: PENDING (a checkout is open), PAID, FAILED, or REFUNDED "
+    "in full (a partial refund leaves it PAID; see `amountRefunded`).",
+)
+strawberry.enum(
+    PaymentMethod,
+    description="How it was paid: at the front desk (CASH, CARD, BANK_TRANSFER) or ONLINE "
+    "with a provider.",
+)
+strawberry.enum(
+    ProviderEventStatus,
+    description="What became of a provider's webhook event: APPLIED, DEFERRED (a refund "
+    "before its payment's success, applied with it) or IGNORED (nothing of ours to change).",
+)
+strawberry.enum(
+    RefundStatus,
+    description="Where a refund stands: PENDING (the provider is making it), SUCCEEDED, FAILED.",
+)
 
 # services
 strawberry.enum(ServiceMode, description="Where a service takes place: in person or by video.")
@@ -106,7 +127,10 @@ __all__ = [
     "GoalType",
     "Mood",
     "NotificationKind",
+    "PaymentMethod",
     "PaymentStatus",
+    "ProviderEventStatus",
+    "RefundStatus",
     "ReportAction",
     "ReportReason",
     "ReportStatus",

@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     # their time is free to others from then on, and the lapse job cancels them.
     payment_window_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
+    # Payments. New checkouts go to this provider: `manual` (paid at the front desk and
+    # recorded there) or `stripe` (PaymentIntents; needs the API key and webhook secret).
+    payment_provider: Literal["manual", "stripe"] = "manual"
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    # Where the Stripe client sends requests (unset: api.stripe.com); tests, stripe-mock.
+    stripe_api_base: str | None = None
+    # Webhook events signed longer ago than this are refused (replays).
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    # A late cancellation (by the patient's side, inside the doctor's cancellation window)
+    # keeps this percentage of the payment as a fee: 100 refunds nothing, 0 everything.
+    late_cancellation_fee_percent: int = Field(default=100, ge=0, le=100)
+
     # Appointment reminders: this many minutes before a confirmed appointment's start
     # (JSON list; absolute durations, so a DST change in between moves nothing).
     reminder_minutes_before: list[int] = Field(default_factory=lambda: [24 * 60, 60])
@@ -135,6 +148,17 @@ class Settings(BaseSettings):
         if "{room}" not in template or not example.startswith("https://"):
             raise ValueError("must be an https:// URL containing {room}")
         return template
+
+    @model_validator(mode="after")
+    def _stripe(self) -> Settings:
+        if self.payment_provider == "stripe" and not (
+            self.stripe_api_key and self.stripe_webhook_secret
+        ):
+            raise ValueError(
+                "CAREGRAPH_PAYMENT_PROVIDER=stripe needs CAREGRAPH_STRIPE_API_KEY and "
+                "CAREGRAPH_STRIPE_WEBHOOK_SECRET."
+            )
+        return self
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -27,6 +27,8 @@ from models import (
     CouponUsage,
     Doctor,
     Payment,
+    ProviderEvent,
+    Refund,
     Review,
     SlotHold,
 )
@@ -219,6 +221,49 @@ class PaymentPolicy(TablePolicy[Payment]):
         """Payments are recorded and refunded by admins and the provider (service_role)."""
         return viewer.is_service or viewer.is_admin
 
+    def can_record_at_desk(self, viewer: Viewer) -> bool:
+        """The front desk records what is paid there (cash, card, transfer)."""
+        return self.can_write(viewer) or viewer.is_staff
+
+    def can_refund(self, viewer: Viewer) -> bool:
+        """Refunds in part or in full: the front desk, admins, the provider."""
+        return self.can_write(viewer) or viewer.is_staff
+
+    def can_check_out(self, viewer: Viewer, appointment: Appointment) -> bool:
+        """Opening a checkout: the appointment's patient, the front desk, admins."""
+        return (
+            viewer.is_service
+            or viewer.is_admin
+            or viewer.is_staff
+            or (viewer.user_id is not None and appointment.patient_id == viewer.user_id)
+        )
+
+
+class RefundPolicy(TablePolicy[Refund]):
+    """refunds: readable with their payment."""
+
+    model = Refund
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_admin or viewer.is_staff:
+            return true()
+        if viewer.user_id is None:
+            return false()
+        return (
+            select(Payment.id)
+            .where(Payment.id == Refund.payment_id, payment_policy.read(viewer))
+            .exists()
+        )
+
+
+class ProviderEventPolicy(TablePolicy[ProviderEvent]):
+    """provider_events: the webhook log, for admins."""
+
+    model = ProviderEvent
+
+    def read(self, viewer: Viewer) -> ColumnElement[bool]:
+        return true() if viewer.is_admin else false()
+
 
 class CouponPolicy(TablePolicy[Coupon]):
     model = Coupon
@@ -283,6 +328,8 @@ appointment_event_policy = AppointmentEventPolicy()
 clinical_note_policy = ClinicalNotePolicy()
 slot_hold_policy = SlotHoldPolicy()
 payment_policy = PaymentPolicy()
+refund_policy = RefundPolicy()
+provider_event_policy = ProviderEventPolicy()
 coupon_policy = CouponPolicy()
 coupon_usage_policy = CouponUsagePolicy()
 review_policy = ReviewPolicy()

@@ -19,7 +19,9 @@ from models.coupon import COUPON_KINDS
 from models.goal import CHECK_IN_FREQUENCIES, GOAL_STATUSES, GOAL_TYPES
 from models.goal_check_in import MOODS
 from models.notification import NOTIFICATION_KINDS
-from models.payment import PAYMENT_STATUSES
+from models.payment import PAYMENT_METHODS, PAYMENT_STATUSES
+from models.provider_event import PROVIDER_EVENT_STATUSES
+from models.refund import REFUND_STATUSES
 from models.report import REPORT_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TARGET_TYPES
 from models.service import INTAKE_QUESTION_KINDS, SERVICE_CONFIRMATIONS, SERVICE_MODES
 from models.user_role import APP_ROLES
@@ -53,6 +55,9 @@ STORED: dict[type[StrEnum], list[tuple[str, str]]] = {
     # webhook_endpoints.kinds (an array) is checked with `<@`, which this test cannot read.
     enums.NotificationKind: [("notifications", "kind"), ("webhook_deliveries", "event_kind")],
     enums.WebhookDeliveryStatus: [("webhook_deliveries", "status")],
+    enums.PaymentMethod: [("payments", "method")],
+    enums.RefundStatus: [("refunds", "status")],
+    enums.ProviderEventStatus: [("provider_events", "status")],
 }
 
 MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
@@ -77,6 +82,9 @@ MODEL_TUPLES: dict[type[StrEnum], tuple[str, ...]] = {
     enums.IntakeQuestionKind: INTAKE_QUESTION_KINDS,
     enums.NotificationKind: NOTIFICATION_KINDS,
     enums.WebhookDeliveryStatus: WEBHOOK_DELIVERY_STATUSES,
+    enums.PaymentMethod: PAYMENT_METHODS,
+    enums.RefundStatus: REFUND_STATUSES,
+    enums.ProviderEventStatus: PROVIDER_EVENT_STATUSES,
 }
 
 
