@@ -214,6 +214,18 @@ async def _tell(
     )
 
 
+async def _lock(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
+    """Locks a payment's appointment, then the payment: the order of every path that
+    changes both (cancelling locks the appointment first too), so none deadlocks another."""
+    appointment_id = await session.scalar(
+        select(Payment.appointment_id).where(Payment.id == payment_id)
+    )
+    await session.execute(
+        select(Appointment.id).where(Appointment.id == appointment_id).with_for_update()
+    )
+    return await session.get_one(Payment, payment_id, with_for_update=True, populate_existing=True)
+
+
 # --- checkout ------------------------------------------------------------------------
 
 
@@ -367,16 +379,13 @@ async def _apply(
     intent = _intent_of(event)
     if intent is None:
         return "ignored"
-    payment = (
-        await session.scalars(
-            select(Payment)
-            .where(Payment.provider == provider, Payment.provider_ref == intent)
-            .with_for_update()
-        )
-    ).one_or_none()
-    if payment is None:
+    payment_id = await session.scalar(
+        select(Payment.id).where(Payment.provider == provider, Payment.provider_ref == intent)
+    )
+    if payment_id is None:
         logger.warning("%s event %s for an unknown payment %s", provider, event.get("id"), intent)
         return "ignored"
+    payment = await _lock(session, payment_id)
     if kind == SUCCEEDED:
         return await _succeeded(session, ctx, payment, obj, now)
     if kind in FAILED:
@@ -647,13 +656,14 @@ async def refund_payment(
             errors.add("amount", problem)
     errors.raise_if_any()
     async with ctx.db.transaction() as session:
-        payment = (
-            await session.scalars(
-                visible(Payment, ctx.viewer).where(Payment.id == payment_id).with_for_update()
-            )
-        ).one_or_none()
-        if payment is None:
+        readable = await session.scalar(
+            visible(Payment, ctx.viewer)
+            .with_only_columns(Payment.id)
+            .where(Payment.id == payment_id)
+        )
+        if readable is None:
             raise NotFound("Payment not found.")
+        payment = await _lock(session, payment_id)
         if payment.status != "paid":
             raise ValidationFailed.single(
                 "paymentId", f"only a paid payment can be refunded; this one is {payment.status}"
@@ -749,10 +759,10 @@ async def refund_job(jobs: JobContext, payload: dict[str, Any]) -> None:
         return
     made = await provider_named(payment.provider, ctx.settings).refund(refund, payment)
     async with ctx.db.transaction() as session:
+        payment = await _lock(session, payment.id)
         refund = await session.get_one(Refund, refund_id, with_for_update=True)
         if refund.status != "pending":
             return  # the provider's webhook got here first
-        payment = await session.get_one(Payment, refund.payment_id, with_for_update=True)
         refund.provider_ref = made.provider_ref
         if made.status == "succeeded":
             await _refund_succeeded(session, ctx, refund, payment, jobs.now())

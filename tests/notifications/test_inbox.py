@@ -19,7 +19,7 @@ from resolvers.appointments import (
 from resolvers.core.database import Database
 from resolvers.core.jobs import JobContext, run_job
 from resolvers.core.settings import Settings
-from resolvers.notifications import reminder_times
+from resolvers.notifications import reminder_times, schedule_reminders
 from tests.appointments.factories import (
     at,
     context_for,
@@ -265,6 +265,13 @@ async def test_a_reminder_across_a_dst_change_runs_at_its_moment(
         )
         session.add(appointment)
         await session.flush()
+    async with db.transaction() as session:
+        await schedule_reminders(session, settings, appointment, datetime.now(UTC))
+    queued = sorted(row.execute_after for row in await _jobs(db, "appointment.remind"))
+    expected = [datetime(2027, 3, 27, 8, 0, tzinfo=UTC), datetime(2027, 3, 28, 7, 0, tzinfo=UTC)]
+    assert all(
+        abs(got - want) < timedelta(seconds=1) for got, want in zip(queued, expected, strict=True)
+    )
     payload = {
         "appointmentId": str(appointment.id),
         "startsAt": starts_at.isoformat(),

@@ -490,3 +490,39 @@ async def test_reconciliation_is_for_admins_and_finds_what_does_not_add_up(
     found = (await client.execute(RECONCILE, as_user=admin)).data["paymentReconciliation"]
     assert [m["kind"] for m in found["mismatches"]] == ["confirmed_unpaid"]
     assert found["mismatches"][0]["detail"] == "100.00 due, no payment"
+
+
+async def test_a_refund_racing_a_cancellation_never_deadlocks_nor_overpays(
+    settings: Settings, db: Database, fake: FakeStripe, stripe_settings: Settings
+) -> None:
+    """The front desk refunds part while the patient cancels, over separate connections:
+    both lock the appointment before the payment, so neither deadlocks; what is refunded
+    in all never exceeds what was paid."""
+    other_engine = Database(settings.database_url or "", pool_size=4)
+    staff = await make_user(db, roles=("staff",))
+    async with (
+        graphql_client(stripe_settings, db, differential=False) as one,
+        graphql_client(stripe_settings, other_engine, differential=False) as two,
+    ):
+        for _ in range(6):
+            _doctor, patient, appointment_id = await _booked(one, db)
+            started = (await one.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
+            await _post(one, fake.succeed(started["startCheckout"]["payment"]["providerRef"]))
+            payment_id = started["startCheckout"]["payment"]["id"]
+            refunded, cancelled = await asyncio.gather(
+                two.execute(
+                    REFUND, {"input": {"paymentId": payment_id, "amount": "40.00"}}, as_user=staff
+                ),
+                one.execute(CANCEL, {"id": appointment_id}, as_user=patient),
+            )
+            assert not refunded.errors and not cancelled.errors
+            assert cancelled.data["cancelAppointment"]["__typename"] == "AppointmentUpdated"
+        await _run_refund_jobs(db, stripe_settings)
+    await other_engine.dispose()
+    async with db.read() as session:
+        rows = (
+            await session.execute(select(Payment.amount, Payment.amount_refunded, Payment.status))
+        ).all()
+    assert len(rows) == 6
+    # Whichever came first, the rest of the payment went back: all of it, in one or two.
+    assert {tuple(row) for row in rows} == {(Decimal("100.00"), Decimal("100.00"), "refunded")}
