@@ -376,11 +376,12 @@ async def test_video_meeting_links_show_once_confirmed_to_those_who_read_the_app
     assert free.data["bookAppointment"]["appointment"]["meetingLink"] is None
     not_video = await client.execute(SET_LINK, {"id": free_id, "url": own_link}, as_user=owner)
     assert not_video.data["setMeetingLink"]["fields"] == [{"field": "appointmentId"}]
-    # Cancelled: the link is no longer shown.
+    # Cancelled by the doctor (and so refunded in full at once, paid at the desk): the link
+    # is no longer shown.
     cancel = "mutation ($id: ID!) { cancelAppointment(input: {id: $id}) { __typename } }"
     await client.execute(cancel, {"id": appointment["id"]}, as_user=owner)
     after = await client.execute(LINK, {"id": appointment["id"]}, as_user=patient)
-    assert after.data["appointment"] == {"status": "CANCELLED", "meetingLink": None}
+    assert after.data["appointment"] == {"status": "REFUNDED", "meetingLink": None}
 
 
 # --- group sessions ------------------------------------------------------------------
