@@ -528,6 +528,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     print(flush=True)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info"}
     options["timeout_graceful_shutdown"] = 10  # in-flight requests finish on shutdown
+    options["ws_per_message_deflate"] = settings.ws_compression
     # Our JSON access log already has one line per request (with its SQL statement count):
     # uvicorn's own line would only repeat it.
     options["access_log"] = not settings.log_requests

@@ -203,10 +203,13 @@ async def run(args: argparse.Namespace) -> None:
         CAREGRAPH_JWT_SECRET=SECRET,
         CAREGRAPH_LOG_REQUESTS="false",
         CAREGRAPH_WS_MAX_CONNECTIONS_PER_VIEWER="10000",
+        CAREGRAPH_JOBS_IN_PROCESS=os.environ.get("CAREGRAPH_JOBS_IN_PROCESS", "true"),
     )
     server = subprocess.Popen(  # noqa: ASYNC220 (started once, before anything runs)
         [sys.executable, "-m", "uvicorn", "--factory", "server:app_factory", "--port", str(port),
-         "--log-level", "warning", "--ws-max-queue", "1000"],
+         "--log-level", "warning", "--ws-max-queue", "1000",
+         # As `python server.py` runs it by default (CAREGRAPH_WS_COMPRESSION=false).
+         "--ws-per-message-deflate", os.environ.get("CAREGRAPH_WS_COMPRESSION", "false")],
         cwd=ROOT,
         env=env,
     )  # fmt: skip

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(default=50, ge=1, le=1000)
     ws_max_connections_per_viewer: int = Field(default=20, ge=1, le=10_000)
     ws_max_message_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
+    # permessage-deflate on WebSockets: smaller frames for large payloads, but about 45 KB
+    # of zlib state per connection (the compressor's window), idle or not.
+    ws_compression: bool = False
 
     # Booking: how long a slot hold lasts, and how far ahead of now a slot must start.
     hold_minutes: int = Field(default=10, ge=1, le=120)

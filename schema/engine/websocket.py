@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -63,6 +64,14 @@ def error_payload(errors: list[GraphQLError], request_id: str) -> list[dict[str,
     return [_coded(coded(error, request_id), request_id) for error in errors]
 
 
+@functools.lru_cache(maxsize=512)
+def _parse(query: str) -> DocumentNode:
+    """One document per query text: a thousand subscribers of the same subscription share
+    its AST (and its measurement, `limits.MeasurementCache`, keyed by the document), instead
+    of each keeping a parse of its own."""
+    return parse(query)
+
+
 async def start_operation(
     schema: strawberry.Schema,
     context: Context,
@@ -74,7 +83,7 @@ async def start_operation(
     subscription refused before it started: invalid, or past the document limits), its
     one result."""
     try:
-        document = parse(query)
+        document = _parse(query)
     except GraphQLError:
         document = None  # graphql-core reports it, as for any operation
     operation = _operation(document, name) if document is not None else None
@@ -155,7 +164,11 @@ class _Connection:
         self.viewer_key: Any = None
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
-        self.timers: list[asyncio.Task[None]] = []
+        # Timer handles, not tasks: an idle connection keeps no coroutine of its own waiting
+        # for its keep-alive ping or its token's expiry.
+        self.ping_timer: asyncio.TimerHandle | None = None
+        self.expiry_timer: asyncio.TimerHandle | None = None
+        self.sending: set[asyncio.Task[None]] = set()
 
     # --- the socket ---------------------------------------------------------------------
 
@@ -169,6 +182,7 @@ class _Connection:
         if first.get("type") != "connection_init":
             raise _Closed(4401, "Unauthorized")
         await self.initialise(first.get("payload"))
+        del first  # its token: not kept for the connection's life
         while True:
             message = await self.receive()
             await self.handle(message)
@@ -196,9 +210,13 @@ class _Connection:
                 await self.websocket.close(code, reason)
 
     async def stop(self) -> None:
-        for task in [*self.operations.values(), *self.timers]:
+        for timer in (self.ping_timer, self.expiry_timer):
+            if timer is not None:
+                timer.cancel()
+        tasks = [*self.operations.values(), *self.sending]
+        for task in tasks:
             task.cancel()
-        for task in [*self.operations.values(), *self.timers]:
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
         self.operations.clear()
@@ -235,18 +253,25 @@ class _Connection:
         self.server.connections[key] += 1
         self.viewer_key = key
         await self.send({"type": "connection_ack"})
+        loop = asyncio.get_running_loop()
         if expires_at is not None:
-            self.timers.append(asyncio.create_task(self._expire(expires_at)))
-        self.timers.append(asyncio.create_task(self._keep_alive()))
+            delay = max(0.0, expires_at - time.time())
+            self.expiry_timer = loop.call_later(delay, self._start_expiry)
+        self.ping_timer = loop.call_later(self.settings.ws_ping_seconds, self._ping)
 
-    async def _expire(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        await self.close(4403, "Token expired")
+    def _start(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
 
-    async def _keep_alive(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.ws_ping_seconds)
-            await self.send({"type": "ping"})
+    def _start_expiry(self) -> None:
+        self._start(self.close(4403, "Token expired"))
+
+    def _ping(self) -> None:
+        """Sends a ping and arms the next one (the keep-alive of graphql-transport-ws)."""
+        self._start(self.send({"type": "ping"}))
+        loop = asyncio.get_running_loop()
+        self.ping_timer = loop.call_later(self.settings.ws_ping_seconds, self._ping)
 
     async def handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]

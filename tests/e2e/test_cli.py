@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+import websockets.sync.client
 from sqlalchemy import select
+from websockets.typing import Subprotocol
 
 from models import UserRole
 from resolvers.core.database import Database
@@ -252,6 +254,17 @@ def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
             f"http://127.0.0.1:{port}/graphql", headers={"Accept": "text/html"}, timeout=10
         )
         assert "graphiql" in graphiql.text.lower()
+        # WebSockets without permessage-deflate (CAREGRAPH_WS_COMPRESSION=false): the
+        # client offers it, the server declines (no zlib state per idle subscriber).
+        with websockets.sync.client.connect(
+            f"ws://127.0.0.1:{port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]
+        ) as socket:
+            assert socket.response is not None
+            assert "Sec-WebSocket-Extensions" not in socket.response.headers
+            socket.send('{"type": "connection_init"}')
+            assert "connection_ack" in str(socket.recv(timeout=10))
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert "caregraph_jobs_oldest_waiting_seconds" in metrics
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     finally:
