@@ -331,7 +331,10 @@ class PaymentProviderUnavailable(ValidationFailed):
 
 SUCCEEDED = "payment_intent.succeeded"
 FAILED = ("payment_intent.payment_failed", "payment_intent.canceled")
-REFUNDED = ("charge.refunded", "refund.created", "refund.updated")
+# Stripe sends `refund.created` / `refund.updated` for every refund, ours or made in its
+# dashboard, with the Refund itself (its id: applied once); `charge.refunded`, sent for the
+# same refunds with the charge's running total, is ignored so none is counted twice.
+REFUNDED = ("refund.created", "refund.updated")
 
 
 def _intent_of(event: dict[str, Any]) -> str | None:
@@ -484,26 +487,9 @@ async def _refunded_at_provider(
     obj: dict[str, Any],
     now: datetime,
 ) -> str:
-    """A refund the provider reports: ours (matched by its id) succeeds; one made at the
-    provider (its dashboard) is recorded. For `charge.refunded`, the charge's
-    `amount_refunded` is the total: what it adds to ours is recorded."""
-    if kind == "charge.refunded":
-        total = from_minor_units(int(obj.get("amount_refunded", 0)), payment.currency)
-        missing = total - payment.amount_refunded - await _pending_refunds(session, payment)
-        if missing <= 0:
-            return "ignored"
-        refund = Refund(
-            payment_id=payment.id,
-            amount=min(missing, payment.amount - payment.amount_refunded),
-            currency=payment.currency,
-            reason="refunded at the provider",
-            requested_role="service",
-            status="pending",
-        )
-        session.add(refund)
-        await session.flush()
-        await _refund_succeeded(session, ctx, refund, payment, now)
-        return "applied"
+    """A refund the provider reports (a Refund object): ours (matched by its id or our id
+    in its metadata) succeeds or fails; one made at the provider (its dashboard) is
+    recorded."""
     refund_ref = obj.get("id")
     status = obj.get("status")
     found: Refund | None = (

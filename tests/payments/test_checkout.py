@@ -526,3 +526,27 @@ async def test_a_refund_racing_a_cancellation_never_deadlocks_nor_overpays(
     assert len(rows) == 6
     # Whichever came first, the rest of the payment went back: all of it, in one or two.
     assert {tuple(row) for row in rows} == {(Decimal("100.00"), Decimal("100.00"), "refunded")}
+
+
+async def test_a_refund_reported_twice_by_stripe_counts_once(
+    client: GraphQLClient, db: Database, fake: FakeStripe
+) -> None:
+    """Stripe reports a refund made in its dashboard with `refund.created` and with
+    `charge.refunded` (the charge's running total): 30.00 back, not 60.00."""
+    _doctor, patient, appointment_id = await _booked(client, db)
+    checkout = (await client.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
+    intent_id = checkout["startCheckout"]["payment"]["providerRef"]
+    await _post(client, fake.succeed(intent_id))
+    provider_client = stripe.StripeClient(
+        "sk_test_caregraph", base_addresses={"api": fake.url}, http_client=stripe.HTTPXClient()
+    )
+    made = await provider_client.v1.refunds.create_async(
+        {"payment_intent": intent_id, "amount": 3000}
+    )
+    for kind in ("charge.refunded", "refund.created", "charge.refunded"):
+        event = fake.refund_event(made.id, type=kind)
+        assert (await _post(client, event)).status_code == 200
+    view = await _view(client, appointment_id, patient)
+    [payment] = view["payments"]
+    assert payment["amountRefunded"] == "30.00" and payment["status"] == "PAID"
+    assert [r["amount"] for r in payment["refunds"]] == ["30.00"]
