@@ -24,7 +24,7 @@ from resolvers.core.jobs import JobContext, run_job
 from resolvers.core.settings import Settings
 from tests.appointments.factories import at, local_day_ahead, weekday_of
 from tests.client import GraphQLClient, graphql_client
-from tests.factories import gid, make_doctor, make_rule, make_user
+from tests.factories import gid, make_doctor, make_rule, make_user, user_of
 from tests.payments.fake_stripe import FakeStripe, fake_stripe, signed_event
 
 SECRET = "whsec_test_caregraph_0123456789"
@@ -550,3 +550,37 @@ async def test_a_refund_reported_twice_by_stripe_counts_once(
     [payment] = view["payments"]
     assert payment["amountRefunded"] == "30.00" and payment["status"] == "PAID"
     assert [r["amount"] for r in payment["refunds"]] == ["30.00"]
+
+
+async def test_refunds_are_read_with_their_payment(
+    client: GraphQLClient, db: Database, fake: FakeStripe
+) -> None:
+    """The refunds policy follows the payments policy: the appointment's patient and
+    doctor, the front desk and admins read a refund (also by node id); another patient,
+    a coach and anon do not; the webhook log (provider events) is for admins only."""
+    doctor, patient, appointment_id = await _booked(client, db)
+    checkout = (await client.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
+    intent_id = checkout["startCheckout"]["payment"]["providerRef"]
+    await _post(client, fake.succeed(intent_id))
+    staff = await make_user(db, roles=("staff",))
+    admin = await make_user(db, roles=("admin",))
+    refunded = await client.execute(
+        REFUND,
+        {"input": {"paymentId": checkout["startCheckout"]["payment"]["id"], "amount": "5.00"}},
+        as_user=staff,
+    )
+    assert refunded.data["refundPayment"]["refund"]["amount"] == "5.00"
+    async with db.read() as session:
+        [refund] = (await session.scalars(select(Refund))).all()
+    node = "query ($id: ID!) { node(id: $id) { ... on Refund { amount } } }"
+    readers = [patient, await user_of(db, doctor), staff, admin]
+    others = [await make_user(db), await make_user(db, roles=("coach",)), None]
+    for reader in readers:
+        seen = await client.execute(node, {"id": gid(refund)}, as_user=reader)
+        assert seen.data["node"] == {"amount": "5.00"}, reader
+    for other in others:
+        seen = await client.execute(node, {"id": gid(refund)}, as_user=other)
+        assert seen.data["node"] is None, other
+    for reader in (patient, staff):
+        refused = await client.execute(RECONCILE, as_user=reader)
+        assert refused.errors[0]["extensions"]["code"] == "FORBIDDEN"
