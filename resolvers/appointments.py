@@ -679,6 +679,15 @@ async def reschedule_appointment(
     now = now or datetime.now(UTC)
     try:
         async with ctx.db.transaction() as session:
+            # The doctor's lock first, then the appointment's, as a booking takes them.
+            doctor_id = await session.scalar(
+                visible(Appointment, viewer)
+                .with_only_columns(Appointment.doctor_id)
+                .where(Appointment.id == appointment_id)
+            )
+            if doctor_id is None:
+                raise NotFound("Appointment not found.")
+            doctor = await lock_doctor(session, viewer, doctor_id)
             appointment = await _locked_appointment(session, viewer, appointment_id)
             require(
                 appointment_policy.can_reschedule(viewer, appointment),
@@ -693,7 +702,6 @@ async def reschedule_appointment(
                 )
             refuse_if_lapsed(appointment, now)
             role = actor_role(viewer, appointment)
-            doctor = await lock_doctor(session, viewer, appointment.doctor_id)
             await lapse_overdue_of_doctor(session, ctx, doctor.id, now)
             if role == "patient":
                 _check_patient_window(
@@ -1220,13 +1228,9 @@ async def lapse(
     await move_to(session, ctx, appointment, "cancelled", LAPSE_REASON, role="system", now=now)
 
 
-_OVERDUE = (
-    select(Appointment)
-    .where(
-        Appointment.status == "pending_payment",
-        Appointment.payment_due_at <= bindparam("now"),
-    )
-    .with_for_update(skip_locked=True)
+_OVERDUE = select(Appointment).where(
+    Appointment.status == "pending_payment",
+    Appointment.payment_due_at <= bindparam("now"),
 )
 
 
@@ -1235,9 +1239,11 @@ async def lapse_overdue_of_doctor(
 ) -> None:
     """Under the doctor's lock, before a booking or a move: that doctor's unpaid bookings
     past their window lapse now, so their times are free to take (the unique indexes of
-    live appointments included). One locked by another transaction is skipped: that one
-    is lapsing it, or paying it in time."""
-    statement = _OVERDUE.where(Appointment.doctor_id == doctor_id)
+    live appointments included). One locked by another transaction (a payment arriving,
+    the lapse job) is waited for, then seen as that transaction left it: paid in time, it
+    holds its time and the slot computation that follows sees it. (Every path that locks
+    an appointment and then its doctor takes the doctor first: no deadlock.)"""
+    statement = _OVERDUE.where(Appointment.doctor_id == doctor_id).with_for_update()
     lapsed = (await session.scalars(statement, {"now": now})).all()
     for appointment in lapsed:
         await lapse(session, ctx, appointment, now)
@@ -1258,8 +1264,12 @@ async def lapse_job(jobs: JobContext, payload: dict[str, Any]) -> None:
                 .with_for_update()
             )
         ).one_or_none()
-        if appointment is not None and is_lapsed(appointment, now):
+        if appointment is None or appointment.status != "pending_payment":
+            return
+        if is_lapsed(appointment, now):
             await lapse(session, ctx, appointment, now)
+        elif appointment.payment_due_at is not None:  # ran early (the clock, a retry)
+            await enqueue(session, "appointment.lapse", payload, at=appointment.payment_due_at)
 
 
 @periodic_job("appointments.lapse_overdue", "* * * * *")
@@ -1269,5 +1279,6 @@ async def lapse_overdue_job(jobs: JobContext, _payload: dict[str, Any]) -> None:
     now = jobs.now()
     ctx = jobs.request_context()
     async with ctx.db.transaction() as session:
-        for appointment in (await session.scalars(_OVERDUE.limit(500), {"now": now})).all():
+        overdue = _OVERDUE.order_by(Appointment.id).limit(500).with_for_update(skip_locked=True)
+        for appointment in (await session.scalars(overdue, {"now": now})).all():
             await lapse(session, ctx, appointment, now)

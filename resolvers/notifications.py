@@ -252,7 +252,7 @@ def check_in_due_since(frequency: str, start: date, last_check_in: date | None) 
 @periodic_job("goals.check_in_due", "7 * * * *")
 async def check_in_due_job(jobs: JobContext, _payload: dict[str, Any]) -> None:
     """Hourly: the owner of each active goal whose check-in is due gets one notification
-    per due date (the dedupe key), however often this runs."""
+    per period missed (the due date is the dedupe key), however often this runs."""
     now = jobs.now()
     last = (
         select(GoalCheckIn.goal_id, func.max(GoalCheckIn.date).label("last"))
@@ -273,6 +273,9 @@ async def check_in_due_job(jobs: JobContext, _payload: dict[str, Any]) -> None:
             due = check_in_due_since(frequency, start, last_check_in)
             if due > now:
                 continue
+            # One per missed period: a daily goal left alone for a week is told each day.
+            period = timedelta(days=CHECK_IN_DAYS.get(frequency, 7))
+            due += (now - due) // period * period
             await notify(
                 session,
                 user_id=owner_id,

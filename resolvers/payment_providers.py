@@ -60,6 +60,11 @@ def minor_units(amount: Decimal, currency: str) -> int:
     return int(scaled)
 
 
+def smallest_unit(currency: str) -> Decimal:
+    """The smallest amount stored for `currency` (amounts keep two decimals at most)."""
+    return Decimal(1).scaleb(-min(exponent(currency), 2))
+
+
 def from_minor_units(units: int, currency: str) -> Decimal:
     return Decimal(units).scaleb(-exponent(currency)).quantize(Decimal("0.01"))
 
@@ -167,10 +172,14 @@ class StripeProvider:
         if payment.provider_ref is None:
             return ProviderRefund(None, "failed", "the payment has no Stripe PaymentIntent")
         try:
+            amount = minor_units(refund.amount, refund.currency)
+        except ValueError as error:
+            return ProviderRefund(None, "failed", str(error))
+        try:
             made = await self.client.v1.refunds.create_async(
                 {
                     "payment_intent": payment.provider_ref,
-                    "amount": minor_units(refund.amount, refund.currency),
+                    "amount": amount,
                     "metadata": {"refund_id": str(refund.id), "payment_id": str(payment.id)},
                 },
                 {"idempotency_key": f"refund-{refund.id}"},

@@ -45,6 +45,7 @@ from resolvers.payment_providers import (
     from_minor_units,
     minor_units,
     provider_named,
+    smallest_unit,
 )
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import payment_policy
@@ -394,10 +395,13 @@ async def _apply(
     if kind in FAILED:
         if payment.status != "pending":
             return "ignored"  # a failure after a success (or a second failure) changes nothing
-        payment.status = "failed"
-        payment.client_secret = None
         error = obj.get("last_payment_error") or {}
         payment.failure_reason = error.get("message") or obj.get("cancellation_reason") or kind
+        if kind == "payment_intent.canceled":
+            payment.status = "failed"
+            payment.client_secret = None
+        # A declined attempt is not the end: the same intent (and client secret) may be
+        # paid with another card, so the payment stays open with the reason shown.
         return "applied"
     if kind in REFUNDED:
         if payment.status not in ("paid", "refunded"):
@@ -409,8 +413,12 @@ async def _apply(
 async def _succeeded(
     session: AsyncSession, ctx: Context, payment: Payment, obj: dict[str, Any], now: datetime
 ) -> str:
-    if payment.status != "pending":
+    """A FAILED payment may succeed still (replaced by another checkout while its intent
+    stayed payable): the money arrived, so it is PAID, and refunded when the appointment
+    is paid otherwise or no longer open."""
+    if payment.status not in ("pending", "failed"):
         return "ignored"
+    now = datetime.now(UTC)  # after the locks: the moment it applies
     received = obj.get("amount_received", obj.get("amount"))
     currency = str(obj.get("currency", "")).upper()
     if currency != payment.currency or received != minor_units(payment.amount, payment.currency):
@@ -438,24 +446,9 @@ async def _succeeded(
     )
     if is_lapsed(appointment, now):
         await lapse(session, ctx, appointment, now)
-    if appointment.status == "pending_payment" and not other_paid:
-        await move_to(
-            session, ctx, appointment, "confirmed", f"paid via {payment.provider}", now=now
-        )
-        await _tell(session, ctx, payment, appointment, "payment_received")
-    else:
-        # Nothing to confirm (lapsed, cancelled, already paid otherwise): all of it goes back.
-        why = "already paid" if other_paid else status_words(appointment.status)
-        await session.flush()
-        await _request_refund(
-            session,
-            ctx,
-            payment,
-            payment.amount,
-            f"the appointment was {why} when the payment arrived",
-            role="system",
-        )
+    payment.failure_reason = None
     await session.flush()
+    # Refunds reported before this success apply now, before anything is decided.
     for deferred in (
         await session.scalars(
             select(ProviderEvent)
@@ -476,6 +469,26 @@ async def _succeeded(
             now,
         )
         deferred.applied_at = now if deferred.status == "applied" else None
+    if appointment.status == "pending_payment" and not other_paid and payment.status == "paid":
+        await move_to(
+            session, ctx, appointment, "confirmed", f"paid via {payment.provider}", now=now
+        )
+        await _tell(session, ctx, payment, appointment, "payment_received")
+    else:
+        # Nothing to confirm (lapsed, cancelled, already paid otherwise): what is left of
+        # it goes back.
+        why = "already paid" if other_paid else status_words(appointment.status)
+        left = await refundable(session, payment)
+        if left > 0:
+            await _request_refund(
+                session,
+                ctx,
+                payment,
+                left,
+                f"the appointment was {why} when the payment arrived",
+                role="system",
+            )
+    await session.flush()
     return "applied"
 
 
@@ -659,6 +672,10 @@ async def refund_payment(
         )
         left = await refundable(session, payment)
         wanted = left if amount is None else amount
+        if wanted != wanted.quantize(smallest_unit(payment.currency)):
+            raise ValidationFailed.single(
+                "amount", f"must be a whole number of {payment.currency}'s smallest unit"
+            )
         if wanted > left or left <= 0:
             raise ValidationFailed.single(
                 "amount", f"at most {left:.2f} {payment.currency} is left to refund"
@@ -687,12 +704,15 @@ async def refund_payment(
     return RefundResult(refund, payment, appointment)
 
 
-def cancellation_refund(paid_left: Decimal, *, late: bool, fee_percent: int) -> tuple[Decimal, str]:
+def cancellation_refund(
+    paid_left: Decimal, *, late: bool, fee_percent: int, quantum: Decimal = CENT
+) -> tuple[Decimal, str]:
     """What a cancelled appointment's payment gives back: all of it, or, for a late
-    cancellation by the patient's side, all but the fee (rounded down to the cent)."""
+    cancellation by the patient's side, all but the fee (rounded down to the currency's
+    smallest unit, `quantum`: 1 yen, a cent)."""
     if not late:
         return paid_left, "cancelled in time: refunded in full"
-    back = (paid_left * (100 - fee_percent) / 100).quantize(CENT, rounding=ROUND_DOWN)
+    back = (paid_left * (100 - fee_percent) / 100).quantize(quantum, rounding=ROUND_DOWN)
     return back, f"late cancellation: {fee_percent}% kept as a fee"
 
 
@@ -725,7 +745,10 @@ async def refund_for_cancellation(
     for payment in payments:
         left = await refundable(session, payment)
         amount, reason = cancellation_refund(
-            left, late=late, fee_percent=ctx.settings.late_cancellation_fee_percent
+            left,
+            late=late,
+            fee_percent=ctx.settings.late_cancellation_fee_percent,
+            quantum=smallest_unit(payment.currency),
         )
         if amount > 0:
             await _request_refund(session, ctx, payment, amount, reason, role="system")

@@ -262,14 +262,21 @@ class _Connection:
     def _start(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.sending.add(task)
-        task.add_done_callback(self.sending.discard)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self.sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("a ping or close did not reach the client: %r", task.exception())
 
     def _start_expiry(self) -> None:
         self._start(self.close(4403, "Token expired"))
 
     def _ping(self) -> None:
-        """Sends a ping and arms the next one (the keep-alive of graphql-transport-ws)."""
-        self._start(self.send({"type": "ping"}))
+        """Sends a ping and arms the next one (the keep-alive of graphql-transport-ws); a
+        client that has not taken the last ping yet gets no other on top of it."""
+        if not self.sending:
+            self._start(self.send({"type": "ping"}))
         loop = asyncio.get_running_loop()
         self.ping_timer = loop.call_later(self.settings.ws_ping_seconds, self._ping)
 

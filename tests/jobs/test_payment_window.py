@@ -4,6 +4,7 @@ jobs enqueued in the write's own transaction."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -300,3 +301,55 @@ async def test_a_free_booking_has_no_window(db: Database, settings: Settings) ->
     confirmed = await book_appointment(ctx, BookingRequest(doctor_id=doctor.id, starts_at=slot))
     assert confirmed.status == "confirmed" and confirmed.payment_due_at is None
     assert "appointment.lapse" not in {job.entrypoint for job in await _jobs(db)}
+
+
+async def test_a_booking_waits_for_an_overdue_booking_being_paid(
+    db: Database, settings: Settings
+) -> None:
+    """A payment holds the lock of a booking whose window ends as another patient books
+    an overlapping time: the booking waits for it (no SKIP LOCKED), sees it paid, and is
+    refused; two live appointments never overlap."""
+    doctor, first, nine = await _setup(db)
+    second = await make_user(db)
+    long = await make_service(db, doctor, duration_minutes=60)
+    short = await make_service(db, doctor, duration_minutes=30)
+    booked_at = datetime.now(UTC)
+    unpaid = await book_appointment(
+        context_for(db, settings, viewer_for(first)),
+        BookingRequest(doctor_id=doctor.id, starts_at=nine, service_id=long.id),
+        now=booked_at,
+    )
+    assert unpaid.payment_due_at is not None
+    due = unpaid.payment_due_at
+    async with db.transaction() as paying:
+        row = (
+            await paying.scalars(
+                select(Appointment).where(Appointment.id == unpaid.id).with_for_update()
+            )
+        ).one()
+        booking = asyncio.create_task(
+            book_appointment(
+                context_for(db, settings, viewer_for(second)),
+                BookingRequest(
+                    doctor_id=doctor.id,
+                    starts_at=nine + timedelta(minutes=30),
+                    service_id=short.id,
+                ),
+                now=due + timedelta(milliseconds=1),
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not booking.done()  # waiting for the payment's lock
+        row.status = "confirmed"
+        row.payment_due_at = None
+    with pytest.raises(SlotUnavailableError):
+        await booking
+    async with db.read() as session:
+        live = (
+            await session.execute(
+                select(Appointment.starts_at, Appointment.status).where(
+                    Appointment.status.in_(["confirmed", "pending_payment"])
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in live] == [(nine, "confirmed")]

@@ -373,6 +373,15 @@ async def test_a_check_in_due_is_told_once_per_due_date(
     [due] = [edge["node"] for edge in (await _inbox(client, owner))["notifications"]["edges"]]
     assert due["kind"] == "CHECK_IN_DUE" and due["subject"]["__typename"] == "Goal"
     assert due["details"]["dueAt"] == now.isoformat()
+    # Still no check-in a period later: told again, once.
+    later = now + timedelta(days=7, hours=3)
+    for _ in range(2):
+        await run_job(JobContext(db, settings, lambda: later), "goals.check_in_due", {})
+    dues = [
+        edge["node"]["details"]["dueAt"]
+        for edge in (await _inbox(client, owner))["notifications"]["edges"]
+    ]
+    assert dues == [(now + timedelta(days=7)).isoformat(), now.isoformat()]
 
 
 async def test_marking_read(client: GraphQLClient, db: Database) -> None:

@@ -231,29 +231,55 @@ async def test_bad_missing_or_stale_signatures_change_nothing(
     assert await _state(db) == before
 
 
-async def test_a_failure_after_the_success_changes_nothing_and_before_it_fails_the_payment(
+async def test_a_decline_keeps_the_payment_open_and_a_failure_after_success_changes_nothing(
     client: GraphQLClient, db: Database, fake: FakeStripe
 ) -> None:
     _doctor, patient, appointment_id = await _booked(client, db)
     checkout = (await client.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
+    payment_id = checkout["startCheckout"]["payment"]["id"]
     intent_id = checkout["startCheckout"]["payment"]["providerRef"]
-    failed = fake.fail(intent_id)
-    assert (await _post(client, failed)).json()["result"] == "applied"
+    declined = fake.fail(intent_id)
+    assert (await _post(client, declined)).json()["result"] == "applied"
     view = await _view(client, appointment_id, patient)
-    assert view["status"] == "PENDING_PAYMENT" and view["payments"][0]["status"] == "FAILED"
-    # A new checkout is a new payment (and intent).
-    retry = (await client.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
-    second = retry["startCheckout"]["payment"]["providerRef"]
-    assert second != intent_id
-    assert (await _post(client, fake.succeed(second))).json()["result"] == "applied"
+    # The card was declined; the same intent may be paid with another one.
+    assert view["status"] == "PENDING_PAYMENT" and view["payments"][0]["status"] == "PENDING"
+    again = (await client.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
+    assert again["startCheckout"]["payment"]["id"] == payment_id
+    assert len(fake.requests_to("POST", "/v1/payment_intents")) == 1
+    assert (await _post(client, fake.succeed(intent_id))).json()["result"] == "applied"
     before = await _state(db)
-    # The first intent's failure delivered again (a new event id) after the success.
-    again = dict(failed, id=failed["id"] + "_again")
-    assert (await _post(client, again)).json()["result"] == "ignored"
-    assert await _state(db) != before  # the event is stored
+    # The decline delivered again (a new event id) after the success: stored, no change.
+    late = dict(declined, id=declined["id"] + "_again")
+    assert (await _post(client, late)).json()["result"] == "ignored"
+    payments, appointments, refunds, events = await _state(db)
+    assert (payments, appointments, refunds) == before[:3] and events == before[3] + 1
+    view = await _view(client, appointment_id, patient)
+    assert view["status"] == "CONFIRMED" and view["payments"][0]["status"] == "PAID"
+
+
+async def test_a_replaced_checkout_that_is_paid_anyway_keeps_the_money_accounted(
+    client: GraphQLClient, db: Database, fake: FakeStripe, stripe_settings: Settings
+) -> None:
+    """The clinic switches to the front desk while a Stripe checkout is open; the
+    patient then pays the old intent: the money is recorded (PAID) and confirms the
+    booking, never lost on a FAILED row."""
+    _doctor, patient, appointment_id = await _booked(client, db)
+    checkout = (await client.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
+    intent_id = checkout["startCheckout"]["payment"]["providerRef"]
+    async with graphql_client(
+        stripe_settings.model_copy(update={"payment_provider": "manual"}), db
+    ) as desk:
+        manual = (await desk.execute(CHECKOUT, {"id": appointment_id}, as_user=patient)).data
+        assert manual["startCheckout"]["payment"]["provider"] == "manual"
+    view = await _view(client, appointment_id, patient)
+    assert sorted(p["status"] for p in view["payments"]) == ["FAILED", "PENDING"]
+    assert (await _post(client, fake.succeed(intent_id))).json()["result"] == "applied"
     view = await _view(client, appointment_id, patient)
     assert view["status"] == "CONFIRMED"
-    assert [p["status"] for p in view["payments"]] == ["FAILED", "PAID"]
+    assert sorted((p["provider"], p["status"]) for p in view["payments"]) == [
+        ("manual", "PENDING"),
+        ("stripe", "PAID"),
+    ]
 
 
 async def test_a_refund_before_its_success_waits_and_applies_with_it(
