@@ -476,6 +476,31 @@ def _payments(_scale: Scale) -> list[str]:
     ]
 
 
+def _notifications(_scale: Scale) -> list[str]:
+    # Each patient's inbox, as the booking rules write it: a confirmation for each
+    # appointment that went ahead, a cancellation for each cancelled one (an hour after the
+    # booking, whole seconds); read once the appointment has passed.
+    return [
+        """
+        INSERT INTO notifications (user_id, kind, subject_type, subject_id, actor_role, data,
+                                   created_at, read_at)
+        SELECT a.patient_id,
+               CASE WHEN a.status = 'cancelled' THEN 'booking_cancelled'
+                    ELSE 'booking_confirmed' END,
+               'Appointment', a.id,
+               CASE WHEN a.status = 'cancelled' THEN 'patient' ELSE 'service' END,
+               jsonb_build_object(
+                   'startsAt', to_char(a.starts_at AT TIME ZONE 'UTC',
+                                       'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
+                   'reference', a.reference),
+               a.created_at + interval '1 hour',
+               CASE WHEN a.starts_at < now() THEN a.created_at + interval '2 hours' END
+          FROM appointments a
+         WHERE a.status <> 'pending_payment'
+        """
+    ]
+
+
 def _lessons(scale: Scale) -> list[str]:
     per_module = scale.lessons_per_module
     return [
@@ -657,6 +682,12 @@ FILLERS: tuple[Filler, ...] = (
         ("payments",),
         {"payments": ("appointment_id", "amount", "provider", "provider_ref", "paid_at")},
         _payments,
+    ),
+    Filler(
+        "notifications",
+        ("notifications",),
+        {"notifications": ("user_id", "kind", "subject_id", "data", "read_at")},
+        _notifications,
     ),
     Filler(
         "lessons",

@@ -787,6 +787,65 @@ SELECT json_build_object('feed', json_build_object(
 """,
 )
 
+INBOX = Operation(
+    name="BenchInbox",
+    viewer_kind="patient",
+    filled=("edges",),
+    document="""
+query BenchInbox {
+  viewer {
+    unreadNotificationCount
+    notifications(first: 20) {
+      edges {
+        node {
+          id
+          kind
+          actorRole
+          details
+          createdAt
+          read
+          subject { __typename id }
+        }
+      }
+      pageInfo { hasNextPage }
+    }
+  }
+}
+""",
+    baseline_sql=f"""
+WITH page AS (
+    SELECT n.* FROM notifications n WHERE n.user_id = $1
+     ORDER BY n.created_at DESC, n.id DESC LIMIT 21
+), shown AS (
+    SELECT * FROM page ORDER BY created_at DESC, id DESC LIMIT 20
+)
+SELECT json_build_object('viewer', json_build_object(
+    'unreadNotificationCount', (SELECT count(*) FROM notifications
+                                 WHERE user_id = $1 AND read_at IS NULL),
+    'notifications', json_build_object(
+        'edges', coalesce((
+            SELECT json_agg(json_build_object('node', json_build_object(
+                       'id', {_global_id("Notification", "p.id")},
+                       'kind', upper(p.kind),
+                       'actorRole', p.actor_role,
+                       'details', p.data,
+                       'createdAt', p.created_at,
+                       'read', p.read_at IS NOT NULL,
+                       -- the subject through its policy (a patient reads their own)
+                       'subject', CASE WHEN EXISTS (
+                                      SELECT 1 FROM appointments a
+                                       WHERE a.id = p.subject_id AND a.patient_id = $1)
+                                  THEN json_build_object(
+                                      '__typename', 'Appointment',
+                                      'id', {_global_id("Appointment", "p.subject_id")})
+                                  END))
+                   ORDER BY p.created_at DESC, p.id DESC)
+              FROM shown p), '[]'::json),
+        'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM page) > 20))
+))::text
+""",
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     DIRECTORY,
     PATIENT_HOME,
@@ -794,6 +853,7 @@ OPERATIONS: tuple[Operation, ...] = (
     DOCTOR_PATIENT_GOALS,
     CATALOG,
     FEED,
+    INBOX,
 )
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
 
