@@ -46,12 +46,14 @@ from graphql import (
     GraphQLEnumType,
     GraphQLID,
     GraphQLInt,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLString,
+    GraphQLUnionType,
     ListValueNode,
     ObjectValueNode,
     OperationType,
@@ -63,6 +65,8 @@ from graphql.pyutils import Path
 from graphql.pyutils import gather_with_cancel as graphql_core_gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
+from strawberry.types.base import get_object_definition
+from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
 
 from resolvers.core.context import Context
@@ -338,7 +342,45 @@ class _PlanRun:
                 return run.complete_object(planned[0], value)
 
             return object_value
+        if isinstance(type_, (GraphQLInterfaceType, GraphQLUnionType)):
+            return self._abstract_completer(type_, details, path)
         raise Unsupported(f"abstract type {type_} at {path.as_list()}")
+
+    def _abstract_completer(
+        self,
+        abstract: GraphQLInterfaceType | GraphQLUnionType,
+        details: FieldDetailsList,
+        path: Path,
+    ) -> Completer:
+        """An interface or a union (a node's subject, a mutation's result): the value's
+        type is its strawberry type, as strawberry's own type resolvers answer for a value
+        neither cast (`strawberry.cast`) nor generic; planned once per concrete type. Any
+        other value goes back to graphql-core (`Unsupported`)."""
+        possible = {t.name: t for t in self.executor.schema.get_possible_types(abstract)}
+        planned: dict[str, _Selection] = {}
+
+        def abstract_value(run: _PlanRun, value: Any) -> Any:
+            if value is None:
+                return None
+            definition = get_object_definition(value)
+            if (
+                definition is None
+                or definition.is_graphql_generic
+                or get_strawberry_type_cast(value) is not None
+            ):
+                raise Unsupported(f"{abstract.name}: a value strawberry resolves itself")
+            concrete = possible.get(definition.name)
+            if concrete is None:
+                raise Unsupported(f"{definition.name} is not a type of {abstract.name}")
+            if concrete.is_type_of is not None and not concrete.is_type_of(value, None):  # type: ignore[arg-type]
+                raise Unsupported(f"{concrete.name} refuses {type(value).__name__}")
+            selection = planned.get(concrete.name)
+            if selection is None:
+                grouped = run.collect(concrete, details)
+                selection = planned[concrete.name] = run.selection(concrete, grouped, path)
+            return run.complete_object(selection, value)
+
+        return abstract_value
 
     def collect(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> GroupedFieldSet:
         executor = self.executor
