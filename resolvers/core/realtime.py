@@ -13,9 +13,10 @@ before an earlier one commits: the hub remembers the ids it has delivered above 
 transaction can be (a rolled-back transaction leaves its id unused for ever).
 
 Delivery applies the table's policy for each subscriber at delivery time, in two
-statements per event whatever the number of subscribers: `SELECT <policy of viewer 1>,
-<policy of viewer 2>, ... WHERE id = :row_id`, one column per distinct viewer (built once
-per set of viewers and prepared), then the row itself when someone may read it."""
+statements per event up to a thousand distinct viewers of its topic (one more per
+thousand beyond): `SELECT <policy of viewer 1>, <policy of viewer 2>, ... WHERE id =
+:row_id`, one column per distinct viewer (built once per set of viewers and prepared),
+then the row itself when someone may read it."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ CONNECT_SECONDS = 10.0
 PRUNE_AFTER = "1 hour"
 FETCH_LIMIT = 1000
 CHECK_STATEMENTS_KEPT = 32
+VIEWERS_PER_CHECK = 1000
+"""Columns of one check statement (Postgres takes at most 1664 in a select list): more
+distinct viewers of a topic than this are checked in several statements."""
 
 
 @dataclass(frozen=True)
@@ -268,12 +272,15 @@ class RealtimeHub:
         for subscriber in subscribers:
             viewers.setdefault(_viewer_key(subscriber.viewer), subscriber.viewer)
         keys = sorted(viewers, key=str)
-        statement = self._check_statement(model, keys, viewers)
-        self.statements += 1
-        found = await self.db.rows(statement, {"row_id": event.row_id}, reusable=True)
-        if not found:  # deleted since
-            return
-        allowed = {key for key, may in zip(keys, found[0], strict=True) if may}
+        allowed: set[tuple[Any, ...]] = set()
+        for start in range(0, len(keys), VIEWERS_PER_CHECK):
+            chunk = keys[start : start + VIEWERS_PER_CHECK]
+            statement = self._check_statement(model, chunk, viewers)
+            self.statements += 1
+            found = await self.db.rows(statement, {"row_id": event.row_id}, reusable=True)
+            if not found:  # deleted since
+                return
+            allowed.update(key for key, may in zip(chunk, found[0], strict=True) if may)
         if not allowed:
             return
         self.statements += 1

@@ -1,0 +1,42 @@
+"""Delivery decided for more distinct viewers than one statement may check (Postgres takes
+at most 1664 select-list entries): the hub checks them in chunks, on the real database,
+and each viewer gets exactly what its policy lets it read."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from models import Appointment
+from resolvers.core.database import Database
+from resolvers.core.identity import Viewer
+from resolvers.core.realtime import VIEWERS_PER_CHECK, Event, RealtimeHub, Subscriber
+from tests.appointments.factories import make_appointment
+from tests.factories import make_doctor, make_user
+
+
+async def test_an_event_for_1700_distinct_viewers_reaches_those_who_may_read_it(
+    db: Database,
+) -> None:
+    doctor = await make_doctor(db)
+    patient = await make_user(db)
+    appointment = await make_appointment(
+        db, doctor=doctor, patient=patient, starts_at=datetime.now(UTC) + timedelta(days=3)
+    )
+    strangers = [
+        Viewer(role="authenticated", user_id=uuid.uuid4(), app_roles=frozenset({"patient"}))
+        for _ in range(1700)
+    ]
+    own = Viewer(role="authenticated", user_id=patient.id, app_roles=frozenset({"patient"}))
+    subscribers = [
+        Subscriber(viewer, "appointment", Appointment, lambda _event: True)
+        for viewer in [*strangers, own]
+    ]
+    hub = RealtimeHub(db)
+    event = Event(id=1, topic="appointment", row_id=appointment.id, keys={})
+    await hub._deliver_rows(event, Appointment, subscribers)
+    assert len(strangers) + 1 > VIEWERS_PER_CHECK
+    assert hub.statements == 2 + 1  # two checks (1,000 and 701 viewers), then the row
+    [mine] = [s for s in subscribers if s.viewer is own]
+    assert mine.queue.qsize() == 1 and mine.queue.get_nowait().id == appointment.id
+    assert all(s.queue.empty() for s in subscribers if s.viewer is not own)
