@@ -5,9 +5,10 @@
 Two loads, each enqueued in one transaction while the worker waits, timed from the commit
 until the queue is empty: `--jobs` no-op jobs (a lapse job for an unknown appointment: the
 queue's own cost plus one read), then `--lapses` real lapses (unpaid appointments past
-their window: lock, cancel as the system, give the coupon back, history, notification,
-realtime event). The data lives in its own database, `caregraph_bench_jobs`, made afresh
-each run in the embedded Postgres (or $BENCH_DATABASE_URL's server)."""
+their window: lock, cancel as the system, history, notification, realtime event; the
+minute sweep may take some of them first). The data lives in its own database,
+`caregraph_bench_jobs`, made afresh each run in the embedded Postgres (or
+$BENCH_DATABASE_URL's server)."""
 
 from __future__ import annotations
 

@@ -190,7 +190,14 @@ async def move_to(
         note=note,
         role=role,
     )
-    await _tell(session, ctx, appointment, to_status, event.actor_role, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    if to_status == "cancelled" and from_status == "confirmed":
+        # Only a confirmed appointment has paid payments: refunded by the cancellation
+        # policy, in this transaction.
+        from resolvers.payments import refund_for_cancellation  # payments imports this module
+
+        await refund_for_cancellation(session, ctx, appointment, event.actor_role, now)
+    await _tell(session, ctx, appointment, to_status, event.actor_role, now)
     return event
 
 
@@ -214,13 +221,8 @@ async def _tell(
     role: str,
     now: datetime,
 ) -> None:
-    """The notifications of an appointment reaching `status` (refunds: payments.py)."""
+    """The notifications of an appointment reaching `status`."""
     subject = Subject("Appointment", appointment.id)
-    if status == "cancelled":
-        # Its payments are refunded by the cancellation policy, in this transaction.
-        from resolvers.payments import refund_for_cancellation  # payments imports this module
-
-        await refund_for_cancellation(session, ctx, appointment, role, now)
     if status == "confirmed":
         await notify(
             session,
@@ -757,7 +759,7 @@ async def reschedule_appointment(
             )
             await notify_each(
                 session,
-                [appointment.patient_id, await _doctor_user_id(session, appointment)],
+                [appointment.patient_id, doctor.user_id],
                 except_user=viewer.user_id,
                 kind="booking_rescheduled",
                 subject=Subject("Appointment", appointment.id),

@@ -242,17 +242,28 @@ async def remind_job(jobs: JobContext, payload: dict[str, Any]) -> None:
 CHECK_IN_DAYS = {"daily": 1, "weekly": 7, "biweekly": 14, "monthly": 30}
 
 
-def check_in_due_since(frequency: str, start: date, last_check_in: date | None) -> datetime:
-    """When a goal's next check-in falls due: a period after the date of its last
-    check-in, or after its start date, when it has none (midnight UTC)."""
-    since = datetime.combine(last_check_in or start, time(0), tzinfo=UTC)
-    return since + timedelta(days=CHECK_IN_DAYS.get(frequency, 7))
+def check_in_due(
+    frequency: str, start: date, last_check_in: date | None, now: datetime
+) -> datetime | None:
+    """The latest due date of a goal's check-in at or before `now` (None: not due): a
+    period after the date of its last check-in (or its start date, when it has none;
+    midnight UTC), then every period after that (one per period missed)."""
+    period = timedelta(days=CHECK_IN_DAYS.get(frequency, 7))
+    due = datetime.combine(last_check_in or start, time(0), tzinfo=UTC) + period
+    if due > now:
+        return None
+    return due + (now - due) // period * period
+
+
+def _check_in_key(goal_id: uuid.UUID, due: datetime) -> str:
+    return f"check-in:{goal_id}:{due.isoformat()}"
 
 
 @periodic_job("goals.check_in_due", "7 * * * *")
 async def check_in_due_job(jobs: JobContext, _payload: dict[str, Any]) -> None:
     """Hourly: the owner of each active goal whose check-in is due gets one notification
-    per period missed (the due date is the dedupe key), however often this runs."""
+    per period missed (the due date is the dedupe key), however often this runs; goals
+    already told for their due date are skipped in one statement."""
     now = jobs.now()
     last = (
         select(GoalCheckIn.goal_id, func.max(GoalCheckIn.date).label("last"))
@@ -269,13 +280,24 @@ async def check_in_due_job(jobs: JobContext, _payload: dict[str, Any]) -> None:
                 .where(Goal.status == "active", Goal.start_date <= now.date())
             )
         ).all()
-        for goal_id, owner_id, frequency, start, last_check_in in rows:
-            due = check_in_due_since(frequency, start, last_check_in)
-            if due > now:
+        due_goals = [
+            (goal_id, owner_id, frequency, due)
+            for goal_id, owner_id, frequency, start, last_check_in in rows
+            if (due := check_in_due(frequency, start, last_check_in, now)) is not None
+        ]
+        keys = [_check_in_key(goal_id, due) for goal_id, _owner, _frequency, due in due_goals]
+        told = set(
+            (
+                await session.scalars(
+                    select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys))
+                )
+            ).all()
+            if keys
+            else ()
+        )
+        for (goal_id, owner_id, frequency, due), key in zip(due_goals, keys, strict=True):
+            if key in told:
                 continue
-            # One per missed period: a daily goal left alone for a week is told each day.
-            period = timedelta(days=CHECK_IN_DAYS.get(frequency, 7))
-            due += (now - due) // period * period
             await notify(
                 session,
                 user_id=owner_id,
@@ -283,7 +305,7 @@ async def check_in_due_job(jobs: JobContext, _payload: dict[str, Any]) -> None:
                 subject=Subject("Goal", goal_id),
                 actor_role="system",
                 data={"dueAt": due.isoformat(), "frequency": frequency},
-                dedupe_key=f"check-in:{goal_id}:{due.isoformat()}",
+                dedupe_key=key,
             )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Appointment, Doctor, Payment, ProviderEvent, Refund
 from resolvers import audit
 from resolvers.appointments import (
+    TRANSITIONS,
     AppointmentByIdLoader,
     InvalidTransitionError,
     actor_role,
@@ -47,7 +48,7 @@ from resolvers.payment_providers import (
     provider_named,
     smallest_unit,
 )
-from resolvers.policies import require, visible
+from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import payment_policy
 
 logger = logging.getLogger("caregraph.payments")
@@ -391,7 +392,7 @@ async def _apply(
         return "ignored"
     payment = await _lock(session, payment_id)
     if kind == SUCCEEDED:
-        return await _succeeded(session, ctx, payment, obj, now)
+        return await _succeeded(session, ctx, payment, obj)
     if kind in FAILED:
         if payment.status != "pending":
             return "ignored"  # a failure after a success (or a second failure) changes nothing
@@ -411,7 +412,7 @@ async def _apply(
 
 
 async def _succeeded(
-    session: AsyncSession, ctx: Context, payment: Payment, obj: dict[str, Any], now: datetime
+    session: AsyncSession, ctx: Context, payment: Payment, obj: dict[str, Any]
 ) -> str:
     """A FAILED payment may succeed still (replaced by another checkout while its intent
     stayed payable): the money arrived, so it is PAID, and refunded when the appointment
@@ -513,6 +514,16 @@ async def _refunded_at_provider(
     ours = (obj.get("metadata") or {}).get("refund_id")
     if found is None and ours:
         found = await session.get(Refund, uuid.UUID(ours), with_for_update=True)
+    if found is not None and found.status != "pending":
+        return "ignored"
+    amount = (
+        found.amount
+        if found is not None
+        else from_minor_units(int(obj.get("amount", 0)), payment.currency)
+    )
+    if amount > payment.amount - payment.amount_refunded:
+        logger.error("refund %s: more than is left of payment %s", refund_ref, payment.id)
+        return "ignored"
     if found is not None:
         refund = found
     else:
@@ -520,7 +531,7 @@ async def _refunded_at_provider(
             return "ignored"
         refund = Refund(
             payment_id=payment.id,
-            amount=from_minor_units(int(obj.get("amount", 0)), payment.currency),
+            amount=amount,
             currency=payment.currency,
             reason="refunded at the provider",
             requested_role="service",
@@ -529,11 +540,6 @@ async def _refunded_at_provider(
         )
         session.add(refund)
         await session.flush()
-    if refund.status != "pending":
-        return "ignored"
-    if refund.amount > payment.amount - payment.amount_refunded:
-        logger.error("refund %s: more than is left of payment %s", refund_ref, payment.id)
-        return "ignored"
     refund.provider_ref = refund.provider_ref or refund_ref
     if status == "succeeded":
         await _refund_succeeded(session, ctx, refund, payment, now)
@@ -604,7 +610,7 @@ async def _refund_succeeded(
         payment.status = "refunded"
         payment.refunded_at = now
         payment.refund_reason = refund.reason or None
-        if "refunded" in _next_statuses(appointment):
+        if "refunded" in TRANSITIONS.get(appointment.status, frozenset()):
             await move_to(session, ctx, appointment, "refunded", refund.reason, now=now)
     await _tell(
         session,
@@ -615,12 +621,6 @@ async def _refund_succeeded(
         role=refund.requested_role,
         amount=refund.amount,
     )
-
-
-def _next_statuses(appointment: Appointment) -> frozenset[str]:
-    from resolvers.appointments import TRANSITIONS
-
-    return TRANSITIONS.get(appointment.status, frozenset())
 
 
 @dataclass(frozen=True)
@@ -655,12 +655,12 @@ async def refund_payment(
             errors.add("amount", problem)
     errors.raise_if_any()
     async with ctx.db.transaction() as session:
-        readable = await session.scalar(
+        found = await session.scalar(
             visible(Payment, ctx.viewer)
             .with_only_columns(Payment.id)
             .where(Payment.id == payment_id)
         )
-        if readable is None:
+        if found is None:
             raise NotFound("Payment not found.")
         payment = await _lock(session, payment_id)
         if payment.status != "paid":
@@ -851,13 +851,21 @@ async def reconciliation(ctx: Context, *, now: datetime | None = None) -> Reconc
     for over an hour."""
     require(ctx.viewer.is_admin or ctx.viewer.is_service, "Only admins reconcile payments.")
     now = now or datetime.now(UTC)
+    viewer = ctx.viewer
+    # Every read through the tables' policies (all rows for admins, as the gate says).
+    payments_read = readable(Payment, viewer)
+    appointments_read = readable(Appointment, viewer)
     paid = (
         select(Payment.appointment_id, func.count().label("paid"))
-        .where(Payment.status == "paid")
+        .where(Payment.status == "paid", payments_read)
         .group_by(Payment.appointment_id)
         .subquery()
     )
-    refunds = select(Refund.payment_id).where(Refund.payment_id == Payment.id).exists()
+    refunds = (
+        select(Refund.payment_id)
+        .where(Refund.payment_id == Payment.id, readable(Refund, viewer))
+        .exists()
+    )
     due = Appointment.price - Appointment.discount
     async with ctx.db.read() as session:
         totals = [
@@ -871,6 +879,7 @@ async def reconciliation(ctx: Context, *, now: datetime | None = None) -> Reconc
                     func.sum(Payment.amount),
                     func.sum(Payment.amount_refunded),
                 )
+                .where(payments_read)
                 .group_by(Payment.provider, Payment.status, Payment.currency)
                 .order_by(Payment.provider, Payment.status, Payment.currency)
             )
@@ -879,7 +888,9 @@ async def reconciliation(ctx: Context, *, now: datetime | None = None) -> Reconc
         for row in await session.execute(
             select(Appointment.id, Appointment.reference, due.label("due"))
             .outerjoin(paid, paid.c.appointment_id == Appointment.id)
-            .where(Appointment.status == "confirmed", due > 0, paid.c.paid.is_(None))
+            .where(
+                Appointment.status == "confirmed", due > 0, paid.c.paid.is_(None), appointments_read
+            )
             .order_by(Appointment.starts_at)
             .limit(MISMATCH_LIMIT)
         ):
@@ -891,7 +902,7 @@ async def reconciliation(ctx: Context, *, now: datetime | None = None) -> Reconc
         for row in await session.execute(
             select(Appointment.id, Appointment.reference, paid.c.paid)
             .join(paid, paid.c.appointment_id == Appointment.id)
-            .where(paid.c.paid > 1)
+            .where(paid.c.paid > 1, appointments_read)
             .limit(MISMATCH_LIMIT)
         ):
             mismatches.append(
@@ -900,7 +911,13 @@ async def reconciliation(ctx: Context, *, now: datetime | None = None) -> Reconc
         for row in await session.execute(
             select(Appointment.id, Appointment.reference, Payment.amount)
             .join(Payment, Payment.appointment_id == Appointment.id)
-            .where(Appointment.status == "cancelled", Payment.status == "paid", ~refunds)
+            .where(
+                Appointment.status == "cancelled",
+                Payment.status == "paid",
+                ~refunds,
+                appointments_read,
+                payments_read,
+            )
             .limit(MISMATCH_LIMIT)
         ):
             mismatches.append(
@@ -916,8 +933,10 @@ async def reconciliation(ctx: Context, *, now: datetime | None = None) -> Reconc
             .join(Payment, Payment.appointment_id == Appointment.id)
             .join(Refund, Refund.payment_id == Payment.id)
             .where(
+                appointments_read,
+                readable(Refund, viewer),
                 (Refund.status == "failed")
-                | ((Refund.status == "pending") & (Refund.created_at < now - timedelta(hours=1)))
+                | ((Refund.status == "pending") & (Refund.created_at < now - timedelta(hours=1))),
             )
             .limit(MISMATCH_LIMIT)
         ):
@@ -933,7 +952,7 @@ async def reconciliation(ctx: Context, *, now: datetime | None = None) -> Reconc
         waiting = list(
             (
                 await session.scalars(
-                    select(ProviderEvent)
+                    visible(ProviderEvent, viewer)
                     .where(ProviderEvent.status == "deferred")
                     .order_by(ProviderEvent.received_at)
                     .limit(MISMATCH_LIMIT)

@@ -18,17 +18,17 @@ import secrets
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Notification, WebhookDelivery, WebhookEndpoint
-from models.enums import NotificationKind, WebhookDeliveryStatus, values
+from models.enums import WebhookDeliveryStatus
+from models.notification import NOTIFICATION_KINDS
 from models.webhook_delivery import MAX_ERROR_LENGTH
 from models.webhook_endpoint import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH
 from resolvers import audit
@@ -36,7 +36,7 @@ from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.global_ids import global_id
 from resolvers.core.identity import Viewer
-from resolvers.core.jobs import JOB_KINDS, JobContext, enqueue, job, utc_now
+from resolvers.core.jobs import JobContext, enqueue_many, job, retry_delay, utc_now
 from resolvers.core.loaders import RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.settings import Settings
@@ -51,15 +51,12 @@ TIMEOUT_SECONDS = 10.0
 """Longest wait for an endpoint to connect, and for each read or write."""
 TOTAL_SECONDS = 30.0
 """Longest time one request may take in all (a receiver that trickles its answer)."""
-MAX_RETRY_DELAY = timedelta(minutes=30)
-"""As `JobRunner` caps pgqueuer's backoff (for `nextAttemptAt`)."""
 
 SIGNATURE_HEADER = "Caregraph-Signature"
 EVENT_HEADER = "Caregraph-Event"
 DELIVERY_HEADER = "Caregraph-Delivery"
 USER_AGENT = "caregraph-webhooks/1"
 
-KINDS = values(NotificationKind)
 _ENDPOINT_FIELDS = ("url", "kinds", "active", "description")
 
 
@@ -105,38 +102,32 @@ async def on_notification(session: AsyncSession, notification: Notification) -> 
     """For each active endpoint subscribed to `notification.kind`: a delivery row and its
     job, in `session`'s transaction (so none when it rolls back). Call it after the
     notification is flushed (it needs its id and `created_at`)."""
-    endpoint_ids = (
+    # One statement whatever the number of endpoints (none, usually); an event that
+    # already has its delivery at an endpoint gets no second one there.
+    subscribed = select(
+        func.gen_random_uuid(),
+        WebhookEndpoint.id,
+        literal(notification.kind),
+        literal(notification.id),
+        literal(event_payload(notification), JSONB),
+    ).where(WebhookEndpoint.active, WebhookEndpoint.kinds.contains([notification.kind]))
+    delivery_ids = (
         await session.scalars(
-            select(WebhookEndpoint.id).where(
-                WebhookEndpoint.active, WebhookEndpoint.kinds.contains([notification.kind])
-            )
-        )
-    ).all()
-    if not endpoint_ids:
-        return
-    payload = event_payload(notification)
-    for endpoint_id in endpoint_ids:
-        delivery_id = await session.scalar(
             insert(WebhookDelivery)
-            .values(
-                endpoint_id=endpoint_id,
-                event_kind=notification.kind,
-                event_id=notification.id,
-                payload=payload,
-            )
+            .from_select(["id", "endpoint_id", "event_kind", "event_id", "payload"], subscribed)
             .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
             .returning(WebhookDelivery.id)
         )
-        if delivery_id is not None:  # None: this event already has its delivery there
-            await _enqueue_delivery(session, delivery_id)
+    ).all()
+    await _enqueue_deliveries(session, list(delivery_ids))
 
 
-async def _enqueue_delivery(session: AsyncSession, delivery_id: uuid.UUID) -> None:
-    await enqueue(
+async def _enqueue_deliveries(session: AsyncSession, delivery_ids: list[uuid.UUID]) -> None:
+    await enqueue_many(
         session,
         DELIVER,
-        {"deliveryId": str(delivery_id)},
-        dedupe_key=f"webhook:{delivery_id}",
+        [{"deliveryId": str(delivery_id)} for delivery_id in delivery_ids],
+        [f"webhook:{delivery_id}" for delivery_id in delivery_ids],
     )
 
 
@@ -153,11 +144,6 @@ class _Attempt:
     secret: str
     kind: str
     body: bytes
-
-
-def retry_delay(settings: Settings, attempt: int) -> timedelta:
-    """How long pgqueuer waits after the failed run number `attempt` (from 0)."""
-    return min(timedelta(seconds=settings.jobs_retry_seconds * 2**attempt), MAX_RETRY_DELAY)
 
 
 def _excerpt(text: str) -> str:
@@ -266,7 +252,7 @@ async def deliver_job(jobs: JobContext, payload: dict[str, Any]) -> None:
         SIGNATURE_HEADER: signature_header(attempt.secret, timestamp, attempt.body),
     }
     status_code, error = await _post(attempt.url, headers, attempt.body)
-    last = jobs.attempt >= JOB_KINDS[DELIVER].max_attempts - 1
+    last = jobs.attempt >= MAX_ATTEMPTS - 1
     await _record(jobs, delivery_id, status_code, error, last=last)
     if error is not None and not last:
         raise WebhookNotDelivered(error)
@@ -303,7 +289,7 @@ def url_problem(url: str, settings: Settings) -> str | None:
 
 
 def _check_kinds(errors: FieldErrors, kinds: list[str]) -> list[str]:
-    unknown = [kind for kind in kinds if kind not in KINDS]
+    unknown = [kind for kind in kinds if kind not in NOTIFICATION_KINDS]
     errors.check(bool(kinds), "kinds", "give at least one kind")
     errors.check(not unknown, "kinds", f"unknown kinds: {', '.join(map(repr, unknown))}")
     return list(dict.fromkeys(kinds))
@@ -558,7 +544,7 @@ async def replay_delivery(ctx: Context, delivery_id: uuid.UUID) -> WebhookDelive
         delivery.delivered_at = None
         delivery.next_attempt_at = utc_now()
         await session.flush()
-        await _enqueue_delivery(session, delivery.id)
+        await _enqueue_deliveries(session, [delivery.id])
         audit.record(
             session,
             ctx,

@@ -481,6 +481,17 @@ class Database:
         records = await _read_again(lambda: self._lane.fetch(prepared.sql, arguments))
         return prepared.rows(records)
 
+    def direct_dsn(self, url: str | None = None) -> str:
+        """A libpq URL for a connection of our own, outside the pool (LISTEN needs a
+        session: behind PgBouncer in transaction mode, pass Postgres' own address as
+        `url`). Its query keeps what libpq understands (a socket `host`), not
+        SQLAlchemy's own settings."""
+        parsed = make_url(url) if url else self.url
+        query = {k: v for k, v in parsed.query.items() if k != "prepared_statement_cache_size"}
+        return parsed.set(drivername="postgresql", query=query).render_as_string(
+            hide_password=False
+        )
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: commits on success, rolls back on any error.

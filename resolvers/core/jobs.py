@@ -33,7 +33,6 @@ from pgqueuer.core.qm import QueueManager
 from pgqueuer.core.sm import SchedulerManager
 from pgqueuer.domain.models import Job, Schedule
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.core.context import Context
@@ -131,20 +130,41 @@ async def enqueue(
     )
 
 
+async def enqueue_many(
+    session: AsyncSession, name: str, payloads: list[dict[str, Any]], dedupe_keys: list[str]
+) -> None:
+    """`enqueue` for several jobs of one kind, in one statement."""
+    if not payloads:
+        return
+    assert name in JOB_KINDS and JOB_KINDS[name].cron is None, f"unknown job kind {name!r}"
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    keys: list[str | None] = list(dedupe_keys)
+    await Queries(AsyncpgDriver(raw)).enqueue(
+        [name] * len(payloads),
+        [orjson.dumps(payload) for payload in payloads],
+        priority=[0] * len(payloads),
+        execute_after=[None] * len(payloads),
+        dedupe_key=keys,
+        on_conflict="skip",
+    )
+
+
+MAX_RETRY_DELAY = timedelta(minutes=30)
+
+
+def retry_delay(settings: Settings, attempt: int) -> timedelta:
+    """How long a failed job waits before it runs again, after the failed run number
+    `attempt` (from 0): `jobs_retry_seconds`, doubling, at most `MAX_RETRY_DELAY`."""
+    return min(timedelta(seconds=settings.jobs_retry_seconds * 2**attempt), MAX_RETRY_DELAY)
+
+
 async def run_job(ctx: JobContext, name: str, payload: dict[str, Any]) -> None:
     """Runs one job's function now, in this process (the worker's path, and tests')."""
     await JOB_KINDS[name].run(ctx, payload)
 
 
 # --- the worker ----------------------------------------------------------------------
-
-
-def direct_dsn(db: Database, url: str | None = None) -> str:
-    """A libpq URL for a connection of our own (LISTEN needs a session: behind PgBouncer in
-    transaction mode, pass Postgres' own address)."""
-    parsed = make_url(url) if url else db.url
-    query = {k: v for k, v in parsed.query.items() if k != "prepared_statement_cache_size"}
-    return parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
 @dataclass
@@ -192,11 +212,13 @@ class JobRunner:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.jobs_restart_seconds)
 
     async def _run_once(self) -> None:
-        dsn = direct_dsn(self.db, self.settings.realtime_database_url)
+        dsn = self.db.direct_dsn(self.settings.realtime_database_url)
         names = {"application_name": "caregraph-jobs"}
-        queue_connection = await asyncpg.connect(dsn, server_settings=names)
-        schedule_connection = await asyncpg.connect(dsn, server_settings=names)
+        connections: list[asyncpg.Connection] = []
         try:
+            for _ in range(2):
+                connections.append(await asyncpg.connect(dsn, server_settings=names))
+            queue_connection, schedule_connection = connections
             queue = QueueManager(Queries(AsyncpgDriver(queue_connection)))
             scheduler = SchedulerManager(Queries(AsyncpgDriver(schedule_connection)))
             for kind in JOB_KINDS.values():
@@ -225,7 +247,7 @@ class JobRunner:
             for manager in self._managers:
                 manager.shutdown.set()
             self._managers = []
-            for connection in (queue_connection, schedule_connection):
+            for connection in connections:
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=5)
 
@@ -239,8 +261,8 @@ class JobRunner:
                 parameters=parameters,
                 # pgqueuer counts retries: the first run and `max_attempts - 1` more.
                 max_attempts=kind.max_attempts - 1,
-                initial_delay=timedelta(seconds=settings.jobs_retry_seconds),
-                max_delay=timedelta(minutes=30),
+                initial_delay=retry_delay(settings, 0),
+                max_delay=MAX_RETRY_DELAY,
             )
 
         return make

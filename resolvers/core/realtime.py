@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from sqlalchemy import bindparam, func, literal, select
-from sqlalchemy.engine import make_url
 
 from resolvers.core.database import Database
 from resolvers.core.errors import BadUserInput, CaregraphError, ServiceUnavailable
@@ -90,12 +89,7 @@ class RealtimeHub:
 
     def __init__(self, db: Database, listen_url: str | None = None) -> None:
         self.db = db
-        url = make_url(listen_url) if listen_url else db.url
-        # The query keeps what libpq understands (a socket `host`), not SQLAlchemy's own.
-        query = {k: v for k, v in url.query.items() if k != "prepared_statement_cache_size"}
-        self.dsn = url.set(drivername="postgresql", query=query).render_as_string(
-            hide_password=False
-        )
+        self.dsn = db.direct_dsn(listen_url)
         self.subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self.floor: int | None = None
         """Every event id up to here is delivered (or was never committed)."""

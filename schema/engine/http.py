@@ -17,12 +17,11 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 import orjson
 import strawberry
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -38,7 +37,7 @@ from resolvers.core.outages import unavailable
 from resolvers.core.persisted_queries import PersistedQueryStore, document_hash
 from resolvers.core.settings import Settings
 from schema.engine.graphiql import graphiql_forbidden, graphiql_page
-from schema.engine.limits import introspection_allowed, variables_problem
+from schema.engine.limits import introspection_allowed, parse_document, variables_problem
 from schema.engine.rate_limits import rate_limit_for
 from schema.engine.sse import event_stream, wants_event_stream
 from schema.engine.websocket import hub_for
@@ -94,11 +93,6 @@ class Outcome:
     headers: dict[str, str] | None = None
 
 
-@lru_cache(maxsize=1024)
-def _parse_cached(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)
-
-
 def _select_operation(
     query: str, operation_name: str | None, max_tokens: int
 ) -> OperationDefinitionNode | None:
@@ -106,7 +100,7 @@ def _select_operation(
     executor reports the syntax error) or has no operation. An unknown `operationName`,
     or several operations and no name, is a 400."""
     try:
-        document = _parse_cached(query, max_tokens)
+        document = parse_document(query, max_tokens)
     except GraphQLError:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]

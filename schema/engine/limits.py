@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -27,6 +28,7 @@ from graphql import (
     StringValueNode,
     VariableNode,
     get_named_type,
+    parse,
     visit,
 )
 from graphql.language import Visitor
@@ -318,6 +320,14 @@ class RequestLimits(SchemaExtension):
             operation_name=context.operation_name,
             variables=context.variables,
         )
+
+
+@lru_cache(maxsize=1024)
+def parse_document(query: str, max_tokens: int) -> DocumentNode:
+    """One parse per query text (at most `max_tokens` tokens), shared by every request and
+    subscription that sends it: so also one measurement (`MeasurementCache` keys on the
+    document) and, for a thousand subscribers of one subscription, one AST."""
+    return parse(query, max_tokens=max_tokens)
 
 
 def limit_errors(

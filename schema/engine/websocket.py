@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import time
@@ -31,7 +30,6 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    parse,
 )
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -43,7 +41,7 @@ from resolvers.core.identity import ANON, TokenVerifier, Viewer, load_viewer
 from resolvers.core.realtime import RealtimeHub
 from resolvers.core.settings import Settings
 from schema.engine.error_codes import coded
-from schema.engine.limits import limit_errors
+from schema.engine.limits import limit_errors, parse_document
 
 logger = logging.getLogger("caregraph.websocket")
 
@@ -64,14 +62,6 @@ def error_payload(errors: list[GraphQLError], request_id: str) -> list[dict[str,
     return [_coded(coded(error, request_id), request_id) for error in errors]
 
 
-@functools.lru_cache(maxsize=512)
-def _parse(query: str) -> DocumentNode:
-    """One document per query text: a thousand subscribers of the same subscription share
-    its AST (and its measurement, `limits.MeasurementCache`, keyed by the document), instead
-    of each keeping a parse of its own."""
-    return parse(query)
-
-
 async def start_operation(
     schema: strawberry.Schema,
     context: Context,
@@ -83,7 +73,7 @@ async def start_operation(
     subscription refused before it started: invalid, or past the document limits), its
     one result."""
     try:
-        document = _parse(query)
+        document = parse_document(query, context.settings.max_tokens)
     except GraphQLError:
         document = None  # graphql-core reports it, as for any operation
     operation = _operation(document, name) if document is not None else None

@@ -23,7 +23,6 @@ from resolvers.notifications import reminder_times, schedule_reminders
 from tests.appointments.factories import (
     at,
     context_for,
-    fetch,
     local_day_ahead,
     viewer_for,
     weekday_of,
@@ -419,4 +418,11 @@ async def test_marking_read(client: GraphQLClient, db: Database) -> None:
     assert rest.data["markNotificationsRead"]["count"] == 2
     assert (await _inbox(client, patient))["unreadNotificationCount"] == 0
     assert (await _inbox(client, other))["unreadNotificationCount"] == 1
-    assert (await fetch(db, Notification, rows[0].id)) is not None
+    async with db.read() as session:
+        after = (await session.scalars(select(Notification))).all()
+    assert sorted((row.user_id == patient.id, row.read_at is not None) for row in after) == [
+        (False, False),
+        (True, True),
+        (True, True),
+        (True, True),
+    ]

@@ -10,6 +10,7 @@ import pytest
 
 from models import Notification
 from resolvers.core.database import Database
+from tests.community.factories import make_post
 from tests.factories import make_user
 from tests.realtime.support import server_process, socket
 
@@ -34,13 +35,14 @@ async def test_a_notification_reaches_its_user_only(server: str, db: Database) -
         for client in (mine, theirs, admins):
             await client.subscribe("inbox", RECEIVED)
         await asyncio.sleep(0.3)
+        post = await make_post(db, owner)
         async with db.transaction() as session:
             session.add(
                 Notification(
                     user_id=owner.id,
                     kind="report_resolved",
                     subject_type="Post",
-                    subject_id=owner.id,
+                    subject_id=post.id,
                     actor_role="coach",
                 )
             )
@@ -48,7 +50,7 @@ async def test_a_notification_reaches_its_user_only(server: str, db: Database) -
             "notificationReceived": {
                 "kind": "REPORT_RESOLVED",
                 "actorRole": "coach",
-                "subject": None,
+                "subject": {"__typename": "Post"},
             }
         }
         await theirs.nothing()

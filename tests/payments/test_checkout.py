@@ -552,6 +552,9 @@ async def test_a_refund_racing_a_cancellation_never_deadlocks_nor_overpays(
     assert len(rows) == 6
     # Whichever came first, the rest of the payment went back: all of it, in one or two.
     assert {tuple(row) for row in rows} == {(Decimal("100.00"), Decimal("100.00"), "refunded")}
+    # And Stripe was asked for exactly that: never more than was paid.
+    asked = sum(int(r.params["amount"]) for r in fake.requests_to("POST", "/v1/refunds"))
+    assert asked == 6 * 10000
 
 
 async def test_a_refund_reported_twice_by_stripe_counts_once(

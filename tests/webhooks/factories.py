@@ -10,7 +10,8 @@ from sqlalchemy import func, select, text
 
 from models import Notification, User, WebhookDelivery, WebhookEndpoint
 from resolvers.core.database import Database
-from resolvers.webhooks import on_notification
+from resolvers.notifications import Subject
+from resolvers.notifications import notify as notify_user
 from tests.client import GraphQLClient
 
 CREATE = """
@@ -47,20 +48,18 @@ async def notify(
     *,
     data: dict[str, Any] | None = None,
 ) -> Notification:
-    """A notification written as `notify()` writes one, with `on_notification` in its
-    transaction."""
+    """A notification written by the product's own `notify()` (which hands it to
+    `on_notification` in its transaction)."""
     async with db.transaction() as session:
-        notification = Notification(
+        notification = await notify_user(
+            session,
             user_id=user.id,
             kind=kind,
-            subject_type="Appointment",
-            subject_id=uuid.uuid4(),
+            subject=Subject("Appointment", uuid.uuid4()),
             actor_role="patient",
             data=data if data is not None else {"startsAt": "2031-01-06T09:00:00+00:00"},
         )
-        session.add(notification)
-        await session.flush()
-        await on_notification(session, notification)
+    assert notification is not None
     return notification
 
 

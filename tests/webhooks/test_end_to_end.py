@@ -18,10 +18,10 @@ from schema.ids import format_id
 from tests.appointments.factories import at, context_for, local_day_ahead, viewer_for, weekday_of
 from tests.client import GraphQLClient
 from tests.factories import make_doctor, make_rule, make_user, user_of
-from tests.jobs.test_runner import _eventually
+from tests.jobs.test_runner import _eventually, _runner
 from tests.webhooks.factories import make_endpoint
 from tests.webhooks.receiver import receiver
-from tests.webhooks.test_webhooks import _runner, _status
+from tests.webhooks.test_webhooks import _status
 
 
 async def test_a_cancellation_reaches_the_endpoint_and_a_cancelled_reminder_does_not(

@@ -5,10 +5,8 @@ nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from sqlalchemy import select, text
 
 from models import AuditEntry, WebhookDelivery, WebhookEndpoint
 from resolvers.core.database import Database
-from resolvers.core.jobs import JobContext, JobRunner, run_job
+from resolvers.core.jobs import JobContext, run_job
 from resolvers.core.settings import Settings
 from resolvers.webhooks import (
     DELIVER,
@@ -31,11 +29,12 @@ from schema.ids import format_id
 from server import ROOT
 from tests.client import GraphQLClient, graphql_client
 from tests.factories import make_doctor, make_user, user_of
-from tests.jobs.test_runner import FAST, _eventually
+from tests.jobs.test_runner import FAST, _eventually, _runner
 from tests.webhooks.factories import (
     CREATE,
     count,
     deliveries,
+    endpoints,
     make_endpoint,
     notify,
     queued_jobs,
@@ -69,16 +68,6 @@ mutation ($input: ReplayWebhookDeliveryInput!) { replayWebhookDelivery(input: $i
   ... on ValidationError { fields { field messages } } ... on NotAllowed { code } } }
 """
 NODE = "query ($id: ID!) { node(id: $id) { __typename id } }"
-
-
-@contextlib.asynccontextmanager
-async def _runner(db: Database, settings: Settings) -> AsyncIterator[JobRunner]:
-    runner = JobRunner(db, settings.model_copy(update=FAST))
-    runner.start()
-    try:
-        yield runner
-    finally:
-        await runner.stop()
 
 
 async def _status(db: Database, delivery_id: uuid.UUID) -> str:
@@ -455,7 +444,7 @@ async def test_only_admins_see_and_manage_webhooks(client: GraphQLClient, db: Da
             assert answer.data[field]["__typename"] == "NotAllowed", (user, field)
             assert answer.data[field]["code"] == "FORBIDDEN"
 
-    [endpoint] = await _endpoints(db)
+    [endpoint] = await endpoints(db)
     assert endpoint.active and endpoint.secret == secret
     assert endpoint.url == "https://sms.example.test/hook"
     assert await count(db, WebhookDelivery) == 1 and await queued_jobs(db) == 1
@@ -466,11 +455,6 @@ async def test_only_admins_see_and_manage_webhooks(client: GraphQLClient, db: Da
         ("webhook_endpoint.create", "WebhookEndpoint")
     ]
     assert secret not in orjson.dumps(entries[0].changes).decode()
-
-
-async def _endpoints(db: Database) -> list[WebhookEndpoint]:
-    async with db.read() as session:
-        return list(await session.scalars(select(WebhookEndpoint)))
 
 
 @pytest.mark.parametrize(
@@ -533,7 +517,7 @@ async def test_http_urls_only_in_development_and_updates_are_checked_too(
             as_user=admin,
         )
         assert allowed.data["updateWebhookEndpoint"]["endpoint"]["url"] == "http://127.0.0.1:9/"
-    [endpoint] = await _endpoints(db)
+    [endpoint] = await endpoints(db)
     assert endpoint.kinds == ["reply"]
 
 
