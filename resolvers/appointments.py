@@ -33,8 +33,8 @@ from resolvers import audit
 from resolvers.core.context import Context
 from resolvers.core.errors import (
     BadUserInput,
-    CaregraphError,
     FieldErrors,
+    InvalidTransitionError,
     NotFound,
     ValidationFailed,
 )
@@ -70,17 +70,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset({"refunded"}),
     "refunded": frozenset(),
 }
-
-
-class InvalidTransitionError(CaregraphError):
-    """The appointment cannot move from its status to the requested one."""
-
-    code = "INVALID_TRANSITION"
-
-    def __init__(self, message: str, from_status: str, to_status: str) -> None:
-        super().__init__(message)
-        self.from_status = from_status
-        self.to_status = to_status
 
 
 # Statuses in messages, for people ("no_show" is the enum's database value).

@@ -20,7 +20,14 @@ from models import Goal, GoalCheckIn, GoalMilestone, User
 from models.goal import CHECK_IN_FREQUENCIES, GOAL_STATUSES, GOAL_TYPES
 from models.goal_check_in import MOODS
 from resolvers.core.context import Context
-from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
+from resolvers.core.errors import (
+    CaregraphError,
+    FieldErrors,
+    Forbidden,
+    InvalidTransitionError,
+    NotFound,
+    ValidationFailed,
+)
 from resolvers.core.identity import Viewer
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import (
@@ -58,17 +65,12 @@ STATUS_MOVES: dict[str, frozenset[str]] = {
 }
 
 
-class InvalidStatusTransition(CaregraphError):
-    """The goal cannot move from its status to the requested one."""
-
-    code = "INVALID_STATUS_TRANSITION"
-
-    def __init__(self, from_status: str, to_status: str) -> None:
-        allowed = sorted(STATUS_MOVES[from_status])
-        hint = f"allowed: {', '.join(allowed)}" if allowed else f"a {from_status} goal is closed"
-        super().__init__(f"A goal cannot move from {from_status} to {to_status} ({hint}).")
-        self.from_status = from_status
-        self.to_status = to_status
+def invalid_status_move(from_status: str, to_status: str) -> InvalidTransitionError:
+    allowed = sorted(STATUS_MOVES[from_status])
+    hint = f"allowed: {', '.join(allowed)}" if allowed else f"a {from_status} goal is closed"
+    return InvalidTransitionError(
+        f"A goal cannot move from {from_status} to {to_status} ({hint}).", from_status, to_status
+    )
 
 
 class GoalClosed(CaregraphError):
@@ -598,7 +600,7 @@ async def update_goal(ctx: Context, goal_id: uuid.UUID, changes: GoalChanges) ->
         errors.raise_if_any()
         if changes.status is not None and changes.status != goal.status:
             if changes.status not in STATUS_MOVES[goal.status]:
-                raise InvalidStatusTransition(goal.status, changes.status)
+                raise invalid_status_move(goal.status, changes.status)
             goal.status = changes.status
             goal.completed_at = datetime.now(UTC) if changes.status == "completed" else None
         for name, value in values.items():

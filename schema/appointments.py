@@ -19,7 +19,7 @@ from resolvers import payments as payment_resolvers
 from resolvers import reviews as review_resolvers
 from resolvers.appointments import AppointmentByIdLoader, AppointmentEventByIdLoader
 from resolvers.core import realtime
-from resolvers.core.errors import CaregraphError, NotFound, ValidationFailed
+from resolvers.core.errors import CaregraphError, InvalidTransitionError, NotFound, ValidationFailed
 from resolvers.coupons import CouponInvalidError
 from resolvers.doctors import DoctorByIdLoader
 from resolvers.policies.appointments import appointment_event_policy
@@ -42,7 +42,7 @@ from schema.ids import format_id, format_optional_id, parse_id, parse_optional_i
 from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
-    UserError,
+    TransitionError,
     ValidationError,
     mutation_result,
     user_error,
@@ -341,18 +341,28 @@ async def resolve_doctor_appointments(
     return connection_from_page(page, Appointment.from_model)
 
 
-@strawberry.type(description="The appointment's status does not allow this. Nothing was written.")
-class InvalidTransition(UserError):
+@strawberry.type(
+    description="The appointment's status does not allow this (a TransitionError). Nothing "
+    "was written."
+)
+class InvalidTransition(TransitionError):
     from_status: AppointmentStatus = strawberry.field(description="The current status.")
     to_status: AppointmentStatus = strawberry.field(description="The status asked for.")
+    allowed_statuses: list[AppointmentStatus] = strawberry.field(
+        description="The statuses the appointment may move to from its current one."
+    )
 
 
-def _invalid_transition(error: appointment_resolvers.InvalidTransitionError) -> InvalidTransition:
+def _invalid_transition(error: InvalidTransitionError) -> InvalidTransition:
     return InvalidTransition(
         message=error.message,
         code=error.code,
         from_status=AppointmentStatus(error.from_status),
         to_status=AppointmentStatus(error.to_status),
+        allowed_statuses=[
+            AppointmentStatus(status)
+            for status in sorted(appointment_resolvers.TRANSITIONS.get(error.from_status, ()))
+        ],
     )
 
 
@@ -496,7 +506,7 @@ RescheduleAppointmentResult = Annotated[
 def status_error(
     error: CaregraphError,
 ) -> InvalidTransition | ValidationError | NotAllowed | NotFoundError:
-    if isinstance(error, appointment_resolvers.InvalidTransitionError):
+    if isinstance(error, InvalidTransitionError):
         return _invalid_transition(error)
     return user_error(error)
 

@@ -14,7 +14,7 @@ from models import GoalCheckIn as CheckInModel
 from models import GoalMilestone as MilestoneModel
 from resolvers import goals as goal_resolvers
 from resolvers.core import realtime
-from resolvers.core.errors import CaregraphError, NotFound
+from resolvers.core.errors import CaregraphError, InvalidTransitionError, NotFound
 from resolvers.goals import GoalByIdLoader, GoalCheckInByIdLoader, GoalMilestoneByIdLoader
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
@@ -24,6 +24,7 @@ from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import (
     NotAllowed,
     NotFoundError,
+    TransitionError,
     UserError,
     ValidationError,
     deleted_id_field,
@@ -279,10 +280,15 @@ async def user_goals(
 # --- typed errors -------------------------------------------------------------------------
 
 
-@strawberry.type(description="The goal cannot move to that status. Nothing was written.")
-class InvalidStatusTransition(UserError):
+@strawberry.type(
+    description="The goal cannot move to that status (a TransitionError). Nothing was written."
+)
+class InvalidStatusTransition(TransitionError):
     from_status: GoalStatus = strawberry.field(description="The goal's current status.")
     to_status: GoalStatus = strawberry.field(description="The requested status.")
+    allowed_statuses: list[GoalStatus] = strawberry.field(
+        description="The statuses the goal may move to from its current one (none once closed)."
+    )
 
 
 @strawberry.type(
@@ -297,12 +303,16 @@ def status_error(
     error: CaregraphError,
 ) -> InvalidStatusTransition | ValidationError | NotAllowed | NotFoundError:
     """Errors of `updateGoal`."""
-    if isinstance(error, goal_resolvers.InvalidStatusTransition):
+    if isinstance(error, InvalidTransitionError):
         return InvalidStatusTransition(
             message=error.message,
             code=error.code,
             from_status=GoalStatus(error.from_status),
             to_status=GoalStatus(error.to_status),
+            allowed_statuses=[
+                GoalStatus(status)
+                for status in sorted(goal_resolvers.STATUS_MOVES.get(error.from_status, ()))
+            ],
         )
     return user_error(error)
 
@@ -368,7 +378,7 @@ class UpdateGoalInput:
     status: GoalStatus | None = strawberry.field(
         default=None,
         description="New status: ACTIVE <-> PAUSED, or to COMPLETED (sets completedAt) or "
-        "ABANDONED; other moves are an InvalidStatusTransition.",
+        "ABANDONED; other moves are an InvalidStatusTransition (a TransitionError).",
     )
     metric: str | None = strawberry.field(default=None, description="New metric.")
     unit: str | None = strawberry.field(default=None, description="New unit.")

@@ -41,6 +41,16 @@ class UserError:
     )
 
 
+@strawberry.interface(
+    description="A status machine refused the move asked for (code INVALID_TRANSITION); "
+    "nothing was written. The one name for this error on every entity: match "
+    "`... on TransitionError` for any of them; each entity's type adds its typed statuses "
+    "(`InvalidTransition` for appointments, `InvalidStatusTransition` for goals)."
+)
+class TransitionError(UserError):
+    pass
+
+
 @strawberry.type(description="Messages about one input field.")
 class FieldError:
     field: str = strawberry.field(

@@ -33,6 +33,18 @@ class NotFound(CaregraphError):
     code = "NOT_FOUND"
 
 
+class InvalidTransitionError(CaregraphError):
+    """A status machine (an appointment's, a goal's) does not allow the move asked for.
+    One error and one code for every entity; the schema adds the entity's typed statuses."""
+
+    code = "INVALID_TRANSITION"
+
+    def __init__(self, message: str, from_status: str, to_status: str) -> None:
+        super().__init__(message)
+        self.from_status = from_status
+        self.to_status = to_status
+
+
 class ValidationFailed(CaregraphError):
     """Input failed validation; `fields` maps an input field to its messages."""
 

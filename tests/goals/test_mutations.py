@@ -341,7 +341,7 @@ async def test_illegal_status_moves(
         client, UPDATE, {"id": gid(goal), "status": target, "title": "Changed"}, owner
     )
     assert payload["__typename"] == "InvalidStatusTransition"
-    assert payload["code"] == "INVALID_STATUS_TRANSITION"
+    assert payload["code"] == "INVALID_TRANSITION"
     assert payload["fromStatus"] == start.upper()
     assert payload["toStatus"] == target
     assert await goal_rows(db) == before
