@@ -15,13 +15,17 @@ transaction can be (a rolled-back transaction leaves its id unused for ever).
 Delivery applies the table's policy for each subscriber at delivery time, in two
 statements per event up to a thousand distinct viewers of its topic (one more per
 thousand beyond): `SELECT <policy of viewer 1>, <policy of viewer 2>, ... WHERE id =
-:row_id`, one column per distinct viewer (built once per set of viewers and prepared),
-then the row itself when someone may read it."""
+:row_id`, one column per distinct viewer, then the row itself when someone may read it.
+A check statement is built once per set of viewers and prepared on the listener's own
+connection (`_Check`): its text runs to hundreds of kilobytes, past what asyncpg's
+statement cache keeps (15 KB), so sent as an ordinary statement it would be parsed and
+planned again for every event."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -66,6 +70,9 @@ class Event:
     keys: dict[str, Any]
 
 
+_serials = itertools.count()
+
+
 @dataclass(eq=False)
 class Subscriber:
     """One subscription of one viewer: what it listens to, and its queue of rows."""
@@ -78,6 +85,57 @@ class Subscriber:
     matches: Callable[[Event], bool]
     queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(maxsize=100))
     dropped: bool = False
+    serial: int = field(default_factory=lambda: next(_serials))
+    """Unique in the process (unlike `id()`, never reused): names the subscriber in the
+    hub's delivery plans."""
+
+    viewer_key: tuple[Any, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.viewer_key = _viewer_key(self.viewer)
+
+
+@dataclass
+class _Plan:
+    """How an event reaching one set of subscribers is checked: per check statement (a
+    thousand distinct viewers each), the subscribers each of its columns stands for."""
+
+    subscribers: list[Subscriber]
+    checks: list[tuple[_Check, list[list[Subscriber]]]]
+
+
+@dataclass
+class _Check:
+    """A check statement compiled for asyncpg: its SQL, its arguments (the viewers'
+    values, fixed) with the row id's places, and its prepared statement on the
+    connection it was last run on."""
+
+    sql: str
+    arguments: list[Any]
+    row_id_at: tuple[int, ...]
+    prepared: Any = None
+    prepared_on: asyncpg.Connection | None = None
+
+    @classmethod
+    def of(cls, statement: Any, dialect: Any) -> _Check:
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        names = tuple(compiled.positiontup or ())
+        values = compiled.construct_params(_check=False)
+        processors = compiled._bind_processors
+        arguments = [
+            processors[name](values[name]) if name in processors else values[name] for name in names
+        ]
+        row_id_at = tuple(index for index, name in enumerate(names) if name == "row_id")
+        return cls(str(compiled), arguments, row_id_at)
+
+    async def run(self, connection: asyncpg.Connection, row_id: uuid.UUID) -> Any:
+        if self.prepared_on is not connection:
+            self.prepared = await connection.prepare(self.sql)
+            self.prepared_on = connection
+        arguments = list(self.arguments)
+        for index in self.row_id_at:
+            arguments[index] = row_id
+        return await self.prepared.fetchrow(*arguments)
 
 
 def _viewer_key(viewer: Viewer) -> tuple[Any, ...]:
@@ -101,7 +159,8 @@ class RealtimeHub:
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._checks: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._checks: OrderedDict[tuple[Any, ...], _Check] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], _Plan] = OrderedDict()
         self.events = 0
         self.delivered = 0
         self.statements = 0
@@ -184,7 +243,8 @@ class RealtimeHub:
                 keys = row["keys"]
                 if isinstance(keys, str):
                     keys = json.loads(keys)
-                await self._deliver(Event(row["id"], row["topic"], row["row_id"], keys))
+                event = Event(row["id"], row["topic"], row["row_id"], keys)
+                await self._deliver(event, connection)
                 self.seen.add(row["id"])
                 self.events += 1
             self._advance(rows)
@@ -241,8 +301,9 @@ class RealtimeHub:
             yield subscriber
         finally:
             self.subscribers[topic].discard(subscriber)
+            self._plans.clear()  # none keeps a subscriber that has gone
 
-    async def _deliver(self, event: Event) -> None:
+    async def _deliver(self, event: Event, connection: asyncpg.Connection) -> None:
         interested = [s for s in self.subscribers.get(event.topic, ()) if s.matches(event)]
         if not interested:
             return
@@ -255,26 +316,28 @@ class RealtimeHub:
             assert subscriber.model is not None
             by_model[subscriber.model].append(subscriber)
         for model, subscribers in by_model.items():
-            await self._deliver_rows(event, model, subscribers)
+            await self._deliver_rows(event, model, subscribers, connection)
 
     async def _deliver_rows(
-        self, event: Event, model: type[Any], subscribers: list[Subscriber]
+        self,
+        event: Event,
+        model: type[Any],
+        subscribers: list[Subscriber],
+        connection: asyncpg.Connection,
     ) -> None:
-        """One statement decides for every distinct viewer whether its policy lets it read
-        the row now; one more loads the row, when someone may."""
-        viewers: dict[tuple[Any, ...], Viewer] = {}
-        for subscriber in subscribers:
-            viewers.setdefault(_viewer_key(subscriber.viewer), subscriber.viewer)
-        keys = sorted(viewers, key=str)
-        allowed: set[tuple[Any, ...]] = set()
-        for start in range(0, len(keys), VIEWERS_PER_CHECK):
-            chunk = keys[start : start + VIEWERS_PER_CHECK]
-            statement = self._check_statement(model, chunk, viewers)
+        """One statement (on `connection`, the listener's) decides for every distinct viewer
+        whether its policy lets it read the row now; one more loads the row, when someone
+        may."""
+        plan = self._plan(model, subscribers)
+        allowed: list[Subscriber] = []
+        for check, columns in plan.checks:
             self.statements += 1
-            found = await self.db.rows(statement, {"row_id": event.row_id}, reusable=True)
-            if not found:  # deleted since
+            found = await check.run(connection, event.row_id)
+            if found is None:  # deleted since
                 return
-            allowed.update(key for key, may in zip(chunk, found[0], strict=True) if may)
+            for may, readers in zip(found, columns, strict=True):
+                if may:
+                    allowed.extend(readers)
         if not allowed:
             return
         self.statements += 1
@@ -282,31 +345,56 @@ class RealtimeHub:
             row = await session.get(model, event.row_id)
         if row is None:
             return
-        for subscriber in subscribers:
-            if _viewer_key(subscriber.viewer) in allowed:
-                self._put(subscriber, row)
+        for subscriber in allowed:
+            self._put(subscriber, row)
 
-    def _check_statement(
+    def _plan(self, model: type[Any], subscribers: list[Subscriber]) -> _Plan:
+        """The subscribers' distinct viewers in a stable order, chunked into check
+        statements; kept for the next event reaching the same subscribers, so an event
+        costs Python work per reader, not per subscriber of its topic."""
+        plan_key = (model, tuple(subscriber.serial for subscriber in subscribers))
+        plan = self._plans.get(plan_key)
+        if plan is not None:
+            self._plans.move_to_end(plan_key)
+            return plan
+        viewers: dict[tuple[Any, ...], Viewer] = {}
+        readers: dict[tuple[Any, ...], list[Subscriber]] = defaultdict(list)
+        for subscriber in subscribers:
+            viewers.setdefault(subscriber.viewer_key, subscriber.viewer)
+            readers[subscriber.viewer_key].append(subscriber)
+        keys = sorted(viewers, key=str)
+        checks = []
+        for start in range(0, len(keys), VIEWERS_PER_CHECK):
+            chunk = keys[start : start + VIEWERS_PER_CHECK]
+            checks.append((self._check(model, chunk, viewers), [readers[key] for key in chunk]))
+        plan = _Plan(subscribers, checks)
+        self._plans[plan_key] = plan
+        while len(self._plans) > CHECK_STATEMENTS_KEPT:
+            self._plans.popitem(last=False)
+        return plan
+
+    def _check(
         self, model: type[Any], keys: list[tuple[Any, ...]], viewers: dict[tuple[Any, ...], Viewer]
-    ) -> Any:
+    ) -> _Check:
         """`SELECT <policy of viewer 1>, ... FROM <model> WHERE id = :row_id`, built once per
         set of viewers and kept (a few sets, most recent first): between subscribes and
-        unsubscribes every event of a topic reuses it, prepared, without building or
-        compiling a statement of hundreds of predicates again."""
+        unsubscribes every event of a topic reuses it, prepared, without building,
+        compiling or planning a statement of hundreds of predicates again."""
         cache_key = (model, tuple(keys))
-        statement = self._checks.get(cache_key)
-        if statement is not None:
+        check = self._checks.get(cache_key)
+        if check is not None:
             self._checks.move_to_end(cache_key)
-            return statement
+            return check
         columns = [
             func.coalesce(readable(model, viewers[key]), literal(False)).label(f"v{index}")
             for index, key in enumerate(keys)
         ]
         statement = select(*columns).where(model.id == bindparam("row_id"))
-        self._checks[cache_key] = statement
+        check = _Check.of(statement, self.db.engine.dialect)
+        self._checks[cache_key] = check
         while len(self._checks) > CHECK_STATEMENTS_KEPT:
-            self._checks.popitem(last=False)
-        return statement
+            self._checks.popitem(last=False)  # its prepared statement goes with it
+        return check
 
     def _put(self, subscriber: Subscriber, item: Any) -> None:
         try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from models import Appointment
 from resolvers.core.database import Database
 from resolvers.core.identity import Viewer
@@ -46,12 +48,23 @@ async def test_an_event_for_1700_distinct_viewers_reaches_those_who_may_read_it(
     ]
     hub = RealtimeHub(db)
     event = Event(id=1, topic="appointment", row_id=appointment.id, keys={})
-    await hub._deliver_rows(event, Appointment, subscribers)
+    connection = await asyncpg.connect(db.direct_dsn())
+    try:
+        await hub._deliver_rows(event, Appointment, subscribers, connection)
+        # Again, as the next event would: the two check statements are prepared once.
+        await hub._deliver_rows(event, Appointment, subscribers, connection)
+        prepared = await connection.fetchval(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE $1",
+            "%FROM appointments%",
+        )
+    finally:
+        await connection.close()
     assert len(strangers) + 1 > VIEWERS_PER_CHECK
-    assert hub.statements == 2 + 1  # two checks (1,000 and 703 viewers), then the row
+    assert hub.statements == 2 * (2 + 1)  # two checks (1,000 and 703 viewers), then the row
+    assert prepared == 2
     for subscriber in subscribers:
         if subscriber.viewer in allowed:
-            assert subscriber.queue.qsize() == 1, subscriber.viewer
+            assert subscriber.queue.qsize() == 2, subscriber.viewer
             assert subscriber.queue.get_nowait().id == appointment.id
         else:
             assert subscriber.queue.empty()
