@@ -18,6 +18,7 @@ from resolvers.core import realtime
 from resolvers.core.errors import CaregraphError, NotFound
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo, selected_arguments, selects
+from schema.engine.subscription_events import SAME_FOR_EVERY_READER
 from schema.enums import ReportAction, ReportReason, ReportStatus, ReportTargetType
 from schema.ids import format_id, format_optional_id, parse_id, parse_optional_id
 from schema.mutation_results import (
@@ -114,7 +115,9 @@ class Post(Node):
             row=row,
         )
 
-    @strawberry.field(description="Who wrote it (public name and avatar).")
+    @strawberry.field(
+        description="Who wrote it (public name and avatar).", metadata=SAME_FOR_EVERY_READER
+    )
     async def author(self, info: GraphQLInfo) -> Author | None:
         return await _author(info, self.row.author_id)
 
@@ -191,7 +194,9 @@ class Comment(Node):
             row=row,
         )
 
-    @strawberry.field(description="Who wrote it (public name and avatar).")
+    @strawberry.field(
+        description="Who wrote it (public name and avatar).", metadata=SAME_FOR_EVERY_READER
+    )
     async def author(self, info: GraphQLInfo) -> Author | None:
         return await _author(info, self.row.author_id)
 

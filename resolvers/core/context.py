@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from resolvers.core.database import Database
 from resolvers.core.identity import Viewer
@@ -28,6 +28,9 @@ class Context:
     """The operation's measured cost (`schema.engine.limits.RequestLimits`), for the rate limits."""
     realtime: RealtimeHub | None = field(default=None, init=False)
     """The process's realtime hub, for subscriptions (schema/engine/websocket.py)."""
+    delivering: Any = field(default=None, init=False)
+    """A subscription's current event row, the same object for every subscriber it
+    reaches (resolvers/core/realtime.py `stream`); None outside subscription events."""
     rate_limit: RateLimit | None = field(default=None, init=False)
     """The bucket this request draws on (`schema.engine.rate_limits`); None: not limited."""
 

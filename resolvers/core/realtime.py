@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import json
 import logging
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from sqlalchemy import bindparam, func, literal, select
 
-from resolvers.core.database import Database
+from resolvers.core.database import Database, StatementCounter
 from resolvers.core.errors import BadUserInput, CaregraphError, ServiceUnavailable
 from resolvers.core.identity import Viewer
 from resolvers.policies import readable
@@ -92,7 +93,7 @@ class Subscriber:
     viewer_key: tuple[Any, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.viewer_key = _viewer_key(self.viewer)
+        self.viewer_key = viewer_key(self.viewer)
 
 
 @dataclass
@@ -138,7 +139,7 @@ class _Check:
         return await self.prepared.fetchrow(*arguments)
 
 
-def _viewer_key(viewer: Viewer) -> tuple[Any, ...]:
+def viewer_key(viewer: Viewer) -> tuple[Any, ...]:
     return (viewer.role, viewer.user_id, viewer.app_roles, viewer.doctor_id)
 
 
@@ -164,12 +165,22 @@ class RealtimeHub:
         self.events = 0
         self.delivered = 0
         self.statements = 0
+        self.payloads: OrderedDict[Any, Any] = OrderedDict()
+        """Resolved payloads of recent events, shared by the subscribers they answer alike
+        (schema/engine/subscription_events.py)."""
+        self.payloads_resolved = 0
+        self.payloads_shared = 0
+        self.payload_statements = StatementCounter()
+        """Statements run by subscription operations: their setup and their payloads."""
 
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="realtime")
+            # Its own context: not the first subscriber's (its statement counter, say).
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="realtime", context=contextvars.Context()
+            )
 
     async def close(self) -> None:
         if self._task is not None:
@@ -273,6 +284,10 @@ class RealtimeHub:
             self.floor = following
 
     # --- subscribers --------------------------------------------------------------------
+
+    @property
+    def payload_statement_count(self) -> int:
+        return self.payload_statements.count
 
     @property
     def subscriber_count(self) -> int:
@@ -434,4 +449,7 @@ async def stream(
             if subscriber.dropped:
                 raise SubscriberTooSlow("Events came faster than they were read; subscribe again.")
             ctx.reset_loaders()
+            # The same row object for every reader of the event: its payload may be
+            # resolved once for all of them that would get the same answer.
+            ctx.delivering = item if model is not None else None
             yield item

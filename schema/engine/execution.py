@@ -70,6 +70,7 @@ from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
 
 from resolvers.core.context import Context
+from schema.engine.subscription_events import execute_event
 
 logger = logging.getLogger("caregraph.execution")
 
@@ -480,7 +481,16 @@ class _PlanRun:
 
 
 class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core's executor, with queries completed by `_PlanRun` when it covers them."""
+    """graphql-core's executor, with queries completed by `_PlanRun` when it covers them,
+    and a subscription event resolved once for the subscribers it answers alike
+    (schema/engine/subscription_events.py)."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if self.operation.operation is OperationType.SUBSCRIPTION:
+            return execute_event(
+                self, lambda: super(CompiledExecutionContext, self).execute_operation(serially)
+            )
+        return super().execute_operation(serially)
 
     def execute_collected_root_fields(
         self,

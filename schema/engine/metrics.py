@@ -63,6 +63,21 @@ class Metrics:
             ("deliveries", "Realtime events put on subscribers' queues.", "delivered"),
             ("statements", "Statements run to decide realtime deliveries.", "statements"),
             ("subscribers", "Subscriptions open on this process.", "subscriber_count"),
+            (
+                "payloads_resolved",
+                "Subscription event payloads resolved (one per distinct answer).",
+                "payloads_resolved",
+            ),
+            (
+                "payloads_shared",
+                "Subscription event payloads taken from another subscriber's resolution.",
+                "payloads_shared",
+            ),
+            (
+                "payload_statements",
+                "Statements run by subscription operations (setup and payloads).",
+                "payload_statement_count",
+            ),
         ):
             gauge = Gauge(
                 f"caregraph_realtime_{name}",

@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from resolvers.core.context import Context
-from resolvers.core.database import Database
+from resolvers.core.database import Database, statement_counter
 from resolvers.core.errors import Unauthenticated
 from resolvers.core.identity import ANON, TokenVerifier, Viewer, load_viewer
 from resolvers.core.realtime import RealtimeHub
@@ -92,6 +92,9 @@ async def start_operation(
     )
     if refused:
         return ExecutionResult(data=None, errors=refused)
+    if context.realtime is not None:
+        # The caller's task runs the subscription to its end: its statements are counted.
+        statement_counter.set(context.realtime.payload_statements)
     return await schema.subscribe(
         query, variable_values=variables, context_value=context, operation_name=name
     )
