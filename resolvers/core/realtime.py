@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -110,7 +111,11 @@ class RealtimeHub:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="realtime")
+            # A context of its own: it must not keep that of the request that started it
+            # (with read replicas, the request's read scope; the hub reads on the primary).
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="realtime", context=contextvars.Context()
+            )
 
     async def close(self) -> None:
         if self._task is not None:
