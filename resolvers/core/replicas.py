@@ -26,7 +26,9 @@ operation: one statement on the primary. Per process: every `poll_seconds`, one 
 on the primary (its WAL position) and one per replica (`pg_is_in_recovery()`, its replay
 position). A replica's lag is how long ago the primary had written no more than the
 replica has replayed (the primary's positions are kept with the time they were read), so
-an idle primary does not make a caught-up replica look late.
+an idle primary does not make a caught-up replica look late. While the primary does not
+answer the monitor, how far behind a replica is cannot be known: its lag keeps growing
+from the last position read, and past the bound its reads go to the primary too.
 
 Failure. A read that fails on a replica runs again on the primary, with the rest of its
 operation; when the failure says the replica cannot answer (a lost or refused connection,
