@@ -133,6 +133,9 @@ def make_database(settings: Settings, url: str) -> Database:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         statement_timeout=settings.request_timeout_seconds,
+        replica_urls=settings.read_replica_urls,
+        replica_max_lag=settings.replica_max_lag_seconds,
+        replica_poll_seconds=settings.replica_poll_seconds,
     )
 
 
@@ -273,6 +276,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             url = await asyncio.to_thread(database_url, settings)
             state["db"] = make_database(settings, url)
         tune_garbage_collector()
+        if state["db"].replicas is not None:
+            state["db"].replicas.start()  # replicas known before the first query
         if settings.jobs_in_process:
             state["jobs"] = start_jobs(state["db"], settings)
         try:
@@ -308,6 +313,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     async def metrics_endpoint(_request: Request) -> Response:
         body, content_type = metrics.render()
+        body += metrics.render_replicas(state.get("db"))
         body += await metrics.render_jobs(state.get("db"))
         return Response(body, media_type=content_type)
 

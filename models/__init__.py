@@ -29,6 +29,7 @@ from models.provider_event import ProviderEvent
 from models.rate_limit_bucket import RateLimitBucket
 from models.realtime_event import RealtimeEvent
 from models.refund import Refund
+from models.replica_read_mark import ReplicaReadMark
 from models.report import Report
 from models.review import Review
 from models.service import Service
@@ -68,6 +69,7 @@ __all__ = [
     "RateLimitBucket",
     "RealtimeEvent",
     "Refund",
+    "ReplicaReadMark",
     "Report",
     "Review",
     "Service",

@@ -4,23 +4,30 @@ When the database goes away (a restart, a terminated backend), a read that lost 
 connection runs once more on a fresh one (`_read_again`; reads only: a write's
 transaction is never repeated), and what still fails for lack of a database is raised as
 `ServiceUnavailable` (`resolvers.core.outages`). The pool replaces a connection the server
-closed before handing it out, and every connection carries `statement_timeout`."""
+closed before handing it out, and every connection carries `statement_timeout`.
+
+With read replicas configured (`resolvers.core.replicas`), the reads of a query request
+(`Database.operation_scope`) run on a replica the monitor found current enough for the
+viewer; everything else (every transaction, locks, holds, and any read outside such a
+scope) runs on the primary. Without replicas nothing here changes."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections import deque, namedtuple
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from sqlalchemy import Executable, event
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -31,6 +38,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from resolvers.core.outages import connection_lost, raise_unavailable
+
+if TYPE_CHECKING:
+    from resolvers.core.replicas import Replica, ReplicaSet
 
 T = TypeVar("T")
 
@@ -313,6 +323,7 @@ def _unique_statement_name() -> str:
 
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+REPLICA_CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 def _stamp_opened(_dbapi_connection: Any, record: Any) -> None:
@@ -335,12 +346,46 @@ async def _read_again(run: Callable[[], Awaitable[T]]) -> T:
         raise
 
 
+class ReadScope:
+    """Where the reads of one operation go (`Database.operation_scope`): `replica`, or
+    None for the primary. A transaction committed in the operation counts in `commits` and
+    moves its remaining reads to the primary (they must see what it wrote); a failed
+    replica read does too. Shared by the operation's tasks (each holds this object)."""
+
+    __slots__ = ("commits", "replica")
+
+    def __init__(self, replica: Replica | None) -> None:
+        self.replica = replica
+        self.commits = 0
+
+
+read_scope: ContextVar[ReadScope | None] = ContextVar("read_scope", default=None)
+
+
 class _ReadSession(AsyncSession):
     """The session of `Database.read`: on autocommit connections, so a statement that
     lost its connection can run again on a fresh one (the session is closed first: rows
-    it returned stay loaded, detached)."""
+    it returned stay loaded, detached).
+
+    On a replica (`fallback` set), a statement runs there once; if it fails for any
+    reason, `fallback` is told (it marks the replica, and hands back the primary's
+    engine), the session moves to the primary and the statement runs there."""
+
+    fallback: Callable[[BaseException], AsyncEngine] | None = None
+
+    async def _to_primary(self, error: BaseException) -> None:
+        assert self.fallback is not None
+        primary = self.fallback(error)
+        self.fallback = None
+        await self.close()
+        self.sync_session.bind = primary.sync_engine
 
     async def execute(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        if self.fallback is not None:
+            try:
+                return await super().execute(statement, params, **kw)
+            except Exception as error:
+                await self._to_primary(error)
         first = True
 
         async def run() -> Any:
@@ -355,74 +400,60 @@ class _ReadSession(AsyncSession):
     async def scalar(self, statement: Any, params: Any = None, **kw: Any) -> Any:
         return (await self.execute(statement, params, **kw)).scalar()
 
+    async def get(self, *args: Any, **kw: Any) -> Any:
+        if self.fallback is not None:
+            try:
+                return await super().get(*args, **kw)
+            except Exception as error:
+                await self._to_primary(error)
+        return await super().get(*args, **kw)
 
-class Database:
-    """One engine per process. Each unit of work gets its own session and connection,
-    so concurrently resolving fields never share an `AsyncSession`."""
+
+def _engine_url(url: str, pgbouncer: bool) -> URL:
+    engine_url = make_url(async_url(url))
+    if pgbouncer:
+        engine_url = engine_url.update_query_dict({"prepared_statement_cache_size": "0"})
+    return engine_url
+
+
+class _Server:
+    """The engines of one Postgres server, the primary or a replica: its pool, the
+    autocommit view of it that reads use, their sessions, and the read lane."""
 
     def __init__(
-        self,
-        url: str,
-        *,
-        pgbouncer: bool = False,
-        pool_size: int = 10,
-        max_overflow: int = 20,
-        statement_timeout: float | None = None,
-        application_name: str = "caregraph",
+        self, url: URL, connect_args: dict[str, Any], pool_size: int, max_overflow: int
     ) -> None:
-        """`statement_timeout` (seconds): Postgres cancels a statement running longer
-        (the request deadline, `Settings.request_timeout_seconds`); sent as a startup
-        setting of every connection, except behind a transaction pooler (PgBouncer
-        refuses unknown startup settings: set it on the database role there)."""
-        server_settings = {"application_name": application_name}
-        connect_args: dict[str, Any] = {
-            "timeout": CONNECT_TIMEOUT_SECONDS,
-            "server_settings": server_settings,
-        }
-        engine_url = make_url(async_url(url))
-        if pgbouncer:
-            # Transaction-mode poolers hand each transaction a different server
-            # connection: named prepared statements must not outlive a statement.
-            connect_args["statement_cache_size"] = 0
-            connect_args["prepared_statement_name_func"] = _unique_statement_name
-            engine_url = engine_url.update_query_dict({"prepared_statement_cache_size": "0"})
-        elif statement_timeout is not None:
-            server_settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
-        self.url = engine_url
-        self.statement_timeout = statement_timeout
+        self.url = url
         self.engine: AsyncEngine = create_async_engine(
-            engine_url,
+            url,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=False,
             connect_args=connect_args,
         )
-        self._generation = _Generation()
+        self.generation = _Generation()
         event.listen(self.engine.sync_engine.pool, "connect", _stamp_opened)
         event.listen(self.engine.sync_engine.pool, "checkout", self._replace_lost)
         event.listen(self.engine.sync_engine, "handle_error", self._on_error)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
         # Reads run each statement on its own (autocommit): no BEGIN and ROLLBACK round
         # trips around every loader batch. Under READ COMMITTED every statement takes its
         # own snapshot inside a transaction too, so reads see exactly what they saw.
         self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._read_sessions = async_sessionmaker(
+        self.read_sessions = async_sessionmaker(
             self.autocommit_engine,
             class_=_ReadSession,
             expire_on_commit=False,
             autoflush=False,
         )
-        event.listen(self.engine.sync_engine, "before_cursor_execute", _count_statement)
-        # Kept templates by identity, with the statement (an id outlives its object).
-        self._prepared: dict[int, tuple[Executable, _PreparedRead | None]] = {}
-        self._lane = _ReadLane(self.autocommit_engine, max(1, pool_size // 2), self._generation)
+        self.lane = _ReadLane(self.autocommit_engine, max(1, pool_size // 2), self.generation)
 
     def _replace_lost(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         """Pool checkout: a connection the server has closed (a restart, a terminated
         backend), or opened before a connection was found lost, is replaced before it is
         handed out. No round trip, unlike `pool_pre_ping`."""
         driver = getattr(dbapi_connection, "driver_connection", None)
-        if (driver is not None and driver.is_closed()) or self._generation.stale(
+        if (driver is not None and driver.is_closed()) or self.generation.stale(
             record.info.get(_OPENED_AT, 0.0)
         ):
             raise DisconnectionError("The server closed this connection.")
@@ -435,13 +466,159 @@ class Database:
             return  # a cancelled statement: SQLAlchemy invalidates that connection only
         if context.is_disconnect or connection_lost(context.original_exception):
             context.is_disconnect = True
-            self._generation.lost()
+            self.generation.lost()
+
+    async def dispose(self) -> None:
+        await self.lane.close()
+        await self.engine.dispose()
+
+
+class _OperationScope:
+    """`Database.operation_scope` with replicas: picks where the operation reads, and
+    after it, when it committed anything for a signed-in viewer, records the primary's
+    WAL position for that viewer (`ReplicaSet.record_write`)."""
+
+    __slots__ = ("_replica_reads", "_replicas", "_scope", "_token", "_user_id", "_written_lsn")
+
+    def __init__(
+        self,
+        replicas: ReplicaSet,
+        user_id: uuid.UUID | None,
+        written_lsn: int | None,
+        replica_reads: bool,
+    ) -> None:
+        self._replicas = replicas
+        self._user_id = user_id
+        self._written_lsn = written_lsn
+        self._replica_reads = replica_reads
+
+    async def __aenter__(self) -> ReadScope:
+        replica = (
+            self._replicas.choose(self._user_id, self._written_lsn) if self._replica_reads else None
+        )
+        self._scope = ReadScope(replica)
+        self._token = read_scope.set(self._scope)
+        return self._scope
+
+    async def __aexit__(
+        self,
+        _type: type[BaseException] | None,
+        _error: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        read_scope.reset(self._token)
+        if self._scope.commits and self._user_id is not None:
+            await self._replicas.record_write(self._user_id)
+
+
+_NO_SCOPE: AbstractAsyncContextManager[ReadScope | None] = nullcontext()
+
+
+class Database:
+    """One engine per process (and one per read replica). Each unit of work gets its own
+    session and connection, so concurrently resolving fields never share an
+    `AsyncSession`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pgbouncer: bool = False,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        statement_timeout: float | None = None,
+        application_name: str = "caregraph",
+        replica_urls: Sequence[str] = (),
+        replica_max_lag: float = 5.0,
+        replica_poll_seconds: float = 1.0,
+    ) -> None:
+        """`statement_timeout` (seconds): Postgres cancels a statement running longer
+        (the request deadline, `Settings.request_timeout_seconds`); sent as a startup
+        setting of every connection, except behind a transaction pooler (PgBouncer
+        refuses unknown startup settings: set it on the database role there).
+
+        `replica_urls`: streaming replicas of this database for the reads of queries
+        (`resolvers.core.replicas`), each with a pool like the primary's; skipped while
+        more than `replica_max_lag` seconds behind or not answering, as polled every
+        `replica_poll_seconds`."""
+        server_settings = {"application_name": application_name}
+        connect_args: dict[str, Any] = {
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+            "server_settings": server_settings,
+        }
+        if pgbouncer:
+            # Transaction-mode poolers hand each transaction a different server
+            # connection: named prepared statements must not outlive a statement.
+            connect_args["statement_cache_size"] = 0
+            connect_args["prepared_statement_name_func"] = _unique_statement_name
+        elif statement_timeout is not None:
+            server_settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
+        self.url = _engine_url(url, pgbouncer)
+        self.statement_timeout = statement_timeout
+        pool = (pool_size, max_overflow)
+        self._primary = _Server(self.url, connect_args, *pool)
+        self.engine: AsyncEngine = self._primary.engine
+        self.autocommit_engine = self._primary.autocommit_engine
+        self._generation = self._primary.generation
+        self._read_sessions = self._primary.read_sessions
+        self._lane = self._primary.lane
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Kept templates by identity, with the statement (an id outlives its object).
+        self._prepared: dict[int, tuple[Executable, _PreparedRead | None]] = {}
+        self.replicas: ReplicaSet | None = None
+        """The read replicas and their monitor; None: every statement runs on the primary."""
+        if replica_urls:
+            from resolvers.core.replicas import Replica, ReplicaSet
+
+            # A replica that does not answer is given up on sooner: its reads go elsewhere.
+            replica_args = {**connect_args, "timeout": REPLICA_CONNECT_TIMEOUT_SECONDS}
+            replicas = [
+                Replica(_Server(_engine_url(replica_url, pgbouncer), replica_args, *pool))
+                for replica_url in replica_urls
+            ]
+            self.replicas = ReplicaSet(
+                replicas,
+                self.autocommit_engine,
+                max_lag=replica_max_lag,
+                poll_seconds=replica_poll_seconds,
+            )
+
+    def operation_scope(
+        self, user_id: uuid.UUID | None, written_lsn: int | None, *, replica_reads: bool
+    ) -> AbstractAsyncContextManager[ReadScope | None]:
+        """Around one GraphQL operation of a viewer (`user_id`; None: anon or
+        service_role). `replica_reads`: a query, whose reads may go to a replica that has
+        replayed the viewer's last write (`written_lsn`, from `load_viewer`, or this
+        process's memory); otherwise they stay on the primary. A commit inside it is
+        recorded for the viewer when it ends. Without replicas: nothing at all."""
+        if self.replicas is None:
+            return _NO_SCOPE
+        return _OperationScope(self.replicas, user_id, written_lsn, replica_reads)
+
+    def _replica_failed(
+        self, scope: ReadScope, replica: Replica, error: BaseException
+    ) -> AsyncEngine:
+        """A read on `replica` failed: the rest of the operation reads on the primary,
+        and the replica is marked down when the failure says it cannot answer."""
+        assert self.replicas is not None
+        scope.replica = None
+        self.replicas.failed(replica, error)
+        return self.autocommit_engine
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A short-lived session for reads (one loader batch, one root query). Each of
-        its statements runs once more when it lost its connection (`_ReadSession`)."""
-        async with self._read_sessions() as session:
+        its statements runs once more when it lost its connection (`_ReadSession`). In an
+        operation reading on a replica, the session is the replica's, and a failure there
+        moves it to the primary."""
+        scope = read_scope.get()
+        replica = scope.replica if scope is not None else None
+        if scope is None or replica is None:
+            async with self._read_sessions() as session:
+                yield session
+            return
+        async with replica.server.read_sessions() as session:
+            session.fallback = functools.partial(self._replica_failed, scope, replica)
             yield session
 
     async def rows(
@@ -453,19 +630,44 @@ class Database:
         A `reusable` statement (a template kept for many requests) is prepared from its
         first run (`_PreparedRead`): later runs send its SQL text straight to the
         driver, skipping SQLAlchemy's per-execution work. Either way a statement that
-        lost its connection runs once more on a fresh one."""
+        lost its connection runs once more on a fresh one. In an operation reading on a
+        replica it runs there once, and on the primary if that fails."""
+        scope = read_scope.get()
+        if scope is not None and scope.replica is not None:
+            replica = scope.replica
+            try:
+                return await self._rows(replica.server, statement, parameters, reusable, False)
+            except Exception as error:
+                self._replica_failed(scope, replica, error)
+        return await self._rows(self._primary, statement, parameters, reusable, True)
+
+    async def _rows(
+        self,
+        server: _Server,
+        statement: Executable,
+        parameters: dict[str, Any],
+        reusable: bool,
+        again: bool,
+    ) -> Sequence[Any]:
         entry = self._prepared.get(id(statement)) if reusable else None
         # The entry holds its statement, so while it is there no other object has its id.
         prepared = entry[1] if entry is not None else None
         if prepared is not None and prepared.accepts(parameters):
-            return await self._run_prepared(prepared, parameters)
+            arguments = prepared.arguments(parameters)
+            _count_statement()  # the driver path has no SQLAlchemy event to count it
+            lane = server.lane
+            if again:
+                records = await _read_again(lambda: lane.fetch(prepared.sql, arguments))
+            else:
+                records = await lane.fetch(prepared.sql, arguments)
+            return prepared.rows(records)
 
         async def run() -> tuple[Any, Sequence[Any]]:
-            async with self.autocommit_engine.connect() as connection:
+            async with server.autocommit_engine.connect() as connection:
                 result = await connection.execute(statement, parameters)
                 return result, result.all()
 
-        result, rows = await _read_again(run)
+        result, rows = await (_read_again(run) if again else run())
         if reusable and entry is None:
             if len(self._prepared) >= _MAX_PREPARED:
                 self._prepared.clear()
@@ -474,12 +676,6 @@ class Database:
                 _PreparedRead.of(statement, result, parameters, self.engine.dialect),
             )
         return rows
-
-    async def _run_prepared(self, prepared: _PreparedRead, parameters: dict[str, Any]) -> Any:
-        arguments = prepared.arguments(parameters)
-        _count_statement()  # the driver path has no SQLAlchemy event to count it
-        records = await _read_again(lambda: self._lane.fetch(prepared.sql, arguments))
-        return prepared.rows(records)
 
     def direct_dsn(self, url: str | None = None) -> str:
         """A libpq URL for a connection of our own, outside the pool (LISTEN needs a
@@ -494,9 +690,10 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction: commits on success, rolls back on any error.
-        Never run again here: a failure for lack of a database (the connection lost,
-        even during COMMIT) is raised as `ServiceUnavailable` for the client to retry."""
+        """A session in one transaction, always on the primary: commits on success, rolls
+        back on any error. Never run again here: a failure for lack of a database (the
+        connection lost, even during COMMIT) is raised as `ServiceUnavailable` for the
+        client to retry."""
         try:
             async with self._sessions() as session, session.begin():
                 yield session
@@ -506,7 +703,12 @@ class Database:
         commits = commit_counter.get()
         if commits is not None:
             commits.count += 1
+        scope = read_scope.get()
+        if scope is not None:
+            scope.commits += 1
+            scope.replica = None  # the operation's later reads must see what it wrote
 
     async def dispose(self) -> None:
-        await self._lane.close()
-        await self.engine.dispose()
+        if self.replicas is not None:
+            await self.replicas.close()
+        await self._primary.dispose()

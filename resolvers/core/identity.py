@@ -32,6 +32,9 @@ class Viewer:
     # The viewer's own `users` row as read with the roles (column name -> value), so the
     # request can serve it without a second statement; None for anon and service_role.
     profile: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # With read replicas: the primary's WAL position after the viewer's last write, read
+    # with the viewer (resolvers/core/replicas.py); None: no write recorded.
+    written_lsn: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_service(self) -> bool:
@@ -198,6 +201,19 @@ _VIEWER_SQL = text(
     """
 )
 
+# With read replicas, also the WAL position of the viewer's last write (read-your-writes).
+_VIEWER_WITH_MARK_SQL = text(
+    """
+    SELECT u.email, u.full_name, u.phone, u.timezone, u.avatar_url, u.created_at,
+           u.updated_at, u.deactivated_at,
+           ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id) AS roles,
+           (SELECT d.id FROM doctors d WHERE d.user_id = u.id) AS doctor_id,
+           (SELECT m.lsn FROM replica_read_marks m WHERE m.user_id = u.id) AS written_lsn
+      FROM users u
+     WHERE u.id = :id
+    """
+)
+
 _PROVISION_SQL = text(
     """
     INSERT INTO users (id, email, full_name)
@@ -222,8 +238,10 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
     except (KeyError, ValueError) as exc:
         raise Unauthenticated("Token has no valid `sub` claim") from exc
 
-    # Autocommit: the provisioning INSERT is one statement, committed on its own.
-    found = await db.rows(_VIEWER_SQL, {"id": user_id}, reusable=True)
+    # Autocommit: the provisioning INSERT is one statement, committed on its own. Always
+    # on the primary (no operation scope yet): a mutation's checks use these roles.
+    statement = _VIEWER_SQL if db.replicas is None else _VIEWER_WITH_MARK_SQL
+    found = await db.rows(statement, {"id": user_id}, reusable=True)
     if not found:
         email = str(claims.get("email") or f"{user_id}@users.invalid").strip().lower()
         async with db.autocommit_engine.connect() as conn:
@@ -231,7 +249,9 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
                 _PROVISION_SQL,
                 {"id": user_id, "email": email, "full_name": email.split("@")[0]},
             )
-        found = await db.rows(_VIEWER_SQL, {"id": user_id}, reusable=True)
+        if db.replicas is not None:
+            await db.replicas.record_write(user_id)  # the new user's row, read back
+        found = await db.rows(statement, {"id": user_id}, reusable=True)
         if not found:
             raise Unauthenticated("The token's email belongs to another account")
     row = found[0]
@@ -257,6 +277,7 @@ async def load_viewer(db: Database, claims: dict[str, Any]) -> Viewer:
         app_roles=roles,
         doctor_id=row.doctor_id,
         profile=profile,
+        written_lsn=getattr(row, "written_lsn", None),
     )
 
 

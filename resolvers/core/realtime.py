@@ -177,7 +177,9 @@ class RealtimeHub:
 
     def start(self) -> None:
         if self._task is None:
-            # Its own context: not the first subscriber's (its statement counter, say).
+            # A context of its own: it must not keep that of the request that started it
+            # (its statement counter; with read replicas, its read scope: the hub reads on
+            # the primary).
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="realtime", context=contextvars.Context()
             )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "caregraph-dev-secret-not-for-production-use-0123456789"
 
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     db_pool_size: int = 40
     db_max_overflow: int = 20
     data_dir: Path = Path(".data")
+    # Streaming replicas of the database (comma-separated URLs): the reads of queries go
+    # to one that is current enough (resolvers/core/replicas.py); empty: all on the primary.
+    read_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A replica further behind the primary than this is skipped.
+    replica_max_lag_seconds: float = Field(default=5, gt=0, le=3600)
+    # How often each process polls every replica (and the primary's WAL position).
+    replica_poll_seconds: float = Field(default=1, gt=0, le=60)
 
     jwt_secret: str | None = None
     jwt_audience: str | None = "authenticated"
@@ -133,6 +141,15 @@ class Settings(BaseSettings):
     rate_limit_sync_seconds: float = Field(default=0.5, gt=0, le=60)
     # Peers whose X-Forwarded-For is believed: addresses or networks (JSON list).
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @field_validator("read_replica_urls", mode="before")
+    @classmethod
+    def _replica_urls(cls, urls: Any) -> Any:
+        if isinstance(urls, str):
+            if urls.lstrip().startswith("["):
+                return json.loads(urls)  # a JSON list, as the other list settings take
+            return [url.strip() for url in urls.split(",") if url.strip()]
+        return urls
 
     @field_validator("reminder_minutes_before")
     @classmethod

@@ -560,14 +560,22 @@ class GraphQLEndpoint:
             if request.method == "GET"
             else {OperationType.QUERY, OperationType.MUTATION}
         )
+        # With read replicas, a query's reads may go to one (service_role's stay on the
+        # primary); a mutation's, and a query's after it committed, stay on the primary.
+        replica_reads = (
+            operation is not None and operation.operation.value == "query" and not viewer.is_service
+        )
         try:
-            result = await self.schema.execute(
-                document,
-                variable_values=params.variables,
-                context_value=context,
-                operation_name=params.operation_name,
-                allowed_operation_types=allowed,
-            )
+            async with self.db.operation_scope(
+                viewer.user_id, viewer.written_lsn, replica_reads=replica_reads
+            ):
+                result = await self.schema.execute(
+                    document,
+                    variable_values=params.variables,
+                    context_value=context,
+                    operation_name=params.operation_name,
+                    allowed_operation_types=allowed,
+                )
         except InvalidOperationTypeError as invalid:
             # GET mutations were refused above; this is a subscription, which HTTP does not serve.
             kind = invalid.operation_type.value

@@ -126,6 +126,49 @@ class Metrics:
         for code in error_codes:
             self.errors.labels(code or "UNKNOWN").inc()
 
+    def render_replicas(self, db: Any) -> bytes:
+        """Read replicas as this process's monitor last saw them (each process polls them
+        on its own); nothing without replicas."""
+        replicas = getattr(db, "replicas", None)
+        if replicas is None:
+            return b""
+        registry = CollectorRegistry()
+        up = Gauge(
+            "caregraph_replica_up",
+            "1 when the read replica answers and is not too far behind, else 0.",
+            ["replica"],
+            registry=registry,
+        )
+        lag = Gauge(
+            "caregraph_replica_lag_seconds",
+            "How far the read replica's replay is behind the primary (+Inf: unknown).",
+            ["replica"],
+            registry=registry,
+        )
+        operations = Gauge(
+            "caregraph_replica_operations",
+            "Operations of this process whose reads went to the replica.",
+            ["replica"],
+            registry=registry,
+        )
+        for replica in replicas.replicas:
+            usable = replica.up and replica.lag_seconds <= replicas.max_lag
+            up.labels(replica.name).set(1 if usable else 0)
+            lag.labels(replica.name).set(replica.lag_seconds)
+            operations.labels(replica.name).set(replica.operations)
+        Gauge(
+            "caregraph_replica_primary_operations",
+            "Queries of this process that read on the primary: no replica was usable, or "
+            "none had replayed the viewer's last write.",
+            registry=registry,
+        ).set(replicas.primary_operations)
+        Gauge(
+            "caregraph_replica_fallbacks",
+            "Reads that failed on a replica and ran again on the primary.",
+            registry=registry,
+        ).set(replicas.fallbacks)
+        return generate_latest(registry)
+
     async def render_jobs(self, db: Any) -> bytes:
         """The job queue's health, read from Postgres (the same for every process): jobs
         by kind and state, the oldest due job's wait, failures in the last day."""

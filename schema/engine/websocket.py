@@ -78,9 +78,15 @@ async def start_operation(
         document = None  # graphql-core reports it, as for any operation
     operation = _operation(document, name) if document is not None else None
     if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
-        return await schema.execute(
-            query, variable_values=variables, context_value=context, operation_name=name
-        )
+        # On the primary, with read replicas too; a mutation's write is recorded for
+        # read-your-writes on HTTP (resolvers/core/replicas.py).
+        viewer = context.viewer
+        async with context.db.operation_scope(
+            viewer.user_id, viewer.written_lsn, replica_reads=False
+        ):
+            return await schema.execute(
+                query, variable_values=variables, context_value=context, operation_name=name
+            )
     assert document is not None
     refused = limit_errors(
         schema._schema,
