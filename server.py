@@ -119,11 +119,14 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-def migrate(url: str) -> None:
-    """`alembic upgrade head` (synchronous; call it outside a running event loop)."""
+def migrate(url: str, *, pgbouncer: bool = False) -> None:
+    """`alembic upgrade head` (synchronous; call it outside a running event loop);
+    `pgbouncer`: through a transaction pooler (`Settings.db_pgbouncer`)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), "head")
+    config = alembic_config(url)
+    config.attributes["pgbouncer"] = pgbouncer
+    command.upgrade(config, "head")
 
 
 def make_database(settings: Settings, url: str) -> Database:
@@ -519,7 +522,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     url = database_url(settings)
-    migrate(url)
+    migrate(url, pgbouncer=settings.db_pgbouncer)
     loaded, tokens = asyncio.run(_prepare_demo(settings, url))
     if loaded:
         print("Loaded demo data.")
@@ -603,7 +606,7 @@ def _main(args: argparse.Namespace) -> int:
     if command == "register-documents":
         args.documents = read_documents(args.folder)
     url = database_url(settings)
-    migrate(url)
+    migrate(url, pgbouncer=settings.db_pgbouncer)
     if command == "migrate":
         print("Database is at the latest migration.")
     elif command == "worker":

@@ -7,11 +7,11 @@ import asyncio
 import os
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Base
-from resolvers.core.database import async_url
+from resolvers.core.database import Database, async_url
 
 config = context.config
 target_metadata = Base.metadata
@@ -30,9 +30,19 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+MIGRATION_LOCK = 0x6361726567726170
+"""Key of the advisory lock the migrations run under ("caregrap" in ASCII)."""
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
+        # Several instances started at once on a new database (a deploy) each migrate at
+        # start: one takes the lock and migrates, the others wait for its commit, then read
+        # the version it left and find nothing to do. Without it they raced to create the
+        # same tables and all but one died. A transaction-level lock: it works through a
+        # transaction pooler too, and goes with the migrations' one transaction.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
@@ -41,10 +51,14 @@ async def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_async_engine(_url())
-    async with engine.connect() as async_connection:
+    # The server's own engine settings: behind a transaction pooler (`pgbouncer`, passed
+    # by server.migrate from CAREGRAPH_DB_PGBOUNCER) no named prepared statement outlives
+    # its statement, or the next process to get that server connection (every instance
+    # migrates at start) fails with "prepared statement ... already exists".
+    database = Database(_url(), pgbouncer=bool(config.attributes.get("pgbouncer", False)))
+    async with database.engine.connect() as async_connection:
         await async_connection.run_sync(_run)
-    await engine.dispose()
+    await database.dispose()
 
 
 if context.is_offline_mode():
