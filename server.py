@@ -523,7 +523,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     url = database_url(settings)
     migrate(url, pgbouncer=settings.db_pgbouncer)
-    loaded, tokens = asyncio.run(_prepare_demo(settings, url))
+    # Production gets no demo accounts: they include an admin whose token would be
+    # printed to the log (`python server.py seed` loads the demo data on purpose).
+    loaded, tokens = (
+        (False, {}) if settings.is_production else asyncio.run(_prepare_demo(settings, url))
+    )
     if loaded:
         print("Loaded demo data.")
     where = "embedded Postgres in " + str(settings.data_dir / "postgres")
@@ -531,9 +535,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         where = "DATABASE_URL"
     print(f"\ncaregraph on {where}")
     print(f"GraphiQL: http://{host}:{port}/graphql\n")
-    print("Demo tokens (send as `Authorization: Bearer <token>`; in GraphiQL, Headers tab):")
-    for role, token in tokens.items():
-        print(f"  {role:8} {DEMO_ROLES[role]}\n           {token}")
+    if tokens:
+        print("Demo tokens (send as `Authorization: Bearer <token>`; in GraphiQL, Headers tab):")
+        for role, token in tokens.items():
+            print(f"  {role:8} {DEMO_ROLES[role]}\n           {token}")
+    else:
+        print("Production: no demo data or demo accounts.")
     print(flush=True)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info"}
     options["timeout_graceful_shutdown"] = 10  # in-flight requests finish on shutdown
@@ -561,7 +568,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Postgres in $CAREGRAPH_DATA_DIR/postgres (default ./.data/postgres).",
     )
     commands = parser.add_subparsers(dest="command", metavar="command")
-    serve = commands.add_parser("serve", help="migrate, load demo data if empty, serve (default)")
+    serve = commands.add_parser(
+        "serve", help="migrate, load demo data if empty (not in production), serve (default)"
+    )
     for target in (parser, serve):
         target.add_argument("--host", default="127.0.0.1", help="bind address")
         target.add_argument("--port", type=int, default=8000, help="port")

@@ -19,7 +19,7 @@ import websockets.sync.client
 from sqlalchemy import select
 from websockets.typing import Subprotocol
 
-from models import UserRole
+from models import User, UserRole
 from resolvers.core.database import Database
 from resolvers.core.settings import DEV_JWT_SECRET
 from server import ROOT, main
@@ -271,3 +271,33 @@ def test_server_starts_on_embedded_postgres_with_demo_data_and_stops_cleanly(
         if process.poll() is None:
             process.kill()
     assert "Loaded demo data." not in output, "second start must reuse the data"
+
+
+async def test_production_starts_without_demo_accounts_or_their_tokens(
+    database_url: str, db: Database
+) -> None:
+    """The demo data has an admin; in production `python server.py` neither creates the
+    demo accounts nor prints tokens for them (it did, on an empty database)."""
+    port = _free_port()
+    process = _serve(
+        _env(
+            DATABASE_URL=database_url,
+            CAREGRAPH_ENV="production",
+            CAREGRAPH_JWT_SECRET="production-secret-for-the-test-0123456789",
+            CAREGRAPH_JOBS_IN_PROCESS="false",
+        ),
+        "--port",
+        str(port),
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert "Production: no demo data or demo accounts." in output, output
+    assert "Demo tokens" not in output and "Loaded demo data" not in output
+    async with db.read() as session:
+        demo_users = (
+            await session.scalars(select(User.id).where(User.email.like("%@caregraph.dev")))
+        ).all()
+    assert demo_users == []
