@@ -1,14 +1,15 @@
 """Fills a migrated caregraph database with a realistic dataset, in SQL.
 
 Every table is filled by one `INSERT ... SELECT ... FROM generate_series(...)` in its own
-transaction, so the full scale (20,000 patients, 500 doctors, 200,000 appointments,
-50,000 goals with about 200,000 check-ins, 500 lessons, 20,000 posts, 200,000 comments) takes
-well under a few minutes on 2 cores.
+transaction, so the full scale (20,000 patients, 500 doctors with their services, 200,000
+appointments, 50,000 goals with about 200,000 check-ins, 500 lessons, 20,000 posts, 200,000
+comments, 50,000 audit entries) takes well under a few minutes on 2 cores.
 
 Ids are deterministic: `md5('<kind>:<n>')::uuid` in SQL, `bench_id(kind, n)` in Python,
 so the runner and the tests know who is who without reading the data back.
 
-A table is filled only while it is empty (the users only while no bench user exists),
+A table is filled only while it is empty (the users only while no bench user exists, the
+services only while no doctor has services other than its two defaults),
 and a table that this branch's migrations have not created yet is skipped: after new
 migrations land, running the generator again fills just the new tables.
 
@@ -62,6 +63,7 @@ class Scale:
     comments: int
     post_likes: int
     comment_likes: int
+    audit_entries: int
 
     @classmethod
     def full(cls) -> Scale:
@@ -82,6 +84,7 @@ class Scale:
             comments=200_000,
             post_likes=100_000,
             comment_likes=100_000,
+            audit_entries=50_000,
         )
 
     @classmethod
@@ -91,7 +94,7 @@ class Scale:
             patients=60,
             doctors=8,
             coaches=2,
-            admins=1,
+            admins=6,  # six admin viewers for the smoke test's audit log
             goals=150,
             milestones_per_goal=3,
             check_ins_per_goal=4,
@@ -103,6 +106,7 @@ class Scale:
             comments=150,
             post_likes=60,
             comment_likes=60,
+            audit_entries=200,
         )
 
 
@@ -313,6 +317,62 @@ def _availability(scale: Scale) -> list[str]:
     ]
 
 
+def _services(scale: Scale) -> list[str]:
+    # Every doctor has its two default services already: the database adds them when the
+    # doctor row is inserted (migration 0016's trigger), priced at the doctor's fees, with
+    # the length and buffer of the weekly slots (null duration and buffer). On top, a mix of
+    # the doctor's own: a video consultation for every third doctor, an extended one that
+    # needs a day's notice and the doctor's approval for every fourth, a video group
+    # session of 8 seats with one intake question for every fifth, and an inactive home
+    # visit (offered no more: only the doctor and admins see it) for every eighth.
+    doctors = f"generate_series(1, {scale.doctors}) AS n"
+    question = (
+        "jsonb_build_array(jsonb_build_object('key', 'q1', 'prompt', "
+        "'What would you like to focus on?', 'kind', 'text', 'required', false, "
+        "'choices', jsonb_build_array()))"
+    )
+    columns = (
+        "id, doctor_id, name, description, duration_minutes, buffer_minutes, price, "
+        "currency, mode, confirmation, min_notice_minutes, capacity, intake_questions, "
+        "active, created_at, updated_at"
+    )
+    created = f"{ANCHOR_SQL} - interval '200 days' + n * interval '1 hour'"
+    return [
+        f"""
+        INSERT INTO services ({columns})
+        SELECT {_id("service", "n || ':1'")}, {_id("doctor", "n")}, 'Video consultation',
+               'A consultation by video call.', 20, 5, ({_fee("n")} * 0.8)::numeric(10, 2),
+               'USD', 'video', 'automatic', 60, 1, '[]'::jsonb, true, {created}, {created}
+          FROM {doctors} WHERE n % 3 = 0
+        UNION ALL
+        SELECT {_id("service", "n || ':2'")}, {_id("doctor", "n")}, 'Extended consultation',
+               'An hour for a complex case: the doctor confirms the booking.', 60, 10,
+               ({_fee("n")} * 1.5)::numeric(10, 2), 'USD', 'in_person', 'approval', 1440, 1,
+               '[]'::jsonb, true, {created}, {created}
+          FROM {doctors} WHERE n % 4 = 1
+        UNION ALL
+        SELECT {_id("service", "n || ':3'")}, {_id("doctor", "n")},
+               'Group session: ' || {_pick(SPECIALTIES, "n")},
+               'A small group with the doctor, by video.', 90, 15, 25.00, 'USD', 'video',
+               'automatic', 120, 8, {question}, true, {created}, {created}
+          FROM {doctors} WHERE n % 5 = 2
+        UNION ALL
+        SELECT {_id("service", "n || ':4'")}, {_id("doctor", "n")}, 'Home visit',
+               'No longer offered.', 45, 15, ({_fee("n")} * 2)::numeric(10, 2), 'USD',
+               'in_person', 'approval', 2880, 1, '[]'::jsonb, false, {created}, {created}
+          FROM {doctors} WHERE n % 8 = 0
+        """
+    ]
+
+
+async def _custom_services_exist(conn: asyncpg.Connection) -> bool:
+    """The default services come with the doctors (a trigger): the filler's own rows are
+    the ones without `default_for`."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM services WHERE default_for IS NULL)")
+    )
+
+
 GOAL_TYPES = ("improvement", "habit", "maintenance", "prevention")
 GOAL_METRICS = (("Weight", "kg"), ("Daily steps", "k steps"), ("Blood pressure", "mmHg"))
 MOODS = ("great", "good", "okay", "struggling")
@@ -437,7 +497,7 @@ def _appointments(scale: Scale) -> list[str]:
         INSERT INTO appointments (id, doctor_id, patient_id, starts_at, ends_at, type, status,
                                   price, discount, currency, notes, meeting_link,
                                   cancellation_reason, cancelled_by, cancelled_at,
-                                  created_at, updated_at)
+                                  created_at, updated_at, service_id)
         SELECT {_id("appointment", "n")},
                {_id("doctor", doctor)},
                {_id("patient", f"(n * 7919) % {scale.patients} + 1")},
@@ -455,7 +515,11 @@ def _appointments(scale: Scale) -> list[str]:
                     THEN {_id("patient", f"(n * 7919) % {scale.patients} + 1")} END,
                CASE WHEN {status} = 'cancelled' THEN {starts} - interval '2 days' END,
                {starts} - interval '7 days',
-               {starts} - interval '7 days'
+               {starts} - interval '7 days',
+               -- the doctor's default service of the type (as a booking names it)
+               (SELECT s.id FROM services s
+                 WHERE s.doctor_id = {_id("doctor", doctor)}
+                   AND s.default_for = CASE WHEN {followup} THEN 'followup' ELSE 'standard' END)
           FROM generate_series(0, {scale.appointments - 1}) AS n
         """
     ]
@@ -645,6 +709,152 @@ def _likes(scale: Scale) -> list[str]:
     ]
 
 
+# What audited writes look like (resolvers/audit.py `record`): entry n is kind n % 20.
+# Doctors write most (appointment outcomes, meeting links, schedule, profile, services),
+# coaches moderate and edit lessons, admins verify doctors and grant, and payments recorded
+# by the provider's webhook have no actor (service_role).
+AUDIT_KINDS = (
+    ("doctor", "appointment.completed", "Appointment"),
+    ("doctor", "appointment.completed", "Appointment"),
+    ("doctor", "appointment.completed", "Appointment"),
+    ("doctor", "appointment.completed", "Appointment"),
+    ("doctor", "appointment.no_show", "Appointment"),
+    ("doctor", "appointment.cancelled", "Appointment"),
+    ("doctor", "appointment.set_meeting_link", "Appointment"),
+    ("doctor", "availability.add_exception", "AvailabilityException"),
+    ("doctor", "availability.set_rules", "Doctor"),
+    ("doctor", "doctor.update", "Doctor"),
+    ("doctor", "service.update", "Service"),
+    ("coach", "post.hide", "Post"),
+    ("coach", "comment.hide", "Comment"),
+    ("coach", "report.resolve", "Report"),
+    ("coach", "lesson.update", "Lesson"),
+    ("admin", "doctor.verify", "Doctor"),
+    ("admin", "entitlement.grant", "Entitlement"),
+    ("admin", "role.grant", "User"),
+    ("admin", "payment.refund", "Payment"),
+    ("service", "payment.record", "Payment"),
+)
+
+
+def _audit_log(scale: Scale) -> list[str]:
+    # Entries over the 90 days before day 0, newest first by n, in whole seconds; each
+    # doctor's entries are on that doctor's own appointments, profile and services.
+    kinds = ", ".join(
+        f"({k}, '{role}', '{action}', '{target}')"
+        for k, (role, action, target) in enumerate(AUDIT_KINDS)
+    )
+    seconds = max(1, 90 * 86_400 // scale.audit_entries)
+    doctor = f"((n * 7) % {scale.doctors} + 1)"
+    per_doctor = max(1, scale.appointments // scale.doctors)
+    appointment = _id("appointment", f"({doctor} - 1) + {scale.doctors} * (n % {per_doctor})")
+    patient = _id("patient", f"(n * 13) % {scale.patients} + 1")
+    fee = _fee(doctor)
+    top_comments = scale.comments * 7 // 10
+    status_change = (
+        "jsonb_build_object('before', jsonb_build_object('status', 'confirmed'), "
+        "'after', jsonb_build_object('status', {to}, 'reason', {reason}::text))"
+    )
+    flag = (
+        "jsonb_build_object('before', jsonb_build_object('{name}', false), "
+        "'after', jsonb_build_object('{name}', true))"
+    )
+    rules = (
+        "(SELECT jsonb_build_object('rules', jsonb_agg(jsonb_build_object("
+        "'day_of_week', dw, 'start_time', '09:00:00', 'end_time', '17:00:00', "
+        "'active', true) ORDER BY dw)) FROM generate_series(1, 5) AS dw)"
+    )
+    return [
+        f"""
+        INSERT INTO audit_log (id, actor_id, actor_role, action, target_type, target_id,
+                               changes, request_id, created_at)
+        WITH kinds (k, role, action, target_type) AS (VALUES {kinds})
+        SELECT {_id("audit", "n")},
+               CASE kinds.role
+                    WHEN 'doctor' THEN {_id("doctor-user", doctor)}
+                    WHEN 'coach' THEN {_id("coach", f"n % {scale.coaches} + 1")}
+                    WHEN 'admin' THEN {_id("admin", f"n % {scale.admins} + 1")} END,
+               kinds.role, kinds.action, kinds.target_type,
+               CASE kinds.target_type
+                    WHEN 'Appointment' THEN {appointment}
+                    WHEN 'AvailabilityException' THEN {_id("audit-exception", "n")}
+                    WHEN 'Doctor' THEN {_id("doctor", doctor)}
+                    WHEN 'Service' THEN {_id("service", f"{doctor} || ':1'")}
+                    WHEN 'Post' THEN {_id("post", f"n % {scale.posts} + 1")}
+                    WHEN 'Comment' THEN {_id("comment", f"n % {top_comments} + 1")}
+                    WHEN 'Report' THEN {_id("report", "n")}
+                    WHEN 'Lesson' THEN {_id("lesson", f"n % {scale.lessons} + 1")}
+                    WHEN 'Entitlement' THEN {_id("entitlement", "n")}
+                    WHEN 'User' THEN {patient}
+                    WHEN 'Payment' THEN {_id("payment", "n")} END,
+               CASE kinds.action
+                    WHEN 'appointment.completed'
+                    THEN {status_change.format(to="'completed'", reason="NULL")}
+                    WHEN 'appointment.no_show'
+                    THEN {status_change.format(to="'no_show'", reason="NULL")}
+                    WHEN 'appointment.cancelled'
+                    THEN {status_change.format(to="'cancelled'", reason="'Doctor unavailable'")}
+                    WHEN 'appointment.set_meeting_link'
+                    THEN jsonb_build_object(
+                        'before', jsonb_build_object('meeting_link', NULL::text),
+                        'after', jsonb_build_object(
+                            'meeting_link', 'https://meet.caregraph.dev/r/' || n))
+                    WHEN 'availability.add_exception'
+                    THEN jsonb_build_object('after', jsonb_build_object(
+                        'doctor_id', {_id("doctor", doctor)}::text,
+                        'date', (({ANCHOR_SQL})::date + n % 30)::text,
+                        'kind', 'blocked', 'start_time', NULL::text, 'end_time', NULL::text))
+                    WHEN 'availability.set_rules' THEN {rules}
+                    WHEN 'doctor.update'
+                    THEN jsonb_build_object(
+                        'before', jsonb_build_object('bio', 'Board-certified physician.'),
+                        'after', jsonb_build_object(
+                            'bio', 'Board-certified physician with ' || (5 + n % 25)
+                                   || ' years of practice.'))
+                    WHEN 'service.update'
+                    THEN jsonb_build_object(
+                        'before', jsonb_build_object('price', ({fee} * 0.8)::numeric(10, 2)::text),
+                        'after', jsonb_build_object('price', ({fee} * 0.9)::numeric(10, 2)::text))
+                    WHEN 'post.hide' THEN {flag.format(name="hidden")}
+                    WHEN 'comment.hide' THEN {flag.format(name="hidden")}
+                    WHEN 'report.resolve'
+                    THEN jsonb_build_object(
+                        'before', jsonb_build_object('status', 'pending'),
+                        'after', jsonb_build_object(
+                            'status', 'actioned', 'action', 'hide', 'target_type', 'comment',
+                            'target_id', {_id("comment", f"n % {top_comments} + 1")}::text))
+                    WHEN 'lesson.update'
+                    THEN jsonb_build_object(
+                        'before', jsonb_build_object('title', 'Lesson ' || n % {scale.lessons}),
+                        'after', jsonb_build_object(
+                            'title', 'Lesson ' || n % {scale.lessons} || ', revised'))
+                    WHEN 'doctor.verify' THEN {flag.format(name="verified")}
+                    WHEN 'entitlement.grant'
+                    THEN jsonb_build_object('after', jsonb_build_object(
+                        'user_id', {patient}::text, 'product', 'lessons',
+                        'valid_until', NULL::text))
+                    WHEN 'role.grant'
+                    THEN jsonb_build_object(
+                        'before', jsonb_build_object('roles', jsonb_build_array('patient')),
+                        'after', jsonb_build_object(
+                            'roles', jsonb_build_array('coach', 'patient')))
+                    WHEN 'payment.refund'
+                    THEN jsonb_build_object(
+                        'before', jsonb_build_object('status', 'paid'),
+                        'after', jsonb_build_object('status', 'refunded', 'refund', {fee}::text))
+                    WHEN 'payment.record'
+                    THEN jsonb_build_object('after', jsonb_build_object(
+                        'appointment_id', {appointment}::text, 'amount', {fee}::text,
+                        'currency', 'USD', 'status', 'paid', 'method', 'card'))
+               END,
+               md5('request:' || n),
+               {ANCHOR_SQL} - n * interval '{seconds} seconds'
+          FROM generate_series(1, {scale.audit_entries}) AS n
+          JOIN kinds ON kinds.k = n % {len(AUDIT_KINDS)}
+        """
+    ]
+
+
 FILLERS: tuple[Filler, ...] = (
     Filler(
         "users",
@@ -666,6 +876,13 @@ FILLERS: tuple[Filler, ...] = (
         _availability,
     ),
     Filler(
+        "services",
+        ("services",),
+        {"services": ("doctor_id", "duration_minutes", "mode", "capacity", "default_for")},
+        _services,
+        _custom_services_exist,
+    ),
+    Filler(
         "goals",
         ("goals", "goal_check_ins", "goal_milestones"),
         {"goals": ("owner_id", "current_value", "check_in_frequency")},
@@ -674,7 +891,7 @@ FILLERS: tuple[Filler, ...] = (
     Filler(
         "appointments",
         ("appointments",),
-        {"appointments": ("doctor_id", "patient_id", "cancelled_by", "meeting_link")},
+        {"appointments": ("doctor_id", "patient_id", "cancelled_by", "meeting_link", "service_id")},
         _appointments,
     ),
     Filler(
@@ -724,6 +941,12 @@ FILLERS: tuple[Filler, ...] = (
         ("post_likes", "comment_likes"),
         {"post_likes": ("post_id", "user_id"), "comment_likes": ("comment_id", "user_id")},
         _likes,
+    ),
+    Filler(
+        "audit_log",
+        ("audit_log",),
+        {"audit_log": ("actor_id", "actor_role", "action", "target_type", "changes")},
+        _audit_log,
     ),
 )
 

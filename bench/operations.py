@@ -1,9 +1,10 @@
 """The bench suite: each operation as the client apps send it, the viewers who send it, and
 the raw SQL of its baseline (see bench/baseline.py).
 
-The read operations (directory with slots, patient home, doctor day, the doctor's
-patients' goals, catalog, feed) are `Operation`s with one baseline statement each; the
-hold + book + cancel mix is `MUTATION_MIX` (server only, driven by bench.load.drive_mix).
+The read operations (directory with slots, directory with services and the next open
+slot, patient home, doctor day, the doctor's patients' goals, catalog, feed, notification
+inbox, audit log) are `Operation`s with one baseline statement each; the hold + book +
+cancel mix is `MUTATION_MIX` (server only, driven by bench.load.drive_mix).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class Operation:
     """The GraphQL operation name (also the key in the server's access log)."""
     document: str
     viewer_kind: str
-    """`patient` or `doctor`: whose token sends it (bench ids `patient:n`, `doctor-user:n`)."""
+    """`patient`, `doctor` or `admin`: whose token sends it (bench ids `patient:n`,
+    `doctor-user:n`, `admin:n`)."""
     baseline_sql: str
     """One statement returning the response's `data` as JSON text; $1 is the viewer's
     user id, then `baseline_arguments(variables)`."""
@@ -36,17 +38,22 @@ class Operation:
     """Fields (lists or connections) the smoke test expects non-empty for most viewers."""
 
 
+# Viewer kind -> the generator's kind of user (bench.generate `_users`).
+_USER_KINDS = {"patient": "patient", "doctor": "doctor-user", "admin": "admin"}
+
+
 def viewer_id(kind: str, n: int) -> uuid.UUID:
-    return bench_id("patient" if kind == "patient" else "doctor-user", n)
+    return bench_id(_USER_KINDS[kind], n)
 
 
 def viewer_email(kind: str, n: int) -> str:
-    return f"{'patient' if kind == 'patient' else 'doctor-user'}{n}@{BENCH_EMAIL_DOMAIN}"
+    return f"{_USER_KINDS[kind]}{n}@{BENCH_EMAIL_DOMAIN}"
 
 
 def viewer_numbers(kind: str, scale: Scale, count: int) -> list[int]:
-    """`count` distinct viewers spread over the population (patients, or doctors)."""
-    population = scale.patients if kind == "patient" else scale.doctors
+    """`count` distinct viewers spread over the population (patients, doctors or
+    admins: as many as there are, if fewer)."""
+    population = {"patient": scale.patients, "doctor": scale.doctors, "admin": scale.admins}[kind]
     count = min(count, population)
     step = max(1, population // count)
     return [1 + i * step for i in range(count)]
@@ -66,10 +73,34 @@ _TEXT_ID_CURSOR = (
 def _global_id(type_name: str, column: str) -> str:
     """`schema.ids.format_id`: base64url (no padding) of `<type>:<uuid>`; Postgres breaks
     base64 lines at 76 characters, so the newlines go too."""
+    return _global_id_of(f"'{type_name}'", column)
+
+
+def _global_id_of(type_sql: str, column: str) -> str:
+    """`_global_id` with the type name from SQL (a column)."""
     return (
-        f"rtrim(translate(encode(convert_to('{type_name}:' || {column}, 'UTF8'), 'base64'), "
-        "'+/' || chr(10), '-_'), '=')"
+        f"rtrim(translate(encode(convert_to({type_sql} || ':' || {column}, 'UTF8'), "
+        "'base64'), '+/' || chr(10), '-_'), '=')"
     )
+
+
+def _iso_instant(column: str) -> str:
+    """Python's `datetime.isoformat()` of a timestamptz in UTC (the `DateTime` scalar and
+    cursors): microseconds only when there are any, always six digits; Postgres's own JSON
+    drops trailing zeros."""
+    return (
+        f"(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        f"CASE WHEN date_trunc('second', {column}) <> {column} "
+        f"THEN to_char({column} AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00')"
+    )
+
+
+# `encode_cursor([datetime, uuid])`: [["t", <isoformat>], ["u", "<uuid>"]].
+_INSTANT_ID_CURSOR = (
+    "rtrim(translate(replace(encode(convert_to("
+    "'[[\"t\",\"' || {instant} || '\"],[\"u\",\"' || {id}::text || '\"]]', 'UTF8'), "
+    "'base64'), E'\\n', ''), '+/', '-_'), '=')"
+)
 
 
 # `resolvers.goals.goal_progress`.
@@ -142,47 +173,65 @@ def _week_ahead(_scale: Scale, _n: int) -> dict[str, str]:
     return {"from": today.isoformat(), "to": (today + timedelta(days=6)).isoformat()}
 
 
-def _slot_arguments(variables: dict[str, Any]) -> list[Any]:
+def _lead_minutes() -> int:
+    """The server's minimum lead time (CAREGRAPH_MIN_LEAD_MINUTES), which slots respect."""
     from resolvers.core.settings import get_settings
 
+    return get_settings().min_lead_minutes
+
+
+def _slot_arguments(variables: dict[str, Any]) -> list[Any]:
     return [
         date.fromisoformat(variables["from"]),
         date.fromisoformat(variables["to"]),
-        get_settings().min_lead_minutes,
+        _lead_minutes(),
     ]
 
 
-# `resolvers.slots.compute_slots` in SQL, for the doctors in `edges` ($2..$3 = local
-# dates, $4 = minimum lead minutes): weekly rules in the doctor's zone, a date's
-# exceptions replacing them (blocked; custom hours keeping the weekday's first rule's slot
-# length and buffer, else 30 and 0), the day's cap on live appointments by local date,
-# live appointments and other viewers' unexpired holds blocking (with the buffer: one
-# multirange per doctor, tested with `&&` against the slot widened by the buffer), and
-# nothing before now + lead. Local times are turned into instants as zoneinfo does with
-# fold=0: a time skipped by DST has no slot, a repeated one takes the earlier instant.
-SLOTS_SQL = """
+# `resolvers.slots.compute_slots` in SQL, for the doctors in `edges` and each one's default
+# STANDARD service (what `availableSlots` and `nextAvailableSlot` compute without
+# `serviceId`): each doctor's local dates `first_day`..`last_day` (SQL over the edge `e`),
+# weekly rules in the doctor's zone, a date's exceptions replacing them (blocked; custom
+# hours keeping the weekday's first rule's slot length and buffer, else 30 and 0), the
+# service's own duration and buffer over the rule's when it has them, the day's cap on live
+# appointments by local date, live appointments (not an unpaid one past its payment window)
+# and other viewers' unexpired holds blocking (with the buffer: one multirange per doctor,
+# tested with `&&` against the slot widened by the buffer), and nothing before now + the
+# longer of the lead time (`lead`) and the service's minimum notice. Busy intervals are read
+# from `low` to `high` (UTC dates around every doctor's range). Local times are turned into
+# instants as zoneinfo does with fold=0: a time skipped by DST has no slot, a repeated one
+# takes the earlier instant. Not modelled: a default service with more than one seat (a
+# group session's seats); the bench has none. `$1` is the viewer (whose holds do not block).
+def slots_sql(*, first_day: str, last_day: str, low: str, high: str, lead: str) -> str:
+    return f"""
 bookable AS (
-    SELECT e.id, e.timezone,
-           greatest($2::date, (now() AT TIME ZONE e.timezone)::date - 1) AS first_day
-      FROM edges e WHERE e.verified AND e.accepting_patients
+    SELECT e.id, e.timezone, {first_day} AS first_day, {last_day} AS last_day,
+           sv.duration_minutes, sv.buffer_minutes, sv.min_notice_minutes, sv.price,
+           sv.currency
+      FROM edges e
+      JOIN services sv
+        ON sv.doctor_id = e.id AND sv.default_for = 'standard' AND sv.active
+     WHERE e.verified AND e.accepting_patients
 ), busy AS (
     SELECT a.doctor_id, a.starts_at, a.ends_at, true AS booked
       FROM appointments a
      WHERE a.doctor_id IN (SELECT id FROM bookable)
        AND a.status IN ('requested', 'pending_payment', 'confirmed')
-       AND a.starts_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC'
-       AND a.ends_at > ($2::date - 2)::timestamp AT TIME ZONE 'UTC'
+       AND (a.status <> 'pending_payment' OR a.payment_due_at IS NULL
+            OR a.payment_due_at > now())
+       AND a.starts_at < ({high})::timestamp AT TIME ZONE 'UTC'
+       AND a.ends_at > ({low})::timestamp AT TIME ZONE 'UTC'
     UNION ALL
     SELECT h.doctor_id, h.starts_at, h.ends_at, false
       FROM slot_holds h
      WHERE h.doctor_id IN (SELECT id FROM bookable)
        AND h.expires_at > now() AND h.user_id <> $1
-       AND h.starts_at < ($3::date + 2)::timestamp AT TIME ZONE 'UTC'
-       AND h.ends_at > ($2::date - 2)::timestamp AT TIME ZONE 'UTC'
+       AND h.starts_at < ({high})::timestamp AT TIME ZONE 'UTC'
+       AND h.ends_at > ({low})::timestamp AT TIME ZONE 'UTC'
 ), days AS (
     SELECT b.id AS doctor_id, b.timezone, day::date AS day,
            extract(dow FROM day)::int AS dow
-      FROM bookable b, generate_series(b.first_day, $3::date, interval '1 day') AS day
+      FROM bookable b, generate_series(b.first_day, b.last_day, interval '1 day') AS day
 ), busy_ranges AS (
     SELECT b.doctor_id, range_agg(tstzrange(b.starts_at, b.ends_at)) AS ranges
       FROM busy b GROUP BY b.doctor_id
@@ -223,16 +272,21 @@ bookable AS (
            WHERE r.doctor_id = o.doctor_id AND r.active AND r.day_of_week = o.dow
            ORDER BY r.start_time LIMIT 1) t ON true
      WHERE o.excepted
+), terms AS (
+    SELECT w.doctor_id, w.timezone, w.day, w.start_time, w.end_time,
+           coalesce(b.duration_minutes, w.slot_minutes) AS slot_minutes,
+           coalesce(b.buffer_minutes, w.buffer_minutes) AS buffer_minutes
+      FROM windows w JOIN bookable b ON b.id = w.doctor_id
 ), candidates AS (
-    SELECT w.doctor_id, w.timezone, w.slot_minutes, w.buffer_minutes,
+    SELECT w.doctor_id, w.timezone, w.day, w.slot_minutes, w.buffer_minutes,
            (w.day + w.start_time) + k * make_interval(mins => w.slot_minutes + w.buffer_minutes)
                AS local
-      FROM windows w,
+      FROM terms w,
            generate_series(0, floor((extract(epoch FROM w.end_time - w.start_time) / 60
                                      - w.slot_minutes)
                                     / (w.slot_minutes + w.buffer_minutes))::int) AS k
 ), instants AS (
-    SELECT c.doctor_id, c.slot_minutes, c.buffer_minutes,
+    SELECT c.doctor_id, c.day, c.slot_minutes, c.buffer_minutes,
            CASE WHEN (z.before AT TIME ZONE c.timezone) = c.local THEN z.before
                 WHEN (z.after AT TIME ZONE c.timezone) = c.local THEN z.after END AS starts_at
       FROM candidates c,
@@ -240,15 +294,27 @@ bookable AS (
                                + interval '3 hours' AS before,
                            c.local AT TIME ZONE c.timezone AS after) z
 ), slots AS (
-    SELECT i.doctor_id, i.starts_at, i.starts_at + make_interval(mins => i.slot_minutes)
-               AS ends_at
+    SELECT i.doctor_id, i.day, i.starts_at,
+           i.starts_at + make_interval(mins => i.slot_minutes) AS ends_at
       FROM instants i
+      JOIN bookable b ON b.id = i.doctor_id
       LEFT JOIN busy_ranges r ON r.doctor_id = i.doctor_id
-     WHERE i.starts_at >= now() + make_interval(mins => $4)
+     WHERE i.starts_at >= now() + make_interval(mins => greatest({lead}, b.min_notice_minutes))
        AND (r.ranges IS NULL OR NOT r.ranges && tstzrange(
                 i.starts_at - make_interval(mins => i.buffer_minutes),
                 i.starts_at + make_interval(mins => i.slot_minutes + i.buffer_minutes)))
 )"""
+
+
+# The directory's: local dates $2..$3 (from no earlier than the doctor's yesterday, as
+# `resolvers.slots.slot_range` clips), minimum lead minutes $4.
+SLOTS_SQL = slots_sql(
+    first_day="greatest($2::date, (now() AT TIME ZONE e.timezone)::date - 1)",
+    last_day="$3::date",
+    low="$2::date - 2",
+    high="$3::date + 2",
+    lead="$4",
+)
 
 DIRECTORY = Operation(
     name="BenchDirectory",
@@ -309,6 +375,103 @@ SELECT json_build_object('doctors', json_build_object(
                                                   'endsAt', s.ends_at)
                                 ORDER BY s.starts_at)
                   FROM slots s WHERE s.doctor_id = e.id), '[]'::json)))
+        ORDER BY e.rn) FROM edges e), '[]'::json),
+    'pageInfo', json_build_object(
+        'hasNextPage', (SELECT count(*) FROM page) > 20,
+        'endCursor', (SELECT e.cursor FROM edges e ORDER BY e.rn DESC LIMIT 1))
+))::text
+""",
+)
+
+# --- directory with services and the next open slot --------------------------------------
+
+# Each doctor's first open slot of the default STANDARD service in `nextAvailableSlot`'s
+# window (withinDays 14): the doctor's local dates today .. today + 13. Busy intervals are
+# read from the UTC date 2 days before today to 16 days after (every zone's today .. +13
+# days, with the margin `load_schedules` takes).
+NEXT_SLOTS_SQL = slots_sql(
+    first_day="(now() AT TIME ZONE e.timezone)::date",
+    last_day="(now() AT TIME ZONE e.timezone)::date + 13",
+    low="(now() AT TIME ZONE 'UTC')::date - 2",
+    high="(now() AT TIME ZONE 'UTC')::date + 16",
+    lead="$2",
+)
+
+DIRECTORY_SERVICES = Operation(
+    name="BenchDirectoryServices",
+    viewer_kind="patient",
+    filled=("edges", "services", "nextAvailableSlot"),
+    # A booking UI's directory: each doctor's active services (defaults first) and the
+    # first open slot of the standard consultation (`nextAvailableSlot` without
+    # arguments: the default service, 14 days).
+    document="""
+query BenchDirectoryServices {
+  doctors(first: 20) {
+    edges {
+      cursor
+      node {
+        id
+        fullName
+        specialties
+        photoUrl
+        ratingAvg
+        ratingCount
+        timezone
+        services { id name durationMinutes price currency mode capacity defaultFor }
+        nextAvailableSlot { startsAt endsAt localDate localStartTime price currency }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+""",
+    baseline_arguments=lambda _variables: [_lead_minutes()],
+    baseline_sql=f"""
+WITH {_VIEWER}, page AS (
+    SELECT d.id, d.full_name, d.specialties, d.photo_url, d.rating_avg, d.rating_count,
+           d.accepting_patients, d.timezone, d.verified,
+           row_number() OVER (ORDER BY d.full_name, d.id) AS rn
+      FROM doctors d, viewer v
+     WHERE {_DOCTOR_READ}
+     ORDER BY d.full_name, d.id
+     LIMIT 21
+), edges AS (
+    SELECT {_TEXT_ID_CURSOR.format(text="full_name", id="id")} AS cursor, page.*
+      FROM page WHERE rn <= 20
+), {NEXT_SLOTS_SQL}, next_slot AS (
+    SELECT DISTINCT ON (s.doctor_id) s.doctor_id, s.day, s.starts_at, s.ends_at
+      FROM slots s ORDER BY s.doctor_id, s.starts_at
+)
+SELECT json_build_object('doctors', json_build_object(
+    'edges', coalesce((SELECT json_agg(json_build_object(
+        'cursor', e.cursor,
+        'node', json_build_object(
+            'id', {_global_id("Doctor", "e.id")},
+            'fullName', e.full_name, 'specialties', e.specialties,
+            'photoUrl', e.photo_url, 'ratingAvg', e.rating_avg::text,
+            'ratingCount', e.rating_count, 'timezone', e.timezone,
+            -- the services policy (active ones of verified doctors; a doctor's own; admins
+            -- all), then `Doctor.services` keeps the active ones; defaults first
+            'services', coalesce((
+                SELECT json_agg(json_build_object(
+                           'id', {_global_id("Service", "sv.id")}, 'name', sv.name,
+                           'durationMinutes', sv.duration_minutes,
+                           'price', sv.price::text, 'currency', sv.currency,
+                           'mode', upper(sv.mode), 'capacity', sv.capacity,
+                           'defaultFor', upper(sv.default_for))
+                       ORDER BY sv.default_for IS NULL, sv.default_for DESC, sv.name, sv.id)
+                  FROM services sv, viewer v
+                 WHERE sv.doctor_id = e.id AND sv.active
+                   AND (v.is_admin OR e.verified OR sv.doctor_id = v.doctor_id)
+            ), '[]'::json),
+            'nextAvailableSlot', (
+                SELECT json_build_object(
+                           'startsAt', n.starts_at, 'endsAt', n.ends_at, 'localDate', n.day,
+                           'localStartTime', to_char(n.starts_at AT TIME ZONE e.timezone,
+                                                     'HH24:MI'),
+                           'price', b.price::text, 'currency', b.currency)
+                  FROM next_slot n JOIN bookable b ON b.id = n.doctor_id
+                 WHERE n.doctor_id = e.id)))
         ORDER BY e.rn) FROM edges e), '[]'::json),
     'pageInfo', json_build_object(
         'hasNextPage', (SELECT count(*) FROM page) > 20,
@@ -846,14 +1009,82 @@ SELECT json_build_object('viewer', json_build_object(
 """,
 )
 
+# --- audit log ----------------------------------------------------------------------------
+
+_AUDIT_CURSOR = _INSTANT_ID_CURSOR.format(instant=_iso_instant("l.created_at"), id="l.id")
+
+AUDIT_LOG = Operation(
+    name="BenchAuditLog",
+    viewer_kind="admin",
+    filled=("edges", "actor"),
+    # An admin's audit screen: the newest 50 entries (no filter), who did what on which
+    # object, the changed fields, and a cursor for the next page.
+    document="""
+query BenchAuditLog {
+  auditLog(first: 50) {
+    edges {
+      node {
+        id
+        createdAt
+        actorRole
+        action
+        targetType
+        targetId
+        changes
+        requestId
+        actor { id fullName email }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+""",
+    # The audit policy: admins read every entry (others get FORBIDDEN); an admin reads
+    # every user with their contact details (the users policy), so `actor` is any entry's
+    # author that still exists.
+    baseline_sql=f"""
+WITH {_VIEWER}, page AS (
+    SELECT l.* FROM audit_log l, viewer v
+     WHERE v.is_admin
+     ORDER BY l.created_at DESC, l.id DESC
+     LIMIT 51
+), shown AS (
+    SELECT * FROM page ORDER BY created_at DESC, id DESC LIMIT 50
+)
+SELECT json_build_object('auditLog', json_build_object(
+    'edges', coalesce((
+        SELECT json_agg(json_build_object('node', json_build_object(
+                   'id', {_global_id("AuditEntry", "l.id")},
+                   'createdAt', {_iso_instant("l.created_at")},
+                   'actorRole', l.actor_role, 'action', l.action,
+                   'targetType', l.target_type,
+                   'targetId', CASE WHEN l.target_id IS NOT NULL
+                                    THEN {_global_id_of("l.target_type", "l.target_id")} END,
+                   'changes', l.changes, 'requestId', l.request_id,
+                   'actor', (SELECT json_build_object('id', {_global_id("User", "u.id")},
+                                                      'fullName', u.full_name,
+                                                      'email', u.email)
+                               FROM users u WHERE u.id = l.actor_id)))
+               ORDER BY l.created_at DESC, l.id DESC)
+          FROM shown l), '[]'::json),
+    'pageInfo', json_build_object(
+        'hasNextPage', (SELECT count(*) FROM page) > 50,
+        'endCursor', (SELECT {_AUDIT_CURSOR} FROM shown l
+                       ORDER BY l.created_at, l.id LIMIT 1))
+))::text
+""",
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     DIRECTORY,
+    DIRECTORY_SERVICES,
     PATIENT_HOME,
     DOCTOR_DAY,
     DOCTOR_PATIENT_GOALS,
     CATALOG,
     FEED,
     INBOX,
+    AUDIT_LOG,
 )
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
 

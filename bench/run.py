@@ -18,6 +18,8 @@
    Postgres and of the load process, SQL statements per request, response bytes, peak RSS
    of each server (with its worker processes), and the server's throughput as a ratio of
    the baseline's.
+5. Ends with issue 20's targets against the 8-client cells (`print_targets`): each met, or
+   not met by how much, with the measured figures that say why.
 """
 
 from __future__ import annotations
@@ -86,14 +88,18 @@ class ServerProcess:
         except psutil.NoSuchProcess:
             return []
 
-    def rss(self) -> int:
-        total = 0
+    def rss(self) -> tuple[int, int]:
+        """RSS of the server with its worker processes, and of its largest process (a
+        worker's, or the only process's)."""
+        total = largest = 0
         for process in self._processes():
             try:
-                total += process.memory_info().rss
+                rss = process.memory_info().rss
             except psutil.NoSuchProcess:
                 continue
-        return total
+            total += rss
+            largest = max(largest, rss)
+        return total, largest
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server and its workers so far."""
@@ -186,6 +192,7 @@ class MemoryMonitor:
     def __init__(self, servers: list[ServerProcess]) -> None:
         self.servers = servers
         self.window: dict[str, int] = {}
+        self.process_window: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -193,16 +200,24 @@ class MemoryMonitor:
     def _run(self) -> None:
         while not self._stop.is_set():
             for server in self.servers:
-                rss = server.rss()
+                rss, largest = server.rss()
                 server.peak_rss = max(server.peak_rss, rss)
                 self.window[server.name] = max(self.window.get(server.name, 0), rss)
+                self.process_window[server.name] = max(
+                    self.process_window.get(server.name, 0), largest
+                )
             self._stop.wait(0.1)
 
     def reset(self) -> None:
         self.window = {}
+        self.process_window = {}
 
     def peak(self, name: str) -> int:
         return self.window.get(name, 0)
+
+    def peak_process(self, name: str) -> int:
+        """The largest single process's peak (per worker) since the last `reset()`."""
+        return self.process_window.get(name, 0)
 
     def stop(self) -> None:
         self._stop.set()
@@ -283,11 +298,19 @@ class Measurement:
     postgres_cpu_seconds: float = 0.0
     client_cpu_seconds: float = 0.0
     peak_rss: int = 0
+    peak_process_rss: int = 0
+    """The largest single process's peak RSS: per worker."""
     statements: list[int] = field(default_factory=list)
     first_failure: str | None = None
 
     def add(
-        self, result: LoadResult, cpu: float, postgres_cpu: float, rss: int, statements: list[int]
+        self,
+        result: LoadResult,
+        cpu: float,
+        postgres_cpu: float,
+        rss: int,
+        statements: list[int],
+        process_rss: int = 0,
     ) -> None:
         self.postgres_cpu_seconds += postgres_cpu
         self.client_cpu_seconds += result.client_cpu_seconds
@@ -298,6 +321,7 @@ class Measurement:
         self.response_bytes += result.response_bytes
         self.cpu_seconds += cpu
         self.peak_rss = max(self.peak_rss, rss)
+        self.peak_process_rss = max(self.peak_process_rss, process_rss)
         self.statements += statements
         self.first_failure = self.first_failure or result.first_failure
 
@@ -369,6 +393,197 @@ def _print_table(operation: str, rows: list[Row]) -> None:
             )
             if result.first_failure:
                 print(f"          first failure: {result.first_failure}")
+
+
+# --- targets -------------------------------------------------------------------------------
+
+# Issue 20's targets, for `--client raw`, 8 clients, one worker, on the bench dataset.
+TARGET_CLIENTS = 8
+TARGET_RATIO = 0.5
+"""Every read operation's server req/s over its baseline's, measured in the same run."""
+TARGET_P99_MS = 100.0
+TARGET_RSS_MB = 200.0
+"""Peak memory per worker: the largest server process's peak RSS in the cell."""
+TARGET_MIX_FACTOR = 2.0
+MIX_REFERENCE_PER_SECOND = 172.8
+MIX_REFERENCE_SOURCE = "2026-11-22, commit 3b6fc63"
+"""The mutation mix's req/s when issue 20 was filed (2026-12-03): the last figure recorded
+before it, in bench/README.md's "Results (2026-11-22, main: read lane, look-ahead)"
+(commit 3b6fc63, 2026-11-22): 172.8 req/s at 8 raw clients, one worker, p99 92.4 ms. No
+run between then and the issue measured the mix (the 2026-12-03 inbox runs did not).
+Since then (issues 17 and 18) a booking awaiting payment also queues its lapse job, every
+write of an appointment appends realtime events, and a cancellation notifies the doctor."""
+
+
+def _verdict(met: bool, shortfall: str) -> str:
+    return "met" if met else f"not met: {shortfall}"
+
+
+def _cell(rows: list[Row], target: str) -> Measurement | None:
+    for row in rows:
+        if row.concurrency == TARGET_CLIENTS and row.target == target:
+            return row.result
+    return None
+
+
+def _queueing(result: Measurement, workers: int) -> str:
+    """What p99 is made of when the server is CPU bound: a closed loop of N clients on W
+    worker processes waits for about N / W requests' CPU each round."""
+    per_round = TARGET_CLIENTS / workers * result.cpu_ms_per_request
+    return (
+        f"{TARGET_CLIENTS} clients on {workers} worker process{'es' if workers > 1 else ''}: "
+        f"{TARGET_CLIENTS / workers:.0f} x {result.cpu_ms_per_request:.1f} ms of server CPU "
+        f"= {per_round:.0f} ms a round"
+    )
+
+
+def _ceiling(result: Measurement, workers: int) -> str:
+    """The most a CPU-bound server can serve with `workers` processes at its measured CPU
+    per request (each process on a core of its own)."""
+    if not result.cpu_ms_per_request:
+        return "no CPU measured"
+    return (
+        f"{workers} worker process{'es' if workers > 1 else ''} at "
+        f"{result.cpu_ms_per_request:.1f} ms of CPU a request serve at most "
+        f"{workers * 1000 / result.cpu_ms_per_request:.0f} req/s"
+    )
+
+
+def _target_lines(
+    name: str,
+    server: Measurement,
+    baseline: Measurement | None,
+    executors: Counter[str],
+    workers: int,
+) -> list[str]:
+    lines = [f"  {name}"]
+    ratio_label = f"throughput >= {TARGET_RATIO:.2f} of baseline"
+    whys: list[str] = []
+    rss_mb = server.peak_process_rss / 2**20
+    p99 = server.percentile(0.99)
+    if baseline is not None and baseline.per_second:
+        ratio = server.per_second / baseline.per_second
+        needed = TARGET_RATIO * baseline.per_second
+        ratio_met = ratio >= TARGET_RATIO
+        lines.append(
+            f"    {ratio_label:<34} {ratio:>8.2f}  "
+            + _verdict(
+                ratio_met,
+                f"{TARGET_RATIO - ratio:.2f} short ({server.per_second:.0f} of the "
+                f"{needed:.0f} req/s it needs: x{needed / server.per_second:.1f})"
+                if server.per_second
+                else "no request answered",
+            )
+        )
+        if not ratio_met:
+            whys.append(
+                f"server CPU {server.cpu_ms_per_request:.2f} ms/req vs baseline "
+                f"{baseline.cpu_ms_per_request:.2f}; Postgres "
+                f"{server.postgres_cpu_ms_per_request:.2f} vs "
+                f"{baseline.postgres_cpu_ms_per_request:.2f} ms/req; "
+                f"{_statements(server.statements)} statements/req vs 1"
+            )
+            if needed and server.cpu_ms_per_request:
+                whys.append(
+                    f"{_ceiling(server, workers)}; {needed:.0f} req/s needs <= "
+                    f"{workers * 1000 / needed:.1f} ms a request"
+                )
+            answered = sum(executors.values())
+            if answered and executors.get("compiled", 0) < answered:
+                shares = ", ".join(
+                    f"{executor} {count / answered:.0%}"
+                    for executor, count in executors.most_common()
+                )
+                whys.append(f"executor: {shares}")
+    else:
+        lines.append(f"    {ratio_label:<34} {'-':>8}  no baseline measured")
+    p99_met = p99 < TARGET_P99_MS
+    lines.append(
+        f"    {f'p99 < {TARGET_P99_MS:.0f} ms':<34} {p99:>5.0f} ms  "
+        + _verdict(p99_met, f"{p99 - TARGET_P99_MS:.0f} ms over")
+    )
+    if not p99_met:
+        whys.append(_queueing(server, workers) + f" (p50 {server.percentile(0.5):.0f} ms)")
+    lines.append(
+        f"    {f'peak RSS < {TARGET_RSS_MB:.0f} MB per worker':<34} {rss_mb:>5.0f} MB  "
+        + _verdict(rss_mb < TARGET_RSS_MB, f"{rss_mb - TARGET_RSS_MB:.0f} MB over")
+    )
+    if server.failures:
+        whys.append(f"{server.failures} failed requests: {server.first_failure}")
+    lines += [f"    why: {why}" for why in whys]
+    return lines
+
+
+def _mix_lines(server: Measurement, workers: int) -> list[str]:
+    wanted = TARGET_MIX_FACTOR * MIX_REFERENCE_PER_SECOND
+    p99 = server.percentile(0.99)
+    met = server.per_second >= wanted
+    label = f"req/s >= {TARGET_MIX_FACTOR:g} x {MIX_REFERENCE_PER_SECOND:.1f} = {wanted:.1f}"
+    lines = [
+        f"  {MUTATION_MIX.name}",
+        f"    {label:<34} "
+        f"{server.per_second:>8.1f}  "
+        + _verdict(
+            met,
+            f"{wanted - server.per_second:.1f} req/s short "
+            f"(x{server.per_second / MIX_REFERENCE_PER_SECOND:.2f} of "
+            f"{MIX_REFERENCE_PER_SECOND:.1f}, {MIX_REFERENCE_SOURCE})",
+        ),
+        f"    {f'p99 < {TARGET_P99_MS:.0f} ms':<34} {p99:>5.0f} ms  "
+        + _verdict(p99 < TARGET_P99_MS, f"{p99 - TARGET_P99_MS:.0f} ms over"),
+    ]
+    whys = []
+    if not met:
+        whys.append(
+            f"server CPU {server.cpu_ms_per_request:.2f} ms/req, Postgres "
+            f"{server.postgres_cpu_ms_per_request:.2f} ms/req, "
+            f"{_statements(server.statements)} statements/req (hold, book, cancel pooled)"
+        )
+        if server.cpu_ms_per_request:
+            whys.append(
+                f"{_ceiling(server, workers)}; {wanted:.0f} req/s needs <= "
+                f"{workers * 1000 / wanted:.1f} ms a request"
+            )
+    if p99 >= TARGET_P99_MS:
+        whys.append(_queueing(server, workers) + f" (p50 {server.percentile(0.5):.0f} ms)")
+    if server.failures:
+        whys.append(f"{server.failures} failed requests: {server.first_failure}")
+    return lines + [f"    why: {why}" for why in whys]
+
+
+def print_targets(
+    read_rows: dict[str, list[Row]],
+    mix_rows: list[Row],
+    executors: dict[str, Counter[str]],
+    workers: int,
+    client: str,
+) -> None:
+    """Issue 20's targets against this run's 8-client cells: each `met`, or `not met` by
+    how much, with the measured figures that say why."""
+    print(
+        f"\nTargets (issue 20: --client raw, {TARGET_CLIENTS} clients, one worker; this run: "
+        f"--client {client}, {workers} worker{'s' if workers > 1 else ''}; one run on this "
+        "machine)"
+    )
+    if client != "raw":
+        print("  note: the targets are for --client raw (httpx's CPU caps the baseline)")
+    if workers != 1:
+        print(f"  note: the targets are for one worker; this run had {workers}")
+    for name, rows in read_rows.items():
+        server = _cell(rows, "server")
+        if server is None:
+            print(f"  {name}: not measured at {TARGET_CLIENTS} clients (--concurrency)")
+            continue
+        lines = _target_lines(
+            name, server, _cell(rows, "baseline"), executors.get(name) or Counter(), workers
+        )
+        print("\n".join(lines))
+    if mix_rows:
+        server = _cell(mix_rows, "server")
+        if server is None:
+            print(f"  {MUTATION_MIX.name}: not measured at {TARGET_CLIENTS} clients")
+        else:
+            print("\n".join(_mix_lines(server, workers)))
 
 
 class Tee:
@@ -472,6 +687,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.python_version()}; {args.duration:.0f} s per measurement after "
         f"{args.warmup:.0f} s warm-up; server workers: {args.workers}; client: {args.client}"
     )
+    read_rows: dict[str, list[Row]] = {}
+    mix_rows: list[Row] = []
     try:
         with ProcessPoolExecutor(max_workers=1) as load:
             for operation in operations:
@@ -505,12 +722,14 @@ def main(argv: list[str] | None = None) -> int:
                                 server.statements.get(operation.name, [])
                                 if target is server
                                 else [1],
+                                monitor.peak_process(target.name),
                             )
                     rows += [
                         Row(operation.name, concurrency, name, measurement)
                         for name, measurement in measured.items()
                     ]
                 _print_table(operation.name, rows)
+                read_rows[operation.name] = rows
                 executors = server.executors.get(operation.name) or Counter()
                 answered = sum(executors.values())
                 shares = ", ".join(
@@ -545,13 +764,16 @@ def main(argv: list[str] | None = None) -> int:
                                 for name in MUTATION_MIX.operation_names()
                                 for count in server.statements.get(name, [])
                             ],
+                            monitor.peak_process(server.name),
                         )
                     rows.append(Row(MUTATION_MIX.name, concurrency, server.name, measurement))
                 _print_table(MUTATION_MIX.name, rows)
+                mix_rows = rows
         print(
             f"\npeak RSS over the run: server {server.peak_rss / 2**20:.0f} MB, "
             f"baseline {baseline.peak_rss / 2**20:.0f} MB"
         )
+        print_targets(read_rows, mix_rows, server.executors, args.workers, args.client)
     finally:
         sys.stdout = terminal
         results_file.close()

@@ -8,11 +8,15 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
 
 from bench.baseline import create_pool, run_operation
 from bench.generate import Scale, generate, table_counts
 from bench.operations import (
     MUTATION_MIX,
+    NEXT_SLOTS_SQL,
     OPERATIONS,
     SLOTS_SQL,
     mix_slots,
@@ -212,5 +216,98 @@ async def test_slot_baseline_matches_server_on_edge_cases(
             )
             assert served == baseline, (start, served, baseline)
             assert len(served) == expected_count, served
+    finally:
+        await pool.close()
+
+
+NEXT_SLOT_ONLY = f"""
+WITH edges AS (SELECT d.id, d.timezone, d.verified, d.accepting_patients
+                 FROM doctors d WHERE d.id = $3), {NEXT_SLOTS_SQL}
+SELECT (SELECT json_build_object('startsAt', s.starts_at, 'endsAt', s.ends_at)
+          FROM slots s ORDER BY s.starts_at LIMIT 1)::text
+"""
+
+WEEK_SLOTS_ONLY = f"""
+WITH edges AS (SELECT d.id, d.timezone, d.verified, d.accepting_patients
+                 FROM doctors d WHERE d.id = $5), {SLOTS_SQL}
+SELECT coalesce(json_agg(json_build_object('startsAt', s.starts_at, 'endsAt', s.ends_at)
+                         ORDER BY s.starts_at), '[]'::json)::text
+  FROM slots s
+"""
+
+DOCTOR_NEXT_SLOT = """
+query DoctorNextSlot($id: ID!, $from: Date!, $to: Date!) {
+  doctor(id: $id) {
+    availableSlots(from: $from, to: $to) { startsAt endsAt }
+    nextAvailableSlot { startsAt endsAt }
+  }
+}
+"""
+
+
+async def test_slot_baseline_follows_the_default_service(
+    client: GraphQLClient, db: Database, database_url: str
+) -> None:
+    """The slot SQL of both directory baselines against `Doctor.availableSlots` and
+    `nextAvailableSlot` when the doctor's standard service has its own length, buffer and
+    minimum notice (25 + 10 minutes, 25 hours' notice), and an unpaid booking past its
+    payment window no longer blocks its time while one still within it does."""
+    await generate(database_url, SCALE)
+    patient_id = viewer_id("patient", 1)
+    async with db.read() as session:
+        own = await session.get(User, patient_id)
+        other = await session.get(User, viewer_id("patient", 2))
+    assert own is not None and other is not None
+    doctor = await make_doctor(db, timezone="Asia/Dubai")
+    for weekday in range(7):
+        await make_rule(db, doctor, day_of_week=weekday, start=time(8), end=time(18))
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE services SET duration_minutes = 25, buffer_minutes = 10, "
+                "min_notice_minutes = 1500 WHERE doctor_id = :id AND default_for = 'standard'"
+            ),
+            {"id": doctor.id},
+        )
+    zone = ZoneInfo("Asia/Dubai")
+    today = datetime.now(zone).date()
+    day = today + timedelta(days=3)
+
+    def local(hour: int) -> datetime:
+        return datetime.combine(day, time(hour), zone).astimezone(UTC)
+
+    now = datetime.now(UTC)
+    lapsed, unpaid = now - timedelta(hours=1), now + timedelta(hours=1)
+    for hour, due in [(10, lapsed), (14, unpaid)]:
+        appointment = await make_appointment(
+            db, doctor=doctor, patient=other, starts_at=local(hour), status="pending_payment"
+        )
+        async with db.transaction() as session:
+            await session.execute(
+                text("UPDATE appointments SET payment_due_at = :due WHERE id = :id"),
+                {"due": due, "id": appointment.id},
+            )
+    pool = await create_pool(database_url, size=1)
+    try:
+        lead = get_settings().min_lead_minutes
+        variables = {"id": gid(doctor), "from": today.isoformat(), "to": day.isoformat()}
+        response = await client.execute(DOCTOR_NEXT_SLOT, variables, as_user=own)
+        served = response.data["doctor"]
+        week = json.loads(
+            await pool.fetchval(WEEK_SLOTS_ONLY, patient_id, today, day, lead, doctor.id)
+        )
+        assert served["availableSlots"] == week
+        first = json.loads(await pool.fetchval(NEXT_SLOT_ONLY, patient_id, lead, doctor.id))
+        assert served["nextAvailableSlot"] == first
+        starts = [datetime.fromisoformat(slot["startsAt"]) for slot in week]
+        assert min(starts) >= now + timedelta(minutes=1500)
+        assert all(
+            datetime.fromisoformat(slot["endsAt"]) - start == timedelta(minutes=25)
+            for slot, start in zip(week, starts, strict=True)
+        )
+        # 08:00 .. 18:00 every 35 minutes: 17 slots; the live unpaid booking at 14:00 takes
+        # two (13:50 and 14:25, with the buffer), the lapsed one at 10:00 none.
+        on_day = [start for start in starts if start.astimezone(zone).date() == day]
+        assert len(on_day) == 15, on_day
     finally:
         await pool.close()
