@@ -68,3 +68,35 @@ async def test_an_event_for_1700_distinct_viewers_reaches_those_who_may_read_it(
             assert subscriber.queue.get_nowait().id == appointment.id
         else:
             assert subscriber.queue.empty()
+
+
+async def test_a_policy_without_a_literal_form_is_checked_through_the_whole_statement(
+    db: Database,
+) -> None:
+    """A check is joined from each viewer's predicate compiled on its own (values inline);
+    a viewer whose predicate has no such form makes the hub build that check whole, with
+    bound values, and deliveries are the same."""
+    doctor = await make_doctor(db)
+    patient = await make_user(db)
+    appointment = await make_appointment(
+        db, doctor=doctor, patient=patient, starts_at=datetime.now(UTC) + timedelta(days=3)
+    )
+    own = Viewer(role="authenticated", user_id=patient.id, app_roles=frozenset({"patient"}))
+    stranger = Viewer(role="authenticated", user_id=uuid.uuid4(), app_roles=frozenset({"patient"}))
+    event = Event(id=1, topic="appointment", row_id=appointment.id, keys={})
+    connection = await asyncpg.connect(db.direct_dsn())
+    try:
+        for uncompilable in (False, True):
+            hub = RealtimeHub(db)
+            subscribers = [
+                Subscriber(viewer, "appointment", Appointment, lambda _event: True)
+                for viewer in (own, stranger)
+            ]
+            if uncompilable:
+                hub._predicates[(Appointment, subscribers[1].viewer_key)] = None
+            await hub._deliver_rows(event, Appointment, subscribers, connection)
+            check = next(iter(hub._checks.values()))
+            assert (check.arguments == [None]) is not uncompilable  # joined: only the row id
+            assert [s.queue.qsize() for s in subscribers] == [1, 0]
+    finally:
+        await connection.close()
