@@ -29,6 +29,7 @@ import contextvars
 import itertools
 import json
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict, defaultdict
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from sqlalchemy import bindparam, func, literal, literal_column, select
+from sqlalchemy import bindparam, func, literal, select
 
 from resolvers.core.database import Database, StatementCounter
 from resolvers.core.errors import BadUserInput, CaregraphError, ServiceUnavailable
@@ -59,6 +60,7 @@ PRUNE_AFTER = "1 hour"
 FETCH_LIMIT = 1000
 CHECK_STATEMENTS_KEPT = 32
 PREDICATES_KEPT = 50_000
+TEMPLATES_KEPT = 256
 VIEWERS_PER_CHECK = 1000
 """Columns of one check statement (Postgres takes at most 1664 in a select list): more
 distinct viewers of a topic than this are checked in several statements."""
@@ -140,6 +142,50 @@ class _Check:
         return await self.prepared.fetchrow(*arguments)
 
 
+class _NoTemplate(Exception):
+    """A predicate that cannot be written with its values inline."""
+
+
+@dataclass
+class _Template:
+    """A check column's statement compiled once per shape: its SQL split at the
+    parameters, and how each parameter's value is written as a literal."""
+
+    compiled: Any
+    names: tuple[str, ...]
+    literals: tuple[Callable[[Any], str] | None, ...]
+    """Per parameter, its type's literal processor; None for the row id (stays `$1`)."""
+    pieces: list[str]
+    """The SQL split at `$n`: text, number, text, number, ..., text."""
+
+    @classmethod
+    def of(cls, statement: Any, shape: Any, dialect: Any) -> _Template:
+        compiled = dialect.statement_compiler(dialect, statement, cache_key=shape)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise _NoTemplate(statement)
+        names = tuple(compiled.positiontup or ())
+        literals: list[Callable[[Any], str] | None] = []
+        for name in names:
+            if name == "row_id":
+                literals.append(None)
+                continue
+            processor = compiled.binds[name].type.literal_processor(dialect)
+            if processor is None:
+                raise _NoTemplate(statement)
+            literals.append(processor)
+        return cls(compiled, names, tuple(literals), re.split(r"\$(\d+)", str(compiled)))
+
+    def render(self, shape: Any) -> str:
+        values = self.compiled.construct_params(extracted_parameters=shape.bindparams, _check=False)
+        out = [self.pieces[0]]
+        for at in range(1, len(self.pieces), 2):
+            index = int(self.pieces[at]) - 1
+            processor = self.literals[index]
+            out.append("$1" if processor is None else processor(values[self.names[index]]))
+            out.append(self.pieces[at + 1])
+        return "".join(out)
+
+
 def viewer_key(viewer: Viewer) -> tuple[Any, ...]:
     return (viewer.role, viewer.user_id, viewer.app_roles, viewer.doctor_id)
 
@@ -166,6 +212,7 @@ class RealtimeHub:
         self._predicates: dict[tuple[Any, ...], str | None] = {}
         """Each viewer's policy predicate per table as SQL text (`_joined_check`)."""
         self._tails: dict[type[Any], str] = {}
+        self._templates: dict[Any, _Template] = {}
         self.events = 0
         self.delivered = 0
         self.statements = 0
@@ -439,10 +486,10 @@ class RealtimeHub:
         return _Check(f"SELECT {columns}{tail}", [None], (0,))
 
     def _predicate_tail(self, model: type[Any]) -> str:
-        """What follows the select list: ` FROM <table> WHERE <table>.id = $1`."""
+        """What follows the select list: ` FROM <table> WHERE <table>.id = $1::UUID`."""
         tail = self._tails.get(model)
         if tail is None:
-            sql = self._compile_alone(model, literal(False))
+            sql = self._render(model, literal(False))
             tail = sql[sql.index(" AS v ") + len(" AS v") :]
             self._tails[model] = tail
         return tail
@@ -453,9 +500,9 @@ class RealtimeHub:
             return self._predicates[cache_key]
         fragment: str | None = None
         try:
-            sql = self._compile_alone(model, readable(model, viewer))
+            sql = self._render(model, readable(model, viewer))
         except Exception:  # a value that has no literal form: the whole statement binds it
-            logger.debug("policy of %r on %s compiles with parameters only", key, model)
+            logger.debug("policy of %r on %s renders with parameters only", key, model)
         else:
             closing = " AS v" + self._predicate_tail(model)
             if sql.startswith("SELECT ") and sql.endswith(closing):
@@ -465,18 +512,25 @@ class RealtimeHub:
         self._predicates[cache_key] = fragment
         return fragment
 
-    def _compile_alone(self, model: type[Any], predicate: Any) -> str:
-        """`SELECT coalesce(<predicate>, false) AS v FROM <table> WHERE id = $1`, values
-        inline: compiled in the statement it will be part of, so its subqueries correlate
-        with the table as they do there."""
+    def _render(self, model: type[Any], predicate: Any) -> str:
+        """`SELECT coalesce(<predicate>, false) AS v FROM <table> WHERE id = $1`, its values
+        inline. Written in the statement it will be part of, so its subqueries correlate
+        with the table as they do there; compiled once per shape of policy (SQLAlchemy's
+        cache key: the same predicate for other values), the values then rendered into
+        that text by their types' literal processors."""
         statement = select(func.coalesce(predicate, literal(False)).label("v")).where(
-            model.id == literal_column("$1")
+            model.id == bindparam("row_id")
         )
-        return str(
-            statement.compile(
-                dialect=self.db.engine.dialect, compile_kwargs={"literal_binds": True}
-            )
-        )
+        shape = statement._generate_cache_key()
+        if shape is None:
+            raise _NoTemplate(statement)
+        template = self._templates.get(shape.key)
+        if template is None:
+            template = _Template.of(statement, shape, self.db.engine.dialect)
+            if len(self._templates) >= TEMPLATES_KEPT:
+                self._templates.clear()
+            self._templates[shape.key] = template
+        return template.render(shape)
 
     def _put(self, subscriber: Subscriber, item: Any) -> None:
         try:

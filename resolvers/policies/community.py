@@ -61,6 +61,12 @@ class PostPolicy(TablePolicy[Post]):
         return is_moderator(viewer)
 
 
+# Built once: `aliased()` costs about a millisecond, and the comments policy is built for
+# every distinct viewer (loader statements, realtime checks). Explicit `.correlate(Comment)`
+# keeps its subquery its own wherever the statement also aliases comments.
+_PARENT_COMMENT = aliased(Comment, name="parent_comment")
+
+
 class CommentPolicy(TablePolicy[Comment]):
     model = Comment
 
@@ -78,7 +84,7 @@ class CommentPolicy(TablePolicy[Comment]):
         if viewer.is_coach:
             # Hidden comments and replies under them too, on posts the coach may read.
             return post_readable
-        parent = aliased(Comment)
+        parent = _PARENT_COMMENT
         parent_hidden = (
             select(parent.id)
             .where(parent.id == Comment.parent_id, parent.hidden.is_(True))

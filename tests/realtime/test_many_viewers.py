@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from models import Appointment
+from models import Appointment, Comment, GoalCheckIn, Post, Report
 from resolvers.core.database import Database
-from resolvers.core.identity import Viewer
-from resolvers.core.realtime import VIEWERS_PER_CHECK, Event, RealtimeHub, Subscriber
+from resolvers.core.identity import ANON, Viewer, load_viewer
+from resolvers.core.realtime import VIEWERS_PER_CHECK, Event, RealtimeHub, Subscriber, viewer_key
 from tests.appointments.factories import make_appointment
-from tests.factories import make_doctor, make_user
+from tests.community.factories import make_comment, make_post, make_report
+from tests.factories import make_doctor, make_user, user_of
+from tests.goals.factories import make_check_in, make_coach_of, make_goal
 
 
 async def test_an_event_for_1700_distinct_viewers_reaches_those_who_may_read_it(
@@ -98,5 +100,63 @@ async def test_a_policy_without_a_literal_form_is_checked_through_the_whole_stat
             check = next(iter(hub._checks.values()))
             assert (check.arguments == [None]) is not uncompilable  # joined: only the row id
             assert [s.queue.qsize() for s in subscribers] == [1, 0]
+    finally:
+        await connection.close()
+
+
+async def test_joined_checks_answer_as_the_policies_with_bound_values(db: Database) -> None:
+    """Each realtime table's policy, written with its values inline from a template per
+    shape, answers as the same policy with bound values, for every kind of viewer,
+    including rows some of them may not read (hidden, unpublished, another's)."""
+    doctor = await make_doctor(db)
+    doctor_user = await user_of(db, doctor)
+    patient, author, other = await make_user(db), await make_user(db), await make_user(db)
+    coach = await make_user(db, roles=("coach",))
+    await make_coach_of(db, patient)
+    appointment = await make_appointment(
+        db, doctor=doctor, patient=patient, starts_at=datetime.now(UTC) + timedelta(days=3)
+    )
+    shown = await make_post(db, author)
+    draft = await make_post(db, author, published=False)
+    hidden_comment = await make_comment(db, shown, author, hidden=True)
+    reply = await make_comment(db, shown, other, parent=hidden_comment)
+    report = await make_report(db, other, shown)
+    goal = await make_goal(db, patient)
+    check_in = await make_check_in(db, goal, on=datetime.now(UTC).date())
+    rows = [
+        (Appointment, appointment.id),
+        (Post, shown.id),
+        (Post, draft.id),
+        (Comment, hidden_comment.id),
+        (Comment, reply.id),
+        (Report, report.id),
+        (GoalCheckIn, check_in.id),
+    ]
+    users = [
+        (patient, ()),
+        (author, ()),
+        (other, ()),
+        (doctor_user, ()),
+        (coach, ()),
+        (await make_user(db, roles=("staff",)), ()),
+        (await make_user(db, roles=("admin",)), ()),
+    ]
+    viewers = [ANON] + [
+        await load_viewer(db, {"sub": str(user.id), "role": "authenticated"}) for user, _ in users
+    ]
+    connection = await asyncpg.connect(db.direct_dsn())
+    try:
+        for model, row_id in rows:
+            keys = [viewer_key(viewer) for viewer in viewers]
+            by_key = dict(zip(keys, viewers, strict=True))
+            hub = RealtimeHub(db)
+            joined = hub._joined_check(model, keys, by_key)
+            assert joined is not None, model
+            hub._predicates = {(model, key): None for key in keys}
+            whole = hub._check(model, keys, by_key)
+            assert joined.arguments == [None] and whole.arguments != [None]
+            answers = await joined.run(connection, row_id), await whole.run(connection, row_id)
+            assert list(answers[0]) == list(answers[1]), (model, list(answers[0]))
+            assert any(answers[0]) and not all(answers[0]), model  # both kinds of viewer
     finally:
         await connection.close()
