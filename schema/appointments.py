@@ -830,6 +830,6 @@ class AppointmentsSubscription:
             info.context,
             "appointment",
             AppointmentModel,
-            lambda event: target is None or event.row_id == target,
+            None if target is None else ("row_id", target),
         ):
             yield Appointment.from_model(row)

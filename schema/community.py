@@ -845,7 +845,7 @@ class CommunitySubscription:
             info.context,
             "comment",
             CommentModel,
-            lambda event: event.keys.get("post_id") == wanted,
+            ("post_id", wanted),
         ):
             yield Comment.from_model(row)
 
@@ -862,9 +862,7 @@ class CommunitySubscription:
         post = parse_id(id, of="Post")
         if await info.context.loaders.get(PostByIdLoader).load(post) is None:
             raise NotFound("Post not found.")
-        async for row in realtime.stream(
-            info.context, "post", PostModel, lambda event: event.row_id == post
-        ):
+        async for row in realtime.stream(info.context, "post", PostModel, ("row_id", post)):
             yield Post.from_model(row)
 
     @strawberry.subscription(

@@ -816,6 +816,6 @@ class GoalsSubscription:
             info.context,
             "goal_check_in",
             CheckInModel,
-            lambda event: wanted is None or event.keys.get("goal_id") == wanted,
+            None if wanted is None else ("goal_id", wanted),
         ):
             yield GoalCheckIn.from_model(row)

@@ -138,7 +138,7 @@ class NotificationsSubscription:
             info.context,
             "notification",
             NotificationModel,
-            lambda event: event.keys.get("user_id") == wanted,
+            ("user_id", wanted),
         ):
             yield Notification.from_model(row)
 

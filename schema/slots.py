@@ -285,7 +285,7 @@ class SlotsSubscription:
             raise NotFound("Doctor not found.")
         yield slots
         async for _event in realtime.stream(
-            context, "slots", None, lambda event: event.row_id == doctor_key, coalesce=True
+            context, "slots", None, ("row_id", doctor_key), coalesce=True
         ):
             slots = await current()
             if slots is None:  # no longer readable: the subscription ends

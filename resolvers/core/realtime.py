@@ -32,7 +32,7 @@ import logging
 import re
 import time
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -86,7 +86,10 @@ class Subscriber:
     model: type[Any] | None
     """The table whose policy decides delivery (its row is what the queue gets); None:
     the event itself is delivered (topics without one row, e.g. a doctor's open slots)."""
-    matches: Callable[[Event], bool]
+    where: tuple[str, str] | None = None
+    """Only events whose `row_id` (`("row_id", id)`) or key (`("post_id", id)`) has this
+    value; None: every event of the topic. The hub finds them by this index, not by
+    asking every subscriber of the topic."""
     queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(maxsize=100))
     dropped: bool = False
     serial: int = field(default_factory=lambda: next(_serials))
@@ -197,6 +200,9 @@ class RealtimeHub:
         self.db = db
         self.dsn = db.direct_dsn(listen_url)
         self.subscribers: dict[str, set[Subscriber]] = defaultdict(set)
+        self._unrouted: dict[str, set[Subscriber]] = defaultdict(set)
+        self._routes: dict[tuple[str, str, str], set[Subscriber]] = defaultdict(set)
+        self._route_fields: dict[str, Counter[str]] = defaultdict(Counter)
         self.floor: int | None = None
         """Every event id up to here is delivered (or was never committed)."""
         self.seen: set[int] = set()
@@ -352,7 +358,7 @@ class RealtimeHub:
         viewer: Viewer,
         topic: str,
         model: type[Any] | None,
-        matches: Callable[[Event], bool],
+        where: tuple[str, str] | None = None,
     ) -> AsyncIterator[Subscriber]:
         """Registers a subscriber for the block (its queue gets what it may read)."""
         self.start()
@@ -363,16 +369,50 @@ class RealtimeHub:
             raise ServiceUnavailable(
                 "Live updates are unavailable: the database does not answer; try again."
             ) from None
-        subscriber = Subscriber(viewer, topic, model, matches)
-        self.subscribers[topic].add(subscriber)
+        subscriber = Subscriber(viewer, topic, model, where)
+        self._add(subscriber)
         try:
             yield subscriber
         finally:
-            self.subscribers[topic].discard(subscriber)
+            self._remove(subscriber)
             self._plans.clear()  # none keeps a subscriber that has gone
 
+    def _add(self, subscriber: Subscriber) -> None:
+        self.subscribers[subscriber.topic].add(subscriber)
+        if subscriber.where is None:
+            self._unrouted[subscriber.topic].add(subscriber)
+        else:
+            self._routes[(subscriber.topic, *subscriber.where)].add(subscriber)
+            self._route_fields[subscriber.topic][subscriber.where[0]] += 1
+
+    def _remove(self, subscriber: Subscriber) -> None:
+        topic = subscriber.topic
+        self.subscribers[topic].discard(subscriber)
+        if subscriber.where is None:
+            self._unrouted[topic].discard(subscriber)
+            return
+        route = (topic, *subscriber.where)
+        self._routes[route].discard(subscriber)
+        if not self._routes[route]:
+            del self._routes[route]
+        fields = self._route_fields[topic]
+        fields[subscriber.where[0]] -= 1
+        if fields[subscriber.where[0]] <= 0:
+            del fields[subscriber.where[0]]
+
+    def _interested(self, event: Event) -> list[Subscriber]:
+        """The subscribers an event is for: those of its topic without a filter, and those
+        indexed under its row id or one of its keys."""
+        topic = event.topic
+        found = list(self._unrouted.get(topic, ()))
+        for name in self._route_fields.get(topic, ()):
+            value = str(event.row_id) if name == "row_id" else event.keys.get(name)
+            if value is not None:
+                found.extend(self._routes.get((topic, name, str(value)), ()))
+        return found
+
     async def _deliver(self, event: Event, connection: asyncpg.Connection) -> None:
-        interested = [s for s in self.subscribers.get(event.topic, ()) if s.matches(event)]
+        interested = self._interested(event)
         if not interested:
             return
         with_rows = [s for s in interested if s.model is not None]
@@ -551,18 +591,20 @@ async def stream(
     ctx: Context,
     topic: str,
     model: type[Any] | None,
-    matches: Callable[[Event], bool] = lambda _event: True,
+    where: tuple[str, Any] | None = None,
     *,
     coalesce: bool = False,
 ) -> AsyncIterator[Any]:
     """What a subscription resolver iterates: each row of `model` (or, without one, each
-    event) on `topic` that `matches`, once the viewer's policy lets them read it, with the
+    event) on `topic` whose row id or key `where` names has that value (`("row_id", id)`,
+    `("post_id", id)`; None: all), once the viewer's policy lets them read it, with the
     request's loaders emptied first (each event is resolved as a fresh request would be).
     `coalesce`: events waiting together are one (the last): for state recomputed whole."""
     hub = ctx.realtime
     if hub is None:
         raise BadUserInput("Subscriptions are served over WebSocket (graphql-transport-ws).")
-    async with hub.subscribe(ctx.viewer, topic, model, matches) as subscriber:
+    route = None if where is None else (where[0], str(where[1]))
+    async with hub.subscribe(ctx.viewer, topic, model, route) as subscriber:
         while True:
             item = await subscriber.queue.get()
             while coalesce and not subscriber.queue.empty():

@@ -45,8 +45,7 @@ async def test_an_event_for_1700_distinct_viewers_reaches_those_who_may_read_it(
     )
     allowed = (own, admin, treating)
     subscribers = [
-        Subscriber(viewer, "appointment", Appointment, lambda _event: True)
-        for viewer in [*strangers, *allowed]
+        Subscriber(viewer, "appointment", Appointment) for viewer in [*strangers, *allowed]
     ]
     hub = RealtimeHub(db)
     event = Event(id=1, topic="appointment", row_id=appointment.id, keys={})
@@ -91,8 +90,7 @@ async def test_a_policy_without_a_literal_form_is_checked_through_the_whole_stat
         for uncompilable in (False, True):
             hub = RealtimeHub(db)
             subscribers = [
-                Subscriber(viewer, "appointment", Appointment, lambda _event: True)
-                for viewer in (own, stranger)
+                Subscriber(viewer, "appointment", Appointment) for viewer in (own, stranger)
             ]
             if uncompilable:
                 hub._predicates[(Appointment, subscribers[1].viewer_key)] = None
@@ -160,3 +158,24 @@ async def test_joined_checks_answer_as_the_policies_with_bound_values(db: Databa
             assert any(answers[0]) and not all(answers[0]), model  # both kinds of viewer
     finally:
         await connection.close()
+
+
+def test_an_event_finds_its_subscribers_by_row_and_key_without_asking_the_others(
+    db: Database,
+) -> None:
+    hub = RealtimeHub(db)
+    viewer = Viewer(role="authenticated", user_id=uuid.uuid4(), app_roles=frozenset({"patient"}))
+    row, post, other_post = uuid.uuid4(), str(uuid.uuid4()), str(uuid.uuid4())
+    everything = Subscriber(viewer, "comment", None)
+    on_post = Subscriber(viewer, "comment", None, ("post_id", post))
+    on_other_post = Subscriber(viewer, "comment", None, ("post_id", other_post))
+    on_row = Subscriber(viewer, "comment", None, ("row_id", str(row)))
+    elsewhere = Subscriber(viewer, "post", None)
+    for subscriber in (everything, on_post, on_other_post, on_row, elsewhere):
+        hub._add(subscriber)
+    event = Event(id=1, topic="comment", row_id=row, keys={"post_id": post})
+    assert set(hub._interested(event)) == {everything, on_post, on_row}
+    for subscriber in (on_post, on_row, on_other_post):
+        hub._remove(subscriber)
+    assert hub._interested(event) == [everything]
+    assert not hub._routes and not hub._route_fields["comment"]
