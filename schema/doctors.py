@@ -207,12 +207,12 @@ class Doctor(Node):
             ),
         ] = None,
     ) -> Annotated[AvailableSlot, strawberry.lazy("schema.slots")] | None:
-        from schema.slots import resolve_available_slots
+        from schema.slots import resolve_next_available_slot
 
         if not 1 <= within_days <= 60:
             raise ValidationFailed.single("withinDays", "must be between 1 and 60")
         today = datetime.now(ZoneInfo(self.row.timezone)).date()
-        slots = await resolve_available_slots(
+        return await resolve_next_available_slot(
             info,
             self.row,
             today,
@@ -220,7 +220,6 @@ class Doctor(Node):
             type or AppointmentType.STANDARD,
             parse_optional_id(service_id, "serviceId", of="Service"),
         )
-        return slots[0] if slots else None
 
     @strawberry.field(
         description="This doctor's appointments the viewer may see (a patient only their "
