@@ -36,9 +36,13 @@ class PersistedQueryStore:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    async def get(self, sha256: str) -> StoredDocument | None:
+    async def get(self, sha256: str, *, trusted: bool = False) -> StoredDocument | None:
+        """The stored document. `trusted`: the caller needs to know whether it is trusted,
+        so a cached answer of "not trusted" is read again: another process (`python
+        server.py register-documents`) may have trusted it since, and trust only ever
+        upgrades, so a cached "trusted" stays true."""
         cached = self._cache.get(sha256)
-        if cached is not None:
+        if cached is not None and (cached.trusted or not trusted):
             self._cache.move_to_end(sha256)
             return cached
         async with self.db.read() as session:

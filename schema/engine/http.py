@@ -450,7 +450,7 @@ class GraphQLEndpoint:
         if not isinstance(sha256, str) or not _SHA256.match(sha256):
             raise RequestError(400, "`sha256Hash` must be 64 lowercase hex characters.")
         if params.query is None:
-            stored = await self.store.get(sha256)
+            stored = await self.store.get(sha256, trusted=trusted_only)
             if stored is None or (trusted_only and not stored.trusted):
                 return Outcome(
                     {"errors": [_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")]}
@@ -466,7 +466,7 @@ class GraphQLEndpoint:
 
     async def _require_registered(self, sha256: str) -> None:
         """Trusted-documents mode: only documents registered by an operator run."""
-        stored = await self.store.get(sha256)
+        stored = await self.store.get(sha256, trusted=True)
         if stored is None or not stored.trusted:
             raise RequestError(
                 400,

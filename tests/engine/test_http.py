@@ -225,6 +225,34 @@ async def test_trusted_documents_mode_runs_only_registered_documents(
         assert as_admin.json() == {"data": {"doctors": {"totalCount": 0}}}
 
 
+async def test_a_document_trusted_by_another_process_runs_at_once(
+    settings: Settings, db: Database
+) -> None:
+    """The server's cache had the document as untrusted (an admin sent it by APQ); once
+    `register-documents` (another process: another store) trusts it, it runs for everyone,
+    without waiting for it to leave the cache."""
+    from resolvers.core.persisted_queries import PersistedQueryStore
+
+    document = "query Late { doctors { totalCount } }"
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": _sha(document)}}
+    admin = await make_user(db, roles=("admin",))
+    async with app_http(settings, db, trusted_documents=True) as http:
+        token = GraphQLClient(http, settings).token(admin.id, admin.email)
+        stored = await http.post(
+            "/graphql",
+            json={"query": document, "extensions": extensions},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert stored.json() == {"data": {"doctors": {"totalCount": 0}}}
+        refused = await http.post("/graphql", json={"extensions": extensions})
+        assert refused.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+        await PersistedQueryStore(db).save(document, trusted=True)
+        by_hash = await http.post("/graphql", json={"extensions": extensions})
+        assert by_hash.json() == {"data": {"doctors": {"totalCount": 0}}}
+        by_text = await http.post("/graphql", json={"query": document})
+        assert by_text.json() == {"data": {"doctors": {"totalCount": 0}}}
+
+
 # --- limits ---------------------------------------------------------------------------
 
 
