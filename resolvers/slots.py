@@ -243,11 +243,14 @@ def compute_slots(
     end: date,
     earliest: datetime,
     offer: Offer,
+    first_day_only: bool = False,
 ) -> list[Slot]:
     """Open slots of one doctor's service whose local start date is in [start, end], in
     UTC order. A service with its own duration and buffer lays its grid in the weekly
     hours; a default service (none of its own) takes the rule's. A group session's slot
-    stays open while it has seats left and nothing else overlaps it."""
+    stays open while it has seats left and nothing else overlaps it. `first_day_only`:
+    stop after the first local date with an open slot (its slots come before any later
+    date's, so the first of them is the first open slot of the range)."""
     doctor = schedule.doctor
     if not doctor.verified or not doctor.accepting_patients:
         return []
@@ -266,6 +269,8 @@ def compute_slots(
     slots: list[Slot] = []
     day = start
     while day <= end:
+        if first_day_only and slots:
+            break
         current, day = day, day + timedelta(days=1)
         weekday = weekday_of(current)
         day_rules = [rule for rule in schedule.rules if rule.day_of_week == weekday]
@@ -543,6 +548,8 @@ class SlotKey:
     now: datetime
     lead_minutes: int
     service_id: uuid.UUID | None = None
+    first_day_only: bool = False
+    """Only the first date with open slots (`next_available_slot`)."""
 
 
 class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
@@ -578,6 +585,7 @@ class SlotsByDoctorIdLoader(PolicyLoader[SlotKey, list[Slot]]):
                     end=key.end,
                     earliest=earliest_start(key.now, key.lead_minutes, offer),
                     offer=offer,
+                    first_day_only=key.first_day_only,
                 )
             )
         return results
@@ -601,9 +609,11 @@ async def available_slots(
     *,
     service_id: uuid.UUID | None = None,
     now: datetime | None = None,
+    first_day_only: bool = False,
 ) -> list[Slot]:
     """`Doctor.availableSlots` of a service (by default the default service of
-    `appointment_type`): dates are the doctor's local dates."""
+    `appointment_type`): dates are the doctor's local dates. `first_day_only`: the slots
+    of the first date that has any (what `nextAvailableSlot` needs)."""
     check_type(appointment_type)
     if service_id is not None:
         await check_offered(ctx, doctor, service_id)
@@ -622,6 +632,7 @@ async def available_slots(
             now,
             ctx.settings.min_lead_minutes,
             service_id,
+            first_day_only,
         )
     )
 

@@ -145,10 +145,11 @@ async def resolve_next_available_slot(
     type_: AppointmentType,
     service_id: uuid.UUID | None = None,
 ) -> AvailableSlot | None:
-    """Used by `Doctor.nextAvailableSlot`: the first of the slots, the only one made into
-    an `AvailableSlot` (two weeks hold about 1,700)."""
+    """Used by `Doctor.nextAvailableSlot`: slots computed up to the first date that has any
+    (not the whole two weeks, about 1,700), and only the first made into an
+    `AvailableSlot`."""
     slots = await slot_resolvers.available_slots(
-        info.context, doctor, from_, to, type_.value, service_id=service_id
+        info.context, doctor, from_, to, type_.value, service_id=service_id, first_day_only=True
     )
     return AvailableSlot.from_slot(slots[0]) if slots else None
 

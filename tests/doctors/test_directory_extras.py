@@ -10,7 +10,7 @@ from typing import Any
 from resolvers.core.database import Database
 from tests.appointments.factories import at, local_day_ahead, make_appointment, weekday_of
 from tests.client import GraphQLClient
-from tests.factories import gid, make_doctor, make_rule, make_user
+from tests.factories import gid, make_doctor, make_exception, make_rule, make_user
 
 NEXT = """
 query ($filter: DoctorFilter) {
@@ -117,3 +117,33 @@ async def test_available_between_keeps_doctors_with_an_open_slot_in_the_window(
         },
     )
     assert too_long.codes == ["BAD_USER_INPUT"]
+
+
+async def test_next_available_slot_skips_full_and_blocked_days_as_available_slots_do(
+    client: GraphQLClient, db: Database
+) -> None:
+    """nextAvailableSlot computes slots only up to the first date that has any: a day
+    fully booked and a day blocked by an exception are passed over, and the answer is the
+    first of availableSlots over the same days."""
+    zone = "Europe/London"
+    doctor = await make_doctor(db, timezone=zone)
+    days = [local_day_ahead(zone, offset) for offset in (2, 3, 4)]
+    for day in days:
+        await make_rule(db, doctor, day_of_week=weekday_of(day), start=time(9), end=time(10))
+    for minute in (0, 30):  # the first day full
+        await make_appointment(
+            db,
+            doctor=doctor,
+            patient=await make_user(db),
+            starts_at=at(days[0], time(9, minute), zone),
+        )
+    await make_exception(db, doctor, on=days[1], kind="blocked")  # the second blocked
+    answer = await client.execute(
+        """query ($id: ID!, $from: Date!, $to: Date!) { doctor(id: $id) {
+             nextAvailableSlot(withinDays: 7) { startsAt }
+             availableSlots(from: $from, to: $to) { startsAt } } }""",
+        {"id": gid(doctor), "from": days[0].isoformat(), "to": days[2].isoformat()},
+    )
+    found = answer.data["doctor"]
+    assert found["nextAvailableSlot"] == {"startsAt": at(days[2], time(9), zone).isoformat()}
+    assert found["availableSlots"][0] == found["nextAvailableSlot"]
