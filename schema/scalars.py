@@ -141,7 +141,10 @@ def _serialize_datetime(value: dt.datetime) -> str:
     same few hundred slot instants for many doctors. The zone and the fold are part of the
     key: equal instants in two zones are equal datetimes with different texts, and so are
     a repeated local time's two occurrences in one zone."""
-    return _instant_text(value, value.tzinfo, value.fold)
+    try:
+        return _instant_text(value, value.tzinfo, value.fold)
+    except TypeError:  # a zone that cannot be a key (dateutil's tzutc, from parsed input)
+        return value.isoformat()
 
 
 DateTime = ScalarDefinition(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
+import dateutil.parser
+
 from schema import schema
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
@@ -31,3 +33,10 @@ def test_equal_instants_keep_their_own_zone_and_fold() -> None:
     assert _text(dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)) == (
         "2026-01-02T03:04:05.000006+00:00"
     )
+
+
+def test_an_input_instant_with_an_unhashable_zone_is_written_too() -> None:
+    """Parsed inputs carry dateutil's tzutc, which cannot be hashed (a booking's refused
+    `startsAt` is echoed back)."""
+    parsed = dateutil.parser.isoparse("2026-05-01T09:00:00Z")
+    assert _text(parsed) == "2026-05-01T09:00:00+00:00"
