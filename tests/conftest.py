@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -57,8 +58,8 @@ def database_url() -> Iterator[str]:
     _admin_run(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """The tests' settings for the database at `database_url` (no .env file read)."""
     return Settings(
         database_url=database_url,
         jwt_secret=TEST_JWT_SECRET,
@@ -67,7 +68,13 @@ def settings(database_url: str) -> Settings:
         # Tests run jobs themselves (tests/jobs): no app started here takes them.
         jobs_in_process=False,
         _env_file=None,  # type: ignore[call-arg]
+        **overrides,
     )
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return settings_for(database_url)
 
 
 @pytest.fixture(scope="session")
@@ -96,14 +103,19 @@ _DELETES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-async def _empty_tables(db: Database) -> AsyncIterator[None]:
-    yield
+async def empty_tables(db: Database) -> None:
+    """Every table of `db` emptied (see `_DELETES`)."""
     async with db.engine.begin() as conn:
         for statement in _DELETES:
             await conn.execute(text(statement))
         if await conn.scalar(text('SELECT EXISTS (SELECT 1 FROM "audit_log")')):
             await conn.execute(text('TRUNCATE "audit_log"'))
+
+
+@pytest.fixture(autouse=True)
+async def _empty_tables(db: Database) -> AsyncIterator[None]:
+    yield
+    await empty_tables(db)
 
 
 @pytest.fixture

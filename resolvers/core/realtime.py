@@ -107,7 +107,6 @@ class _Plan:
     """How an event reaching one set of subscribers is checked: per check statement (a
     thousand distinct viewers each), the subscribers each of its columns stands for."""
 
-    subscribers: list[Subscriber]
     checks: list[tuple[_Check, list[list[Subscriber]]]]
 
 
@@ -199,7 +198,6 @@ class RealtimeHub:
     def __init__(self, db: Database, listen_url: str | None = None) -> None:
         self.db = db
         self.dsn = db.direct_dsn(listen_url)
-        self.subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._unrouted: dict[str, set[Subscriber]] = defaultdict(set)
         self._routes: dict[tuple[str, str, str], set[Subscriber]] = defaultdict(set)
         self._route_fields: dict[str, Counter[str]] = defaultdict(Counter)
@@ -350,7 +348,9 @@ class RealtimeHub:
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(subscribers) for subscribers in self.subscribers.values())
+        return sum(len(group) for group in self._unrouted.values()) + sum(
+            len(group) for group in self._routes.values()
+        )
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -378,7 +378,6 @@ class RealtimeHub:
             self._plans.clear()  # none keeps a subscriber that has gone
 
     def _add(self, subscriber: Subscriber) -> None:
-        self.subscribers[subscriber.topic].add(subscriber)
         if subscriber.where is None:
             self._unrouted[subscriber.topic].add(subscriber)
         else:
@@ -387,7 +386,6 @@ class RealtimeHub:
 
     def _remove(self, subscriber: Subscriber) -> None:
         topic = subscriber.topic
-        self.subscribers[topic].discard(subscriber)
         if subscriber.where is None:
             self._unrouted[topic].discard(subscriber)
             return
@@ -475,7 +473,7 @@ class RealtimeHub:
         for start in range(0, len(keys), VIEWERS_PER_CHECK):
             chunk = keys[start : start + VIEWERS_PER_CHECK]
             checks.append((self._check(model, chunk, viewers), [readers[key] for key in chunk]))
-        plan = _Plan(subscribers, checks)
+        plan = _Plan(checks)
         self._plans[plan_key] = plan
         while len(self._plans) > CHECK_STATEMENTS_KEPT:
             self._plans.popitem(last=False)

@@ -8,12 +8,11 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy import text
 
 from resolvers.core.database import Database
 from resolvers.core.settings import Settings
 from server import migrate
-from tests.conftest import _DELETES, TEST_JWT_SECRET
+from tests.conftest import empty_tables, settings_for
 from tests.replicas.cluster import Cluster, _bin
 
 
@@ -43,16 +42,11 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def replica_settings(cluster: Cluster) -> Settings:
-    return Settings(
-        database_url=cluster.primary.url(cluster.database),
+    return settings_for(
+        cluster.primary.url(cluster.database),
         read_replica_urls=[cluster.replica.url(cluster.database)],
         replica_max_lag_seconds=3,
         replica_poll_seconds=0.1,
-        jwt_secret=TEST_JWT_SECRET,
-        jwt_audience="authenticated",
-        env="development",
-        jobs_in_process=False,
-        _env_file=None,  # type: ignore[call-arg]
     )
 
 
@@ -77,8 +71,4 @@ async def _empty_tables(primary_db: Database, cluster: Cluster) -> AsyncIterator
             await replica.execute("SELECT pg_wal_replay_resume()")
     finally:
         await replica.close()
-    async with primary_db.engine.begin() as conn:
-        for statement in _DELETES:
-            await conn.execute(text(statement))
-        if await conn.scalar(text('SELECT EXISTS (SELECT 1 FROM "audit_log")')):
-            await conn.execute(text('TRUNCATE "audit_log"'))
+    await empty_tables(primary_db)
