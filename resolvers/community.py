@@ -27,6 +27,7 @@ from resolvers.core.context import Context
 from resolvers.core.database import Database
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
+from resolvers.core.json_reads import AnyOf, CountOf, PageOf, RelatedRow, RootPage
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader, results_or_none
 from resolvers.core.pagination import (
     Page,
@@ -136,15 +137,7 @@ class FeedFilter:
 FEED_SORT = SortKey((Post.pinned, Post.created_at, Post.id), descending=True)  # type: ignore[arg-type]
 
 
-async def list_feed(
-    ctx: Context, feed_filter: FeedFilter, *, first: int | None, after: str | None
-) -> Page[Post]:
-    """Posts the viewer may read: pinned first, then newest (keyset on pinned, created_at,
-    id)."""
-    limit = page_size(
-        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
-    )
-
+def _feed_statement(feed_filter: FeedFilter) -> Callable[[Viewer], AnySelect]:
     def statement(viewer: Viewer) -> AnySelect:
         posts = visible(Post, viewer)
         if feed_filter.tag and feed_filter.tag.strip():
@@ -153,13 +146,43 @@ async def list_feed(
             posts = posts.where(Post.author_id == feed_filter.author_id)
         return posts
 
+    return statement
+
+
+def _feed_key(feed_filter: FeedFilter) -> str | None:
+    # A tag or an author is a value without bound: such feeds are built per call.
+    return "feed" if feed_filter.author_id is None and not feed_filter.tag else None
+
+
+def feed_rows(
+    ctx: Context, feed_filter: FeedFilter, *, first: int | None, after: str | None
+) -> RootPage:
+    """`list_feed` as a source for a feed answered in SQL (schema/engine/sql_json.py)."""
+    return RootPage(
+        build=_feed_statement(feed_filter),
+        sort=FEED_SORT,
+        first=page_size(
+            first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+        ),
+        after=decode_cursor_for(FEED_SORT, after) if after is not None else None,
+        key=_feed_key(feed_filter),
+    )
+
+
+async def list_feed(
+    ctx: Context, feed_filter: FeedFilter, *, first: int | None, after: str | None
+) -> Page[Post]:
+    """Posts the viewer may read: pinned first, then newest (keyset on pinned, created_at,
+    id)."""
+    limit = page_size(
+        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
     page = await paginate(
         ctx.db,
         ctx.viewer,
-        # A tag or an author is a value without bound: such feeds are built per call.
-        "feed" if feed_filter.author_id is None and not feed_filter.tag else None,
+        _feed_key(feed_filter),
         Post,
-        statement,
+        _feed_statement(feed_filter),
         FEED_SORT,
         lambda post: (post.pinned, post.created_at, post.id),
         first=limit,
@@ -518,11 +541,58 @@ async def comment_replies(
     )
 
 
+# --- the same reads, as sources of fields answered in SQL (schema/engine/sql_json.py) ----
+
+AUTHOR = RelatedRow(lambda _viewer: select(User), User.id, via="author_id")
+"""An author's public profile (the authors rule: see `AuthorByIdLoader`)."""
+POST_LIKE_COUNT = CountOf(
+    lambda viewer: select(PostLike).where(post_like_policy.counted(viewer)), PostLike.post_id
+)
+COMMENT_LIKE_COUNT = CountOf(
+    lambda viewer: select(CommentLike).where(comment_like_policy.counted(viewer)),
+    CommentLike.comment_id,
+)
+POST_COMMENT_COUNT = CountOf(
+    lambda viewer: select(Comment).where(readable(Comment, viewer)), Comment.post_id
+)
+REPLY_COUNT = CountOf(
+    lambda viewer: select(Comment).where(readable(Comment, viewer)), Comment.parent_id
+)
+VIEWER_LIKED_POST = AnyOf(
+    lambda viewer: select(PostLike).where(
+        readable(PostLike, viewer), PostLike.user_id == viewer.user_id
+    ),
+    PostLike.post_id,
+)
+VIEWER_LIKED_COMMENT = AnyOf(
+    lambda viewer: select(CommentLike).where(
+        readable(CommentLike, viewer), CommentLike.user_id == viewer.user_id
+    ),
+    CommentLike.comment_id,
+)
+
+
 # --- look-ahead ---------------------------------------------------------------------------
 
 
 TOP_COMMENTS = 20  # a post's comments when `first` is not given
 REPLIES = 10  # a comment's replies when `first` is not given
+
+
+POST_COMMENTS = PageOf(
+    lambda viewer: visible(Comment, viewer).where(Comment.parent_id.is_(None)),
+    Comment.post_id,
+    COMMENT_SORT,
+    default=TOP_COMMENTS,
+    maximum=MAX_NESTED_PAGE,
+)
+COMMENT_REPLIES = PageOf(
+    lambda viewer: visible(Comment, viewer).where(Comment.parent_id.is_not(None)),
+    Comment.parent_id,
+    COMMENT_SORT,
+    default=REPLIES,
+    maximum=MAX_NESTED_PAGE,
+)
 
 
 @dataclass(frozen=True)

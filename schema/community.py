@@ -12,12 +12,14 @@ import strawberry
 from models import Comment as CommentModel
 from models import Post as PostModel
 from models import Report as ReportModel
+from models import User as UserModel
 from resolvers import community as community_resolvers
 from resolvers.community import CommentByIdLoader, PostByIdLoader, ReportByIdLoader
 from resolvers.core import realtime
 from resolvers.core.errors import CaregraphError, NotFound
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo, selected_arguments, selects
+from schema.engine.sql_json import sql_field, sql_root, sql_row
 from schema.engine.subscription_events import SAME_FOR_EVERY_READER
 from schema.enums import ReportAction, ReportReason, ReportStatus, ReportTargetType
 from schema.ids import format_id, format_optional_id, parse_id, parse_optional_id
@@ -116,12 +118,16 @@ class Post(Node):
         )
 
     @strawberry.field(
-        description="Who wrote it (public name and avatar).", metadata=SAME_FOR_EVERY_READER
+        description="Who wrote it (public name and avatar).",
+        metadata={**SAME_FOR_EVERY_READER, **sql_field(community_resolvers.AUTHOR)},
     )
     async def author(self, info: GraphQLInfo) -> Author | None:
         return await _author(info, self.row.author_id)
 
-    @strawberry.field(description="Top-level comments, oldest first (`first` default 20, max 100).")
+    @strawberry.field(
+        description="Top-level comments, oldest first (`first` default 20, max 100).",
+        metadata=sql_field(community_resolvers.POST_COMMENTS),
+    )
     async def comments(
         self,
         info: GraphQLInfo,
@@ -133,13 +139,18 @@ class Post(Node):
         )
         return connection_from_page(page, Comment.from_model)
 
-    @strawberry.field(description="Number of likes.")
+    @strawberry.field(
+        description="Number of likes.", metadata=sql_field(community_resolvers.POST_LIKE_COUNT)
+    )
     async def like_count(self, info: GraphQLInfo) -> int:
         return await info.context.loaders.get(community_resolvers.LikeCountByPostIdLoader).load(
             self.row.id
         )
 
-    @strawberry.field(description="Comments and replies on this post that you may see.")
+    @strawberry.field(
+        description="Comments and replies on this post that you may see.",
+        metadata=sql_field(community_resolvers.POST_COMMENT_COUNT),
+    )
     async def comment_count(self, info: GraphQLInfo) -> int:
         return await info.context.loaders.get(community_resolvers.CommentCountByPostIdLoader).load(
             self.row.id
@@ -159,7 +170,10 @@ class Post(Node):
         )
         return [Author.from_profile(profile) for profile in profiles]
 
-    @strawberry.field(description="Whether you like this post.")
+    @strawberry.field(
+        description="Whether you like this post.",
+        metadata=sql_field(community_resolvers.VIEWER_LIKED_POST),
+    )
     async def viewer_has_liked(self, info: GraphQLInfo) -> bool:
         return await info.context.loaders.get(community_resolvers.ViewerLikedPostLoader).load(
             self.row.id
@@ -195,7 +209,8 @@ class Comment(Node):
         )
 
     @strawberry.field(
-        description="Who wrote it (public name and avatar).", metadata=SAME_FOR_EVERY_READER
+        description="Who wrote it (public name and avatar).",
+        metadata={**SAME_FOR_EVERY_READER, **sql_field(community_resolvers.AUTHOR)},
     )
     async def author(self, info: GraphQLInfo) -> Author | None:
         return await _author(info, self.row.author_id)
@@ -205,7 +220,10 @@ class Comment(Node):
         row = await community_resolvers.get_post(info.context, self.row.post_id)
         return Post.from_model(row) if row is not None else None
 
-    @strawberry.field(description="Replies, oldest first (`first` default 10, max 100).")
+    @strawberry.field(
+        description="Replies, oldest first (`first` default 10, max 100).",
+        metadata=sql_field(community_resolvers.COMMENT_REPLIES),
+    )
     async def replies(
         self,
         info: GraphQLInfo,
@@ -217,7 +235,9 @@ class Comment(Node):
         )
         return connection_from_page(page, Comment.from_model)
 
-    @strawberry.field(description="Number of likes.")
+    @strawberry.field(
+        description="Number of likes.", metadata=sql_field(community_resolvers.COMMENT_LIKE_COUNT)
+    )
     async def like_count(self, info: GraphQLInfo) -> int:
         return await info.context.loaders.get(community_resolvers.LikeCountByCommentIdLoader).load(
             self.row.id
@@ -237,7 +257,10 @@ class Comment(Node):
         )
         return [Author.from_profile(profile) for profile in profiles]
 
-    @strawberry.field(description="Whether you like this comment.")
+    @strawberry.field(
+        description="Whether you like this comment.",
+        metadata=sql_field(community_resolvers.VIEWER_LIKED_COMMENT),
+    )
     async def viewer_has_liked(self, info: GraphQLInfo) -> bool:
         return await info.context.loaders.get(community_resolvers.ViewerLikedCommentLoader).load(
             self.row.id
@@ -315,11 +338,26 @@ class ReportFilter:
     )
 
 
+def _feed_filter(conditions: FeedFilter | None) -> community_resolvers.FeedFilter:
+    conditions = conditions or FeedFilter()
+    return community_resolvers.FeedFilter(
+        tag=conditions.tag,
+        author_id=parse_id(conditions.author_id, "authorId", of="User")
+        if conditions.author_id is not None
+        else None,
+    )
+
+
 @strawberry.type
 class CommunityQuery:
     @strawberry.field(
         description="The community feed for signed-in members: pinned posts first, then "
-        "newest, keyset-paginated (`first` default 20, max 100). Anonymous viewers see none."
+        "newest, keyset-paginated (`first` default 20, max 100). Anonymous viewers see none.",
+        metadata=sql_root(
+            lambda ctx, first=None, after=None, filter=None: community_resolvers.feed_rows(
+                ctx, _feed_filter(filter), first=first, after=after
+            )
+        ),
     )
     async def feed(
         self,
@@ -328,17 +366,8 @@ class CommunityQuery:
         after: After = None,
         filter: Annotated[FeedFilter | None, strawberry.argument(description="Conditions.")] = None,
     ) -> Connection[Post]:
-        conditions = filter or FeedFilter()
         page = await community_resolvers.list_feed(
-            info.context,
-            community_resolvers.FeedFilter(
-                tag=conditions.tag,
-                author_id=parse_id(conditions.author_id, "authorId", of="User")
-                if conditions.author_id is not None
-                else None,
-            ),
-            first=first,
-            after=after,
+            info.context, _feed_filter(filter), first=first, after=after
         )
         await community_resolvers.load_ahead(info.context, page.rows, posts_ahead(info))
         return connection_from_page(page, Post.from_model)
@@ -871,3 +900,16 @@ class CommunitySubscription:
     async def report_filed(self, info: GraphQLInfo) -> AsyncGenerator[Report, None]:
         async for row in realtime.stream(info.context, "report", ReportModel):
             yield Report.from_model(row)
+
+
+sql_row(Author, UserModel, ids={"id": ("Author", "id")}, attributes={"display_name": "full_name"})
+sql_row(Post, PostModel, ids={"id": ("Post", "id")})
+sql_row(
+    Comment,
+    CommentModel,
+    ids={
+        "id": ("Comment", "id"),
+        "post_id": ("Post", "post_id"),
+        "parent_id": ("Comment", "parent_id"),
+    },
+)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     log_requests: bool = True
     # Queries run on the compiled executor (schema/engine/execution.py); false: graphql-core's.
     compiled_execution: bool = True
+    # Root fields whose whole selection has SQL sources are answered by Postgres as JSON
+    # (schema/engine/sql_json.py); false: by the resolvers.
+    sql_json_execution: bool = True
     # Deadline of a request; also Postgres' statement_timeout on the server's connections.
     request_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     # How long a mutation's Idempotency-Key (and the answer kept for it) lasts.

@@ -70,6 +70,7 @@ from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
 
 from resolvers.core.context import Context
+from schema.engine.sql_json import SQL_ROOT, NotCompiled, ShapePlanner, answer, signature_of
 from schema.engine.subscription_events import execute_event
 
 logger = logging.getLogger("caregraph.execution")
@@ -95,6 +96,7 @@ class _Field:
         "name",
         "object_type",
         "path",
+        "sql",
     )
 
     def __init__(
@@ -115,6 +117,8 @@ class _Field:
         # Converted arguments, kept with the plan when they are literals of immutable
         # values (the same for every request of this document).
         self.literal_arguments: dict[str, Any] | None = None
+        # A root field answered by Postgres as JSON: (shape, its signature, source maker).
+        self.sql: tuple[Any, Any, Callable[..., Any]] | None = None
         if resolved is not None:
             self.object_type, self.field_def, self.details, self.path = resolved
 
@@ -226,8 +230,29 @@ class _PlanRun:
                 fields.append((_ATTRIBUTE, attribute))
                 continue
             resolved = (object_type, field_def, details, path)
-            fields.append((_RESOLVER, _Field(key, name, complete, resolved)))
+            planned = _Field(key, name, complete, resolved)
+            if parent is None:
+                self._plan_sql(planned, definition, field_def, details)
+            fields.append((_RESOLVER, planned))
         return _Selection(fields)
+
+    def _plan_sql(
+        self, field: _Field, definition: StrawberryField, field_def: Any, details: Any
+    ) -> None:
+        """Marks a root field that Postgres answers as JSON (schema/engine/sql_json.py)."""
+        make = cast(dict[str, Any], definition.metadata or {}).get(SQL_ROOT)
+        context = self.executor.context_value
+        if make is None or not (
+            isinstance(context, Context) and context.settings.sql_json_execution
+        ):
+            return
+        try:
+            shape = ShapePlanner(self.collect).root_page(field_def.type, details)
+        except NotCompiled as reason:
+            logger.debug("resolvers answer %s: %s", field.name, reason)
+            return
+        field.sql = (shape, signature_of(shape), make)
+        field.complete = _same
 
     def _bind(self, field: _Field) -> Callable[[Any], Any]:
         """The field's resolver bound to this request's arguments and info."""
@@ -274,6 +299,8 @@ class _PlanRun:
                 and all(_immutable(value) for value in kwargs.values())
             ):
                 field.literal_arguments = dict(kwargs)
+        if field.sql is not None:
+            return self._bind_sql(field.sql, kwargs)
         resolver = definition.base_resolver
         assert resolver is not None
         if resolver.info_parameter is not None:
@@ -293,6 +320,19 @@ class _PlanRun:
         if source_names:
             return lambda source: function(**kwargs, **dict.fromkeys(source_names, source))
         return lambda _source: function(**kwargs)
+
+    def _bind_sql(
+        self, sql: tuple[Any, Any, Callable[..., Any]], kwargs: dict[str, Any]
+    ) -> Callable[[Any], Any]:
+        shape, signature, make = sql
+        executor = self.executor
+        context = cast(Context, executor.context_value)
+
+        async def value() -> Any:
+            source = make(context, **kwargs)
+            return await answer(context, shape, signature, source, executor.variable_values)
+
+        return lambda _source: value()
 
     def _completer(
         self, type_: GraphQLOutputType, details: FieldDetailsList, path: Path

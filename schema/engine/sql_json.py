@@ -1,0 +1,601 @@
+"""Root fields that Postgres answers as JSON, in one statement.
+
+For a root field whose resolver declares a SQL source (`sql_root`) and a selection in
+which every field has one (a column of the row, a global id, a count, a to-one row, a
+nested page, all declared with `sql_row` and `sql_field` beside the types), the compiled
+executor (schema/engine/execution.py) asks Postgres for the field's whole value: one
+statement with `json_build_object` per object and `json_agg` per page, each page limited
+per parent in a correlated subquery, each table read through its policy
+(resolvers/core/json_reads.py says what a source is). The process then only parses and
+writes the bytes; none of the per-object work of resolvers, loaders and completion.
+
+Whatever is not declared (a field computed in Python, an enum, a union) leaves the root
+field to the resolvers, unchanged; so does any error (a bad cursor, `first` too large):
+the operation then runs on graphql-core as every failing query does, which answers with
+its located error.
+
+The statement is a template per shape of selection, arguments and viewer
+(resolvers/core/statement_templates.py), so it is built and compiled once and then runs
+prepared with the viewer's ids bound. `CAREGRAPH_SQL_JSON_EXECUTION=false` turns it off.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from graphql import (
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+)
+from graphql.execution.values import get_argument_values
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    cast,
+    false,
+    func,
+    inspect,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from strawberry.types.field import StrawberryField
+
+from resolvers.core.identity import Viewer
+from resolvers.core.json_reads import (
+    AnyOf,
+    CountOf,
+    PageOf,
+    RelatedRow,
+    RootPage,
+    cursor_sql,
+    global_id_sql,
+    isoformat_date,
+    isoformat_datetime,
+)
+from resolvers.core.pagination import SortKey, decode_cursor_for, page_size
+from resolvers.core.statement_templates import AnySelect, fetch_rows
+
+if TYPE_CHECKING:
+    from graphql.execution.collect_fields import FieldDetailsList
+
+    from resolvers.core.context import Context
+
+SQL_SOURCE = "caregraph.sql_source"
+"""Field metadata: the field's source (a `RelatedRow`, `CountOf`, `AnyOf` or `PageOf`)."""
+SQL_ROOT = "caregraph.sql_root"
+"""Root field metadata: `(context, **arguments) -> RootPage` for this request."""
+_DEFINITION = "strawberry-definition"
+_MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+
+
+class NotCompiled(Exception):
+    """This selection has a field without a SQL source: the resolvers answer it."""
+
+
+@dataclass(frozen=True)
+class RowType:
+    """How a strawberry type's plain fields read the columns of `model`'s row."""
+
+    model: type[Any]
+    ids: dict[str, tuple[str, str]]
+    """Field -> (GraphQL type of the id, model attribute): global ids."""
+    attributes: dict[str, str]
+    """Field -> model attribute, where not of the same name."""
+
+
+_ROW_TYPES: dict[type[Any], RowType] = {}
+
+
+def sql_row(
+    type_: type[Any],
+    model: type[Any],
+    *,
+    ids: dict[str, tuple[str, str]] | None = None,
+    attributes: dict[str, str] | None = None,
+) -> None:
+    """Declares that `type_`'s plain fields are columns of `model`'s rows."""
+    _ROW_TYPES[type_] = RowType(model, ids or {}, attributes or {})
+
+
+def sql_field(source: Any) -> dict[str, Any]:
+    """Metadata for a resolver field answered in SQL from `source`."""
+    return {SQL_SOURCE: source}
+
+
+def sql_root(make: Callable[..., RootPage]) -> dict[str, Any]:
+    """Metadata for a root connection answered in SQL: `make(context, **arguments)`."""
+    return {SQL_ROOT: make}
+
+
+# --- shapes: a selection mapped onto sources (planned once per document) ----------------
+
+
+@dataclass(eq=False)
+class _Page:
+    source: PageOf | None
+    via: str | None
+    node: _Object
+    fields: list[tuple[str, Any]]
+    """Connection fields: (key, "totalCount" | "__typename:<name>" | ("edges", [...]) |
+    ("pageInfo", [...]))."""
+    arguments: tuple[Any, Any, Any] | None = None
+    """(field definition, field node, fragment variables) of a nested page."""
+
+
+@dataclass(eq=False)
+class _Object:
+    row: RowType
+    entries: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _column(model: type[Any], attribute: str) -> Any:
+    try:
+        columns = inspect(model).attrs[attribute].columns
+    except (KeyError, AttributeError):
+        raise NotCompiled(f"{model.__name__}.{attribute} is not a column") from None
+    return columns[0]
+
+
+def _strip(type_: GraphQLOutputType) -> GraphQLOutputType:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+
+
+def _writer(type_: GraphQLOutputType, column: Any) -> Callable[[Any], Any]:
+    """How a column's value is written for the GraphQL type, as the resolvers write it."""
+    type_ = _strip(type_)
+    sql_type = column.type
+    if isinstance(type_, GraphQLList):
+        item = _strip(type_.of_type)
+        if (
+            isinstance(item, GraphQLScalarType)
+            and item.name == "String"
+            and isinstance(sql_type, ARRAY)
+            and isinstance(sql_type.item_type, String)
+        ):
+            return _same
+        raise NotCompiled(f"list column {column}")
+    if not isinstance(type_, GraphQLScalarType):
+        raise NotCompiled(f"{type_} of {column}")
+    name = type_.name
+    if name == "String" and isinstance(sql_type, String) and not _is_enum(sql_type):
+        return _same
+    if name == "Boolean" and isinstance(sql_type, Boolean):
+        return _same
+    if name == "Int" and isinstance(sql_type, Integer):
+        return _same
+    if name == "Float" and isinstance(sql_type, Float) and not isinstance(sql_type, Numeric):
+        return _same
+    if name == "DateTime" and isinstance(sql_type, DateTime) and sql_type.timezone:
+        return isoformat_datetime
+    if name == "Date" and isinstance(sql_type, Date) and not isinstance(sql_type, DateTime):
+        return isoformat_date
+    if name == "Decimal" and isinstance(sql_type, Numeric) and not isinstance(sql_type, Float):
+        return _text
+    raise NotCompiled(f"{name} from {column}")
+
+
+def _is_enum(sql_type: Any) -> bool:
+    return getattr(sql_type, "enums", None) is not None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _text(value: Any) -> Any:
+    return cast(value, Text)
+
+
+class ShapePlanner:
+    """Maps a root field's selection onto SQL sources; `NotCompiled` when any field
+    has none. `collect(object_type, details)` collects a selection's fields."""
+
+    def __init__(self, collect: Callable[[GraphQLObjectType, FieldDetailsList], Any]) -> None:
+        self.collect = collect
+
+    def root_page(self, type_: GraphQLOutputType, details: FieldDetailsList) -> _Page:
+        return self._page(type_, details, None, None)
+
+    def _page(
+        self,
+        type_: GraphQLOutputType,
+        details: FieldDetailsList,
+        source: PageOf | None,
+        via: str | None,
+    ) -> _Page:
+        connection = _strip(type_)
+        if not isinstance(connection, GraphQLObjectType) or "edges" not in connection.fields:
+            raise NotCompiled(f"{type_} is not a connection")
+        edge_type = _strip(_strip(connection.fields["edges"].type).of_type)  # type: ignore[union-attr]
+        assert isinstance(edge_type, GraphQLObjectType)
+        node_type = _strip(edge_type.fields["node"].type)
+        if not isinstance(node_type, GraphQLObjectType):
+            raise NotCompiled(f"{node_type} is abstract")
+        node = _Object(self._row_type(node_type))
+        node_details: list[Any] = []
+        fields: list[tuple[str, Any]] = []
+        for key, field_details in self.collect(connection, details).items():
+            name = field_details[0].node.name.value
+            if name == "__typename":
+                fields.append((key, f"__typename:{connection.name}"))
+            elif name == "totalCount":
+                fields.append((key, "totalCount"))
+            elif name == "pageInfo":
+                page_info = _strip(connection.fields["pageInfo"].type)
+                assert isinstance(page_info, GraphQLObjectType)
+                parts = []
+                for info_key, info_details in self.collect(page_info, field_details).items():
+                    info_name = info_details[0].node.name.value
+                    parts.append(
+                        (info_key, f"__typename:{page_info.name}")
+                        if info_name == "__typename"
+                        else (info_key, info_name)
+                    )
+                fields.append((key, ("pageInfo", parts)))
+            elif name == "edges":
+                parts = []
+                for edge_key, edge_details in self.collect(edge_type, field_details).items():
+                    edge_name = edge_details[0].node.name.value
+                    if edge_name == "__typename":
+                        parts.append((edge_key, f"__typename:{edge_type.name}"))
+                    elif edge_name == "cursor":
+                        parts.append((edge_key, "cursor"))
+                    else:
+                        node_details.append((edge_key, edge_details))
+                        parts.append((edge_key, "node"))
+                fields.append((key, ("edges", parts)))
+            else:
+                raise NotCompiled(f"{connection.name}.{name}")
+        keys = {key for key, _ in node_details}
+        if len(keys) > 1:
+            raise NotCompiled("node selected under several keys")
+        for _key, edge_details in node_details:
+            self._fill(node, node_type, edge_details)
+        return _Page(source, via, node, fields)
+
+    def _row_type(self, object_type: GraphQLObjectType) -> RowType:
+        definition = (object_type.extensions or {}).get(_DEFINITION)
+        row = _ROW_TYPES.get(getattr(definition, "origin", None))  # type: ignore[arg-type]
+        if row is None:
+            raise NotCompiled(f"{object_type.name} has no rows in SQL")
+        return row
+
+    def _fill(self, shape: _Object, object_type: GraphQLObjectType, details: Any) -> None:
+        row = shape.row
+        for key, field_details in self.collect(object_type, details).items():
+            node = field_details[0].node
+            name = node.name.value
+            if name == "__typename":
+                shape.entries.append((key, ("typename", object_type.name)))
+                continue
+            field_def = object_type.fields[name]
+            definition = (field_def.extensions or {}).get(_DEFINITION)
+            if not isinstance(definition, StrawberryField) or definition.extensions:
+                raise NotCompiled(f"{object_type.name}.{name}")
+            python_name = definition.python_name
+            if definition.base_resolver is None:
+                if python_name in row.ids:
+                    type_name, attribute = row.ids[python_name]
+                    shape.entries.append(
+                        (key, ("id", type_name, _column(row.model, attribute).name))
+                    )
+                    continue
+                column = _column(row.model, row.attributes.get(python_name, python_name))
+                writer = _writer(field_def.type, column)
+                shape.entries.append((key, ("column", column.name, writer)))
+                continue
+            metadata: Mapping[str, Any] = definition.metadata or {}
+            source = metadata.get(SQL_SOURCE)
+            if source is None:
+                raise NotCompiled(f"{object_type.name}.{name} is computed")
+            via = _column(row.model, source.via).name
+            if isinstance(source, PageOf):
+                if any(
+                    argument.name.value not in ("first", "after") for argument in node.arguments
+                ):
+                    raise NotCompiled(f"{object_type.name}.{name} arguments")
+                page = self._page(field_def.type, field_details, source, via)
+                page.arguments = (field_def, node, field_details[0].fragment_variable_values)
+                shape.entries.append((key, ("page", page)))
+            elif isinstance(source, RelatedRow):
+                target_type = _strip(field_def.type)
+                if not isinstance(target_type, GraphQLObjectType):
+                    raise NotCompiled(f"{object_type.name}.{name} is abstract")
+                target = _Object(self._row_type(target_type))
+                self._fill(target, target_type, field_details)
+                shape.entries.append((key, ("one", source, via, target)))
+            elif isinstance(source, CountOf):
+                shape.entries.append((key, ("count", source, via)))
+            elif isinstance(source, AnyOf):
+                shape.entries.append((key, ("any", source, via)))
+            else:
+                raise NotCompiled(f"{object_type.name}.{name}: {source!r}")
+        if len(shape.entries) > _MAX_KEYS:
+            raise NotCompiled("too many fields for one object")
+
+
+# --- statements: a shape, arguments and a viewer made into SQL ----------------------------
+
+
+@dataclass(frozen=True)
+class _PageArguments:
+    first: int
+    after: list[Any] | None
+
+
+class _Statement:
+    """Writes one statement for a shape; subqueries get names r1, r2, ... so a deeper
+    level refers to its parent's row by name (a FROM subquery is not correlated)."""
+
+    def __init__(self, viewer: Viewer, arguments: dict[int, _PageArguments]) -> None:
+        self.viewer = viewer
+        self.arguments = arguments
+        self.names = itertools.count(1)
+
+    def root(self, page: _Page, source: RootPage) -> AnySelect:
+        rows = source.build(self.viewer)
+        counted = select(func.count()).select_from(rows.order_by(None).subquery())
+        if source.after is not None:
+            rows = rows.where(source.sort.after(source.after))
+        return self._page(
+            page,
+            rows,
+            source.sort,
+            source.first,
+            source.after is not None,
+            counted.scalar_subquery(),
+        )
+
+    def _page(
+        self,
+        page: _Page,
+        rows: AnySelect,
+        sort: SortKey,
+        first: int,
+        after: bool,
+        counted: Any,
+    ) -> Any:
+        name = f"r{next(self.names)}"
+        position = func.row_number().over(order_by=sort.order_by()).label("_position")
+        ranked = (
+            rows.add_columns(position).order_by(*sort.order_by()).limit(first + 1).subquery(name)
+        )
+        in_page = ranked.c._position <= first
+
+        def sort_column(sort_column: Any) -> Any:
+            return ranked.c[sort_column.name]
+
+        cursor = None
+        pairs: list[Any] = []
+        for key, part in page.fields:
+            pairs.append(_key(key))
+            if isinstance(part, str) and part.startswith("__typename:"):
+                pairs.append(_key(part.partition(":")[2]))
+            elif part == "totalCount":
+                pairs.append(counted)
+            elif part[0] == "edges":
+                edge: list[Any] = []
+                for edge_key, edge_part in part[1]:
+                    edge.append(_key(edge_key))
+                    if edge_part == "cursor":
+                        cursor = cursor if cursor is not None else _cursor(sort, sort_column)
+                        edge.append(cursor)
+                    elif edge_part == "node":
+                        edge.append(self._object(page.node, ranked, name))
+                    else:
+                        edge.append(_key(edge_part.partition(":")[2]))
+                aggregated = func.json_agg(
+                    aggregate_order_by(func.json_build_object(*edge), ranked.c._position)
+                ).filter(in_page)
+                pairs.append(func.coalesce(aggregated, literal_column("'[]'::json")))
+            else:
+                info: list[Any] = []
+                for info_key, info_part in part[1]:
+                    info.append(_key(info_key))
+                    if info_part == "hasNextPage":
+                        info.append(func.count() > first)
+                    elif info_part == "hasPreviousPage":
+                        info.append(true() if after else false())
+                    elif info_part in ("startCursor", "endCursor"):
+                        cursor = cursor if cursor is not None else _cursor(sort, sort_column)
+                        order = (
+                            ranked.c._position
+                            if info_part == "startCursor"
+                            else ranked.c._position.desc()
+                        )
+                        info.append(
+                            func.array_agg(aggregate_order_by(cursor, order)).filter(in_page)[1]
+                        )
+                    else:
+                        info.append(_key(info_part.partition(":")[2]))
+                pairs.append(func.json_build_object(*info))
+        return select(func.json_build_object(*pairs)).select_from(ranked)
+
+    def _object(self, shape: _Object, row: Any, name: str) -> Any:
+        pairs: list[Any] = []
+        for key, entry in shape.entries:
+            pairs.append(_key(key))
+            kind = entry[0]
+            if kind == "column":
+                pairs.append(entry[2](row.c[entry[1]]))
+            elif kind == "id":
+                pairs.append(global_id_sql(entry[1], row.c[entry[2]]))
+            elif kind == "typename":
+                pairs.append(_key(entry[1]))
+            elif kind == "count":
+                source = entry[1]
+                pairs.append(
+                    source.build(self.viewer)
+                    .with_only_columns(func.count(), maintain_column_froms=True)
+                    .where(source.parent == _outer(name, entry[2]))
+                    .scalar_subquery()
+                )
+            elif kind == "any":
+                source = entry[1]
+                pairs.append(
+                    source.build(self.viewer)
+                    .where(source.parent == _outer(name, entry[2]))
+                    .exists()
+                )
+            elif kind == "one":
+                source, via, target = entry[1], entry[2], entry[3]
+                target_name = f"r{next(self.names)}"
+                found = (
+                    source.build(self.viewer)
+                    .where(source.key == _outer(name, via))
+                    .limit(1)
+                    .subquery(target_name)
+                )
+                pairs.append(
+                    select(self._object(target, found, target_name))
+                    .select_from(found)
+                    .scalar_subquery()
+                )
+            else:
+                page: _Page = entry[1]
+                source = page.source
+                assert source is not None and page.via is not None
+                arguments = self.arguments[id(page)]
+                parent = source.parent == _outer(name, page.via)
+                rows = source.build(self.viewer).where(parent)
+                if arguments.after is not None:
+                    rows = rows.where(source.sort.after(arguments.after))
+                counted = (
+                    (source.count or source.build)(self.viewer)
+                    .with_only_columns(func.count(), maintain_column_froms=True)
+                    .where(parent)
+                    .scalar_subquery()
+                )
+                pairs.append(
+                    self._page(
+                        page,
+                        rows,
+                        source.sort,
+                        arguments.first,
+                        arguments.after is not None,
+                        counted,
+                    ).scalar_subquery()
+                )
+        return func.json_build_object(*pairs)
+
+
+def _key(text: str) -> Any:
+    if not text.replace("_", "a").isalnum():
+        raise NotCompiled(f"name {text!r}")
+    return literal_column(f"'{text}'", Text)
+
+
+def _outer(name: str, column: str) -> Any:
+    return literal_column(f"{name}.{column}")
+
+
+def _cursor(sort: SortKey, column_of: Callable[[Any], Any]) -> Any:
+    try:
+        return cursor_sql(sort, column_of)
+    except ValueError as error:
+        raise NotCompiled(str(error)) from None
+
+
+def _hashable(value: Any) -> Hashable:
+    if isinstance(value, list):
+        return tuple(_hashable(item) for item in value)
+    if isinstance(value, str | int | bool | datetime | date | Decimal) or value is None:
+        return value
+    return repr(value)
+
+
+def _nested_pages(page: _Page) -> list[_Page]:
+    found: list[_Page] = []
+    stack = [page.node]
+    while stack:
+        shape = stack.pop()
+        for _entry_key, entry in shape.entries:
+            if entry[0] == "page":
+                found.append(entry[1])
+                stack.append(entry[1].node)
+            elif entry[0] == "one":
+                stack.append(entry[3])
+    return found
+
+
+async def answer(
+    context: Context,
+    page: _Page,
+    signature: Hashable,
+    source: RootPage,
+    variables: Any,
+) -> Any:
+    """The root field's value: one statement, its JSON parsed."""
+    arguments: dict[int, _PageArguments] = {}
+    key_parts: list[Any] = []
+    for nested in _nested_pages(page):
+        assert nested.arguments is not None and nested.source is not None
+        field_def, node, fragment_variables = nested.arguments
+        raw = get_argument_values(field_def, node, variables, fragment_variables)
+        first = page_size(
+            raw.get("first"), default=nested.source.default, maximum=nested.source.maximum
+        )
+        after = raw.get("after")
+        values = decode_cursor_for(nested.source.sort, after) if after is not None else None
+        arguments[id(nested)] = _PageArguments(first, values)
+        key_parts.append((first, None if values is None else _hashable(values)))
+    cursors = source.after is not None or any(
+        value.after is not None for value in arguments.values()
+    )
+    key = (
+        None
+        if source.key is None or cursors
+        else ("sql_json", signature, source.key, source.first, tuple(key_parts))
+    )
+
+    def build(viewer: Viewer) -> AnySelect:
+        statement = _Statement(viewer, arguments).root(page, source)
+        return select(cast(statement.scalar_subquery(), Text))
+
+    rows = await fetch_rows(context.db, key, context.viewer, build)
+    return orjson.loads(rows[0][0])
+
+
+def signature_of(page: _Page) -> Hashable:
+    """A shape's structure as a hashable value: the template key of its statements."""
+
+    def of_object(shape: _Object) -> Hashable:
+        parts: list[Hashable] = [id(shape.row)]
+        for key, entry in shape.entries:
+            kind = entry[0]
+            if kind == "page":
+                parts.append((key, kind, of_page(entry[1])))
+            elif kind == "one":
+                parts.append((key, kind, entry[1], entry[2], of_object(entry[3])))
+            elif kind == "column":
+                parts.append((key, kind, entry[1], entry[2]))
+            else:
+                parts.append((key, *entry))
+        return tuple(parts)
+
+    def of_page(shape: _Page) -> Hashable:
+        fields = tuple(
+            (key, part if isinstance(part, str) else (part[0], tuple(part[1])))
+            for key, part in shape.fields
+        )
+        return (shape.source, shape.via, fields, of_object(shape.node))
+
+    return of_page(page)
