@@ -217,6 +217,7 @@ class AccessLogMiddleware:
                             "duration_ms": round(duration * 1000, 2),
                             "sql_statements": counter.count,
                             "executor": state.get("executor"),
+                            "sql_json": state.get("sql_json") or [],
                             "error_codes": state.get("error_codes") or [],
                             "pid": os.getpid(),
                         }

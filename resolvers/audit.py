@@ -17,10 +17,12 @@ from models import AuditEntry
 from resolvers.core.context import Context
 from resolvers.core.errors import ValidationFailed
 from resolvers.core.identity import Viewer
+from resolvers.core.json_reads import RootPage
 from resolvers.core.loaders import RowByIdLoader
-from resolvers.core.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.pagination import Page, SortKey, decode_cursor_for, page_size, paginate
 from resolvers.policies import require, visible
 from resolvers.policies.audit import audit_policy
+from resolvers.users import user_by
 
 REDACTED = "[redacted]"
 _SECRET_KEYS = ("email", "phone", "password", "token", "secret", "body")
@@ -108,17 +110,19 @@ class AuditFilter:
     end: datetime | None = None
 
 
-async def audit_log(
+AUDIT_SORT = SortKey((AuditEntry.created_at, AuditEntry.id), descending=True)  # type: ignore[arg-type]
+ACTOR = user_by("actor_id")
+"""An entry's actor, through the users policy (a source for fields answered in SQL)."""
+
+
+def audit_rows(
     ctx: Context, conditions: AuditFilter, *, first: int | None, after: str | None
-) -> Page[AuditEntry]:
+) -> RootPage:
     """Admins: the log, newest first, narrowed by `conditions`."""
     require(ctx.viewer.is_admin or ctx.viewer.is_service, "Only admins read the audit log.")
     for name, instant in (("from", conditions.start), ("to", conditions.end)):
         if instant is not None and instant.tzinfo is None:
             raise ValidationFailed.single(name, "must include a UTC offset")
-    limit = page_size(
-        first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
-    )
 
     def build(viewer: Viewer) -> Any:
         entries = visible(AuditEntry, viewer)
@@ -136,15 +140,32 @@ async def audit_log(
             entries = entries.where(AuditEntry.created_at < conditions.end)
         return entries
 
+    return RootPage(
+        build=build,
+        sort=AUDIT_SORT,
+        first=page_size(
+            first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+        ),
+        after=decode_cursor_for(AUDIT_SORT, after) if after is not None else None,
+        # Filter values vary without bound: such logs are built per call.
+        key="audit_log" if conditions == AuditFilter() else None,
+    )
+
+
+async def audit_log(
+    ctx: Context, conditions: AuditFilter, *, first: int | None, after: str | None
+) -> Page[AuditEntry]:
+    """Admins: the log, newest first, narrowed by `conditions`."""
+    rows = audit_rows(ctx, conditions, first=first, after=after)
     return await paginate(
         ctx.db,
         ctx.viewer,
-        None,  # filter values vary without bound: built per call
+        rows.key,
         AuditEntry,
-        build,
-        SortKey((AuditEntry.created_at, AuditEntry.id), descending=True),  # type: ignore[arg-type]
+        rows.build,
+        AUDIT_SORT,
         lambda entry: (entry.created_at, entry.id),
-        first=limit,
+        first=rows.first,
         after=after,
     )
 

@@ -16,6 +16,7 @@ from resolvers.core.database import Database
 from resolvers.core.errors import FieldErrors, Forbidden, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
 from resolvers.core.input_checks import TIMEZONES, like_pattern
+from resolvers.core.json_reads import RelatedRow
 from resolvers.core.loaders import PolicyLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import any_of, fetch_rows, instances
@@ -31,6 +32,19 @@ class VisibleUser:
 
     user: User
     contact_visible: bool
+
+
+def visible_users(viewer: Viewer) -> Any:
+    """Users the viewer may read, each with `contact_visible` (the users policy): what
+    `UserByIdLoader` reads, as a source for fields answered in SQL."""
+    return select(User, user_policy.contact(viewer).label("contact_visible")).where(
+        readable(User, viewer)
+    )
+
+
+def user_by(via: str) -> RelatedRow:
+    """The user (through the users policy) whose id is the parent row's `via` column."""
+    return RelatedRow(visible_users, User.id, via=via)
 
 
 class UserByIdLoader(PolicyLoader[uuid.UUID, VisibleUser | None]):

@@ -11,9 +11,11 @@ from strawberry.scalars import JSON
 from models import AuditEntry as AuditEntryModel
 from resolvers import audit as audit_resolvers
 from resolvers.core.errors import ValidationFailed
+from resolvers.core.json_reads import global_id_of
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
+from schema.engine.sql_json import sql_field, sql_root, sql_row
 from schema.ids import decode_id, format_id, format_optional_id, parse_optional_id
 from schema.node import Node, register_node
 from schema.users import User
@@ -55,7 +57,10 @@ class AuditEntry(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field(description="Who made the change (null for service calls).")
+    @strawberry.field(
+        description="Who made the change (null for service calls).",
+        metadata=sql_field(audit_resolvers.ACTOR),
+    )
     async def actor(self, info: GraphQLInfo) -> User | None:
         if self.row.actor_id is None:
             return None
@@ -77,9 +82,31 @@ class AuditFilter:
     to: datetime | None = strawberry.field(default=None, description="Before this instant.")
 
 
+def _audit_filter(conditions: AuditFilter | None) -> audit_resolvers.AuditFilter:
+    conditions = conditions or AuditFilter()
+    target = decode_id(conditions.target_id) if conditions.target_id is not None else None
+    if conditions.target_id is not None and target is None:
+        raise ValidationFailed.single("targetId", "not a valid id")
+    return audit_resolvers.AuditFilter(
+        actor_id=parse_optional_id(conditions.actor_id, "actorId", of="User"),
+        action=conditions.action,
+        target_type=target[0] if target else conditions.target_type,
+        target_id=target[1] if target else None,
+        start=conditions.from_,
+        end=conditions.to,
+    )
+
+
 @strawberry.type
 class AuditQuery:
-    @strawberry.field(description="Admins: the audit log, newest first. Others get FORBIDDEN.")
+    @strawberry.field(
+        description="Admins: the audit log, newest first. Others get FORBIDDEN.",
+        metadata=sql_root(
+            lambda ctx, first=None, after=None, filter=None: audit_resolvers.audit_rows(
+                ctx, _audit_filter(filter), first=first, after=after
+            )
+        ),
+    )
     async def audit_log(
         self,
         info: GraphQLInfo,
@@ -89,22 +116,8 @@ class AuditQuery:
             AuditFilter | None, strawberry.argument(description="Conditions.")
         ] = None,
     ) -> Connection[AuditEntry]:
-        conditions = filter or AuditFilter()
-        target = decode_id(conditions.target_id) if conditions.target_id is not None else None
-        if conditions.target_id is not None and target is None:
-            raise ValidationFailed.single("targetId", "not a valid id")
         page = await audit_resolvers.audit_log(
-            info.context,
-            audit_resolvers.AuditFilter(
-                actor_id=parse_optional_id(conditions.actor_id, "actorId", of="User"),
-                action=conditions.action,
-                target_type=target[0] if target else conditions.target_type,
-                target_id=target[1] if target else None,
-                start=conditions.from_,
-                end=conditions.to,
-            ),
-            first=first,
-            after=after,
+            info.context, _audit_filter(filter), first=first, after=after
         )
         return connection_from_page(page, AuditEntry.from_model)
 
@@ -113,4 +126,11 @@ register_node(
     "AuditEntry",
     audit_resolvers.AuditEntryByIdLoader,
     lambda _info, row: AuditEntry.from_model(row),
+)
+
+sql_row(
+    AuditEntry,
+    AuditEntryModel,
+    ids={"id": ("AuditEntry", "id")},
+    computed={"target_id": lambda row: global_id_of(row.target_type, row.target_id)},
 )

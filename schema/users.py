@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from sqlalchemy import case
 
 from models import User as UserModel
 from resolvers import users as user_resolvers
@@ -14,6 +15,7 @@ from resolvers.doctors import DoctorByUserIdLoader
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
+from schema.engine.sql_json import sql_row
 from schema.enums import AppRole
 from schema.ids import format_id, parse_id
 from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
@@ -222,3 +224,13 @@ class UsersMutation:
 
 register_node("User", UserByIdLoader, lambda _info, row: User.from_visible(row))
 register_node("Viewer", UserByIdLoader, _own_viewer)
+
+sql_row(
+    User,
+    UserModel,
+    ids={"id": ("User", "id")},
+    computed={
+        "email": lambda row: case((row.contact_visible, row.email)),
+        "phone": lambda row: case((row.contact_visible, row.phone)),
+    },
+)

@@ -24,6 +24,8 @@ class Context:
     loaders: Loaders = field(init=False)
     executor: str = field(default="graphql-core", init=False)
     """Which executor answered: `compiled` (schema/engine/execution.py) or `graphql-core`."""
+    sql_json_fields: list[str] = field(default_factory=list, init=False)
+    """Root fields Postgres answered as JSON (schema/engine/sql_json.py), for the access log."""
     operation_cost: int | None = field(default=None, init=False)
     """The operation's measured cost (`schema.engine.limits.RequestLimits`), for the rate limits."""
     realtime: RealtimeHub | None = field(default=None, init=False)

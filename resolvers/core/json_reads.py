@@ -69,6 +69,15 @@ class PageOf:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """A value computed from the row's columns: `value(columns)` is the SQL expression,
+    written as the API writes it (`columns` are the row's, by column name, with any
+    labelled column its source selects too)."""
+
+    value: Callable[[Any], ColumnElement[Any]]
+
+
+@dataclass(frozen=True)
 class RootPage:
     """A root connection for one request: rows of `build(viewer)` in `sort` order,
     `first` of them after the cursor values `after` (None: from the start). `key` names
@@ -113,6 +122,11 @@ def global_id_sql(type_name: str, column: ColumnElement[Any]) -> ColumnElement[s
     if not type_name.isidentifier():
         raise ValueError(type_name)
     return base64url(_joined(_literal(f"{type_name}:"), cast(column, Text)))
+
+
+def global_id_of(type_column: ColumnElement[Any], column: ColumnElement[Any]) -> ColumnElement[str]:
+    """A global id whose type name is in a column (an audit entry's target)."""
+    return base64url(_joined(type_column, _literal(":"), cast(column, Text)))
 
 
 def _utc(column: ColumnElement[Any]) -> ColumnElement[Any]:

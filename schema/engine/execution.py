@@ -300,7 +300,7 @@ class _PlanRun:
             ):
                 field.literal_arguments = dict(kwargs)
         if field.sql is not None:
-            return self._bind_sql(field.sql, kwargs)
+            return self._bind_sql(field.sql, field.name, kwargs)
         resolver = definition.base_resolver
         assert resolver is not None
         if resolver.info_parameter is not None:
@@ -322,7 +322,7 @@ class _PlanRun:
         return lambda _source: function(**kwargs)
 
     def _bind_sql(
-        self, sql: tuple[Any, Any, Callable[..., Any]], kwargs: dict[str, Any]
+        self, sql: tuple[Any, Any, Callable[..., Any]], field_name: str, kwargs: dict[str, Any]
     ) -> Callable[[Any], Any]:
         shape, signature, make = sql
         executor = self.executor
@@ -330,7 +330,9 @@ class _PlanRun:
 
         async def value() -> Any:
             source = make(context, **kwargs)
-            return await answer(context, shape, signature, source, executor.variable_values)
+            answered = await answer(context, shape, signature, source, executor.variable_values)
+            context.sql_json_fields.append(field_name)
+            return answered
 
         return lambda _source: value()
 
@@ -587,6 +589,7 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # compiled run filled, fields would finish (and errors arrive) in another order.
         if isinstance(context, Context):
             context.reset_loaders()
+            context.sql_json_fields.clear()
         result = super().execute_collected_root_fields(
             root_type, root_value, grouped_field_set, False, ()
         )

@@ -583,6 +583,7 @@ class GraphQLEndpoint:
         finally:
             context.close()
         state["executor"] = context.executor
+        state["sql_json"] = context.sql_json_fields
         body: dict[str, Any] = {}
         status = 200
         errors = [_coded(error, context.request_id) for error in result.errors or []]

@@ -26,10 +26,12 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
+    GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -39,6 +41,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 from sqlalchemy import (
     ARRAY,
+    JSON,
     Boolean,
     Date,
     DateTime,
@@ -47,6 +50,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    case,
     cast,
     false,
     func,
@@ -61,6 +65,7 @@ from strawberry.types.field import StrawberryField
 from resolvers.core.identity import Viewer
 from resolvers.core.json_reads import (
     AnyOf,
+    Computed,
     CountOf,
     PageOf,
     RelatedRow,
@@ -99,6 +104,8 @@ class RowType:
     """Field -> (GraphQL type of the id, model attribute): global ids."""
     attributes: dict[str, str]
     """Field -> model attribute, where not of the same name."""
+    computed: dict[str, Computed]
+    """Field -> its value computed in SQL from the row's columns."""
 
 
 _ROW_TYPES: dict[type[Any], RowType] = {}
@@ -110,9 +117,18 @@ def sql_row(
     *,
     ids: dict[str, tuple[str, str]] | None = None,
     attributes: dict[str, str] | None = None,
+    computed: dict[str, Callable[[Any], Any]] | None = None,
 ) -> None:
-    """Declares that `type_`'s plain fields are columns of `model`'s rows."""
-    _ROW_TYPES[type_] = RowType(model, ids or {}, attributes or {})
+    """Declares that `type_`'s plain fields are columns of `model`'s rows: of the same
+    name, or another (`attributes`), global ids (`ids`), or computed from the row in SQL
+    (`computed`). Check the type's `from_model` before declaring: a plain field that
+    it computes in Python must be in `computed`, with the same result."""
+    _ROW_TYPES[type_] = RowType(
+        model,
+        ids or {},
+        attributes or {},
+        {name: Computed(value) for name, value in (computed or {}).items()},
+    )
 
 
 def sql_field(source: Any) -> dict[str, Any]:
@@ -172,6 +188,8 @@ def _writer(type_: GraphQLOutputType, column: Any) -> Callable[[Any], Any]:
         ):
             return _same
         raise NotCompiled(f"list column {column}")
+    if isinstance(type_, GraphQLEnumType):
+        return _enum_writer(type_, column)
     if not isinstance(type_, GraphQLScalarType):
         raise NotCompiled(f"{type_} of {column}")
     name = type_.name
@@ -189,7 +207,31 @@ def _writer(type_: GraphQLOutputType, column: Any) -> Callable[[Any], Any]:
         return isoformat_date
     if name == "Decimal" and isinstance(sql_type, Numeric) and not isinstance(sql_type, Float):
         return _text
+    if name == "JSON" and isinstance(sql_type, JSON):
+        return _same
     raise NotCompiled(f"{name} from {column}")
+
+
+def _enum_writer(type_: GraphQLEnumType, column: Any) -> Callable[[Any], Any]:
+    """A text column holding an enum's values (`Enum(row.column)` in `from_model`)
+    written as their GraphQL names (the tables' CHECK constraints keep other values out)."""
+    if not isinstance(column.type, String) or _is_enum(column.type):
+        raise NotCompiled(f"{type_.name} from {column}")
+    names: list[tuple[str, str]] = []
+    for name, value in type_.values.items():
+        stored = value.value.value if isinstance(value.value, Enum) else value.value
+        if not isinstance(stored, str):
+            raise NotCompiled(f"{type_.name} values")
+        names.append((stored, name))
+
+    def write(value: Any) -> Any:
+        return case(*[(value == _sql_text(stored), _sql_text(name)) for stored, name in names])
+
+    return write
+
+
+def _sql_text(text: str) -> Any:
+    return literal_column("'" + text.replace("'", "''") + "'", Text)
 
 
 def _is_enum(sql_type: Any) -> bool:
@@ -291,7 +333,11 @@ class ShapePlanner:
             if not isinstance(definition, StrawberryField) or definition.extensions:
                 raise NotCompiled(f"{object_type.name}.{name}")
             python_name = definition.python_name
+            metadata: Mapping[str, Any] = definition.metadata or {}
             if definition.base_resolver is None:
+                if python_name in row.computed:
+                    shape.entries.append((key, ("computed", row.computed[python_name])))
+                    continue
                 if python_name in row.ids:
                     type_name, attribute = row.ids[python_name]
                     shape.entries.append(
@@ -302,10 +348,12 @@ class ShapePlanner:
                 writer = _writer(field_def.type, column)
                 shape.entries.append((key, ("column", column.name, writer)))
                 continue
-            metadata: Mapping[str, Any] = definition.metadata or {}
             source = metadata.get(SQL_SOURCE)
             if source is None:
                 raise NotCompiled(f"{object_type.name}.{name} is computed")
+            if isinstance(source, Computed):
+                shape.entries.append((key, ("computed", source)))
+                continue
             via = _column(row.model, source.via).name
             if isinstance(source, PageOf):
                 if any(
@@ -436,6 +484,8 @@ class _Statement:
             kind = entry[0]
             if kind == "column":
                 pairs.append(entry[2](row.c[entry[1]]))
+            elif kind == "computed":
+                pairs.append(entry[1].value(row.c))
             elif kind == "id":
                 pairs.append(global_id_sql(entry[1], row.c[entry[2]]))
             elif kind == "typename":
