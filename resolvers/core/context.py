@@ -24,6 +24,10 @@ class Context:
     loaders: Loaders = field(init=False)
     executor: str = field(default="graphql-core", init=False)
     """Which executor answered: `compiled` (schema/engine/execution.py) or `graphql-core`."""
+    raw_json: bool = field(default=False, init=False)
+    """The answer is written by the HTTP endpoint, which takes a field's value that
+    Postgres wrote as JSON as it is (`schema.engine.sql_json.RawJson`); elsewhere it is
+    parsed into Python values."""
     sql_json_fields: list[str] = field(default_factory=list, init=False)
     """Root fields Postgres answered as JSON (schema/engine/sql_json.py), for the access log."""
     operation_cost: int | None = field(default=None, init=False)

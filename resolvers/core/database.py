@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from resolvers.core.replicas import Replica, ReplicaSet
 
 T = TypeVar("T")
+MAX_PREPARED_STATEMENT_BYTES = 256 * 1024
 
 
 @dataclass
@@ -551,8 +552,13 @@ class Database:
             # connection: named prepared statements must not outlive a statement.
             connect_args["statement_cache_size"] = 0
             connect_args["prepared_statement_name_func"] = _unique_statement_name
-        elif statement_timeout is not None:
-            server_settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
+        else:
+            # A query answered as JSON in one statement (schema/engine/sql_json.py) can be
+            # past asyncpg's 15 KB default: it would be parsed and planned anew on every
+            # run instead of kept prepared.
+            connect_args["max_cacheable_statement_size"] = MAX_PREPARED_STATEMENT_BYTES
+            if statement_timeout is not None:
+                server_settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
         self.url = _engine_url(url, pgbouncer)
         self.statement_timeout = statement_timeout
         pool = (pool_size, max_overflow)

@@ -39,6 +39,7 @@ from resolvers.core.settings import Settings
 from schema.engine.graphiql import graphiql_forbidden, graphiql_page
 from schema.engine.limits import introspection_allowed, parse_document, variables_problem
 from schema.engine.rate_limits import rate_limit_for
+from schema.engine.sql_json import RawJson
 from schema.engine.sse import event_stream, wants_event_stream
 from schema.engine.websocket import hub_for
 
@@ -554,6 +555,7 @@ class GraphQLEndpoint:
             settings=self.settings,
             request_id=state.get("request_id") or uuid.uuid4().hex,
         )
+        context.raw_json = True  # written by `_json`, which writes RawJson values as they are
         context.rate_limit = await rate_limit_for(request, viewer, self.settings, self.app_state)
         allowed = (
             {OperationType.QUERY}
@@ -631,11 +633,13 @@ class GraphQLEndpoint:
         headers: dict[str, str] | None = None,
     ) -> Response:
         try:
-            content = orjson.dumps(body)
+            content = orjson.dumps(body, default=_raw_json)
         except TypeError:
             # orjson refuses integers past 64 bits; a JSON column may hold one (written
             # before input checks refused them). The standard library writes them.
-            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            content = json.dumps(
+                body, ensure_ascii=False, separators=(",", ":"), default=_parsed_raw_json
+            ).encode()
         return Response(
             content,
             status_code=status,
@@ -672,3 +676,16 @@ class GraphQLEndpoint:
             token=token,
             root_path=request.scope.get("root_path", ""),
         )
+
+
+def _raw_json(value: Any) -> Any:
+    """A field's value that Postgres wrote as JSON (schema/engine/sql_json.py), as is."""
+    if isinstance(value, RawJson):
+        return orjson.Fragment(value.text)
+    raise TypeError(type(value).__name__)
+
+
+def _parsed_raw_json(value: Any) -> Any:
+    if isinstance(value, RawJson):
+        return json.loads(value.text)
+    raise TypeError(type(value).__name__)

@@ -91,6 +91,16 @@ _DEFINITION = "strawberry-definition"
 _MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 
 
+class RawJson:
+    """JSON text that the HTTP endpoint writes into the answer as it is: parsing it into
+    Python values only to write them again costs more than the rest of a request."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 class NotCompiled(Exception):
     """This selection has a field without a SQL source: the resolvers answer it."""
 
@@ -475,7 +485,9 @@ class _Statement:
                     else:
                         info.append(_key(info_part.partition(":")[2]))
                 pairs.append(func.json_build_object(*info))
-        return select(func.json_build_object(*pairs)).select_from(ranked)
+        # HAVING makes it one group, so one row even when no aggregate is selected
+        # (`feed { __typename }`) or no row is in the page.
+        return select(func.json_build_object(*pairs)).select_from(ranked).having(true())
 
     def _object(self, shape: _Object, row: Any, name: str) -> Any:
         pairs: list[Any] = []
@@ -621,7 +633,10 @@ async def answer(
         return select(cast(statement.scalar_subquery(), Text))
 
     rows = await fetch_rows(context.db, key, context.viewer, build)
-    return orjson.loads(rows[0][0])
+    text = rows[0][0]
+    if not isinstance(text, str):
+        raise TypeError(f"{text!r} answered for a connection")
+    return RawJson(text) if context.raw_json else orjson.loads(text)
 
 
 def signature_of(page: _Page) -> Hashable:

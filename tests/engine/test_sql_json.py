@@ -233,3 +233,18 @@ async def test_audit_log_in_sql_pages_and_actors(
     refused, answered = await _answered(client, caplog, AUDIT, as_user=member)
     assert answered == []
     assert refused.errors and refused.errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_page_without_aggregates_is_one_row(
+    client: GraphQLClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the fuzz test: `feed { __typename }` selects no aggregate; without one
+    group it answered one row per post (or none)."""
+    viewer = await _community(db)
+    for as_user in (viewer, None):
+        query = "{ feed(first: 3) { __typename pageInfo { __typename } } }"
+        response, answered = await _answered(client, caplog, query, as_user=as_user)
+        assert answered == ["feed"]
+        assert response.data == {
+            "feed": {"__typename": "PostConnection", "pageInfo": {"__typename": "PageInfo"}}
+        }
