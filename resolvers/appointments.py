@@ -40,17 +40,19 @@ from resolvers.core.errors import (
 )
 from resolvers.core.identity import Viewer
 from resolvers.core.jobs import JobContext, enqueue, job, periodic_job
+from resolvers.core.json_reads import RootPage
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
-from resolvers.core.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.pagination import Page, SortKey, decode_cursor_for, page_size, paginate
 from resolvers.core.statement_templates import AnySelect
 from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.coupons import redeem_coupon
-from resolvers.doctors import DoctorByIdLoader, doctors_joined, lock_doctor
+from resolvers.doctors import DoctorByIdLoader, doctor_by, doctors_joined, lock_doctor
 from resolvers.notifications import Subject, notify, notify_each, schedule_reminders
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import appointment_policy, clinical_note_policy
 from resolvers.services import IntakeAnswer, check_intake_answers
 from resolvers.slots import SlotUnavailableError, find_open_slot
+from resolvers.users import user_by
 
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 1000
@@ -890,6 +892,33 @@ APPOINTMENT_SORT_DESC = SortKey(
 
 def _appointment_key(appointment: Appointment) -> tuple[datetime, uuid.UUID]:
     return appointment.starts_at, appointment.id
+
+
+APPOINTMENT_DOCTOR = doctor_by("doctor_id")
+APPOINTMENT_PATIENT = user_by("patient_id")
+
+
+def appointment_rows(
+    ctx: Context,
+    conditions: AppointmentFilter,
+    *,
+    first: int | None,
+    after: str | None,
+    descending: bool = False,
+) -> RootPage:
+    """`list_appointments` as a source for a root field answered in SQL."""
+    _check_filter(conditions)
+    sort = APPOINTMENT_SORT_DESC if descending else APPOINTMENT_SORT
+    return RootPage(
+        build=lambda viewer: visible(Appointment, viewer).where(*_filter_clauses(conditions)),
+        sort=sort,
+        first=page_size(
+            first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+        ),
+        after=decode_cursor_for(sort, after) if after is not None else None,
+        key=_template_key(("appointments", descending), conditions),
+        values=_filter_values(conditions),
+    )
 
 
 async def list_appointments(

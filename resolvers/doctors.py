@@ -18,6 +18,7 @@ from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.identity import Viewer
 from resolvers.core.input_checks import TIMEZONES, like_pattern, money_problem
+from resolvers.core.json_reads import RelatedRow
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.statement_templates import AnySelect, RelatedColumns, instances
@@ -160,6 +161,12 @@ async def directory_candidates(ctx: Context, doctor_filter: DoctorFilter) -> lis
 
 class DoctorByIdLoader(RowByIdLoader[Doctor]):
     model = Doctor
+
+
+def doctor_by(via: str) -> RelatedRow:
+    """The doctor (through the doctors policy) whose id is the parent row's `via`
+    column: what `DoctorByIdLoader` reads, as a source for fields answered in SQL."""
+    return RelatedRow(lambda viewer: visible(Doctor, viewer), Doctor.id, via=via)
 
 
 _JOINED_DOCTOR = "doctor__"

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ from resolvers.core.errors import (
     ValidationFailed,
 )
 from resolvers.core.identity import Viewer
+from resolvers.core.json_reads import PageOf
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import (
     Page,
@@ -41,6 +42,7 @@ from resolvers.core.statement_templates import AnySelect
 from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.policies import readable, require, visible
 from resolvers.policies.goals import goal_policy
+from resolvers.users import user_by
 
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5000
@@ -147,6 +149,39 @@ class MilestonesByGoalIdLoader(PolicyLoader[uuid.UUID, list[GoalMilestone]]):
 
 CHECK_IN_SORT = SortKey((GoalCheckIn.date, GoalCheckIn.id), descending=True)  # type: ignore[arg-type]
 GOAL_SORT = SortKey((Goal.created_at, Goal.id), descending=True)  # type: ignore[arg-type]
+
+
+GOAL_CHECK_INS = PageOf(
+    lambda viewer: visible(GoalCheckIn, viewer), GoalCheckIn.goal_id, CHECK_IN_SORT
+)
+"""`Goal.checkIns` (`CheckInsByGoalIdLoader`), as a source for fields answered in SQL."""
+OWNER_GOALS = PageOf(
+    lambda viewer: visible(Goal, viewer),
+    Goal.owner_id,
+    GOAL_SORT,
+    filters=(("status", lambda status: None if status is None else Goal.status == status),),
+)
+"""`User.goals` (`GoalsByOwnerIdLoader`), as a source for fields answered in SQL."""
+GOAL_OWNER = user_by("owner_id")
+
+
+def progress_sql(baseline: Any, target: Any, current: Any) -> ColumnElement[Any]:
+    """`goal_progress` in SQL (numeric all the way, rounded half to even as Decimal's
+    `round` does)."""
+    ratio = (current - baseline) / func.nullif(target - baseline, 0) * 100
+    clamped = func.least(100, func.greatest(0, ratio))
+    hundredths = func.floor(clamped * 100)
+    rounded = case(
+        (
+            clamped * 100 - hundredths == literal_column("0.5"),
+            (hundredths + func.mod(hundredths, 2)) / 100,
+        ),
+        else_=func.round(clamped, 2),
+    )
+    return case(
+        (target == baseline, case((current == target, 100), else_=0)),
+        else_=rounded,
+    )
 
 
 def _check_in_key(check_in: GoalCheckIn) -> tuple[date, uuid.UUID]:

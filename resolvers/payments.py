@@ -38,6 +38,7 @@ from resolvers.core.context import Context
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.input_checks import money_problem
 from resolvers.core.jobs import JobContext, enqueue, job
+from resolvers.core.json_reads import ListOf
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.notifications import Subject, notify
 from resolvers.payment_providers import (
@@ -781,6 +782,14 @@ async def refund_job(jobs: JobContext, payload: dict[str, Any]) -> None:
 
 
 # --- reads ---------------------------------------------------------------------------
+
+
+APPOINTMENT_PAYMENTS = ListOf(
+    lambda viewer: visible(Payment, viewer),
+    Payment.appointment_id,
+    (Payment.created_at, Payment.id),
+)
+"""`PaymentsByAppointmentIdLoader`'s read, as a source for fields answered in SQL."""
 
 
 class PaymentsByAppointmentIdLoader(PolicyLoader[uuid.UUID, list[Payment]]):

@@ -10,6 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from sqlalchemy import Text, case, cast
 
 from models import Appointment as AppointmentModel
 from models import AppointmentEvent as EventModel
@@ -19,7 +20,9 @@ from resolvers import payments as payment_resolvers
 from resolvers import reviews as review_resolvers
 from resolvers.appointments import AppointmentByIdLoader, AppointmentEventByIdLoader
 from resolvers.core import realtime
+from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, InvalidTransitionError, NotFound, ValidationFailed
+from resolvers.core.json_reads import RootPage, isoformat_datetime
 from resolvers.coupons import CouponInvalidError
 from resolvers.doctors import DoctorByIdLoader
 from resolvers.policies.appointments import appointment_event_policy
@@ -30,6 +33,7 @@ from resolvers.users import UserByIdLoader
 from schema.connections import Connection, First, OrderDirection, connection_from_page
 from schema.coupons import CouponInvalid
 from schema.engine.look_ahead import GraphQLInfo, selects
+from schema.engine.sql_json import sql_field, sql_root, sql_row
 from schema.enums import (
     ActorRole,
     AppointmentEventKind,
@@ -217,7 +221,10 @@ class Appointment(Node):
             reference=row.reference,
         )
 
-    @strawberry.field(description="The doctor, if the doctors policy lets the viewer see it.")
+    @strawberry.field(
+        description="The doctor, if the doctors policy lets the viewer see it.",
+        metadata=sql_field(appointment_resolvers.APPOINTMENT_DOCTOR),
+    )
     async def doctor(
         self, info: GraphQLInfo
     ) -> Annotated[Doctor, strawberry.lazy("schema.doctors")] | None:
@@ -241,13 +248,17 @@ class Appointment(Node):
         return Service.from_model(row) if row is not None else None
 
     @strawberry.field(
-        description="The patient: name for the doctor, contact where the users policy allows."
+        description="The patient: name for the doctor, contact where the users policy allows.",
+        metadata=sql_field(appointment_resolvers.APPOINTMENT_PATIENT),
     )
     async def patient(self, info: GraphQLInfo) -> User | None:
         visible = await info.context.loaders.get(UserByIdLoader).load(self.row.patient_id)
         return User.from_visible(visible) if visible is not None else None
 
-    @strawberry.field(description="Payments for this appointment, oldest first.")
+    @strawberry.field(
+        description="Payments for this appointment, oldest first.",
+        metadata=sql_field(payment_resolvers.APPOINTMENT_PAYMENTS),
+    )
     async def payments(
         self, info: GraphQLInfo
     ) -> list[Annotated[Payment, strawberry.lazy("schema.payments")]]:
@@ -543,11 +554,34 @@ async def _change(
     )
 
 
+def _descending(direction: OrderDirection, order_by: AppointmentOrder | None) -> bool:
+    return (order_by.direction if order_by is not None else direction) is OrderDirection.DESC
+
+
+def _appointment_rows(
+    ctx: Context,
+    first: int | None = None,
+    after: str | None = None,
+    filter: AppointmentFilter | None = None,
+    direction: OrderDirection = OrderDirection.ASC,
+    order_by: AppointmentOrder | None = None,
+) -> RootPage:
+    """`appointments` as a root field answered in SQL (schema/engine/sql_json.py)."""
+    return appointment_resolvers.appointment_rows(
+        ctx,
+        filter.to_resolver() if filter else appointment_resolvers.AppointmentFilter(),
+        first=first,
+        after=after,
+        descending=_descending(direction, order_by),
+    )
+
+
 @strawberry.type
 class AppointmentsQuery:
     @strawberry.field(
         description="Appointments the viewer may see: a patient's own, a doctor's own as "
-        "the doctor, all for admins. Ordered by start."
+        "the doctor, all for admins. Ordered by start.",
+        metadata=sql_root(_appointment_rows),
     )
     async def appointments(
         self,
@@ -570,14 +604,12 @@ class AppointmentsQuery:
         ] = None,
     ) -> Connection[Appointment]:
         conditions = filter.to_resolver() if filter else appointment_resolvers.AppointmentFilter()
-        if order_by is not None:
-            direction = order_by.direction
         page = await appointment_resolvers.list_appointments(
             info.context,
             conditions,
             first=first,
             after=after,
-            descending=direction is OrderDirection.DESC,
+            descending=_descending(direction, order_by),
             with_doctors=selects(info, "edges", "node", "doctor"),
         )
         return connection_from_page(page, Appointment.from_model)
@@ -833,3 +865,22 @@ class AppointmentsSubscription:
             None if target is None else ("row_id", target),
         ):
             yield Appointment.from_model(row)
+
+
+sql_row(
+    Appointment,
+    AppointmentModel,
+    ids={
+        "id": ("Appointment", "id"),
+        "doctor_id": ("Doctor", "doctor_id"),
+        "patient_id": ("User", "patient_id"),
+        "service_id": ("Service", "service_id"),
+    },
+    computed={
+        "amount_due": lambda row: cast(row.price - row.discount, Text),
+        "meeting_link": lambda row: case((row.status == "confirmed", row.meeting_link)),
+        "payment_due_at": lambda row: case(
+            (row.status == "pending_payment", isoformat_datetime(row.payment_due_at))
+        ),
+    },
+)

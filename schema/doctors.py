@@ -27,6 +27,7 @@ from resolvers.users import UserByIdLoader
 from schema.availability import AvailabilityException, AvailabilityRule
 from schema.connections import After, Connection, First, OrderDirection, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
+from schema.engine.sql_json import sql_row
 from schema.enums import AppointmentType
 from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
@@ -497,3 +498,5 @@ class DoctorsMutation:
 
 
 register_node("Doctor", DoctorByIdLoader, lambda _info, row: Doctor.from_model(row))
+
+sql_row(Doctor, DoctorModel, ids={"id": ("Doctor", "id")})

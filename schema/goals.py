@@ -15,10 +15,12 @@ from models import GoalMilestone as MilestoneModel
 from resolvers import goals as goal_resolvers
 from resolvers.core import realtime
 from resolvers.core.errors import CaregraphError, InvalidTransitionError, NotFound
+from resolvers.core.json_reads import python_float
 from resolvers.goals import GoalByIdLoader, GoalCheckInByIdLoader, GoalMilestoneByIdLoader
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
+from schema.engine.sql_json import sql_field, sql_row
 from schema.enums import CheckInFrequency, GoalStatus, GoalType, Mood
 from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import (
@@ -176,7 +178,8 @@ class Goal(Node):
         )
 
     @strawberry.field(
-        description="The owner's account, where the users policy lets the viewer see it."
+        description="The owner's account, where the users policy lets the viewer see it.",
+        metadata=sql_field(goal_resolvers.GOAL_OWNER),
     )
     async def owner(self, info: GraphQLInfo) -> User | None:
         visible = await info.context.loaders.get(UserByIdLoader).load(self.row.owner_id)
@@ -195,7 +198,10 @@ class Goal(Node):
             completed=completion.completed, total=completion.total, percent=completion.percent
         )
 
-    @strawberry.field(description="Check-ins, newest date first. `first` defaults to 20, max 100.")
+    @strawberry.field(
+        description="Check-ins, newest date first. `first` defaults to 20, max 100.",
+        metadata=sql_field(goal_resolvers.GOAL_CHECK_INS),
+    )
     async def check_ins(
         self,
         info: GraphQLInfo,
@@ -819,3 +825,18 @@ class GoalsSubscription:
             None if wanted is None else ("goal_id", wanted),
         ):
             yield GoalCheckIn.from_model(row)
+
+
+sql_row(
+    Goal,
+    GoalModel,
+    ids={"id": ("Goal", "id"), "owner_id": ("User", "owner_id")},
+    computed={
+        "progress": lambda row: python_float(
+            goal_resolvers.progress_sql(row.baseline_value, row.target_value, row.current_value)
+        )
+    },
+)
+sql_row(
+    GoalCheckIn, CheckInModel, ids={"id": ("GoalCheckIn", "id"), "goal_id": ("Goal", "goal_id")}
+)

@@ -25,6 +25,7 @@ from resolvers.payment_providers import stripe_provider
 from resolvers.payments import PaymentByIdLoader, RefundByIdLoader, RefundsByPaymentIdLoader
 from schema.appointments import Appointment, InvalidTransition, status_error
 from schema.engine.look_ahead import GraphQLInfo
+from schema.engine.sql_json import sql_row
 from schema.enums import PaymentMethod, PaymentStatus, ProviderEventStatus, RefundStatus
 from schema.ids import format_id, parse_id
 from schema.mutation_results import (
@@ -447,3 +448,10 @@ class StripeWebhookEndpoint:
         finally:
             ctx.close()
         return JSONResponse({"received": True, "result": result})
+
+
+sql_row(
+    Payment,
+    PaymentModel,
+    ids={"id": ("Payment", "id"), "appointment_id": ("Appointment", "appointment_id")},
+)

@@ -12,10 +12,11 @@ from sqlalchemy import case
 from models import User as UserModel
 from resolvers import users as user_resolvers
 from resolvers.doctors import DoctorByUserIdLoader
+from resolvers.goals import OWNER_GOALS
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
-from schema.engine.sql_json import sql_row
+from schema.engine.sql_json import sql_field, sql_row
 from schema.enums import AppRole
 from schema.ids import format_id, parse_id
 from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
@@ -67,7 +68,8 @@ class User(Node):
 
     @strawberry.field(
         description="This user's goals that the viewer may read (the goals policy), newest "
-        "first. `first` defaults to 20, max 100."
+        "first. `first` defaults to 20, max 100.",
+        metadata=sql_field(OWNER_GOALS),
     )
     async def goals(
         self,

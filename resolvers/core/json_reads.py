@@ -12,10 +12,10 @@ executor too) check that the bytes agree.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, case, cast, func, literal_column
+from sqlalchemy import JSON, ColumnElement, Float, Text, case, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import UUID
 
 from resolvers.core.identity import Viewer
@@ -57,15 +57,30 @@ class AnyOf:
 class PageOf:
     """A nested connection: rows of `build(viewer)` whose `parent` column equals the
     parent's `via`, ordered by `sort`, `first` defaulting to `default` and at most
-    `maximum`; `totalCount` counts `count(viewer)` (default: `build`) likewise."""
+    `maximum` (None: the settings' page sizes); `totalCount` counts `count(viewer)`
+    (default: `build`) likewise. `filters`: the field's other arguments, each a function
+    of its value (as graphql-core gives it, an enum's stored value) to a condition, or to
+    None for no condition."""
 
     build: Build
     parent: Any
     sort: SortKey
-    default: int
-    maximum: int
+    default: int | None = None
+    maximum: int | None = None
     via: str = "id"
     count: Build | None = None
+    filters: tuple[tuple[str, Callable[[Any], ColumnElement[bool] | None]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A nested list: every row of `build(viewer)` whose `parent` column equals the
+    parent's `via`, in the order of `order` (columns, ascending)."""
+
+    build: Build
+    parent: Any
+    order: tuple[Any, ...]
+    via: str = "id"
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,8 @@ class RootPage:
     first: int
     after: list[Any] | None
     key: object
+    values: dict[str, Any] = field(default_factory=dict)
+    """Values of the named parameters of `build`'s statement."""
 
 
 # --- values written the way the API writes them ------------------------------------------
@@ -127,6 +144,23 @@ def global_id_sql(type_name: str, column: ColumnElement[Any]) -> ColumnElement[s
 def global_id_of(type_column: ColumnElement[Any], column: ColumnElement[Any]) -> ColumnElement[str]:
     """A global id whose type name is in a column (an audit entry's target)."""
     return base64url(_joined(type_column, _literal(":"), cast(column, Text)))
+
+
+def python_float(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A number written as Python writes a float (`repr`): Postgres writes an integral
+    float8 without the `.0`. (Past 1e15 the two differ in where exponents start.)"""
+    number = cast(value, Float)
+    text = cast(number, Text)
+    return cast(
+        case(
+            (
+                (func.trunc(number) == number) & (func.abs(number) < literal_column("1e15")),
+                _joined(text, _literal(".0")),
+            ),
+            else_=text,
+        ),
+        JSON,
+    )
 
 
 def _utc(column: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -67,6 +67,7 @@ from resolvers.core.json_reads import (
     AnyOf,
     Computed,
     CountOf,
+    ListOf,
     PageOf,
     RelatedRow,
     RootPage,
@@ -74,6 +75,7 @@ from resolvers.core.json_reads import (
     global_id_sql,
     isoformat_date,
     isoformat_datetime,
+    python_float,
 )
 from resolvers.core.pagination import SortKey, decode_cursor_for, page_size
 from resolvers.core.statement_templates import AnySelect, fetch_rows
@@ -209,8 +211,8 @@ def _writer(type_: GraphQLOutputType, column: Any) -> Callable[[Any], Any]:
         return _same
     if name == "Int" and isinstance(sql_type, Integer):
         return _same
-    if name == "Float" and isinstance(sql_type, Float) and not isinstance(sql_type, Numeric):
-        return _same
+    if name == "Float" and isinstance(sql_type, Numeric | Integer):
+        return python_float
     if name == "DateTime" and isinstance(sql_type, DateTime) and sql_type.timezone:
         return isoformat_datetime
     if name == "Date" and isinstance(sql_type, Date) and not isinstance(sql_type, DateTime):
@@ -366,20 +368,24 @@ class ShapePlanner:
                 continue
             via = _column(row.model, source.via).name
             if isinstance(source, PageOf):
-                if any(
-                    argument.name.value not in ("first", "after") for argument in node.arguments
-                ):
+                allowed = {"first", "after", *(argument for argument, _ in source.filters)}
+                if any(argument.name.value not in allowed for argument in node.arguments):
                     raise NotCompiled(f"{object_type.name}.{name} arguments")
                 page = self._page(field_def.type, field_details, source, via)
                 page.arguments = (field_def, node, field_details[0].fragment_variable_values)
                 shape.entries.append((key, ("page", page)))
-            elif isinstance(source, RelatedRow):
+            elif isinstance(source, RelatedRow | ListOf):
                 target_type = _strip(field_def.type)
+                if isinstance(source, ListOf):
+                    if not isinstance(target_type, GraphQLList):
+                        raise NotCompiled(f"{object_type.name}.{name} is not a list")
+                    target_type = _strip(target_type.of_type)
                 if not isinstance(target_type, GraphQLObjectType):
                     raise NotCompiled(f"{object_type.name}.{name} is abstract")
                 target = _Object(self._row_type(target_type))
                 self._fill(target, target_type, field_details)
-                shape.entries.append((key, ("one", source, via, target)))
+                kind = "one" if isinstance(source, RelatedRow) else "list"
+                shape.entries.append((key, (kind, source, via, target)))
             elif isinstance(source, CountOf):
                 shape.entries.append((key, ("count", source, via)))
             elif isinstance(source, AnyOf):
@@ -397,6 +403,7 @@ class ShapePlanner:
 class _PageArguments:
     first: int
     after: list[Any] | None
+    conditions: list[Any]
 
 
 class _Statement:
@@ -439,7 +446,7 @@ class _Statement:
         in_page = ranked.c._position <= first
 
         def sort_column(sort_column: Any) -> Any:
-            return ranked.c[sort_column.name]
+            return ranked.c[_column_name(sort_column)]
 
         cursor = None
         pairs: list[Any] = []
@@ -531,19 +538,37 @@ class _Statement:
                     .select_from(found)
                     .scalar_subquery()
                 )
+            elif kind == "list":
+                source, via, target = entry[1], entry[2], entry[3]
+                target_name = f"r{next(self.names)}"
+                found = (
+                    source.build(self.viewer)
+                    .where(source.parent == _outer(name, via))
+                    .subquery(target_name)
+                )
+                order = [found.c[_column_name(column)] for column in source.order]
+                listed = func.json_agg(
+                    aggregate_order_by(self._object(target, found, target_name), *order)
+                )
+                pairs.append(
+                    func.coalesce(
+                        select(listed).select_from(found).scalar_subquery(),
+                        literal_column("'[]'::json"),
+                    )
+                )
             else:
                 page: _Page = entry[1]
                 source = page.source
                 assert source is not None and page.via is not None
                 arguments = self.arguments[id(page)]
                 parent = source.parent == _outer(name, page.via)
-                rows = source.build(self.viewer).where(parent)
+                rows = source.build(self.viewer).where(parent, *arguments.conditions)
                 if arguments.after is not None:
                     rows = rows.where(source.sort.after(arguments.after))
                 counted = (
                     (source.count or source.build)(self.viewer)
                     .with_only_columns(func.count(), maintain_column_froms=True)
-                    .where(parent)
+                    .where(parent, *arguments.conditions)
                     .scalar_subquery()
                 )
                 pairs.append(
@@ -557,6 +582,12 @@ class _Statement:
                     ).scalar_subquery()
                 )
         return func.json_build_object(*pairs)
+
+
+def _column_name(column: Any) -> str:
+    """The table column's name of a column or ORM attribute."""
+    prop = getattr(column, "property", None)
+    return str(prop.columns[0].name if prop is not None else column.name)
 
 
 def _key(text: str) -> Any:
@@ -612,13 +643,22 @@ async def answer(
         assert nested.arguments is not None and nested.source is not None
         field_def, node, fragment_variables = nested.arguments
         raw = get_argument_values(field_def, node, variables, fragment_variables)
+        nested_source = nested.source
         first = page_size(
-            raw.get("first"), default=nested.source.default, maximum=nested.source.maximum
+            raw.get("first"),
+            default=nested_source.default or context.settings.default_page_size,
+            maximum=nested_source.maximum or context.settings.max_page_size,
         )
         after = raw.get("after")
-        values = decode_cursor_for(nested.source.sort, after) if after is not None else None
-        arguments[id(nested)] = _PageArguments(first, values)
-        key_parts.append((first, None if values is None else _hashable(values)))
+        values = decode_cursor_for(nested_source.sort, after) if after is not None else None
+        given = [(name, raw.get(name)) for name, _ in nested_source.filters]
+        conditions = [
+            condition
+            for (_, make), (_, value) in zip(nested_source.filters, given, strict=True)
+            if (condition := make(value)) is not None
+        ]
+        arguments[id(nested)] = _PageArguments(first, values, conditions)
+        key_parts.append((first, None if values is None else _hashable(values), _hashable(given)))
     cursors = source.after is not None or any(
         value.after is not None for value in arguments.values()
     )
@@ -632,7 +672,7 @@ async def answer(
         statement = _Statement(viewer, arguments).root(page, source)
         return select(cast(statement.scalar_subquery(), Text))
 
-    rows = await fetch_rows(context.db, key, context.viewer, build)
+    rows = await fetch_rows(context.db, key, context.viewer, build, **source.values)
     text = rows[0][0]
     if not isinstance(text, str):
         raise TypeError(f"{text!r} answered for a connection")
@@ -648,7 +688,7 @@ def signature_of(page: _Page) -> Hashable:
             kind = entry[0]
             if kind == "page":
                 parts.append((key, kind, of_page(entry[1])))
-            elif kind == "one":
+            elif kind in ("one", "list"):
                 parts.append((key, kind, entry[1], entry[2], of_object(entry[3])))
             elif kind == "column":
                 parts.append((key, kind, entry[1], entry[2]))

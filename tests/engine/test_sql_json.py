@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -248,3 +249,89 @@ async def test_a_page_without_aggregates_is_one_row(
         assert response.data == {
             "feed": {"__typename": "PostConnection", "pageInfo": {"__typename": "PageInfo"}}
         }
+
+
+DOCTOR_DAY = """
+query Day($from: DateTime!) {
+  appointments(first: 10, filter: {from: $from}, orderBy: {direction: DESC}) {
+    edges { node {
+      id startsAt type status amountDue currency meetingLink paymentDueAt
+      doctor { id fullName specialties ratingAvg feeStandard }
+      payments { amount status method }
+      patient {
+        id fullName email
+        goals(status: ACTIVE, first: 5) {
+          totalCount
+          edges { node {
+            id title progress baselineValue currentValue targetValue targetDate
+            owner { fullName }
+            checkIns(first: 1) { edges { node { date value mood } } }
+          } }
+        }
+      }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_appointments_with_patients_goals_in_sql(
+    client: GraphQLClient,
+    on_resolvers: GraphQLClient,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Decimals, floats written as Python writes them (80.0, not 80), goal progress
+    rounded half to even (12.345 -> 12.34) as Decimal's round does, enums, nested lists,
+    status-dependent fields, a status argument on a nested page."""
+    from tests.appointments.factories import make_appointment
+    from tests.factories import make_doctor
+    from tests.goals.factories import make_check_in, make_goal
+
+    doctor = await make_doctor(db)
+    doctor_user = await db_user(db, doctor.user_id)
+    patient = await make_user(db, email="day-patient@example.test")
+    start = datetime.now(UTC) + timedelta(days=3)
+    await make_appointment(db, doctor=doctor, patient=patient, starts_at=start)
+    await make_appointment(
+        db,
+        doctor=doctor,
+        patient=patient,
+        starts_at=start + timedelta(hours=2),
+        status="pending_payment",
+        discount=Decimal("12.50"),
+    )
+    halfway = await make_goal(db, patient, baseline=0, target=200, current="24.69")
+    await make_goal(db, patient, baseline=80, target=80, current=80)
+    await make_goal(db, patient, status="paused")
+    await make_check_in(db, halfway, on=datetime(2026, 3, 1).date(), value=80, mood="good")
+    variables = {"from": datetime.now(UTC).isoformat()}
+    for viewer in (doctor_user, patient):
+        response, answered = await _answered(client, caplog, DOCTOR_DAY, variables, as_user=viewer)
+        assert not response.errors, response.errors
+        assert answered == ["appointments"]
+        assert response.statements == 2
+        expected = await on_resolvers.execute(DOCTOR_DAY, variables, as_user=viewer)
+        assert json.dumps(response.data) == json.dumps(expected.data)
+    edges = response.data["appointments"]["edges"]
+    assert [edge["node"]["status"] for edge in edges] == ["PENDING_PAYMENT", "CONFIRMED"]
+    assert edges[0]["node"]["amountDue"] == "87.50"
+    assert edges[0]["node"]["paymentDueAt"] is None or "T" in edges[0]["node"]["paymentDueAt"]
+    goals = edges[0]["node"]["patient"]["goals"]
+    assert goals["totalCount"] == 2  # ACTIVE only
+    progress = {edge["node"]["progress"] for edge in goals["edges"]}
+    assert progress == {12.34, 100.0}
+    [with_check_in] = [e["node"] for e in goals["edges"] if e["node"]["checkIns"]["edges"]]
+    assert with_check_in["checkIns"]["edges"][0]["node"] == {
+        "date": "2026-03-01",
+        "value": 80.0,
+        "mood": "GOOD",
+    }
+
+
+async def db_user(db: Database, user_id: uuid.UUID) -> User:
+    async with db.read() as session:
+        found = await session.get(User, user_id)
+        assert found is not None
+        return found
