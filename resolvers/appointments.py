@@ -3,6 +3,7 @@ event history, and policy-filtered reads (root list, by id, per doctor)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import uuid
@@ -13,7 +14,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +42,7 @@ from models import (
 from models.appointment import APPOINTMENT_STATUSES, APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers import audit
 from resolvers.core.context import Context
+from resolvers.core.database import execute_in, run_in
 from resolvers.core.errors import (
     BadUserInput,
     FieldErrors,
@@ -43,7 +55,7 @@ from resolvers.core.jobs import JobContext, enqueue, job, periodic_job
 from resolvers.core.json_reads import RootPage
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, decode_cursor_for, page_size, paginate
-from resolvers.core.statement_templates import AnySelect
+from resolvers.core.statement_templates import AnySelect, statement_for
 from resolvers.core.windowed_pages import counts_per_parent, pages_per_parent
 from resolvers.coupons import redeem_coupon
 from resolvers.doctors import DoctorByIdLoader, doctor_by, doctors_joined, lock_doctor
@@ -51,7 +63,7 @@ from resolvers.notifications import Subject, notify, notify_each, schedule_remin
 from resolvers.policies import readable, require, visible
 from resolvers.policies.appointments import appointment_policy, clinical_note_policy
 from resolvers.services import IntakeAnswer, check_intake_answers
-from resolvers.slots import SlotUnavailableError, find_open_slot
+from resolvers.slots import SlotUnavailableError, find_open_slot, lock_doctor_to_book
 from resolvers.users import user_by
 
 MAX_NOTES_LENGTH = 2000
@@ -143,6 +155,58 @@ def record_event(
     return event
 
 
+_EVENT_COLUMNS = (
+    "id",
+    "appointment_id",
+    "kind",
+    "actor_id",
+    "actor_role",
+    "from_status",
+    "to_status",
+    "previous_starts_at",
+    "new_starts_at",
+    "note",
+)
+_NEW_EVENT = insert(AppointmentEvent).values({name: bindparam(name) for name in _EVENT_COLUMNS})
+_NEW_EVENT_AT = insert(AppointmentEvent).values(
+    {name: bindparam(name) for name in (*_EVENT_COLUMNS, "created_at")}
+)
+
+
+async def insert_event(
+    session: AsyncSession,
+    viewer: Viewer,
+    appointment: Appointment,
+    *,
+    kind: str,
+    from_status: str | None,
+    note: str = "",
+    now: datetime | None = None,
+    role: str | None = None,
+) -> AppointmentEvent:
+    """`record_event`, written at once (one prepared INSERT, no unit of work) for an
+    appointment already in the database."""
+    event = AppointmentEvent(
+        id=uuid.uuid4(),
+        appointment_id=appointment.id,
+        kind=kind,
+        actor_id=viewer.user_id,
+        actor_role=role or actor_role(viewer, appointment),
+        from_status=from_status,
+        to_status=appointment.status,
+        previous_starts_at=None,
+        new_starts_at=appointment.starts_at if kind != "status_changed" else None,
+        note=note,
+    )
+    values = {name: getattr(event, name) for name in _EVENT_COLUMNS}
+    if now is None:
+        await execute_in(session, _NEW_EVENT, values)
+    else:
+        event.created_at = now
+        await execute_in(session, _NEW_EVENT_AT, {**values, "created_at": now})
+    return event
+
+
 def open_meeting_room(ctx: Context, appointment: Appointment) -> None:
     """A confirmed video appointment gets its meeting link (unless its doctor set one):
     the configured template with an unguessable room name (128 random bits)."""
@@ -172,7 +236,7 @@ async def move_to(
         open_meeting_room(ctx, appointment)
     if to_status != "pending_payment":
         appointment.payment_due_at = None
-    event = record_event(
+    event = await insert_event(
         session,
         ctx.viewer,
         appointment,
@@ -200,8 +264,26 @@ def _about(appointment: Appointment, **more: Any) -> dict[str, Any]:
     }
 
 
+_DOCTOR_TERMS = select(
+    Doctor.user_id.label("user_id"),
+    Doctor.cancellation_policy_hours.label("cancellation_policy_hours"),
+).where(Doctor.id == bindparam("doctor_id"))
+_TERMS = "caregraph_doctor_terms"  # in a session's `info`: doctor id -> its row of _DOCTOR_TERMS
+
+
+async def _doctor_terms(session: AsyncSession, doctor_id: uuid.UUID) -> Any:
+    """The doctor's user and cancellation window, read once per transaction (a cancel
+    needs both; neither changes under the appointment's lock in a way it depends on)."""
+    terms = session.info.setdefault(_TERMS, {})
+    if doctor_id not in terms:
+        rows = await run_in(session, _DOCTOR_TERMS, {"doctor_id": doctor_id})
+        terms[doctor_id] = rows[0] if rows else None
+    return terms[doctor_id]
+
+
 async def _doctor_user_id(session: AsyncSession, appointment: Appointment) -> uuid.UUID | None:
-    return await session.scalar(select(Doctor.user_id).where(Doctor.id == appointment.doctor_id))
+    terms = await _doctor_terms(session, appointment.doctor_id)
+    return terms.user_id if terms is not None else None
 
 
 async def _tell(
@@ -319,7 +401,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
     now = now or datetime.now(UTC)
     try:
         async with ctx.db.transaction() as session:
-            doctor = await lock_doctor(session, viewer, request.doctor_id)
+            doctor = await lock_doctor_to_book(session, viewer, request.doctor_id)
             await lapse_overdue_of_doctor(session, ctx, doctor.id, now)
             if patient_id != viewer.user_id and await session.get(User, patient_id) is None:
                 raise NotFound("Patient not found.")
@@ -334,8 +416,10 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 service_id=request.service_id,
                 holder_id=patient_id,
             )
-            service = await session.get_one(Service, offer.service_id)
-            answers = check_intake_answers(service.intake_questions, request.intake_answers)
+            (intake_questions,) = (
+                await run_in(session, _INTAKE_QUESTIONS, {"service_id": offer.service_id})
+            )[0]
+            answers = check_intake_answers(intake_questions, request.intake_answers)
             seat = await _free_seat(session, doctor.id, slot.starts_at, patient_id, offer.capacity)
             if offer.type == "followup":
                 earlier = await session.scalar(
@@ -364,6 +448,7 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                     now=now,
                 )
             appointment = Appointment(
+                id=uuid.uuid4(),
                 doctor_id=doctor.id,
                 patient_id=patient_id,
                 starts_at=slot.starts_at,
@@ -374,17 +459,31 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                 discount=discount,
                 currency=offer.currency,
                 notes=request.notes.strip(),
+                meeting_link=None,
+                cancellation_reason=None,
+                cancelled_by=None,
+                cancelled_at=None,
                 coupon_id=coupon.id if coupon else None,
                 service_id=offer.service_id,
                 seat=seat,
                 mode=offer.mode,
                 intake_answers=answers,
+                payment_due_at=None,
             )
             if appointment.status == "confirmed":
                 open_meeting_room(ctx, appointment)
-            session.add(appointment)
-            await session.flush()
-            await await_payment(session, ctx, appointment, now)
+            if appointment.status == "pending_payment":
+                appointment.payment_due_at = payment_deadline(ctx, now)
+            # Written at once, with its payment window (no unit of work, no UPDATE after).
+            (written,) = await run_in(
+                session,
+                _NEW_APPOINTMENT,
+                {name: getattr(appointment, name) for name in _APPOINTMENT_GIVEN},
+            )
+            appointment.reference = written.reference
+            appointment.created_at = written.created_at
+            appointment.updated_at = written.updated_at
+            await queue_lapse(session, appointment)
             if coupon is not None:
                 coupon.used_count += 1
                 session.add(
@@ -395,12 +494,12 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
                         discount=discount,
                     )
                 )
-            await session.execute(
-                delete(SlotHold).where(
-                    SlotHold.doctor_id == doctor.id, SlotHold.user_id == patient_id
-                )
+            await execute_in(
+                session, _HOLDS_OF_PATIENT, {"doctor_id": doctor.id, "user_id": patient_id}
             )
-            event = record_event(session, viewer, appointment, kind="created", from_status=None)
+            event = await insert_event(
+                session, viewer, appointment, kind="created", from_status=None
+            )
             if appointment.status == "confirmed":  # nothing due: confirmed as it is booked
                 await _tell(session, ctx, appointment, "confirmed", event.actor_role, now)
             if patient_id != viewer.user_id:  # a booking on someone's behalf
@@ -424,6 +523,26 @@ async def _book(ctx: Context, request: BookingRequest, now: datetime | None) -> 
     return appointment
 
 
+# The statements of a booking, built once (run prepared in its transaction).
+_INTAKE_QUESTIONS = select(Service.intake_questions.label("intake_questions")).where(
+    Service.id == bindparam("service_id")
+)
+# Every column but those the database fills (the reference it draws, the timestamps).
+_APPOINTMENT_GIVEN = tuple(
+    column.key
+    for column in Appointment.__table__.columns
+    if column.key not in ("reference", "created_at", "updated_at")
+)
+_NEW_APPOINTMENT = (
+    insert(Appointment)
+    .values({name: bindparam(name) for name in _APPOINTMENT_GIVEN})
+    .returning(Appointment.reference, Appointment.created_at, Appointment.updated_at)
+)
+_HOLDS_OF_PATIENT = delete(SlotHold).where(
+    SlotHold.doctor_id == bindparam("doctor_id"), SlotHold.user_id == bindparam("user_id")
+)
+
+
 def _status_when_due(due: Decimal) -> str:
     """A booking that may go ahead: CONFIRMED when nothing is due, else PENDING_PAYMENT."""
     return "confirmed" if due <= 0 else "pending_payment"
@@ -431,6 +550,22 @@ def _status_when_due(due: Decimal) -> str:
 
 def _first_status(confirmation: str, due: Decimal) -> str:
     return "requested" if confirmation == "approval" else _status_when_due(due)
+
+
+@functools.cache
+def _taken_seats(excluding: bool) -> Executable:
+    """Seats and patients of the live appointments at `:doctor_id`'s `:starts_at`
+    (when `excluding`, not the appointment `:excluded`)."""
+    statement = select(
+        Appointment.seat.label("seat"), Appointment.patient_id.label("patient_id")
+    ).where(
+        Appointment.doctor_id == bindparam("doctor_id"),
+        Appointment.starts_at == bindparam("starts_at"),
+        Appointment.status.in_([literal(status) for status in LIVE_STATUSES]),
+    )
+    if excluding:
+        statement = statement.where(Appointment.id != bindparam("excluded"))
+    return statement
 
 
 async def _free_seat(
@@ -445,14 +580,10 @@ async def _free_seat(
     """The lowest seat number not taken by a live appointment at the doctor's `starts_at`
     (1 for a private appointment). The slot computation has already found a seat left;
     this refuses a patient who already has one there."""
-    statement = select(Appointment.seat, Appointment.patient_id).where(
-        Appointment.doctor_id == doctor_id,
-        Appointment.starts_at == starts_at,
-        Appointment.status.in_(LIVE_STATUSES),
-    )
+    values = {"doctor_id": doctor_id, "starts_at": starts_at}
     if exclude_appointment_id is not None:
-        statement = statement.where(Appointment.id != exclude_appointment_id)
-    taken = (await session.execute(statement)).all()
+        values["excluded"] = exclude_appointment_id
+    taken = await run_in(session, _taken_seats(exclude_appointment_id is not None), values)
     if any(row.patient_id == patient_id for row in taken):
         raise ValidationFailed.single("startsAt", "already booked for this patient")
     used = {row.seat for row in taken}
@@ -552,6 +683,55 @@ async def _locked_appointment(
     return appointment
 
 
+def _appointment_to_lock(viewer: Viewer) -> AnySelect:
+    return (
+        visible(Appointment, viewer)
+        .where(Appointment.id == bindparam("appointment_id"))
+        .with_for_update()
+    )
+
+
+async def _appointment_to_change(
+    session: AsyncSession, viewer: Viewer, appointment_id: uuid.UUID
+) -> tuple[Appointment, bool]:
+    """`_locked_appointment` for `change_status`: the same statement (the appointments
+    policy, FOR UPDATE), kept as a template per viewer shape and run prepared. The row
+    comes back as an `Appointment` outside the session (False), whose changes
+    `_WRITE_STATUS` writes; or, when the policy cannot be a template, loaded into the
+    session (True), which flushes them."""
+    statement, values, reusable = statement_for(
+        "appointments.change_status.lock", viewer, _appointment_to_lock
+    )
+    if not reusable:
+        return await _locked_appointment(session, viewer, appointment_id), True
+    rows = await run_in(session, statement, {**values, "appointment_id": appointment_id})
+    if not rows:
+        raise NotFound("Appointment not found.")
+    return Appointment(**rows[0]._asdict()), False
+
+
+# What a status change may change on the appointment (`change_status`, `move_to`).
+_STATUS_COLUMNS = (
+    "status",
+    "payment_due_at",
+    "meeting_link",
+    "cancellation_reason",
+    "cancelled_by",
+    "cancelled_at",
+)
+_WRITE_STATUS = (
+    update(Appointment)
+    .where(Appointment.id == bindparam("appointment_id"))
+    .values(
+        {
+            **{name: bindparam(f"new_{name}") for name in _STATUS_COLUMNS},
+            "updated_at": func.now(),
+        }
+    )
+    .returning(Appointment.updated_at.label("updated_at"))
+)
+
+
 def _check_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON_LENGTH:
@@ -576,7 +756,7 @@ async def change_status(
     note = _check_reason(reason)
     now = now or datetime.now(UTC)
     async with ctx.db.transaction() as session:
-        appointment = await _locked_appointment(session, viewer, appointment_id)
+        appointment, in_session = await _appointment_to_change(session, viewer, appointment_id)
         if to_status == "cancelled":
             require(
                 appointment_policy.can_cancel(viewer, appointment),
@@ -615,6 +795,16 @@ async def change_status(
                 after={"status": to_status, "reason": note},
             )
         await move_to(session, ctx, appointment, to_status, note, now=now)
+        if not in_session:
+            (written,) = await run_in(
+                session,
+                _WRITE_STATUS,
+                {
+                    "appointment_id": appointment.id,
+                    **{f"new_{name}": getattr(appointment, name) for name in _STATUS_COLUMNS},
+                },
+            )
+            appointment.updated_at = written.updated_at
         await session.flush()
     ctx.loaders.get(AppointmentByIdLoader).replace(appointment.id, appointment)
     return appointment
@@ -634,9 +824,8 @@ async def _release_coupon(session: AsyncSession, appointment: Appointment) -> No
 
 
 async def _cancellation_hours(session: AsyncSession, appointment: Appointment) -> int | None:
-    return await session.scalar(
-        select(Doctor.cancellation_policy_hours).where(Doctor.id == appointment.doctor_id)
-    )
+    terms = await _doctor_terms(session, appointment.doctor_id)
+    return terms.cancellation_policy_hours if terms is not None else None
 
 
 def _check_patient_window(
@@ -1220,6 +1409,24 @@ def refuse_if_lapsed(appointment: Appointment, now: datetime) -> None:
         )
 
 
+def payment_deadline(ctx: Context, now: datetime) -> datetime:
+    """When the payment window of a booking that becomes PENDING_PAYMENT at `now` ends."""
+    return now + timedelta(minutes=ctx.settings.payment_window_minutes)
+
+
+async def queue_lapse(session: AsyncSession, appointment: Appointment) -> None:
+    """An unpaid booking's lapse job, for the end of its payment window (in this
+    transaction); nothing for one that is not PENDING_PAYMENT."""
+    if appointment.status != "pending_payment" or appointment.payment_due_at is None:
+        return
+    await enqueue(
+        session,
+        "appointment.lapse",
+        {"appointmentId": str(appointment.id)},
+        at=appointment.payment_due_at,
+    )
+
+
 async def await_payment(
     session: AsyncSession, ctx: Context, appointment: Appointment, now: datetime
 ) -> None:
@@ -1227,13 +1434,8 @@ async def await_payment(
     and its lapse job is queued for the window's end (in this transaction)."""
     if appointment.status != "pending_payment":
         return
-    appointment.payment_due_at = now + timedelta(minutes=ctx.settings.payment_window_minutes)
-    await enqueue(
-        session,
-        "appointment.lapse",
-        {"appointmentId": str(appointment.id)},
-        at=appointment.payment_due_at,
-    )
+    appointment.payment_due_at = payment_deadline(ctx, now)
+    await queue_lapse(session, appointment)
 
 
 async def lapse(
@@ -1254,6 +1456,17 @@ _OVERDUE = select(Appointment).where(
 )
 
 
+_OVERDUE_OF_DOCTOR = (
+    select(Appointment.id.label("id"))
+    .where(
+        Appointment.doctor_id == bindparam("doctor_id"),
+        Appointment.status == literal("pending_payment"),
+        Appointment.payment_due_at <= bindparam("now"),
+    )
+    .with_for_update()
+)
+
+
 async def lapse_overdue_of_doctor(
     session: AsyncSession, ctx: Context, doctor_id: uuid.UUID, now: datetime
 ) -> None:
@@ -1263,8 +1476,13 @@ async def lapse_overdue_of_doctor(
     the lapse job) is waited for, then seen as that transaction left it: paid in time, it
     holds its time and the slot computation that follows sees it. (Every path that locks
     an appointment and then its doctor takes the doctor first: no deadlock.)"""
-    statement = _OVERDUE.where(Appointment.doctor_id == doctor_id).with_for_update()
-    lapsed = (await session.scalars(statement, {"now": now})).all()
+    values = {"doctor_id": doctor_id, "now": now}
+    overdue = [row.id for row in await run_in(session, _OVERDUE_OF_DOCTOR, values)]
+    if not overdue:  # the usual case: one prepared statement
+        return
+    # Locked by the statement above: their rows, as they are now.
+    statement = select(Appointment).where(Appointment.id.in_(overdue)).with_for_update()
+    lapsed = (await session.scalars(statement)).all()
     for appointment in lapsed:
         await lapse(session, ctx, appointment, now)
     if lapsed:

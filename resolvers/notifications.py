@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Appointment, Goal, GoalCheckIn, Notification
 from resolvers.core.context import Context
+from resolvers.core.database import run_in
 from resolvers.core.errors import ValidationFailed
 from resolvers.core.identity import Viewer
 from resolvers.core.jobs import JobContext, enqueue, job, periodic_job
@@ -51,6 +52,28 @@ def member_role(viewer: Viewer) -> str:
     return "patient"
 
 
+_NOTIFICATION_GIVEN = (
+    "id",
+    "user_id",
+    "kind",
+    "subject_type",
+    "subject_id",
+    "actor_role",
+    "data",
+    "dedupe_key",
+)
+# Built once (run prepared in the write's transaction); the database dates it.
+_NEW_NOTIFICATION = (
+    insert(Notification)
+    .values({name: bindparam(name) for name in _NOTIFICATION_GIVEN})
+    .on_conflict_do_nothing(
+        index_elements=[Notification.user_id, Notification.dedupe_key],
+        index_where=Notification.dedupe_key.is_not(None),
+    )
+    .returning(Notification.created_at.label("created_at"))
+)
+
+
 async def notify(
     session: AsyncSession,
     *,
@@ -65,27 +88,27 @@ async def notify(
     `dedupe_key`, a second one with the same key for the same user is not added (None)."""
     if user_id is None:
         return None
-    statement = (
-        insert(Notification)
-        .values(
-            user_id=user_id,
-            kind=kind,
-            subject_type=subject.type,
-            subject_id=subject.id,
-            actor_role=actor_role,
-            data=data or {},
-            dedupe_key=dedupe_key,
-        )
-        .on_conflict_do_nothing(
-            index_elements=[Notification.user_id, Notification.dedupe_key],
-            index_where=Notification.dedupe_key.is_not(None),
-        )
-        .returning(Notification)
+    notification = Notification(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        kind=kind,
+        subject_type=subject.type,
+        subject_id=subject.id,
+        actor_role=actor_role,
+        data=data or {},
+        dedupe_key=dedupe_key,
+        read_at=None,
     )
-    notification = (await session.scalars(statement)).one_or_none()
-    if notification is not None:
-        # The clinic's webhook endpoints for this kind: a delivery each, in this transaction.
-        await on_notification(session, notification)
+    rows = await run_in(
+        session,
+        _NEW_NOTIFICATION,
+        {name: getattr(notification, name) for name in _NOTIFICATION_GIVEN},
+    )
+    if not rows:  # its dedupe key was taken
+        return None
+    notification.created_at = rows[0].created_at
+    # The clinic's webhook endpoints for this kind: a delivery each, in this transaction.
+    await on_notification(session, notification)
     return notification
 
 

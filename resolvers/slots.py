@@ -21,7 +21,17 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Executable, bindparam, delete, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Executable,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -36,6 +46,7 @@ from models import (
 from models.appointment import APPOINTMENT_TYPES, LIVE_STATUSES
 from resolvers import audit
 from resolvers.core.context import Context
+from resolvers.core.database import execute_in, run_in
 from resolvers.core.errors import (
     BadUserInput,
     CaregraphError,
@@ -46,7 +57,7 @@ from resolvers.core.errors import (
 from resolvers.core.identity import Viewer
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
-from resolvers.core.statement_templates import any_of
+from resolvers.core.statement_templates import AnySelect, any_of, instances, statement_for
 from resolvers.doctors import lock_doctor
 from resolvers.policies import require, visible
 from resolvers.policies.appointments import appointment_policy, slot_hold_policy
@@ -502,10 +513,11 @@ async def load_schedules(
 
 
 def in_session(session: AsyncSession) -> RunRows:
-    """Runs schedule statements in `session` (and its transaction)."""
+    """Runs schedule statements in `session` (and its transaction), prepared for the
+    driver (`run_in`: each is a template built once per variant)."""
 
     async def run(statement: Executable, values: dict[str, Any]) -> Sequence[Any]:
-        return (await session.execute(statement, values)).all()
+        return await run_in(session, statement, values)
 
     return run
 
@@ -739,6 +751,50 @@ async def find_open_slot(
 # --- holds ---------------------------------------------------------------------------
 
 
+# The statements of a hold, built once (run prepared in the hold's transaction): the
+# holder's previous hold on this doctor and expired holds on it go; the holder's holds
+# still active; the new hold (every column given: nothing to read back).
+_REPLACED_HOLDS = delete(SlotHold).where(
+    SlotHold.doctor_id == bindparam("doctor_id"),
+    (SlotHold.user_id == bindparam("user_id")) | (SlotHold.expires_at <= bindparam("now")),
+)
+_ACTIVE_HOLDS = (
+    select(func.count().label("active"))
+    .select_from(SlotHold)
+    .where(SlotHold.user_id == bindparam("user_id"), SlotHold.expires_at > bindparam("now"))
+)
+_HOLD_COLUMNS = (
+    "id",
+    "doctor_id",
+    "user_id",
+    "service_id",
+    "starts_at",
+    "ends_at",
+    "expires_at",
+    "created_at",
+)
+_NEW_HOLD = insert(SlotHold).values({name: bindparam(name) for name in _HOLD_COLUMNS})
+
+
+def _doctor_to_book(viewer: Viewer) -> AnySelect:
+    return visible(Doctor, viewer).where(Doctor.id == bindparam("doctor_id")).with_for_update()
+
+
+async def lock_doctor_to_book(
+    session: AsyncSession, viewer: Viewer, doctor_id: uuid.UUID
+) -> Doctor:
+    """`lock_doctor` for a hold or a booking, which only read the doctor: the same
+    statement (the doctors policy, FOR UPDATE), kept as a template per viewer shape and
+    run prepared; the row comes back as a read-only `Doctor`, outside the session."""
+    statement, values, reusable = statement_for("slots.lock_doctor", viewer, _doctor_to_book)
+    if not reusable:
+        return await lock_doctor(session, viewer, doctor_id)
+    rows = await run_in(session, statement, {**values, "doctor_id": doctor_id})
+    if not rows:
+        raise NotFound("Doctor not found.")
+    return instances(Doctor, rows)[0]
+
+
 async def hold_slot(
     ctx: Context,
     doctor_id: uuid.UUID,
@@ -766,7 +822,7 @@ async def hold_slot(
     )
     now = now or datetime.now(UTC)
     async with ctx.db.transaction() as session:
-        doctor = await lock_doctor(session, viewer, doctor_id)
+        doctor = await lock_doctor_to_book(session, viewer, doctor_id)
         if holder_id != viewer.user_id and await session.get(User, holder_id) is None:
             raise NotFound("Patient not found.")
         slot, _offer = await find_open_slot(
@@ -779,23 +835,16 @@ async def hold_slot(
             service_id=service_id,
             holder_id=holder_id,
         )
-        await session.execute(
-            delete(SlotHold).where(
-                SlotHold.doctor_id == doctor_id,
-                (SlotHold.user_id == holder_id) | (SlotHold.expires_at <= now),
-            )
-        )
-        active = await session.scalar(
-            select(func.count())
-            .select_from(SlotHold)
-            .where(SlotHold.user_id == holder_id, SlotHold.expires_at > now)
-        )
-        if (active or 0) >= MAX_ACTIVE_HOLDS_PER_USER:
+        values = {"doctor_id": doctor_id, "user_id": holder_id, "now": now}
+        await execute_in(session, _REPLACED_HOLDS, values)
+        (active,) = (await run_in(session, _ACTIVE_HOLDS, values))[0]
+        if active >= MAX_ACTIVE_HOLDS_PER_USER:
             raise ValidationFailed.single(
                 "startsAt",
                 f"you already hold {MAX_ACTIVE_HOLDS_PER_USER} slots; release one or book",
             )
         hold = SlotHold(
+            id=uuid.uuid4(),
             doctor_id=doctor_id,
             user_id=holder_id,
             service_id=slot.service_id,
@@ -804,8 +853,7 @@ async def hold_slot(
             expires_at=now + timedelta(minutes=ctx.settings.hold_minutes),
             created_at=now,
         )
-        session.add(hold)
-        await session.flush()
+        await execute_in(session, _NEW_HOLD, {name: getattr(hold, name) for name in _HOLD_COLUMNS})
         if holder_id != viewer.user_id:  # a hold on someone's behalf
             audit.record(
                 session,

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import bindparam, func, literal, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import String, Text, Uuid, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Notification, WebhookDelivery, WebhookEndpoint
@@ -33,6 +33,7 @@ from models.webhook_delivery import MAX_ERROR_LENGTH
 from models.webhook_endpoint import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH
 from resolvers import audit
 from resolvers.core.context import Context
+from resolvers.core.database import run_in
 from resolvers.core.errors import FieldErrors, NotFound, ValidationFailed
 from resolvers.core.global_ids import global_id
 from resolvers.core.identity import Viewer
@@ -98,27 +99,44 @@ def event_payload(notification: Notification) -> dict[str, Any]:
     }
 
 
+# A delivery per active endpoint subscribed to the kind (built once, run prepared).
+_DELIVERIES = (
+    insert(WebhookDelivery)
+    .from_select(
+        ["id", "endpoint_id", "event_kind", "event_id", "payload"],
+        select(
+            func.gen_random_uuid(),
+            WebhookEndpoint.id,
+            bindparam("kind", type_=String()),
+            bindparam("event_id", type_=Uuid()),
+            bindparam("payload", type_=JSONB()),
+        ).where(
+            WebhookEndpoint.active,
+            WebhookEndpoint.kinds.contains(bindparam("kinds", type_=ARRAY(Text()))),
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+    .returning(WebhookDelivery.id.label("id"))
+)
+
+
 async def on_notification(session: AsyncSession, notification: Notification) -> None:
     """For each active endpoint subscribed to `notification.kind`: a delivery row and its
     job, in `session`'s transaction (so none when it rolls back). Call it after the
     notification is flushed (it needs its id and `created_at`)."""
     # One statement whatever the number of endpoints (none, usually); an event that
     # already has its delivery at an endpoint gets no second one there.
-    subscribed = select(
-        func.gen_random_uuid(),
-        WebhookEndpoint.id,
-        literal(notification.kind),
-        literal(notification.id),
-        literal(event_payload(notification), JSONB),
-    ).where(WebhookEndpoint.active, WebhookEndpoint.kinds.contains([notification.kind]))
-    delivery_ids = (
-        await session.scalars(
-            insert(WebhookDelivery)
-            .from_select(["id", "endpoint_id", "event_kind", "event_id", "payload"], subscribed)
-            .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-            .returning(WebhookDelivery.id)
-        )
-    ).all()
+    rows = await run_in(
+        session,
+        _DELIVERIES,
+        {
+            "kind": notification.kind,
+            "event_id": notification.id,
+            "payload": event_payload(notification),
+            "kinds": [notification.kind],
+        },
+    )
+    delivery_ids = [row.id for row in rows]
     await _enqueue_deliveries(session, list(delivery_ids))
 
 

@@ -718,3 +718,143 @@ class Database:
         if self.replicas is not None:
             await self.replicas.close()
         await self._primary.dispose()
+
+
+# --- statements on a transaction's own driver connection -------------------------------
+
+
+@dataclass(frozen=True)
+class _PreparedWrite:
+    """A statement without result rows (INSERT, UPDATE, DELETE without RETURNING),
+    compiled once for the driver: its SQL text and the order of its parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    bind_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    supplied: frozenset[str]
+
+    @classmethod
+    def of(
+        cls, statement: Executable, parameters: dict[str, Any], dialect: Any
+    ) -> _PreparedWrite | None:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        if (
+            compiled.post_compile_params
+            or compiled.literal_execute_params
+            or compiled.escaped_bind_names
+        ):
+            return None
+        names = tuple(compiled.positiontup or ())
+        bind_processors = compiled._bind_processors
+        return cls(
+            sql=str(compiled),
+            names=names,
+            defaults=compiled.construct_params(_check=False),
+            bind_processors=tuple(
+                (index, bind_processors[name])
+                for index, name in enumerate(names)
+                if name in bind_processors
+            ),
+            supplied=frozenset(parameters),
+        )
+
+    def accepts(self, parameters: dict[str, Any]) -> bool:
+        return parameters.keys() == self.supplied
+
+    def arguments(self, parameters: dict[str, Any]) -> list[Any]:
+        values = [
+            parameters[name] if name in parameters else self.defaults[name] for name in self.names
+        ]
+        for index, processor in self.bind_processors:
+            values[index] = processor(values[index])
+        return values
+
+
+# Templates by identity, with the statement (an id outlives its object).
+_in_transaction: dict[int, tuple[Executable, _PreparedRead | _PreparedWrite | None]] = {}
+_DRIVER = "caregraph_driver"  # in a session's `info`: its transaction's asyncpg connection
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection of the session's transaction, with the transaction begun
+    (SQLAlchemy's adapter sends BEGIN lazily, before its first statement; the COMMIT or
+    ROLLBACK of the session ends it)."""
+    driver = session.info.get(_DRIVER)
+    if driver is None:
+        connection = await session.connection()
+        adapted = (await connection.get_raw_connection()).dbapi_connection
+        if adapted._transaction is None:  # type: ignore[union-attr]
+            await adapted._start_transaction()  # type: ignore[union-attr]
+        driver = adapted._connection  # type: ignore[union-attr]
+        session.info[_DRIVER] = driver
+    return driver
+
+
+def _integrity(error: asyncpg.IntegrityConstraintViolationError, sql: str) -> Exception:
+    """A constraint violation as SQLAlchemy raises it (callers map `IntegrityError`
+    by the constraint's name in `str(error.orig)`)."""
+    from sqlalchemy.exc import IntegrityError
+
+    return IntegrityError(sql, None, error)
+
+
+async def run_in(
+    session: AsyncSession, statement: Executable, parameters: dict[str, Any]
+) -> Sequence[Any]:
+    """Runs a Core statement kept as a template (a module constant, or built once per
+    variant) in the session's transaction and returns its rows, tuples with their columns
+    also as attributes. Its first run in the process goes through SQLAlchemy; later runs
+    send its SQL text straight to the transaction's asyncpg connection, skipping
+    SQLAlchemy's per-execution work (counted like any other statement). A statement whose
+    parameters cannot be sent that way (IN lists, literals rendered per execution) always
+    runs through SQLAlchemy. Constraint violations raise `IntegrityError` either way."""
+    entry = _in_transaction.get(id(statement))
+    prepared = entry[1] if entry is not None else None
+    if isinstance(prepared, _PreparedRead) and prepared.accepts(parameters):
+        driver = session.info.get(_DRIVER) or await _driver(session)
+        _count_statement()
+        try:
+            records = await driver.fetch(prepared.sql, *prepared.arguments(parameters))
+        except asyncpg.IntegrityConstraintViolationError as error:
+            raise _integrity(error, prepared.sql) from error
+        return prepared.rows(records)
+    # A Core execution (no ORM result handling), whose result describes its columns.
+    result = await (await session.connection()).execute(statement, parameters)
+    rows = result.all()
+    if entry is None:
+        if len(_in_transaction) >= _MAX_PREPARED:
+            _in_transaction.clear()
+        _in_transaction[id(statement)] = (
+            statement,
+            _PreparedRead.of(statement, result, parameters, session.get_bind().dialect),
+        )
+    return rows
+
+
+async def execute_in(
+    session: AsyncSession, statement: Executable, parameters: dict[str, Any]
+) -> int:
+    """`run_in` for a statement that returns no rows (INSERT, UPDATE or DELETE without
+    RETURNING): runs it in the session's transaction and returns how many rows it
+    changed."""
+    entry = _in_transaction.get(id(statement))
+    prepared = entry[1] if entry is not None else None
+    if isinstance(prepared, _PreparedWrite) and prepared.accepts(parameters):
+        driver = session.info.get(_DRIVER) or await _driver(session)
+        _count_statement()
+        try:
+            status = await driver.execute(prepared.sql, *prepared.arguments(parameters))
+        except asyncpg.IntegrityConstraintViolationError as error:
+            raise _integrity(error, prepared.sql) from error
+        count = status.rpartition(" ")[2]
+        return int(count) if count.isdigit() else 0
+    result = await (await session.connection()).execute(statement, parameters)
+    if entry is None:
+        if len(_in_transaction) >= _MAX_PREPARED:
+            _in_transaction.clear()
+        _in_transaction[id(statement)] = (
+            statement,
+            _PreparedWrite.of(statement, parameters, session.get_bind().dialect),
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -330,7 +330,7 @@ async def test_appointments_with_patients_goals_in_sql(
     }
 
 
-async def db_user(db: Database, user_id: uuid.UUID) -> User:
+async def db_user(db: Database, user_id: uuid.UUID | None) -> User:
     async with db.read() as session:
         found = await session.get(User, user_id)
         assert found is not None
