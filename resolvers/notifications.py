@@ -14,16 +14,17 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Appointment, Goal, GoalCheckIn, Notification
+from models import Appointment, Comment, Goal, GoalCheckIn, Notification, Payment, Post, Report
 from resolvers.core.context import Context
 from resolvers.core.database import run_in
 from resolvers.core.errors import ValidationFailed
 from resolvers.core.identity import Viewer
 from resolvers.core.jobs import JobContext, enqueue, job, periodic_job
+from resolvers.core.json_reads import CountOf, NodeOf, PageOf
 from resolvers.core.loaders import RowByIdLoader
 from resolvers.core.pagination import Page, SortKey, page_size, paginate
 from resolvers.core.settings import Settings
-from resolvers.policies import require, visible
+from resolvers.policies import readable, require, visible
 from resolvers.webhooks import on_notification
 
 MAX_MARK_IDS = 100
@@ -141,6 +142,38 @@ async def notify_each(
 # --- the inbox -----------------------------------------------------------------------
 
 
+NOTIFICATION_SORT = SortKey((Notification.created_at, Notification.id), descending=True)  # type: ignore[arg-type]
+VIEWER_NOTIFICATIONS = PageOf(
+    lambda viewer: visible(Notification, viewer),
+    Notification.user_id,
+    NOTIFICATION_SORT,
+    via="user_id",
+    filters=(("unreadOnly", lambda only: Notification.read_at.is_(None) if only else None),),
+)
+"""`inbox` (the viewer's own: the parent is the viewer), as a source answered in SQL."""
+UNREAD_NOTIFICATIONS = CountOf(
+    lambda viewer: select(Notification).where(
+        readable(Notification, viewer), Notification.read_at.is_(None)
+    ),
+    Notification.user_id,
+    via="user_id",
+)
+"""`unread_count` (the parent is the viewer), as a source answered in SQL."""
+SUBJECT = NodeOf(
+    "subject_type",
+    "subject_id",
+    (
+        ("Appointment", Appointment),
+        ("Payment", Payment),
+        ("Post", Post),
+        ("Comment", Comment),
+        ("Report", Report),
+        ("Goal", Goal),
+    ),
+)
+"""A notification's subject as `node(id)` resolves it, as a source answered in SQL."""
+
+
 async def inbox(
     ctx: Context, *, first: int | None, after: str | None, unread_only: bool
 ) -> Page[Notification]:
@@ -161,7 +194,7 @@ async def inbox(
         ("inbox", unread_only),
         Notification,
         build,
-        SortKey((Notification.created_at, Notification.id), descending=True),  # type: ignore[arg-type]
+        NOTIFICATION_SORT,
         lambda row: (row.created_at, row.id),
         first=limit,
         after=after,

@@ -15,9 +15,11 @@ from models import Notification as NotificationModel
 from resolvers import notifications as notification_resolvers
 from resolvers.core import realtime
 from resolvers.core.errors import Unauthenticated
+from resolvers.core.json_reads import Computed
 from resolvers.notifications import NotificationByIdLoader
 from schema.connections import Connection, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
+from schema.engine.sql_json import sql_field, sql_row
 from schema.enums import NotificationKind
 from schema.ids import format_id, parse_id
 from schema.mutation_results import NotAllowed, NotFoundError, ValidationError, mutation_result
@@ -54,13 +56,17 @@ class Notification(Node):
             read_at=row.read_at,
         )
 
-    @strawberry.field(description="Whether the viewer has marked it read.")
+    @strawberry.field(
+        description="Whether the viewer has marked it read.",
+        metadata=sql_field(Computed(lambda row: row.read_at.is_not(None))),
+    )
     def read(self) -> bool:
         return self.read_at is not None
 
     @strawberry.field(
         description="What it is about (an Appointment, Payment, Post, Comment, Report or "
-        "Goal), through that table's policy: null when the viewer may no longer read it."
+        "Goal), through that table's policy: null when the viewer may no longer read it.",
+        metadata=sql_field(notification_resolvers.SUBJECT),
     )
     async def subject(self, info: GraphQLInfo) -> Node | None:
         global_id = format_id(self.row.subject_type, self.row.subject_id)
@@ -147,4 +153,11 @@ register_node(
     "Notification",
     NotificationByIdLoader,
     lambda _info, row: Notification.from_model(row),
+)
+
+sql_row(
+    Notification,
+    NotificationModel,
+    ids={"id": ("Notification", "id")},
+    attributes={"details": "data"},
 )

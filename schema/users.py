@@ -13,7 +13,8 @@ from models import User as UserModel
 from resolvers import users as user_resolvers
 from resolvers.doctors import DoctorByUserIdLoader
 from resolvers.goals import OWNER_GOALS
-from resolvers.users import UserByIdLoader
+from resolvers.notifications import UNREAD_NOTIFICATIONS, VIEWER_NOTIFICATIONS
+from resolvers.users import UserByIdLoader, user_by
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
 from schema.engine.sql_json import sql_field, sql_row
@@ -93,7 +94,9 @@ class Viewer(Node):
     roles: list[AppRole] = strawberry.field(description="App roles, from `user_roles`.")
     user_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The viewer's own user record.")
+    @strawberry.field(
+        description="The viewer's own user record.", metadata=sql_field(user_by("user_id"))
+    )
     async def user(self, info: GraphQLInfo) -> User | None:
         visible = await user_resolvers.get_user(info.context, self.user_id)
         return User.from_visible(visible) if visible is not None else None
@@ -107,7 +110,10 @@ class Viewer(Node):
         row = await info.context.loaders.get(DoctorByUserIdLoader).load(self.user_id)
         return Doctor.from_model(row) if row is not None else None
 
-    @strawberry.field(description="The viewer's notifications, newest first.")
+    @strawberry.field(
+        description="The viewer's notifications, newest first.",
+        metadata=sql_field(VIEWER_NOTIFICATIONS),
+    )
     async def notifications(
         self,
         info: GraphQLInfo,
@@ -121,7 +127,10 @@ class Viewer(Node):
 
         return await inbox(info, first, after, unread_only)
 
-    @strawberry.field(description="How many of the viewer's notifications are unread.")
+    @strawberry.field(
+        description="How many of the viewer's notifications are unread.",
+        metadata=sql_field(UNREAD_NOTIFICATIONS),
+    )
     async def unread_notification_count(self, info: GraphQLInfo) -> int:
         from schema.notifications import unread_count
 

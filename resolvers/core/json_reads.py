@@ -84,6 +84,18 @@ class ListOf:
 
 
 @dataclass(frozen=True)
+class NodeOf:
+    """A field of the `Node` interface: the row of one of `targets` ((GraphQL type name,
+    model) pairs) named by the parent's `type_via` column (a type name) and `via` column
+    (its id), through that table's policy, as `node(id)` resolves it; null when the
+    viewer may not read it or its type is none of the targets."""
+
+    type_via: str
+    via: str
+    targets: tuple[tuple[str, type[Any]], ...]
+
+
+@dataclass(frozen=True)
 class Computed:
     """A value computed from the row's columns: `value(columns)` is the SQL expression,
     written as the API writes it (`columns` are the row's, by column name, with any

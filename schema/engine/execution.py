@@ -70,7 +70,17 @@ from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
 
 from resolvers.core.context import Context
-from schema.engine.sql_json import SQL_ROOT, NotCompiled, ShapePlanner, answer, signature_of
+from schema.engine.sql_json import (
+    SQL_ROOT,
+    SQL_SOURCE,
+    NotCompiled,
+    ShapePlanner,
+    answer,
+    answer_island,
+    entry_signature,
+    folds_levels,
+    signature_of,
+)
 from schema.engine.subscription_events import execute_event
 
 logger = logging.getLogger("caregraph.execution")
@@ -117,8 +127,10 @@ class _Field:
         # Converted arguments, kept with the plan when they are literals of immutable
         # values (the same for every request of this document).
         self.literal_arguments: dict[str, Any] | None = None
-        # A root field answered by Postgres as JSON: (shape, its signature, source maker).
-        self.sql: tuple[Any, Any, Callable[..., Any]] | None = None
+        # A field answered by Postgres as JSON (schema/engine/sql_json.py): a root field
+        # ("root", shape, signature, source maker), or a field of an object not in a list
+        # ("island", entry, signature).
+        self.sql: tuple[Any, ...] | None = None
         if resolved is not None:
             self.object_type, self.field_def, self.details, self.path = resolved
 
@@ -206,8 +218,13 @@ class _PlanRun:
     # --- planning ---------------------------------------------------------------------
 
     def selection(
-        self, object_type: GraphQLObjectType, grouped: GroupedFieldSet, parent: Path | None
+        self,
+        object_type: GraphQLObjectType,
+        grouped: GroupedFieldSet,
+        parent: Path | None,
+        single: bool = True,
     ) -> _Selection:
+        """`single`: the objects of this selection are not items of a list."""
         fields: list[tuple[int, _Field]] = []
         for key, details in grouped.items():
             node = details[0].node
@@ -219,7 +236,7 @@ class _PlanRun:
             if field_def is None:
                 raise Unsupported(f"{object_type.name}.{name} is not a field")
             path = Path(parent, key, object_type.name)
-            complete = self._completer(field_def.type, details, path)
+            complete = self._completer(field_def.type, details, path, single)
             definition = (field_def.extensions or {}).get(_DEFINITION)
             if not isinstance(definition, StrawberryField):
                 raise Unsupported(f"{object_type.name}.{name} is not a strawberry field")
@@ -233,6 +250,8 @@ class _PlanRun:
             planned = _Field(key, name, complete, resolved)
             if parent is None:
                 self._plan_sql(planned, definition, field_def, details)
+            elif single:
+                self._plan_island(planned, object_type, field_def, details)
             fields.append((_RESOLVER, planned))
         return _Selection(fields)
 
@@ -247,11 +266,36 @@ class _PlanRun:
         ):
             return
         try:
-            shape = ShapePlanner(self.collect).root_page(field_def.type, details)
+            shape = ShapePlanner(self.collect, self.executor.schema).root_page(
+                field_def.type, details
+            )
         except NotCompiled as reason:
             logger.debug("resolvers answer %s: %s", field.name, reason)
             return
-        field.sql = (shape, signature_of(shape), make)
+        field.sql = ("root", shape, signature_of(shape), make)
+        field.complete = _same
+
+    def _plan_island(
+        self, field: _Field, object_type: GraphQLObjectType, field_def: Any, details: Any
+    ) -> None:
+        """Marks a field of a single object (not in a list) whose related rows Postgres
+        answers as JSON in one statement."""
+        context = self.executor.context_value
+        if not (isinstance(context, Context) and context.settings.sql_json_execution):
+            return
+        definition = (field_def.extensions or {}).get(_DEFINITION)
+        if SQL_SOURCE not in (getattr(definition, "metadata", None) or {}):
+            return
+        try:
+            entry = ShapePlanner(self.collect, self.executor.schema).island(
+                object_type, field_def, details
+            )
+        except NotCompiled as reason:
+            logger.debug("resolvers answer %s: %s", field.name, reason)
+            return
+        if not folds_levels(entry):
+            return  # a row's or a list's own columns: one statement either way
+        field.sql = ("island", entry, entry_signature(entry))
         field.complete = _same
 
     def _bind(self, field: _Field) -> Callable[[Any], Any]:
@@ -299,8 +343,10 @@ class _PlanRun:
                 and all(_immutable(value) for value in kwargs.values())
             ):
                 field.literal_arguments = dict(kwargs)
-        if field.sql is not None:
+        if field.sql is not None and field.sql[0] == "root":
             return self._bind_sql(field.sql, field.name, kwargs)
+        if field.sql is not None:
+            return self._bind_island(field.sql, field.name)
         resolver = definition.base_resolver
         assert resolver is not None
         if resolver.info_parameter is not None:
@@ -322,9 +368,9 @@ class _PlanRun:
         return lambda _source: function(**kwargs)
 
     def _bind_sql(
-        self, sql: tuple[Any, Any, Callable[..., Any]], field_name: str, kwargs: dict[str, Any]
+        self, sql: tuple[Any, ...], field_name: str, kwargs: dict[str, Any]
     ) -> Callable[[Any], Any]:
-        shape, signature, make = sql
+        _kind, shape, signature, make = sql
         executor = self.executor
         context = cast(Context, executor.context_value)
 
@@ -336,11 +382,31 @@ class _PlanRun:
 
         return lambda _source: value()
 
+    def _bind_island(self, sql: tuple[Any, ...], field_name: str) -> Callable[[Any], Any]:
+        _kind, entry, signature = sql
+        via = entry[1].source.via if entry[0] == "page" else entry[1].via
+        executor = self.executor
+        context = cast(Context, executor.context_value)
+
+        async def value(source: Any) -> Any:
+            parent = getattr(getattr(source, "row", source), via)
+            answered = await answer_island(
+                context, entry, signature, parent, executor.variable_values
+            )
+            context.sql_json_fields.append(field_name)
+            return answered
+
+        return value
+
     def _completer(
-        self, type_: GraphQLOutputType, details: FieldDetailsList, path: Path
+        self,
+        type_: GraphQLOutputType,
+        details: FieldDetailsList,
+        path: Path,
+        single: bool = True,
     ) -> Completer:
         if isinstance(type_, GraphQLNonNull):
-            inner = self._completer(type_.of_type, details, path)
+            inner = self._completer(type_.of_type, details, path, single)
 
             def non_null(run: _PlanRun, value: Any) -> Any:
                 if value is None:
@@ -349,7 +415,7 @@ class _PlanRun:
 
             return non_null
         if isinstance(type_, GraphQLList):
-            item = self._completer(type_.of_type, details, path)
+            item = self._completer(type_.of_type, details, path, single=False)
 
             def listed(run: _PlanRun, value: Any) -> Any:
                 if value is None:
@@ -381,12 +447,12 @@ class _PlanRun:
                     raise Unsupported(f"{object_type.name} refuses {type(value).__name__}")
                 if not planned:
                     grouped = run.collect(object_type, details)
-                    planned.append(run.selection(object_type, grouped, path))
+                    planned.append(run.selection(object_type, grouped, path, single))
                 return run.complete_object(planned[0], value)
 
             return object_value
         if isinstance(type_, (GraphQLInterfaceType, GraphQLUnionType)):
-            return self._abstract_completer(type_, details, path)
+            return self._abstract_completer(type_, details, path, single)
         raise Unsupported(f"abstract type {type_} at {path.as_list()}")
 
     def _abstract_completer(
@@ -394,6 +460,7 @@ class _PlanRun:
         abstract: GraphQLInterfaceType | GraphQLUnionType,
         details: FieldDetailsList,
         path: Path,
+        single: bool,
     ) -> Completer:
         """An interface or a union (a node's subject, a mutation's result): the value's
         type is its strawberry type, as strawberry's own type resolvers answer for a value
@@ -420,7 +487,7 @@ class _PlanRun:
             selection = planned.get(concrete.name)
             if selection is None:
                 grouped = run.collect(concrete, details)
-                selection = planned[concrete.name] = run.selection(concrete, grouped, path)
+                selection = planned[concrete.name] = run.selection(concrete, grouped, path, single)
             return run.complete_object(selection, value)
 
         return abstract_value

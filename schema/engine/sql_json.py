@@ -32,11 +32,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from graphql import (
     GraphQLEnumType,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLUnionType,
 )
 from graphql.execution.values import get_argument_values
 from sqlalchemy import (
@@ -50,6 +53,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    bindparam,
     case,
     cast,
     false,
@@ -68,6 +72,7 @@ from resolvers.core.json_reads import (
     Computed,
     CountOf,
     ListOf,
+    NodeOf,
     PageOf,
     RelatedRow,
     RootPage,
@@ -79,6 +84,7 @@ from resolvers.core.json_reads import (
 )
 from resolvers.core.pagination import SortKey, decode_cursor_for, page_size
 from resolvers.core.statement_templates import AnySelect, fetch_rows
+from resolvers.policies import visible
 
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import FieldDetailsList
@@ -121,6 +127,7 @@ class RowType:
 
 
 _ROW_TYPES: dict[type[Any], RowType] = {}
+_ISLAND = RowType(object, {}, {}, {})
 
 
 def sql_row(
@@ -262,8 +269,11 @@ class ShapePlanner:
     """Maps a root field's selection onto SQL sources; `NotCompiled` when any field
     has none. `collect(object_type, details)` collects a selection's fields."""
 
-    def __init__(self, collect: Callable[[GraphQLObjectType, FieldDetailsList], Any]) -> None:
+    def __init__(
+        self, collect: Callable[[GraphQLObjectType, FieldDetailsList], Any], schema: GraphQLSchema
+    ) -> None:
         self.collect = collect
+        self.schema = schema
 
     def root_page(self, type_: GraphQLOutputType, details: FieldDetailsList) -> _Page:
         return self._page(type_, details, None, None)
@@ -366,34 +376,92 @@ class ShapePlanner:
             if isinstance(source, Computed):
                 shape.entries.append((key, ("computed", source)))
                 continue
+            if isinstance(source, NodeOf):
+                shape.entries.append(
+                    (key, self._node(object_type, field_def, field_details, source, row))
+                )
+                continue
             via = _column(row.model, source.via).name
-            if isinstance(source, PageOf):
-                allowed = {"first", "after", *(argument for argument, _ in source.filters)}
-                if any(argument.name.value not in allowed for argument in node.arguments):
-                    raise NotCompiled(f"{object_type.name}.{name} arguments")
-                page = self._page(field_def.type, field_details, source, via)
-                page.arguments = (field_def, node, field_details[0].fragment_variable_values)
-                shape.entries.append((key, ("page", page)))
-            elif isinstance(source, RelatedRow | ListOf):
-                target_type = _strip(field_def.type)
-                if isinstance(source, ListOf):
-                    if not isinstance(target_type, GraphQLList):
-                        raise NotCompiled(f"{object_type.name}.{name} is not a list")
-                    target_type = _strip(target_type.of_type)
-                if not isinstance(target_type, GraphQLObjectType):
-                    raise NotCompiled(f"{object_type.name}.{name} is abstract")
-                target = _Object(self._row_type(target_type))
-                self._fill(target, target_type, field_details)
-                kind = "one" if isinstance(source, RelatedRow) else "list"
-                shape.entries.append((key, (kind, source, via, target)))
-            elif isinstance(source, CountOf):
-                shape.entries.append((key, ("count", source, via)))
-            elif isinstance(source, AnyOf):
-                shape.entries.append((key, ("any", source, via)))
-            else:
-                raise NotCompiled(f"{object_type.name}.{name}: {source!r}")
+            shape.entries.append(
+                (key, self.related(object_type, field_def, field_details, source, via))
+            )
         if len(shape.entries) > _MAX_KEYS:
             raise NotCompiled("too many fields for one object")
+
+    def related(
+        self,
+        object_type: GraphQLObjectType,
+        field_def: Any,
+        field_details: Any,
+        source: Any,
+        via: str,
+    ) -> tuple[Any, ...]:
+        """The entry of a field read from rows related to its parent's `via`."""
+        node = field_details[0].node
+        name = node.name.value
+        if isinstance(source, PageOf):
+            allowed = {"first", "after", *(argument for argument, _ in source.filters)}
+            if any(argument.name.value not in allowed for argument in node.arguments):
+                raise NotCompiled(f"{object_type.name}.{name} arguments")
+            page = self._page(field_def.type, field_details, source, via)
+            page.arguments = (field_def, node, field_details[0].fragment_variable_values)
+            return ("page", page)
+        if isinstance(source, RelatedRow | ListOf):
+            target_type = _strip(field_def.type)
+            if isinstance(source, ListOf):
+                if not isinstance(target_type, GraphQLList):
+                    raise NotCompiled(f"{object_type.name}.{name} is not a list")
+                target_type = _strip(target_type.of_type)
+            if not isinstance(target_type, GraphQLObjectType):
+                raise NotCompiled(f"{object_type.name}.{name} is abstract")
+            target = _Object(self._row_type(target_type))
+            self._fill(target, target_type, field_details)
+            return ("one" if isinstance(source, RelatedRow) else "list", source, via, target)
+        if isinstance(source, CountOf):
+            return ("count", source, via)
+        if isinstance(source, AnyOf):
+            return ("any", source, via)
+        raise NotCompiled(f"{object_type.name}.{name}: {source!r}")
+
+    def _node(
+        self,
+        object_type: GraphQLObjectType,
+        field_def: Any,
+        field_details: Any,
+        source: NodeOf,
+        row: RowType,
+    ) -> tuple[Any, ...]:
+        """A Node field: only `__typename` and `id` of each possible type are selected."""
+        abstract = _strip(field_def.type)
+        if not isinstance(abstract, GraphQLInterfaceType | GraphQLUnionType):
+            raise NotCompiled(f"{object_type.name}.{field_def} is not abstract")
+        targets = []
+        for type_name, model in source.targets:
+            concrete = self.schema.get_type(type_name)
+            if not isinstance(concrete, GraphQLObjectType):
+                raise NotCompiled(f"{type_name} is not an object type")
+            fields = []
+            for key, details in self.collect(concrete, field_details).items():
+                name = details[0].node.name.value
+                if name not in ("__typename", "id"):
+                    raise NotCompiled(f"{type_name}.{name} under a node")
+                fields.append((key, name))
+            targets.append((type_name, model, tuple(fields)))
+        type_column = _column(row.model, source.type_via).name
+        id_column = _column(row.model, source.via).name
+        return ("node", source, type_column, id_column, tuple(targets))
+
+    def island(
+        self, object_type: GraphQLObjectType, field_def: Any, field_details: Any
+    ) -> tuple[Any, ...]:
+        """A field of an object the resolvers made (not in a list) whose source is read
+        in one statement, with the parent's `via` value bound (`answer_island`)."""
+        definition = (field_def.extensions or {}).get(_DEFINITION)
+        metadata: Mapping[str, Any] = getattr(definition, "metadata", None) or {}
+        source = metadata.get(SQL_SOURCE)
+        if source is None or isinstance(source, Computed):
+            raise NotCompiled(f"{object_type.name}.{field_def} has no related rows")
+        return self.related(object_type, field_def, field_details, source, source.via)
 
 
 # --- statements: a shape, arguments and a viewer made into SQL ----------------------------
@@ -509,79 +577,91 @@ class _Statement:
                 pairs.append(global_id_sql(entry[1], row.c[entry[2]]))
             elif kind == "typename":
                 pairs.append(_key(entry[1]))
-            elif kind == "count":
-                source = entry[1]
-                pairs.append(
-                    source.build(self.viewer)
-                    .with_only_columns(func.count(), maintain_column_froms=True)
-                    .where(source.parent == _outer(name, entry[2]))
-                    .scalar_subquery()
-                )
-            elif kind == "any":
-                source = entry[1]
-                pairs.append(
-                    source.build(self.viewer)
-                    .where(source.parent == _outer(name, entry[2]))
-                    .exists()
-                )
-            elif kind == "one":
-                source, via, target = entry[1], entry[2], entry[3]
-                target_name = f"r{next(self.names)}"
-                found = (
-                    source.build(self.viewer)
-                    .where(source.key == _outer(name, via))
-                    .limit(1)
-                    .subquery(target_name)
-                )
-                pairs.append(
-                    select(self._object(target, found, target_name))
-                    .select_from(found)
-                    .scalar_subquery()
-                )
-            elif kind == "list":
-                source, via, target = entry[1], entry[2], entry[3]
-                target_name = f"r{next(self.names)}"
-                found = (
-                    source.build(self.viewer)
-                    .where(source.parent == _outer(name, via))
-                    .subquery(target_name)
-                )
-                order = [found.c[_column_name(column)] for column in source.order]
-                listed = func.json_agg(
-                    aggregate_order_by(self._object(target, found, target_name), *order)
-                )
-                pairs.append(
-                    func.coalesce(
-                        select(listed).select_from(found).scalar_subquery(),
-                        literal_column("'[]'::json"),
+            else:
+                pairs.append(self.related(entry, lambda via: _outer(name, via)))
+        return func.json_build_object(*pairs)
+
+    def related(self, entry: tuple[Any, ...], parent_of: Callable[[str], Any]) -> Any:
+        """The value of a field read from other rows: a count, a row, a list or a page
+        of the rows related to the parent (`parent_of(via)`: the parent's column, or a
+        bound value for a field of an object the resolvers made, see `answer_island`)."""
+        kind = entry[0]
+        if kind == "count":
+            source = entry[1]
+            return (
+                source.build(self.viewer)
+                .with_only_columns(func.count(), maintain_column_froms=True)
+                .where(source.parent == parent_of(entry[2]))
+                .scalar_subquery()
+            )
+        if kind == "any":
+            source = entry[1]
+            return source.build(self.viewer).where(source.parent == parent_of(entry[2])).exists()
+        if kind == "one":
+            source, via, target = entry[1], entry[2], entry[3]
+            target_name = f"r{next(self.names)}"
+            found = (
+                source.build(self.viewer)
+                .where(source.key == parent_of(via))
+                .limit(1)
+                .subquery(target_name)
+            )
+            return (
+                select(self._object(target, found, target_name))
+                .select_from(found)
+                .scalar_subquery()
+            )
+        if kind == "node":
+            type_of, id_of = parent_of(entry[2]), parent_of(entry[3])
+            whens = []
+            for type_name, model, fields in entry[4]:
+                readable_row = visible(model, self.viewer).where(model.id == id_of).exists()
+                pairs = []
+                for key, name in fields:
+                    pairs.append(_key(key))
+                    pairs.append(
+                        _key(type_name) if name == "__typename" else global_id_sql(type_name, id_of)
+                    )
+                whens.append(
+                    (
+                        (type_of == _sql_text(type_name)) & readable_row,
+                        func.json_build_object(*pairs),
                     )
                 )
-            else:
-                page: _Page = entry[1]
-                source = page.source
-                assert source is not None and page.via is not None
-                arguments = self.arguments[id(page)]
-                parent = source.parent == _outer(name, page.via)
-                rows = source.build(self.viewer).where(parent, *arguments.conditions)
-                if arguments.after is not None:
-                    rows = rows.where(source.sort.after(arguments.after))
-                counted = (
-                    (source.count or source.build)(self.viewer)
-                    .with_only_columns(func.count(), maintain_column_froms=True)
-                    .where(parent, *arguments.conditions)
-                    .scalar_subquery()
-                )
-                pairs.append(
-                    self._page(
-                        page,
-                        rows,
-                        source.sort,
-                        arguments.first,
-                        arguments.after is not None,
-                        counted,
-                    ).scalar_subquery()
-                )
-        return func.json_build_object(*pairs)
+            return case(*whens)
+        if kind == "list":
+            source, via, target = entry[1], entry[2], entry[3]
+            target_name = f"r{next(self.names)}"
+            found = (
+                source.build(self.viewer)
+                .where(source.parent == parent_of(via))
+                .subquery(target_name)
+            )
+            order = [found.c[_column_name(column)] for column in source.order]
+            listed = func.json_agg(
+                aggregate_order_by(self._object(target, found, target_name), *order)
+            )
+            return func.coalesce(
+                select(listed).select_from(found).scalar_subquery(),
+                literal_column("'[]'::json"),
+            )
+        page: _Page = entry[1]
+        source = page.source
+        assert source is not None and page.via is not None
+        arguments = self.arguments[id(page)]
+        parent = source.parent == parent_of(page.via)
+        rows = source.build(self.viewer).where(parent, *arguments.conditions)
+        if arguments.after is not None:
+            rows = rows.where(source.sort.after(arguments.after))
+        counted = (
+            (source.count or source.build)(self.viewer)
+            .with_only_columns(func.count(), maintain_column_froms=True)
+            .where(parent, *arguments.conditions)
+            .scalar_subquery()
+        )
+        return self._page(
+            page, rows, source.sort, arguments.first, arguments.after is not None, counted
+        ).scalar_subquery()
 
 
 def _column_name(column: Any) -> str:
@@ -615,31 +695,27 @@ def _hashable(value: Any) -> Hashable:
     return repr(value)
 
 
-def _nested_pages(page: _Page) -> list[_Page]:
+def _pages_under(entries: list[tuple[str, Any]]) -> list[_Page]:
     found: list[_Page] = []
-    stack = [page.node]
+    stack = [entries]
     while stack:
-        shape = stack.pop()
-        for _entry_key, entry in shape.entries:
+        for _entry_key, entry in stack.pop():
             if entry[0] == "page":
                 found.append(entry[1])
-                stack.append(entry[1].node)
-            elif entry[0] == "one":
-                stack.append(entry[3])
+                stack.append(entry[1].node.entries)
+            elif entry[0] in ("one", "list"):
+                stack.append(entry[3].entries)
     return found
 
 
-async def answer(
-    context: Context,
-    page: _Page,
-    signature: Hashable,
-    source: RootPage,
-    variables: Any,
-) -> Any:
-    """The root field's value: one statement, its JSON parsed."""
+def _page_arguments(
+    context: Context, pages: list[_Page], variables: Any
+) -> tuple[dict[int, _PageArguments], tuple[Any, ...], bool]:
+    """Each nested page's arguments for this request, their key, and whether any page
+    has a cursor (such a statement is built per request)."""
     arguments: dict[int, _PageArguments] = {}
     key_parts: list[Any] = []
-    for nested in _nested_pages(page):
+    for nested in pages:
         assert nested.arguments is not None and nested.source is not None
         field_def, node, fragment_variables = nested.arguments
         raw = get_argument_values(field_def, node, variables, fragment_variables)
@@ -659,13 +735,63 @@ async def answer(
         ]
         arguments[id(nested)] = _PageArguments(first, values, conditions)
         key_parts.append((first, None if values is None else _hashable(values), _hashable(given)))
-    cursors = source.after is not None or any(
-        value.after is not None for value in arguments.values()
+    cursors = any(value.after is not None for value in arguments.values())
+    return arguments, tuple(key_parts), cursors
+
+
+def _answered(context: Context, text: Any) -> Any:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise TypeError(f"{text!r} answered as JSON")
+    return RawJson(text) if context.raw_json else orjson.loads(text)
+
+
+async def answer_island(
+    context: Context,
+    entry: tuple[Any, ...],
+    signature: Hashable,
+    parent_value: Any,
+    variables: Any,
+) -> Any:
+    """A field of an object the resolvers made, read in one statement with its parent's
+    value bound: a count, a row (or null), a list or a page."""
+    pages = [entry[1]] if entry[0] == "page" else []
+    if entry[0] in ("one", "list"):
+        pages = _pages_under(entry[3].entries)
+    elif entry[0] == "page":
+        pages += _pages_under(entry[1].node.entries)
+    arguments, key_parts, cursors = _page_arguments(context, pages, variables)
+    source = entry[1].source if entry[0] == "page" else entry[1]
+    parent_type = (source.key if entry[0] == "one" else source.parent).type
+    parent = bindparam("island_parent", type_=parent_type)
+
+    def build(viewer: Viewer) -> AnySelect:
+        value = _Statement(viewer, arguments).related(entry, lambda _via: parent)
+        return select(cast(value, Text))
+
+    key = None if cursors else ("sql_json_island", signature, key_parts)
+    rows = await fetch_rows(context.db, key, context.viewer, build, island_parent=parent_value)
+    if entry[0] in ("count", "any"):
+        return orjson.loads(rows[0][0])
+    return _answered(context, rows[0][0])
+
+
+async def answer(
+    context: Context,
+    page: _Page,
+    signature: Hashable,
+    source: RootPage,
+    variables: Any,
+) -> Any:
+    """The root field's value: one statement, its JSON text."""
+    arguments, key_parts, cursors = _page_arguments(
+        context, _pages_under(page.node.entries), variables
     )
     key = (
         None
-        if source.key is None or cursors
-        else ("sql_json", signature, source.key, source.first, tuple(key_parts))
+        if source.key is None or source.after is not None or cursors
+        else ("sql_json", signature, source.key, source.first, key_parts)
     )
 
     def build(viewer: Viewer) -> AnySelect:
@@ -673,10 +799,28 @@ async def answer(
         return select(cast(statement.scalar_subquery(), Text))
 
     rows = await fetch_rows(context.db, key, context.viewer, build, **source.values)
-    text = rows[0][0]
-    if not isinstance(text, str):
-        raise TypeError(f"{text!r} answered for a connection")
-    return RawJson(text) if context.raw_json else orjson.loads(text)
+    value = _answered(context, rows[0][0])
+    if value is None:
+        raise TypeError("null answered for a connection")
+    return value
+
+
+def folds_levels(entry: tuple[Any, ...]) -> bool:
+    """Whether an island reads more than its loader would in one statement: a page, a
+    count, or rows with related rows of their own. A row or list of plain columns is one
+    statement on the resolvers too, which also share and prime loader caches (the
+    viewer's own user row costs none)."""
+    if entry[0] not in ("one", "list"):
+        return True
+    return any(nested[0] not in _OWN_VALUES for _key_, nested in entry[3].entries)
+
+
+_OWN_VALUES = ("column", "computed", "id", "typename")
+
+
+def entry_signature(entry: tuple[Any, ...]) -> Hashable:
+    """An island's structure as a hashable value (see `signature_of`)."""
+    return signature_of(_Page(None, None, _Object(_ISLAND, [("island", entry)]), []))
 
 
 def signature_of(page: _Page) -> Hashable:
@@ -690,6 +834,8 @@ def signature_of(page: _Page) -> Hashable:
                 parts.append((key, kind, of_page(entry[1])))
             elif kind in ("one", "list"):
                 parts.append((key, kind, entry[1], entry[2], of_object(entry[3])))
+            elif kind == "node":
+                parts.append((key, kind, entry[2], entry[3], entry[4]))
             elif kind == "column":
                 parts.append((key, kind, entry[1], entry[2]))
             else:

@@ -335,3 +335,77 @@ async def db_user(db: Database, user_id: uuid.UUID | None) -> User:
         found = await session.get(User, user_id)
         assert found is not None
         return found
+
+
+INBOX = """
+query Inbox($unread: Boolean!) {
+  viewer {
+    id
+    unreadNotificationCount
+    notifications(first: 10, unreadOnly: $unread) {
+      totalCount
+      edges { node { id kind actorRole details createdAt read subject { __typename id } } }
+      pageInfo { hasNextPage endCursor }
+    }
+    user { fullName goals(first: 2) { edges { node { title progress } } } }
+  }
+}
+"""
+
+
+async def test_fields_of_a_single_object_are_islands_in_sql(
+    client: GraphQLClient,
+    on_resolvers: GraphQLClient,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`viewer` is made by the resolvers; its counts, pages and rows with related rows are
+    each one statement. A notification's subject is read through its table's policy: a
+    post hidden by moderation is null for its reader, a readable one is a Post."""
+    from models import Notification
+    from tests.goals.factories import make_goal
+
+    reader = await make_user(db)
+    author = await make_user(db)
+    shown = await make_post(db, author)
+    hidden = await make_post(db, author, hidden=True)
+    await make_goal(db, reader, baseline=0, target=3, current=1)
+    base = datetime(2026, 6, 1, tzinfo=UTC)
+    async with db.transaction() as session:
+        for number, (subject_type, subject_id, read) in enumerate(
+            [
+                ("Post", shown.id, None),
+                ("Post", hidden.id, base),
+                ("Review", uuid.uuid4(), None),  # not a type a subject resolves to
+            ]
+        ):
+            await session.execute(
+                insert(Notification).values(
+                    user_id=reader.id,
+                    kind="report_resolved",
+                    subject_type=subject_type,
+                    subject_id=subject_id,
+                    actor_role="patient",
+                    data={"n": number, "nested": {"b": [1, 2.5]}},
+                    created_at=base + timedelta(minutes=number),
+                    read_at=read,
+                )
+            )
+    for unread in (False, True):
+        variables = {"unread": unread}
+        response, answered = await _answered(client, caplog, INBOX, variables, as_user=reader)
+        assert not response.errors, response.errors
+        assert sorted(answered) == ["notifications", "unreadNotificationCount", "user"]
+        assert response.statements == 4  # the viewer, then one statement per island
+        expected = await on_resolvers.execute(INBOX, variables, as_user=reader)
+        assert json.dumps(response.data) == json.dumps(expected.data)
+    viewer = (await client.execute(INBOX, {"unread": False}, as_user=reader)).data["viewer"]
+    assert viewer["unreadNotificationCount"] == 2
+    subjects = [edge["node"]["subject"] for edge in viewer["notifications"]["edges"]]
+    assert subjects == [None, None, {"__typename": "Post", "id": gid(shown)}]
+    assert viewer["user"]["goals"]["edges"][0]["node"]["progress"] == 33.33
+    plain, answered = await _answered(
+        client, caplog, "{ viewer { user { fullName } } }", as_user=reader
+    )
+    assert answered == []  # the viewer's own row: no statement on the resolvers
+    assert plain.statements == 1
