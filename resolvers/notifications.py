@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -162,13 +163,9 @@ UNREAD_NOTIFICATIONS = CountOf(
 SUBJECT = NodeOf(
     "subject_type",
     "subject_id",
-    (
-        ("Appointment", Appointment),
-        ("Payment", Payment),
-        ("Post", Post),
-        ("Comment", Comment),
-        ("Report", Report),
-        ("Goal", Goal),
+    tuple(
+        (model.__name__, partial(visible, model), model.id)
+        for model in (Appointment, Payment, Post, Comment, Report, Goal)
     ),
 )
 """A notification's subject as `node(id)` resolves it, as a source answered in SQL."""

@@ -86,13 +86,13 @@ class ListOf:
 @dataclass(frozen=True)
 class NodeOf:
     """A field of the `Node` interface: the row of one of `targets` ((GraphQL type name,
-    model) pairs) named by the parent's `type_via` column (a type name) and `via` column
-    (its id), through that table's policy, as `node(id)` resolves it; null when the
-    viewer may not read it or its type is none of the targets."""
+    `build(viewer)` of that table under its policy, its id column)) named by the parent's
+    `type_via` column (a type name) and `via` column (its id), as `node(id)` resolves it;
+    null when the viewer may not read it or its type is none of the targets."""
 
     type_via: str
     via: str
-    targets: tuple[tuple[str, type[Any]], ...]
+    targets: tuple[tuple[str, Build, Any], ...]
 
 
 @dataclass(frozen=True)

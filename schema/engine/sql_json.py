@@ -84,7 +84,6 @@ from resolvers.core.json_reads import (
 )
 from resolvers.core.pagination import SortKey, decode_cursor_for, page_size
 from resolvers.core.statement_templates import AnySelect, fetch_rows
-from resolvers.policies import visible
 
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import FieldDetailsList
@@ -436,7 +435,7 @@ class ShapePlanner:
         if not isinstance(abstract, GraphQLInterfaceType | GraphQLUnionType):
             raise NotCompiled(f"{object_type.name}.{field_def} is not abstract")
         targets = []
-        for type_name, model in source.targets:
+        for type_name, build, id_column in source.targets:
             concrete = self.schema.get_type(type_name)
             if not isinstance(concrete, GraphQLObjectType):
                 raise NotCompiled(f"{type_name} is not an object type")
@@ -446,7 +445,7 @@ class ShapePlanner:
                 if name not in ("__typename", "id"):
                     raise NotCompiled(f"{type_name}.{name} under a node")
                 fields.append((key, name))
-            targets.append((type_name, model, tuple(fields)))
+            targets.append((type_name, build, id_column, tuple(fields)))
         type_column = _column(row.model, source.type_via).name
         id_column = _column(row.model, source.via).name
         return ("node", source, type_column, id_column, tuple(targets))
@@ -614,8 +613,8 @@ class _Statement:
         if kind == "node":
             type_of, id_of = parent_of(entry[2]), parent_of(entry[3])
             whens = []
-            for type_name, model, fields in entry[4]:
-                readable_row = visible(model, self.viewer).where(model.id == id_of).exists()
+            for type_name, build, id_column, fields in entry[4]:
+                readable_row = build(self.viewer).where(id_column == id_of).exists()
                 pairs = []
                 for key, name in fields:
                     pairs.append(_key(key))
