@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, bindparam, false, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, false, func, not_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -23,8 +23,9 @@ from resolvers.core.context import Context
 from resolvers.core.errors import CaregraphError, FieldErrors, Forbidden, NotFound
 from resolvers.core.identity import Viewer
 from resolvers.core.input_checks import like_pattern
+from resolvers.core.json_reads import Computed, RelatedRow, RootPage
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader, results_or_none
-from resolvers.core.pagination import Page, SortKey, page_size, paginate
+from resolvers.core.pagination import Page, SortKey, decode_cursor_for, page_size, paginate
 from resolvers.core.statement_templates import AnySelect, any_of, fetch_models, fetch_rows
 from resolvers.policies import readable, require, visible
 from resolvers.policies.lessons import (
@@ -89,6 +90,41 @@ def _filtered(viewer: Viewer, lesson_filter: LessonFilter) -> Select[Lesson]:
 LESSON_SORT = SortKey((Lesson.module, Lesson.position, Lesson.id))  # type: ignore[arg-type]
 
 
+def lesson_rows(
+    ctx: Context, lesson_filter: LessonFilter, *, first: int | None, after: str | None
+) -> RootPage:
+    """`list_lessons` as a source for a root field answered in SQL."""
+    return RootPage(
+        build=lambda viewer: _filtered(viewer, lesson_filter),
+        sort=LESSON_SORT,
+        first=page_size(
+            first, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+        ),
+        after=decode_cursor_for(LESSON_SORT, after) if after is not None else None,
+        key=_lessons_key(lesson_filter),
+    )
+
+
+def _lessons_key(lesson_filter: LessonFilter) -> object:
+    # Text filters are values without bound: such lists are built per call.
+    if lesson_filter.search or lesson_filter.module or lesson_filter.tag:
+        return None
+    return ("lessons", lesson_filter)
+
+
+LOCKED = Computed(
+    lambda row, viewer: not_(lesson_policy.content_predicate(viewer, row.paywall)),
+    with_viewer=True,
+)
+"""`Lesson.locked` (`content_visible`) in SQL."""
+VIEWER_PROGRESS = RelatedRow(
+    lambda viewer: visible(LessonProgress, viewer).where(LessonProgress.user_id == viewer.user_id),
+    LessonProgress.lesson_id,
+    via="id",
+)
+"""`ProgressByLessonIdLoader`'s read, as a source for fields answered in SQL."""
+
+
 async def list_lessons(
     ctx: Context, lesson_filter: LessonFilter, *, first: int | None, after: str | None
 ) -> Page[Lesson]:
@@ -99,10 +135,7 @@ async def list_lessons(
     page = await paginate(
         ctx.db,
         ctx.viewer,
-        # Text filters are values without bound: such lists are built per call.
-        None
-        if lesson_filter.search or lesson_filter.module or lesson_filter.tag
-        else ("lessons", lesson_filter),
+        _lessons_key(lesson_filter),
         Lesson,
         lambda viewer: _filtered(viewer, lesson_filter),
         LESSON_SORT,

@@ -16,6 +16,7 @@ from resolvers.core.errors import BadUserInput, CaregraphError
 from resolvers.lessons import EntitlementByIdLoader, LessonByIdLoader, LessonProgressByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo, selects
+from schema.engine.sql_json import sql_field, sql_root, sql_row
 from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import (
     NotAllowed,
@@ -128,12 +129,16 @@ class Lesson(Node):
         return [_chapter(item) for item in self.row.chapters]
 
     @strawberry.field(
-        description="True when the paywall hides `videoId` and `chapters` from the viewer."
+        description="True when the paywall hides `videoId` and `chapters` from the viewer.",
+        metadata=sql_field(lesson_resolvers.LOCKED),
     )
     async def locked(self, info: GraphQLInfo) -> bool:
         return not await lesson_resolvers.content_visible(info.context, self.row)
 
-    @strawberry.field(description="The viewer's own progress; null when none or anonymous.")
+    @strawberry.field(
+        description="The viewer's own progress; null when none or anonymous.",
+        metadata=sql_field(lesson_resolvers.VIEWER_PROGRESS),
+    )
     async def viewer_progress(self, info: GraphQLInfo) -> LessonProgress | None:
         row = await info.context.loaders.get(lesson_resolvers.ProgressByLessonIdLoader).load(
             self.row.id
@@ -211,11 +216,26 @@ class LessonFilter:
     )
 
 
+def _lesson_filter(conditions: LessonFilter | None) -> lesson_resolvers.LessonFilter:
+    conditions = conditions or LessonFilter()
+    return lesson_resolvers.LessonFilter(
+        module=conditions.module,
+        tag=conditions.tag,
+        search=conditions.search,
+        published=conditions.published,
+    )
+
+
 @strawberry.type
 class LessonsQuery:
     @strawberry.field(
         description="Lessons visible to you, ordered by module and position, keyset-paginated "
-        "(`first` defaults to 20, max 100)."
+        "(`first` defaults to 20, max 100).",
+        metadata=sql_root(
+            lambda ctx, first=None, after=None, filter=None: lesson_resolvers.lesson_rows(
+                ctx, _lesson_filter(filter), first=first, after=after
+            )
+        ),
     )
     async def lessons(
         self,
@@ -226,17 +246,8 @@ class LessonsQuery:
             LessonFilter | None, strawberry.argument(description="Conditions.")
         ] = None,
     ) -> Connection[Lesson]:
-        conditions = filter or LessonFilter()
         page = await lesson_resolvers.list_lessons(
-            info.context,
-            lesson_resolvers.LessonFilter(
-                module=conditions.module,
-                tag=conditions.tag,
-                search=conditions.search,
-                published=conditions.published,
-            ),
-            first=first,
-            after=after,
+            info.context, _lesson_filter(filter), first=first, after=after
         )
         await lesson_resolvers.load_ahead(
             info.context,
@@ -625,3 +636,14 @@ register_node(
 )
 register_node("Lesson", LessonByIdLoader, lambda _info, row: Lesson.from_model(row))
 register_node("Entitlement", EntitlementByIdLoader, lambda _info, row: Entitlement.from_model(row))
+
+sql_row(Lesson, LessonModel, ids={"id": ("Lesson", "id")})
+sql_row(
+    LessonProgress,
+    LessonProgressModel,
+    ids={
+        "id": ("LessonProgress", "id"),
+        "lesson_id": ("Lesson", "lesson_id"),
+        "user_id": ("User", "user_id"),
+    },
+)

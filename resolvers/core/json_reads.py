@@ -101,7 +101,9 @@ class Computed:
     written as the API writes it (`columns` are the row's, by column name, with any
     labelled column its source selects too)."""
 
-    value: Callable[[Any], ColumnElement[Any]]
+    value: Callable[..., ColumnElement[Any]]
+    with_viewer: bool = False
+    """Whether `value` also takes the viewer: `value(columns, viewer)`."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, false, func, not_, or_, select, true
 
 from models import Entitlement, Lesson, LessonProgress
 from models.entitlement import LESSONS_PRODUCT
@@ -51,6 +52,15 @@ class LessonPolicy(TablePolicy[Lesson]):
         if viewer.user_id is None:
             return False
         return None
+
+    def content_predicate(self, viewer: Viewer, paywall: Any) -> ColumnElement[bool]:
+        """`content` in SQL for a lesson whose `paywall` column is given: the same rule,
+        with the entitlement looked up in the statement."""
+        if viewer.is_service or viewer.is_admin or viewer.is_coach:
+            return true()
+        if viewer.user_id is None:
+            return not_(paywall)
+        return or_(not_(paywall), active_entitlement(viewer.user_id))
 
     def can_write(self, viewer: Viewer) -> bool:
         return viewer.is_service or viewer.is_admin or viewer.is_coach

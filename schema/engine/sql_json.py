@@ -571,7 +571,12 @@ class _Statement:
             if kind == "column":
                 pairs.append(entry[2](row.c[entry[1]]))
             elif kind == "computed":
-                pairs.append(entry[1].value(row.c))
+                computed = entry[1]
+                pairs.append(
+                    computed.value(row.c, self.viewer)
+                    if computed.with_viewer
+                    else computed.value(row.c)
+                )
             elif kind == "id":
                 pairs.append(global_id_sql(entry[1], row.c[entry[2]]))
             elif kind == "typename":

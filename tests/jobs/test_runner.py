@@ -182,6 +182,15 @@ def _workers(database_url: str, count: int) -> Iterator[list[subprocess.Popen[st
         for _ in range(count)
     ]
     try:
+        # Each is running jobs before the test goes on: a worker still starting when the
+        # test stops them (a loaded machine) exits 143, "stopped before serving".
+        for process in processes:
+            assert process.stdout is not None
+            started = ""
+            while "running jobs" not in started:
+                line = process.stdout.readline()
+                assert line, f"the worker exited while starting: {started}"
+                started += line
         yield processes
     finally:
         for process in processes:
