@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -29,7 +29,7 @@ from resolvers.core.errors import (
     ValidationFailed,
 )
 from resolvers.core.identity import Viewer
-from resolvers.core.json_reads import PageOf
+from resolvers.core.json_reads import PageOf, RootPage
 from resolvers.core.loaders import PolicyLoader, RowByIdLoader
 from resolvers.core.pagination import (
     Page,
@@ -336,12 +336,7 @@ def _limit(ctx: Context, first: int | None) -> int:
     )
 
 
-async def list_goals(
-    ctx: Context, goal_filter: GoalFilter, *, first: int | None, after: str | None
-) -> Page[Goal]:
-    """Goals the viewer may read, newest first, keyset-paginated."""
-    limit = _limit(ctx, first)
-
+def _goals_statement(goal_filter: GoalFilter) -> Callable[[Viewer], AnySelect]:
     def statement(viewer: Viewer) -> AnySelect:
         goals = visible(Goal, viewer)
         if goal_filter.status is not None:
@@ -354,14 +349,39 @@ async def list_goals(
             goals = goals.where(Goal.target_date < goal_filter.due_before)
         return goals
 
+    return statement
+
+
+def _goals_key(goal_filter: GoalFilter) -> object:
+    # An owner or a date is a value without bound: such lists are built per call.
     unbounded = goal_filter.owner_id is not None or goal_filter.due_before is not None
+    return None if unbounded else ("goals", goal_filter)
+
+
+def goal_rows(
+    ctx: Context, goal_filter: GoalFilter, *, first: int | None, after: str | None
+) -> RootPage:
+    """`list_goals` as a source for a root field answered in SQL."""
+    return RootPage(
+        build=_goals_statement(goal_filter),
+        sort=GOAL_SORT,
+        first=_limit(ctx, first),
+        after=decode_cursor_for(GOAL_SORT, after) if after is not None else None,
+        key=_goals_key(goal_filter),
+    )
+
+
+async def list_goals(
+    ctx: Context, goal_filter: GoalFilter, *, first: int | None, after: str | None
+) -> Page[Goal]:
+    """Goals the viewer may read, newest first, keyset-paginated."""
+    limit = _limit(ctx, first)
     page = await paginate(
         ctx.db,
         ctx.viewer,
-        # An owner or a date is a value without bound: such lists are built per call.
-        None if unbounded else ("goals", goal_filter),
+        _goals_key(goal_filter),
         Goal,
-        statement,
+        _goals_statement(goal_filter),
         GOAL_SORT,
         _goal_key,
         first=limit,

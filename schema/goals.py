@@ -20,7 +20,7 @@ from resolvers.goals import GoalByIdLoader, GoalCheckInByIdLoader, GoalMilestone
 from resolvers.users import UserByIdLoader
 from schema.connections import After, Connection, First, connection_from_page
 from schema.engine.look_ahead import GraphQLInfo
-from schema.engine.sql_json import sql_field, sql_row
+from schema.engine.sql_json import sql_field, sql_root, sql_row
 from schema.enums import CheckInFrequency, GoalStatus, GoalType, Mood
 from schema.ids import format_id, parse_id, parse_optional_id
 from schema.mutation_results import (
@@ -227,12 +227,27 @@ class GoalFilter:
     )
 
 
+def _goal_filter(conditions: GoalFilter | None) -> goal_resolvers.GoalFilter:
+    conditions = conditions or GoalFilter()
+    return goal_resolvers.GoalFilter(
+        status=conditions.status.value if conditions.status else None,
+        type=conditions.type.value if conditions.type else None,
+        owner_id=parse_optional_id(conditions.owner_id, "ownerId", of="User"),
+        due_before=conditions.due_before,
+    )
+
+
 @strawberry.type
 class GoalsQuery:
     @strawberry.field(
         description="Goals the viewer may read (own; a doctor's patients with a non-cancelled "
         "appointment; all for coaches and admins), newest first. `first` defaults to 20, "
-        "max 100."
+        "max 100.",
+        metadata=sql_root(
+            lambda ctx, first=None, after=None, filter=None: goal_resolvers.goal_rows(
+                ctx, _goal_filter(filter), first=first, after=after
+            )
+        ),
     )
     async def goals(
         self,
@@ -241,17 +256,8 @@ class GoalsQuery:
         after: After = None,
         filter: Annotated[GoalFilter | None, strawberry.argument(description="Conditions.")] = None,
     ) -> Connection[Goal]:
-        conditions = filter or GoalFilter()
         page = await goal_resolvers.list_goals(
-            info.context,
-            goal_resolvers.GoalFilter(
-                status=conditions.status.value if conditions.status else None,
-                type=conditions.type.value if conditions.type else None,
-                owner_id=parse_optional_id(conditions.owner_id, "ownerId", of="User"),
-                due_before=conditions.due_before,
-            ),
-            first=first,
-            after=after,
+            info.context, _goal_filter(filter), first=first, after=after
         )
         return connection_from_page(page, Goal.from_model)
 

@@ -11,7 +11,8 @@ import pytest
 
 from models import Goal, GoalCheckIn, GoalMilestone, User
 from resolvers.core.database import Database
-from tests.client import GraphQLClient
+from resolvers.core.settings import Settings
+from tests.client import GraphQLClient, graphql_client
 from tests.factories import gid, make_user
 from tests.goals.factories import make_check_in, make_goal
 
@@ -203,20 +204,31 @@ def statement_counts() -> dict[tuple[str, int], int]:
 @pytest.mark.parametrize("count", [3, 30])
 @pytest.mark.parametrize("name", ["wide", "owner_goals"])
 async def test_statement_count_is_fixed(
-    client: GraphQLClient,
+    settings: Settings,
     db: Database,
     statement_counts: dict[tuple[str, int], int],
     name: str,
     count: int,
 ) -> None:
+    """On the resolvers (the SQL path answers the owners' goals in one statement: see
+    test_owner_goals_in_sql_in_one_statement)."""
     query = WIDE if name == "wide" else OWNER_GOALS
-    statement_counts[(name, count)] = await _statements(client, db, count, query)
+    async with graphql_client(settings, db, sql_json_execution=False) as on_resolvers:
+        statement_counts[(name, count)] = await _statements(on_resolvers, db, count, query)
     other = statement_counts.get((name, 3 if count == 30 else 30))
     if other is not None:
         assert statement_counts[(name, count)] == other, statement_counts
     # viewer + goals page + count + owners + milestones + check-in window + check-in counts
     expected = {"wide": 7, "owner_goals": 5}[name]
     assert statement_counts[(name, count)] == expected, statement_counts
+
+
+@pytest.mark.parametrize("count", [3, 30])
+async def test_owner_goals_in_sql_in_one_statement(
+    client: GraphQLClient, db: Database, count: int
+) -> None:
+    # the viewer + the goals with their owners and the owners' goal counts
+    assert await _statements(client, db, count, OWNER_GOALS) == 2
 
 
 async def test_user_goals_status_filter(client: GraphQLClient, db: Database) -> None:
