@@ -75,6 +75,7 @@ from schema.engine.sql_json import (
     SQL_SOURCE,
     NotCompiled,
     ShapePlanner,
+    SqlBatch,
     answer,
     answer_island,
     entry_signature,
@@ -214,6 +215,13 @@ class _PlanRun:
         self.waiting: list[tuple[Any, Any, dict[str, Any], _Field]] = []
         self.failure: BaseException | None = None
         self.calls: dict[_Field, Callable[[Any], Any]] = {}
+        self._sql_batch: SqlBatch | None = None
+
+    def sql_batch(self) -> SqlBatch:
+        """The operation's fields answered by Postgres, read together (`SqlBatch`)."""
+        if self._sql_batch is None:
+            self._sql_batch = SqlBatch(cast(Context, self.executor.context_value))
+        return self._sql_batch
 
     # --- planning ---------------------------------------------------------------------
 
@@ -376,7 +384,9 @@ class _PlanRun:
 
         async def value() -> Any:
             source = make(context, **kwargs)
-            answered = await answer(context, shape, signature, source, executor.variable_values)
+            answered = await answer(
+                self.sql_batch(), shape, signature, source, executor.variable_values
+            )
             context.sql_json_fields.append(field_name)
             return answered
 
@@ -391,7 +401,7 @@ class _PlanRun:
         async def value(source: Any) -> Any:
             parent = getattr(getattr(source, "row", source), via)
             answered = await answer_island(
-                context, entry, signature, parent, executor.variable_values
+                self.sql_batch(), entry, signature, parent, executor.variable_values
             )
             context.sql_json_fields.append(field_name)
             return answered

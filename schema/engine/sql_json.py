@@ -21,6 +21,7 @@ prepared with the viewer's ids bound. `CAREGRAPH_SQL_JSON_EXECUTION=false` turns
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 from strawberry.types.field import StrawberryField
 
 from resolvers.core.identity import Viewer
@@ -751,15 +754,81 @@ def _answered(context: Context, text: Any) -> Any:
     return RawJson(text) if context.raw_json else orjson.loads(text)
 
 
+@dataclass(eq=False)
+class _Part:
+    """One field's value in a batch: `value(viewer, index)` is its SQL expression (text),
+    its bound values named with the index; `finish` turns the text into the answer."""
+
+    key: Hashable | None
+    value: Callable[[Viewer, int], Any]
+    values: Callable[[int], dict[str, Any]]
+    finish: Callable[[Any], Any]
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class SqlBatch:
+    """The fields of one operation that Postgres answers as JSON, read together: every
+    root field and island started in the same round of the compiled executor (before it
+    waits for anything) is one column of one statement."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.waiting: list[_Part] = []
+        self.running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+
+    def add(self, part: _Part) -> asyncio.Future[Any]:
+        if not self.waiting:
+            # Runs once the executor has started every field it can in this round.
+            task = asyncio.get_running_loop().create_task(self._dispatch())
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+        self.waiting.append(part)
+        return part.future
+
+    async def _dispatch(self) -> None:
+        parts, self.waiting = self.waiting, []
+        try:
+            keys = tuple(part.key for part in parts)
+            key = None if None in keys else ("sql_json", keys)
+
+            def build(viewer: Viewer) -> AnySelect:
+                return select(
+                    *[
+                        cast(part.value(viewer, index), Text).label(f"field_{index}")
+                        for index, part in enumerate(parts)
+                    ]
+                )
+
+            values: dict[str, Any] = {}
+            for index, part in enumerate(parts):
+                values.update(part.values(index))
+            rows = await fetch_rows(self.context.db, key, self.context.viewer, build, **values)
+        except BaseException as error:
+            for part in parts:
+                if not part.future.done():
+                    part.future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for index, part in enumerate(parts):
+            try:
+                part.future.set_result(part.finish(rows[0][index]))
+            except Exception as error:
+                part.future.set_exception(error)
+
+
 async def answer_island(
-    context: Context,
+    batch: SqlBatch,
     entry: tuple[Any, ...],
     signature: Hashable,
     parent_value: Any,
     variables: Any,
 ) -> Any:
-    """A field of an object the resolvers made, read in one statement with its parent's
-    value bound: a count, a row (or null), a list or a page."""
+    """A field of an object the resolvers made, read with its parent's value bound: a
+    count, a row (or null), a list or a page."""
+    context = batch.context
     pages = [entry[1]] if entry[0] == "page" else []
     if entry[0] in ("one", "list"):
         pages = _pages_under(entry[3].entries)
@@ -768,45 +837,68 @@ async def answer_island(
     arguments, key_parts, cursors = _page_arguments(context, pages, variables)
     source = entry[1].source if entry[0] == "page" else entry[1]
     parent_type = (source.key if entry[0] == "one" else source.parent).type
-    parent = bindparam("island_parent", type_=parent_type)
 
-    def build(viewer: Viewer) -> AnySelect:
-        value = _Statement(viewer, arguments).related(entry, lambda _via: parent)
-        return select(cast(value, Text))
+    def value(viewer: Viewer, index: int) -> Any:
+        parent = bindparam(f"island_parent_{index}", type_=parent_type)
+        return _Statement(viewer, arguments).related(entry, lambda _via: parent)
 
-    key = None if cursors else ("sql_json_island", signature, key_parts)
-    rows = await fetch_rows(context.db, key, context.viewer, build, island_parent=parent_value)
-    if entry[0] in ("count", "any"):
-        return orjson.loads(rows[0][0])
-    return _answered(context, rows[0][0])
+    def finish(text: Any) -> Any:
+        if entry[0] in ("count", "any"):
+            return orjson.loads(text)
+        return _answered(context, text)
+
+    part = _Part(
+        None if cursors else ("island", signature, key_parts),
+        value,
+        lambda index: {f"island_parent_{index}": parent_value},
+        finish,
+    )
+    return await batch.add(part)
 
 
 async def answer(
-    context: Context,
+    batch: SqlBatch,
     page: _Page,
     signature: Hashable,
     source: RootPage,
     variables: Any,
 ) -> Any:
-    """The root field's value: one statement, its JSON text."""
+    """A root field's value."""
+    context = batch.context
     arguments, key_parts, cursors = _page_arguments(
         context, _pages_under(page.node.entries), variables
     )
-    key = (
+
+    def value(viewer: Viewer, index: int) -> Any:
+        statement = _Statement(viewer, arguments).root(page, source).scalar_subquery()
+        if not source.values:
+            return statement
+        # The source's named values, renamed for this field: another field of the batch
+        # may have values of the same names (`appointments` twice under two aliases).
+        names = {name: f"{name}_{index}" for name in source.values}
+
+        def renamed(element: Any, **_: Any) -> Any:
+            if isinstance(element, BindParameter) and element.key in names:
+                return bindparam(names[element.key], type_=element.type)
+            return None
+
+        return replacement_traverse(statement, {}, renamed)
+
+    def finish(text: Any) -> Any:
+        answered = _answered(context, text)
+        if answered is None:
+            raise TypeError("null answered for a connection")
+        return answered
+
+    part = _Part(
         None
         if source.key is None or source.after is not None or cursors
-        else ("sql_json", signature, source.key, source.first, key_parts)
+        else ("root", signature, source.key, source.first, key_parts),
+        value,
+        lambda index: {f"{name}_{index}": value for name, value in source.values.items()},
+        finish,
     )
-
-    def build(viewer: Viewer) -> AnySelect:
-        statement = _Statement(viewer, arguments).root(page, source)
-        return select(cast(statement.scalar_subquery(), Text))
-
-    rows = await fetch_rows(context.db, key, context.viewer, build, **source.values)
-    value = _answered(context, rows[0][0])
-    if value is None:
-        raise TypeError("null answered for a connection")
-    return value
+    return await batch.add(part)
 
 
 def folds_levels(entry: tuple[Any, ...]) -> bool:

@@ -5,7 +5,7 @@ field that is not selected costs no statement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -18,9 +18,10 @@ from resolvers.community import CommentByIdLoader
 from resolvers.core.database import Database, StatementCounter, statement_counter
 from resolvers.core.identity import Viewer
 from resolvers.core.loaders import Loaders, PolicyLoader
+from resolvers.core.settings import Settings
 from schema.engine.look_ahead import selects
 from tests.appointments.factories import make_appointment
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, graphql_client
 from tests.community.factories import like_comment, like_post, make_comment, make_post
 from tests.factories import gid, make_doctor, make_user
 from tests.lessons.factories import make_entitlement, make_lesson, make_progress
@@ -39,6 +40,14 @@ query {
 }
 """
 NEITHER = "query { lessons(first: 10) { edges { node { slug } } } }"
+
+
+@pytest.fixture
+async def client(settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    """Look-ahead is the resolvers' path: Postgres answering a root field as JSON reads
+    everything in one statement instead (tests/engine/test_sql_json.py)."""
+    async with graphql_client(settings, db, sql_json_execution=False) as on_resolvers:
+        yield on_resolvers
 
 
 @contextmanager

@@ -396,7 +396,7 @@ async def test_fields_of_a_single_object_are_islands_in_sql(
         response, answered = await _answered(client, caplog, INBOX, variables, as_user=reader)
         assert not response.errors, response.errors
         assert sorted(answered) == ["notifications", "unreadNotificationCount", "user"]
-        assert response.statements == 4  # the viewer, then one statement per island
+        assert response.statements == 2  # the viewer, then the islands in one statement
         expected = await on_resolvers.execute(INBOX, variables, as_user=reader)
         assert json.dumps(response.data) == json.dumps(expected.data)
     viewer = (await client.execute(INBOX, {"unread": False}, as_user=reader)).data["viewer"]
@@ -409,3 +409,41 @@ async def test_fields_of_a_single_object_are_islands_in_sql(
     )
     assert answered == []  # the viewer's own row: no statement on the resolvers
     assert plain.statements == 1
+
+
+async def test_fields_of_one_round_are_one_statement(
+    client: GraphQLClient,
+    on_resolvers: GraphQLClient,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Root fields and islands started together are columns of one statement; two
+    `appointments` with different filters keep their values apart."""
+    from tests.appointments.factories import make_appointment
+    from tests.factories import make_doctor
+
+    doctor = await make_doctor(db)
+    patient = await make_user(db)
+    start = datetime.now(UTC) + timedelta(days=2)
+    for hours in (0, 5, 30):
+        await make_appointment(
+            db, doctor=doctor, patient=patient, starts_at=start + timedelta(hours=hours)
+        )
+    query = """
+    query ($early: DateTime!, $late: DateTime!) {
+      early: appointments(filter: {from: $early}) { edges { node { startsAt } } }
+      late: appointments(filter: {from: $late}) { edges { node { startsAt } } }
+      feed(first: 1) { totalCount }
+      viewer { unreadNotificationCount }
+    }
+    """
+    variables = {
+        "early": start.isoformat(),
+        "late": (start + timedelta(hours=4)).isoformat(),
+    }
+    response, answered = await _answered(client, caplog, query, variables, as_user=patient)
+    assert sorted(answered) == ["appointments", "appointments", "feed", "unreadNotificationCount"]
+    assert response.statements == 2
+    assert response.data == (await on_resolvers.execute(query, variables, as_user=patient)).data
+    assert len(response.data["early"]["edges"]) == 3
+    assert len(response.data["late"]["edges"]) == 2
