@@ -234,7 +234,8 @@ class LessonsQuery:
         metadata=sql_root(
             lambda ctx, first=None, after=None, filter=None: lesson_resolvers.lesson_rows(
                 ctx, _lesson_filter(filter), first=first, after=after
-            )
+            ),
+            sort=lesson_resolvers.LESSON_SORT,
         ),
     )
     async def lessons(

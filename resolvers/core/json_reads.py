@@ -223,3 +223,12 @@ def cursor_sql(sort: SortKey, column_of: Callable[[Any], ColumnElement[Any]]) ->
     for index, part in enumerate(parts):
         separated += [part] if index == 0 else [_literal(","), part]
     return base64url(_joined(*separated, _literal("]")))
+
+
+def cursor_supported(sort: SortKey) -> bool:
+    """Whether `cursor_sql` can write this sort's cursors."""
+    try:
+        cursor_sql(sort, lambda column: column)
+    except ValueError:
+        return False
+    return True

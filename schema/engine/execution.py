@@ -70,8 +70,10 @@ from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
 
 from resolvers.core.context import Context
+from resolvers.core.json_reads import cursor_supported
 from schema.engine.sql_json import (
     SQL_ROOT,
+    SQL_ROOT_SORT,
     SQL_SOURCE,
     NotCompiled,
     ShapePlanner,
@@ -267,7 +269,8 @@ class _PlanRun:
         self, field: _Field, definition: StrawberryField, field_def: Any, details: Any
     ) -> None:
         """Marks a root field that Postgres answers as JSON (schema/engine/sql_json.py)."""
-        make = cast(dict[str, Any], definition.metadata or {}).get(SQL_ROOT)
+        metadata = cast(dict[str, Any], definition.metadata or {})
+        make = metadata.get(SQL_ROOT)
         context = self.executor.context_value
         if make is None or not (
             isinstance(context, Context) and context.settings.sql_json_execution
@@ -280,6 +283,9 @@ class _PlanRun:
         except NotCompiled as reason:
             logger.debug("resolvers answer %s: %s", field.name, reason)
             return
+        sort = metadata.get(SQL_ROOT_SORT)
+        if shape.cursors and sort is not None and not cursor_supported(sort):
+            return  # a cursor of this order is written by the resolvers
         field.sql = ("root", shape, signature_of(shape), make)
         field.complete = _same
 

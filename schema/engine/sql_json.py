@@ -80,6 +80,7 @@ from resolvers.core.json_reads import (
     RelatedRow,
     RootPage,
     cursor_sql,
+    cursor_supported,
     global_id_sql,
     isoformat_date,
     isoformat_datetime,
@@ -97,6 +98,8 @@ SQL_SOURCE = "caregraph.sql_source"
 """Field metadata: the field's source (a `RelatedRow`, `CountOf`, `AnyOf` or `PageOf`)."""
 SQL_ROOT = "caregraph.sql_root"
 """Root field metadata: `(context, **arguments) -> RootPage` for this request."""
+SQL_ROOT_SORT = "caregraph.sql_root_sort"
+"""Root field metadata: the sort its pages may have, when cursors in SQL cannot write it."""
 _DEFINITION = "strawberry-definition"
 _MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 
@@ -157,9 +160,11 @@ def sql_field(source: Any) -> dict[str, Any]:
     return {SQL_SOURCE: source}
 
 
-def sql_root(make: Callable[..., RootPage]) -> dict[str, Any]:
-    """Metadata for a root connection answered in SQL: `make(context, **arguments)`."""
-    return {SQL_ROOT: make}
+def sql_root(make: Callable[..., RootPage], sort: SortKey | None = None) -> dict[str, Any]:
+    """Metadata for a root connection answered in SQL: `make(context, **arguments)`.
+    `sort`: its order, when a cursor of it may not be writable in SQL (a text column):
+    a selection with cursors then stays on the resolvers."""
+    return {SQL_ROOT: make, SQL_ROOT_SORT: sort}
 
 
 # --- shapes: a selection mapped onto sources (planned once per document) ----------------
@@ -173,6 +178,8 @@ class _Page:
     fields: list[tuple[str, Any]]
     """Connection fields: (key, "totalCount" | "__typename:<name>" | ("edges", [...]) |
     ("pageInfo", [...]))."""
+    cursors: bool = False
+    """Whether a cursor is selected (`cursor`, `startCursor`, `endCursor`)."""
     arguments: tuple[Any, Any, Any] | None = None
     """(field definition, field node, fragment variables) of a nested page."""
 
@@ -333,9 +340,17 @@ class ShapePlanner:
         keys = {key for key, _ in node_details}
         if len(keys) > 1:
             raise NotCompiled("node selected under several keys")
+        cursors = any(
+            part in ("cursor", "startCursor", "endCursor")
+            for _key, group in fields
+            if not isinstance(group, str)
+            for _part_key, part in group[1]
+        )
+        if cursors and source is not None and not cursor_supported(source.sort):
+            raise NotCompiled(f"cursors of {connection.name} in SQL")
         for _key, edge_details in node_details:
             self._fill(node, node_type, edge_details)
-        return _Page(source, via, node, fields)
+        return _Page(source, via, node, fields, cursors=cursors)
 
     def _row_type(self, object_type: GraphQLObjectType) -> RowType:
         definition = (object_type.extensions or {}).get(_DEFINITION)

@@ -447,3 +447,25 @@ async def test_fields_of_one_round_are_one_statement(
     assert response.data == (await on_resolvers.execute(query, variables, as_user=patient)).data
     assert len(response.data["early"]["edges"]) == 3
     assert len(response.data["late"]["edges"]) == 2
+
+
+async def test_cursors_sql_cannot_write_stay_on_the_resolvers(
+    client: GraphQLClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lessons are ordered by module name: a cursor with text is written by Python's JSON
+    (which escapes every non-ASCII character), so pages with cursors stay on the
+    resolvers; the same page without cursors is answered in SQL."""
+    from tests.lessons.factories import make_lesson
+
+    for module in ("Ernährung", "Basics"):
+        await make_lesson(db, module=module)
+    viewer = await make_user(db)
+    with_cursor = "{ lessons(first: 1) { edges { cursor node { module } } } }"
+    response, answered = await _answered(client, caplog, with_cursor, as_user=viewer)
+    assert answered == []
+    assert response.data["lessons"]["edges"][0]["cursor"]
+    without, answered = await _answered(
+        client, caplog, "{ lessons(first: 1) { edges { node { module } } } }", as_user=viewer
+    )
+    assert answered == ["lessons"]
+    assert without.data["lessons"]["edges"][0]["node"]["module"] == "Basics"
