@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import json
 import logging
 import os
 import re
@@ -22,8 +21,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import orjson
 from sqlalchemy import text
+from starlette._utils import get_route_path
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -145,33 +147,15 @@ def make_database(settings: Settings, url: str) -> Database:
 # --- HTTP ---------------------------------------------------------------------------
 
 
-class RequestIdMiddleware:
-    """Honours a sane incoming `X-Request-ID`, else makes one; returns it on the response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 class AccessLogMiddleware:
-    """One JSON log line and the Prometheus metrics for every request, with the SQL
-    statement count of the request."""
+    """Every HTTP request: its request id (a sane incoming `X-Request-ID`, else a new one;
+    returned on the response), one JSON access-log line and the Prometheus metrics, with
+    the SQL statement count of the request.
+
+    Pure ASGI, one layer and one `send` wrapper for all of it (it was a request-id
+    middleware and an access-log one). The line is written with orjson and handed to the
+    logger's handlers without `Logger.info`'s look-up of the calling frame (the line says
+    where it is from)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, enabled: bool = True) -> None:
         self.app = app
@@ -183,46 +167,124 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        incoming = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value  # the last one, as a dict of the headers would keep
+        request_id = incoming.decode("latin-1")
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
+        request_id_header = (b"x-request-id", request_id.encode())
         counter = statement_counter.get() or StatementCounter()
         reset = statement_counter.set(counter)
         status = 500
 
-        async def record_status(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append(request_id_header)
+                message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, send_with_id)
         finally:
             statement_counter.reset(reset)
             duration = time.perf_counter() - started
-            state = scope.get("state", {})
             path = scope.get("path", "")
             if path == "/graphql" and scope.get("method") in ("GET", "POST"):
                 self.metrics.observe(
                     state.get("operation"), status, duration, state.get("error_codes") or []
                 )
-            if self.enabled and path not in ("/healthz", "/metrics"):
-                access_log.info(
-                    json.dumps(
-                        {
-                            "request_id": state.get("request_id"),
-                            "method": scope.get("method"),
-                            "path": path,
-                            "operation": state.get("operation"),
-                            "viewer": state.get("viewer_id"),
-                            "status": status,
-                            "duration_ms": round(duration * 1000, 2),
-                            "sql_statements": counter.count,
-                            "executor": state.get("executor"),
-                            "sql_json": state.get("sql_json") or [],
-                            "error_codes": state.get("error_codes") or [],
-                            "pid": os.getpid(),
-                        }
+            if (
+                self.enabled
+                and path not in ("/healthz", "/metrics")
+                and access_log.isEnabledFor(logging.INFO)
+            ):
+                line = orjson.dumps(
+                    {
+                        "request_id": state.get("request_id"),
+                        "method": scope.get("method"),
+                        "path": path,
+                        "operation": state.get("operation"),
+                        "viewer": state.get("viewer_id"),
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                        "sql_statements": counter.count,
+                        "executor": state.get("executor"),
+                        "sql_json": state.get("sql_json") or [],
+                        "error_codes": state.get("error_codes") or [],
+                        "pid": os.getpid(),
+                    }
+                ).decode()
+                access_log.handle(
+                    access_log.makeRecord(
+                        access_log.name, logging.INFO, __file__, 0, line, (), None
                     )
                 )
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, without its per-request `Headers` and `MutableHeaders`
+    when the request has no `Origin` (not a cross-origin request: every API client but a
+    browser's page elsewhere): the response then only gets `Vary: Origin`, as Starlette
+    adds it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, _value in scope["headers"]:
+                if name == b"origin":
+                    break
+            else:
+
+                async def vary_origin(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        headers = message.setdefault("headers", [])
+                        if any(name.lower() == b"vary" for name, _value in headers):
+                            # Starlette joins the values it finds into one header.
+                            mutable = MutableHeaders(scope=message)
+                            mutable["Vary"] = ", ".join([*mutable.getlist("Vary"), "Origin"])
+                        else:
+                            headers.append((b"vary", b"Origin"))
+                    await send(message)
+
+                await self.app(scope, receive, vary_origin)
+                return
+        await super().__call__(scope, receive, send)
+
+
+class GraphQLRoute:
+    """`/graphql` over GET and POST goes straight to its endpoint; everything else goes on
+    through Starlette's exception middleware and router. Those would reach the same
+    endpoint (an ASGI app the router calls as it is) after matching the path against the
+    routes and wrapping `send` to turn an `HTTPException` into a response; the endpoint
+    raises none (it answers every error itself, schema/engine/http.py). The scope gets what
+    the router would have set."""
+
+    def __init__(self, app: ASGIApp, route: Route, router: Any) -> None:
+        self.app = app
+        self.route = route
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "POST")
+            and get_route_path(scope) == self.route.path
+        ):
+            scope.setdefault("router", self.router)
+            scope["route"] = self.route
+            scope["endpoint"] = self.route.endpoint
+            scope["path_params"] = dict(scope.get("path_params", {}))
+            await self.route.app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 @functools.cache
@@ -321,9 +383,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         body += await metrics.render_jobs(state.get("db"))
         return Response(body, media_type=content_type)
 
+    graphql_route = Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     app = Starlette(
         routes=[
-            Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            graphql_route,
             WebSocketRoute("/graphql", websocket_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -335,8 +398,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         ],
         lifespan=lifespan,
     )
+    # Innermost first: Starlette wraps the last added outermost.
+    app.add_middleware(GraphQLRoute, route=graphql_route, router=app.router)
     app.add_middleware(
-        CORSMiddleware,
+        CorsMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
         allow_headers=[
@@ -351,7 +416,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         max_age=600,
     )
     app.add_middleware(AccessLogMiddleware, metrics=metrics, enabled=settings.log_requests)
-    app.add_middleware(RequestIdMiddleware)
     return app
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import FieldExtension, MaxTokensLimiter, ParserCache
+from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
@@ -28,8 +28,9 @@ from schema.doctors import DoctorsMutation, DoctorsQuery
 from schema.engine.document_validation import DocumentValidationCache
 from schema.engine.error_codes import ErrorCodes
 from schema.engine.execution import CompiledExecutionContext
+from schema.engine.hooks import HookRunner
 from schema.engine.input_errors import name_input_field
-from schema.engine.limits import RequestLimits
+from schema.engine.limits import ParsedDocuments, RequestLimits
 from schema.engine.rate_limits import RateLimitCheck, rate_limits_enabled
 from schema.goals import GoalsMutation, GoalsQuery, GoalsSubscription
 from schema.jobs import JobsMutation, JobsQuery
@@ -127,6 +128,13 @@ for _field in get_object_definition(Mutation, strict=True).fields:
 
 
 class CaregraphSchema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: Any, extensions: list[SchemaExtension]
+    ) -> HookRunner:
+        """Runs the extensions' hooks without strawberry's per-request lookups
+        (schema/engine/hooks.py)."""
+        return HookRunner(execution_context, extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Unexpected errors are logged (with tracebacks) and masked by `ErrorCodes`; here,
         parse and validation errors, which may skip extensions, get their code, and an
@@ -149,11 +157,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=CompiledExecutionContext if settings.compiled_execution else None,
         extensions=[
             ErrorCodes,
-            lambda: ParserCache(maxsize=512),
+            lambda: ParsedDocuments(settings.max_tokens),
             DocumentValidationCache,
             RequestLimits,
             *([RateLimitCheck] if rate_limits_enabled(settings) else []),
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ],
     )
 

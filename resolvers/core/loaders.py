@@ -33,8 +33,9 @@ class PolicyLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
 
     def prime_from_viewer(self) -> None:
         """Override to serve what the viewer statement already read (the viewer's own
-        rows) from the cache; `Loaders(..., with_viewer_rows=True)` calls it at the start
-        of a request on every loader class that defines it."""
+        rows) from the cache; under `Loaders(..., with_viewer_rows=True)` it is called on
+        every loader class that defines it, as the request's loader is made (before its
+        first use, so as if at the start of the request)."""
 
     def __init__(self, db: Database, viewer: Viewer) -> None:
         super().__init__()
@@ -116,15 +117,17 @@ async def results_or_none(waits: Sequence[Awaitable[Any]]) -> list[Any]:
 
 
 class Loaders:
-    """Creates each loader class once per request, on first use."""
+    """Creates each loader class once per request, on first use. With `with_viewer_rows`,
+    a loader class that defines `prime_from_viewer` is primed as it is made: a request
+    that never uses it (most are answered by Postgres as JSON) makes neither the loader
+    nor the viewer's model object, and one that does finds the same cache it would have
+    found primed at the start."""
 
     def __init__(self, db: Database, viewer: Viewer, *, with_viewer_rows: bool = False) -> None:
         self._db = db
         self._viewer = viewer
         self._loaders: dict[type[Any], Any] = {}
-        if with_viewer_rows:
-            for loader_class in PolicyLoader.primed_from_viewer:
-                self.get(loader_class).prime_from_viewer()
+        self._with_viewer_rows = with_viewer_rows
 
     def get(self, loader_class: type[LoaderT]) -> LoaderT:
         loader = self._loaders.get(loader_class)
@@ -132,6 +135,8 @@ class Loaders:
             loader = loader_class(self._db, self._viewer)
             loader.loaders = self
             self._loaders[loader_class] = loader
+            if self._with_viewer_rows and loader_class in PolicyLoader.primed_from_viewer:
+                loader.prime_from_viewer()
         return loader  # type: ignore[no-any-return,unused-ignore]
 
     def close(self) -> None:

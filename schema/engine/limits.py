@@ -330,6 +330,23 @@ def parse_document(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
+class ParsedDocuments(SchemaExtension):
+    """The parse step: `parse_document`, so one parse per query text and token limit,
+    shared with the endpoint (which parses first, to pick the operation), the WebSocket
+    and SSE transports and every per-document cache. Replaces strawberry's `ParserCache`
+    and `MaxTokensLimiter`: the same token limit, without a second cache of documents."""
+
+    def __init__(self, max_tokens: int) -> None:
+        super().__init__()
+        self.max_tokens = max_tokens
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.query is not None  # strawberry refuses a request without one
+        context.graphql_document = parse_document(context.query, self.max_tokens)
+        yield
+
+
 def limit_errors(
     schema: GraphQLSchema,
     document: DocumentNode,

@@ -87,6 +87,9 @@ class Metrics:
             )
             gauge.set_function(functools.partial(self._hub_value, attribute))
         self._operations: set[str] = set()
+        self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
+        """The request counter and latency histogram of each (operation, outcome),
+        looked up once (`labels` takes a lock and checks the values on every call)."""
 
     def _hub_value(self, attribute: str) -> float:
         hub = self._realtime()
@@ -121,8 +124,12 @@ class Metrics:
             outcome = "partial"
         else:
             outcome = "success"
-        self.requests.labels(label, outcome).inc()
-        self.latency.labels(label, outcome).observe(duration)
+        series = self._series.get((label, outcome))
+        if series is None:
+            series = (self.requests.labels(label, outcome), self.latency.labels(label, outcome))
+            self._series[(label, outcome)] = series
+        series[0].inc()
+        series[1].observe(duration)
         for code in error_codes:
             self.errors.labels(code or "UNKNOWN").inc()
 

@@ -489,6 +489,28 @@ async def test_database_outage_is_a_503_service_unavailable_with_a_graphql_body(
     assert any("outage-1" in record.getMessage() for record in caplog.records)
 
 
+async def test_request_ids_vary_and_methods_around_the_endpoint(http: httpx.AsyncClient) -> None:
+    """What server.py's middleware adds to every answer, on the path straight to the
+    endpoint (GET and POST /graphql) and through Starlette's router (the rest)."""
+    posted = await http.post("/graphql", json={"query": QUERY}, headers={"X-Request-ID": "id-1"})
+    assert posted.headers["x-request-id"] == "id-1"
+    assert posted.headers.get_list("vary") == ["Origin"]
+    fresh = await http.post("/graphql", json={"query": QUERY}, headers={"X-Request-ID": "b a d"})
+    assert len(fresh.headers["x-request-id"]) == 32  # not sane: a new one
+    got = await http.get("/graphql", params={"query": QUERY})
+    assert got.status_code == 200 and got.headers.get_list("vary") == ["Origin"]
+    for method in ("PUT", "DELETE", "HEAD"):
+        refused = await http.request(method, "/graphql")
+        assert refused.status_code == 405, method
+        assert refused.headers["allow"] == "GET, POST"  # the endpoint's own answer
+        assert "x-request-id" in refused.headers
+    options = await http.options("/graphql")  # no preflight: Starlette's router refuses it
+    assert options.status_code == 405
+    assert options.headers.get_list("vary") == ["Origin"]
+    health = await http.get("/healthz")
+    assert health.status_code == 200 and "x-request-id" in health.headers
+
+
 async def test_metrics_and_access_log(
     http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
