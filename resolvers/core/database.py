@@ -77,21 +77,38 @@ _MAX_PREPARED = 4096
 
 
 @dataclass(frozen=True)
-class _PreparedRead:
-    """A read statement compiled once for the driver: its SQL text, the order of its
-    parameters with their bound defaults and bind processors, and how its rows are
-    built (the column names and SQLAlchemy's result processors, taken from the first
-    run). Only statements whose every parameter is a plain positional one (no IN lists
-    or literals rendered per execution) and whose columns have unique names qualify;
-    the others keep running through SQLAlchemy."""
+class _Compiled:
+    """A statement's SQL text for the driver, the order of its parameters with their
+    bound defaults and bind processors, and the parameter names a run must supply."""
 
     sql: str
     names: tuple[str, ...]
     defaults: dict[str, Any]
     bind_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    supplied: frozenset[str]
+
+    def accepts(self, parameters: dict[str, Any]) -> bool:
+        return parameters.keys() == self.supplied
+
+    def arguments(self, parameters: dict[str, Any]) -> list[Any]:
+        values = [
+            parameters[name] if name in parameters else self.defaults[name] for name in self.names
+        ]
+        for index, processor in self.bind_processors:
+            values[index] = processor(values[index])
+        return values
+
+
+@dataclass(frozen=True)
+class _PreparedRead(_Compiled):
+    """A read statement compiled once for the driver (`_Compiled`), and how its rows are
+    built (the column names and SQLAlchemy's result processors, taken from the first
+    run). Only statements whose every parameter is a plain positional one (no IN lists
+    or literals rendered per execution) and whose columns have unique names qualify;
+    the others keep running through SQLAlchemy."""
+
     row_type: type[tuple[Any, ...]]
     result_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
-    supplied: frozenset[str]
 
     @classmethod
     def of(
@@ -129,17 +146,6 @@ class _PreparedRead:
             ),
             supplied=frozenset(parameters),
         )
-
-    def accepts(self, parameters: dict[str, Any]) -> bool:
-        return parameters.keys() == self.supplied
-
-    def arguments(self, parameters: dict[str, Any]) -> list[Any]:
-        values = [
-            parameters[name] if name in parameters else self.defaults[name] for name in self.names
-        ]
-        for index, processor in self.bind_processors:
-            values[index] = processor(values[index])
-        return values
 
     def rows(self, records: Sequence[Any]) -> list[tuple[Any, ...]]:
         make = self.row_type._make  # type: ignore[attr-defined]
@@ -724,15 +730,9 @@ class Database:
 
 
 @dataclass(frozen=True)
-class _PreparedWrite:
+class _PreparedWrite(_Compiled):
     """A statement without result rows (INSERT, UPDATE, DELETE without RETURNING),
     compiled once for the driver: its SQL text and the order of its parameters."""
-
-    sql: str
-    names: tuple[str, ...]
-    defaults: dict[str, Any]
-    bind_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
-    supplied: frozenset[str]
 
     @classmethod
     def of(
@@ -758,17 +758,6 @@ class _PreparedWrite:
             ),
             supplied=frozenset(parameters),
         )
-
-    def accepts(self, parameters: dict[str, Any]) -> bool:
-        return parameters.keys() == self.supplied
-
-    def arguments(self, parameters: dict[str, Any]) -> list[Any]:
-        values = [
-            parameters[name] if name in parameters else self.defaults[name] for name in self.names
-        ]
-        for index, processor in self.bind_processors:
-            values[index] = processor(values[index])
-        return values
 
 
 # Templates by identity, with the statement (an id outlives its object).
