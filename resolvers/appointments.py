@@ -125,6 +125,28 @@ def actor_role(viewer: Viewer, appointment: Appointment) -> str:
     return "service"
 
 
+def _new_event(
+    viewer: Viewer,
+    appointment: Appointment,
+    kind: str,
+    from_status: str | None,
+    note: str,
+    previous_starts_at: datetime | None,
+    role: str | None,
+) -> AppointmentEvent:
+    return AppointmentEvent(
+        appointment_id=appointment.id,
+        kind=kind,
+        actor_id=viewer.user_id,
+        actor_role=role or actor_role(viewer, appointment),
+        from_status=from_status,
+        to_status=appointment.status,
+        previous_starts_at=previous_starts_at,
+        new_starts_at=appointment.starts_at if kind != "status_changed" else None,
+        note=note,
+    )
+
+
 def record_event(
     session: AsyncSession,
     viewer: Viewer,
@@ -138,17 +160,7 @@ def record_event(
     role: str | None = None,
 ) -> AppointmentEvent:
     """`role`: the actor's capacity when it is not the viewer's (`system` for a job)."""
-    event = AppointmentEvent(
-        appointment_id=appointment.id,
-        kind=kind,
-        actor_id=viewer.user_id,
-        actor_role=role or actor_role(viewer, appointment),
-        from_status=from_status,
-        to_status=appointment.status,
-        previous_starts_at=previous_starts_at,
-        new_starts_at=appointment.starts_at if kind != "status_changed" else None,
-        note=note,
-    )
+    event = _new_event(viewer, appointment, kind, from_status, note, previous_starts_at, role)
     if now is not None:
         event.created_at = now
     session.add(event)
@@ -186,18 +198,8 @@ async def insert_event(
 ) -> AppointmentEvent:
     """`record_event`, written at once (one prepared INSERT, no unit of work) for an
     appointment already in the database."""
-    event = AppointmentEvent(
-        id=uuid.uuid4(),
-        appointment_id=appointment.id,
-        kind=kind,
-        actor_id=viewer.user_id,
-        actor_role=role or actor_role(viewer, appointment),
-        from_status=from_status,
-        to_status=appointment.status,
-        previous_starts_at=None,
-        new_starts_at=appointment.starts_at if kind != "status_changed" else None,
-        note=note,
-    )
+    event = _new_event(viewer, appointment, kind, from_status, note, None, role)
+    event.id = uuid.uuid4()
     values = {name: getattr(event, name) for name in _EVENT_COLUMNS}
     if now is None:
         await execute_in(session, _NEW_EVENT, values)

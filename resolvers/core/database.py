@@ -87,6 +87,30 @@ class _Compiled:
     bind_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
     supplied: frozenset[str]
 
+    @staticmethod
+    def fields_of(compiled: Any, parameters: dict[str, Any]) -> dict[str, Any] | None:
+        """The `_Compiled` fields of a compiled statement; None when a parameter is not a
+        plain positional one (IN lists or literals rendered per execution)."""
+        if (
+            compiled.post_compile_params
+            or compiled.literal_execute_params
+            or compiled.escaped_bind_names
+        ):
+            return None
+        names = tuple(compiled.positiontup or ())
+        bind_processors = compiled._bind_processors
+        return {
+            "sql": str(compiled),
+            "names": names,
+            "defaults": compiled.construct_params(_check=False),
+            "bind_processors": tuple(
+                (index, bind_processors[name])
+                for index, name in enumerate(names)
+                if name in bind_processors
+            ),
+            "supplied": frozenset(parameters),
+        }
+
     def accepts(self, parameters: dict[str, Any]) -> bool:
         return parameters.keys() == self.supplied
 
@@ -114,37 +138,29 @@ class _PreparedRead(_Compiled):
     def of(
         cls, statement: Executable, result: Any, parameters: dict[str, Any], dialect: Any
     ) -> _PreparedRead | None:
-        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-        names = tuple(compiled.positiontup or ())
         fields = tuple(result.keys())
         processors = getattr(result._metadata, "_processors", None)
         if (
-            compiled.post_compile_params
-            or compiled.literal_execute_params
-            or compiled.escaped_bind_names
-            or processors is None
+            processors is None
             or len(processors) != len(fields)
             or len(set(fields)) != len(fields)
             or not all(name.isidentifier() and not name.startswith("_") for name in fields)
         ):
             return None
-        bind_processors = compiled._bind_processors
+        compiled = cls.fields_of(
+            statement.compile(dialect=dialect),  # type: ignore[attr-defined]
+            parameters,
+        )
+        if compiled is None:
+            return None
         return cls(
-            sql=str(compiled),
-            names=names,
-            defaults=compiled.construct_params(_check=False),
-            bind_processors=tuple(
-                (index, bind_processors[name])
-                for index, name in enumerate(names)
-                if name in bind_processors
-            ),
+            **compiled,
             row_type=namedtuple("Row", fields),
             result_processors=tuple(
                 (index, processor)
                 for index, processor in enumerate(processors)
                 if processor is not None
             ),
-            supplied=frozenset(parameters),
         )
 
     def rows(self, records: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -738,26 +754,11 @@ class _PreparedWrite(_Compiled):
     def of(
         cls, statement: Executable, parameters: dict[str, Any], dialect: Any
     ) -> _PreparedWrite | None:
-        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-        if (
-            compiled.post_compile_params
-            or compiled.literal_execute_params
-            or compiled.escaped_bind_names
-        ):
-            return None
-        names = tuple(compiled.positiontup or ())
-        bind_processors = compiled._bind_processors
-        return cls(
-            sql=str(compiled),
-            names=names,
-            defaults=compiled.construct_params(_check=False),
-            bind_processors=tuple(
-                (index, bind_processors[name])
-                for index, name in enumerate(names)
-                if name in bind_processors
-            ),
-            supplied=frozenset(parameters),
+        compiled = cls.fields_of(
+            statement.compile(dialect=dialect),  # type: ignore[attr-defined]
+            parameters,
         )
+        return None if compiled is None else cls(**compiled)
 
 
 # Templates by identity, with the statement (an id outlives its object).

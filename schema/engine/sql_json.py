@@ -314,26 +314,9 @@ class ShapePlanner:
             elif name == "pageInfo":
                 page_info = _strip(connection.fields["pageInfo"].type)
                 assert isinstance(page_info, GraphQLObjectType)
-                parts = []
-                for info_key, info_details in self.collect(page_info, field_details).items():
-                    info_name = info_details[0].node.name.value
-                    parts.append(
-                        (info_key, f"__typename:{page_info.name}")
-                        if info_name == "__typename"
-                        else (info_key, info_name)
-                    )
-                fields.append((key, ("pageInfo", parts)))
+                fields.append((key, ("pageInfo", self._parts(page_info, field_details))))
             elif name == "edges":
-                parts = []
-                for edge_key, edge_details in self.collect(edge_type, field_details).items():
-                    edge_name = edge_details[0].node.name.value
-                    if edge_name == "__typename":
-                        parts.append((edge_key, f"__typename:{edge_type.name}"))
-                    elif edge_name == "cursor":
-                        parts.append((edge_key, "cursor"))
-                    else:
-                        node_details.append((edge_key, edge_details))
-                        parts.append((edge_key, "node"))
+                parts = self._parts(edge_type, field_details, node_details)
                 fields.append((key, ("edges", parts)))
             else:
                 raise NotCompiled(f"{connection.name}.{name}")
@@ -351,6 +334,24 @@ class ShapePlanner:
         for _key, edge_details in node_details:
             self._fill(node, node_type, edge_details)
         return _Page(source, via, node, fields, cursors=cursors)
+
+    def _parts(
+        self,
+        object_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        node_details: list[Any] | None = None,
+    ) -> list[tuple[str, str]]:
+        """(key, field name) of a page's edge or pageInfo selection, `__typename` as
+        `__typename:<type>`; an edge's `node` details go to `node_details`."""
+        parts = []
+        for key, field_details in self.collect(object_type, details).items():
+            name = field_details[0].node.name.value
+            if name == "__typename":
+                name = f"__typename:{object_type.name}"
+            elif name == "node" and node_details is not None:
+                node_details.append((key, field_details))
+            parts.append((key, name))
+        return parts
 
     def _row_type(self, object_type: GraphQLObjectType) -> RowType:
         definition = (object_type.extensions or {}).get(_DEFINITION)
